@@ -1,0 +1,2 @@
+#include "autoconfig.h"
+#include "html.h"

@@ -1,0 +1,3 @@
+#ifndef SEUTUDESK_HTML_H
+#define SEUTUDESK_HTML_H
+#endif

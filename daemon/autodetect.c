@@ -1,0 +1,2 @@
+#include "autoconfig.h"
+#include "autodetect.h"

@@ -1,0 +1,3 @@
+#ifndef SEUTUDESK_AUTODETECT_H
+#define SEUTUDESK_AUTODETECT_H
+#endif

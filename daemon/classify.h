@@ -1,0 +1,3 @@
+#ifndef SEUTUDESK_CLASSIFY_H
+#define SEUTUDESK_CLASSIFY_H
+#endif

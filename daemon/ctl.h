@@ -1,0 +1,10 @@
+/* ctl: the subcommands of seutudeskctl.  Each takes the arguments after its
+ * own name (argv[0] is the subcommand) and the config path chosen with -c,
+ * SEUTUDESK_CONF or the default; it returns the process exit status. */
+#ifndef SEUTUDESK_CTL_H
+#define SEUTUDESK_CTL_H
+
+int ctl_migrate(int argc, char **argv, const char *config_path);
+int ctl_classify(int argc, char **argv, const char *config_path);
+
+#endif

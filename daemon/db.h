@@ -1,0 +1,3 @@
+#ifndef SEUTUDESK_DB_H
+#define SEUTUDESK_DB_H
+#endif

@@ -1,0 +1,3 @@
+#ifndef SEUTUDESK_LANG_H
+#define SEUTUDESK_LANG_H
+#endif

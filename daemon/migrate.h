@@ -1,0 +1,3 @@
+#ifndef SEUTUDESK_MIGRATE_H
+#define SEUTUDESK_MIGRATE_H
+#endif

@@ -1,0 +1,5 @@
+#include "autoconfig.h"
+int main(void)
+{
+	return 1;
+}
