@@ -5,6 +5,10 @@
  * U+FFFD, never dropped).  The parse is bounded by struct mime_limits: when a
  * limit is hit the result degrades (parts are skipped, text is truncated) and
  * a warning says where; it never crashes, hangs or grows without bound.
+ *
+ * The first mime_parse() sets libetpan's process-wide extended_charconv hook
+ * to a converter that writes U+FFFD for bad bytes (libetpan's own drops them
+ * or writes '?') and reads unknown charset labels as windows-1252.
  */
 #ifndef SEUTUDESK_MIME_H
 #define SEUTUDESK_MIME_H

@@ -1,2 +1,1146 @@
+/* classify: rule files, PCRE2 matching and scoring; see classify.h for the format. */
 #include "autoconfig.h"
+
 #include "classify.h"
+#include "lang.h"
+#include "mime.h"
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <pcre2.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define DEFAULT_THRESHOLD 30
+#define DEFAULT_MARGIN 20
+#define DEFAULT_WEIGHT 10
+#define MAX_NAME 64
+
+enum target { T_FROM, T_FROM_DOMAIN, T_FROM_NAME, T_TO, T_HEADER, T_SUBJECT, T_BODY, T_TEXT };
+
+static const char *const target_names[] = {"from",   "from_domain", "from_name", "to",
+					   "header", "subject",     "body",      "text"};
+static const char *const field_names[CLASSIFY_FIELD_COUNT] = {"municipality", "sector",
+							      "category", "priority", "lang"};
+
+struct cl_match {
+	enum target target;
+	bool negate;
+	char *header; /* for T_HEADER */
+	pcre2_code *code;
+};
+
+struct cl_set {
+	enum classify_field field;
+	size_t value; /* index into classify_rules.values[field] */
+};
+
+struct cl_rule {
+	char *name;
+	const char *file; /* owned by classify_rules.files */
+	unsigned line;
+	int weight;
+	bool weight_seen;
+	struct cl_set sets[CLASSIFY_FIELD_COUNT];
+	unsigned set_count;
+	struct cl_match matches[CLASSIFY_MAX_MATCHES_PER_RULE];
+	unsigned match_count;
+	bool broken; /* had an error: the whole load fails anyway */
+};
+
+struct classify_rules {
+	struct cl_rule *rules;
+	size_t count, cap;
+	char **values[CLASSIFY_FIELD_COUNT];
+	size_t value_count[CLASSIFY_FIELD_COUNT];
+	int threshold[CLASSIFY_FIELD_COUNT];
+	int margin[CLASSIFY_FIELD_COUNT];
+	char **files;
+	size_t file_count;
+	pcre2_match_context *mctx;
+	pcre2_compile_context *cctx;
+};
+
+const char *classify_field_name(enum classify_field field)
+{
+	return (unsigned)field < CLASSIFY_FIELD_COUNT ? field_names[field] : "?";
+}
+
+size_t classify_rules_count(const struct classify_rules *rules)
+{
+	return rules->count;
+}
+
+/* ---- loading ---- */
+
+struct loader {
+	struct classify_rules *r;
+	char *errors;
+	size_t errors_len;
+	unsigned error_count;
+	bool stop;
+	const char *path;  /* as shown in errors */
+	const char *fname; /* owned by r->files */
+	struct cl_rule *cur;
+	bool in_bad_rule; /* after a rejected "rule" line: its body is not reported again */
+};
+
+static void load_error(struct loader *ld, unsigned line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void load_error(struct loader *ld, unsigned line, const char *fmt, ...)
+{
+	char msg[512], *p;
+	int n;
+	va_list ap;
+
+	if (ld->stop)
+		return;
+	if (ld->cur != NULL)
+		ld->cur->broken = true;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (++ld->error_count > CLASSIFY_MAX_ERRORS) {
+		snprintf(msg, sizeof(msg), "too many errors (more than %d); stopping",
+			 CLASSIFY_MAX_ERRORS);
+		ld->stop = true;
+		line = 0;
+	}
+	char head[PATH_MAX + 32];
+	if (line > 0)
+		snprintf(head, sizeof(head), "%s:%u: ", ld->path, line);
+	else
+		snprintf(head, sizeof(head), "%s: ", ld->path);
+	n = snprintf(NULL, 0, "%s%s%s", ld->errors_len ? "\n" : "", head, msg);
+	p = realloc(ld->errors, ld->errors_len + (size_t)n + 1);
+	if (p == NULL) {
+		ld->stop = true;
+		return;
+	}
+	ld->errors = p;
+	snprintf(p + ld->errors_len, (size_t)n + 1, "%s%s%s", ld->errors_len ? "\n" : "", head,
+		 msg);
+	ld->errors_len += (size_t)n;
+}
+
+static bool parse_field(const char *s, enum classify_field *f_r)
+{
+	for (int i = 0; i < CLASSIFY_FIELD_COUNT; i++) {
+		if (strcmp(s, field_names[i]) == 0) {
+			*f_r = (enum classify_field)i;
+			return true;
+		}
+	}
+	return false;
+}
+
+static bool parse_int(const char *s, long lo, long hi, int *v_r)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
+		return false;
+	*v_r = (int)v;
+	return true;
+}
+
+static bool valid_word(const char *s, bool upper_ok, bool dot_ok)
+{
+	size_t n = 0;
+
+	for (; s[n] != '\0'; n++) {
+		unsigned char c = (unsigned char)s[n];
+		if (!(islower(c) || isdigit(c) || c == '_' || c == '-' || (upper_ok && isupper(c)) ||
+		      (dot_ok && c == '.')))
+			return false;
+	}
+	return n > 0 && n <= MAX_NAME;
+}
+
+static bool value_allowed(enum classify_field f, const char *v)
+{
+	static const char *const priorities[] = {"low", "normal", "high", "critical"};
+	static const char *const langs[] = {"fi", "sv", "en"};
+	const char *const *list = NULL;
+	size_t n = 0;
+
+	if (f == CLASSIFY_PRIORITY) {
+		list = priorities;
+		n = 4;
+	} else if (f == CLASSIFY_LANG) {
+		list = langs;
+		n = 3;
+	}
+	if (list == NULL)
+		return true;
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(v, list[i]) == 0)
+			return true;
+	return false;
+}
+
+/* Interns a value of a field; SIZE_MAX when out of memory. */
+static size_t intern_value(struct classify_rules *r, enum classify_field f, const char *v)
+{
+	char **p;
+
+	for (size_t i = 0; i < r->value_count[f]; i++)
+		if (strcmp(r->values[f][i], v) == 0)
+			return i;
+	p = realloc(r->values[f], (r->value_count[f] + 1) * sizeof(*p));
+	if (p == NULL)
+		return SIZE_MAX;
+	r->values[f] = p;
+	if ((p[r->value_count[f]] = strdup(v)) == NULL)
+		return SIZE_MAX;
+	return r->value_count[f]++;
+}
+
+static void rule_check_complete(struct loader *ld)
+{
+	struct cl_rule *rule = ld->cur;
+	bool positive = false;
+
+	if (rule == NULL)
+		return;
+	ld->cur = NULL;
+	if (rule->broken)
+		return; /* its error is reported already */
+	for (unsigned i = 0; i < rule->match_count; i++)
+		positive |= !rule->matches[i].negate;
+	if (rule->set_count == 0)
+		load_error(ld, rule->line, "rule '%s': no 'set' line", rule->name);
+	if (!positive)
+		load_error(ld, rule->line, "rule '%s': no match line with '~'", rule->name);
+}
+
+static void directive_rule(struct loader *ld, unsigned line, char **tok, int ntok)
+{
+	struct classify_rules *r = ld->r;
+	struct cl_rule *rule;
+
+	rule_check_complete(ld);
+	ld->in_bad_rule = true;
+	if (ntok != 2 || !valid_word(tok[1], true, true)) {
+		load_error(ld, line, "expected 'rule NAME' with NAME of 1-%d characters A-Z a-z 0-9 _ - .",
+			   MAX_NAME);
+		return;
+	}
+	for (size_t i = 0; i < r->count; i++) {
+		if (strcmp(r->rules[i].name, tok[1]) == 0) {
+			load_error(ld, line, "rule '%s' already defined at %s:%u", tok[1],
+				   r->rules[i].file, r->rules[i].line);
+			return;
+		}
+	}
+	if (r->count >= CLASSIFY_MAX_RULES) {
+		load_error(ld, line, "more than %d rules", CLASSIFY_MAX_RULES);
+		ld->stop = true;
+		return;
+	}
+	if (r->count == r->cap) {
+		size_t cap = r->cap ? r->cap * 2 : 64;
+		struct cl_rule *p = realloc(r->rules, cap * sizeof(*p));
+		if (p == NULL) {
+			load_error(ld, line, "out of memory");
+			ld->stop = true;
+			return;
+		}
+		r->rules = p;
+		r->cap = cap;
+	}
+	rule = &r->rules[r->count];
+	memset(rule, 0, sizeof(*rule));
+	rule->name = strdup(tok[1]);
+	if (rule->name == NULL) {
+		load_error(ld, line, "out of memory");
+		ld->stop = true;
+		return;
+	}
+	rule->file = ld->fname;
+	rule->line = line;
+	rule->weight = DEFAULT_WEIGHT;
+	r->count++;
+	ld->cur = rule;
+	ld->in_bad_rule = false;
+}
+
+static void directive_set(struct loader *ld, unsigned line, char **tok, int ntok)
+{
+	struct cl_rule *rule = ld->cur;
+	enum classify_field f;
+	size_t v;
+
+	if (ntok != 3) {
+		load_error(ld, line, "rule '%s': expected 'set FIELD VALUE'", rule->name);
+		return;
+	}
+	if (!parse_field(tok[1], &f)) {
+		load_error(ld, line,
+			   "rule '%s': unknown field '%s' (municipality, sector, category, "
+			   "priority, lang)",
+			   rule->name, tok[1]);
+		return;
+	}
+	if (!valid_word(tok[2], false, false) || !value_allowed(f, tok[2])) {
+		load_error(ld, line, "rule '%s': bad value '%s' for %s", rule->name, tok[2],
+			   field_names[f]);
+		return;
+	}
+	for (unsigned i = 0; i < rule->set_count; i++) {
+		if (rule->sets[i].field == f) {
+			load_error(ld, line, "rule '%s': field %s set twice", rule->name,
+				   field_names[f]);
+			return;
+		}
+	}
+	v = intern_value(ld->r, f, tok[2]);
+	if (v == SIZE_MAX) {
+		load_error(ld, line, "out of memory");
+		return;
+	}
+	rule->sets[rule->set_count].field = f;
+	rule->sets[rule->set_count].value = v;
+	rule->set_count++;
+}
+
+static void directive_weight(struct loader *ld, unsigned line, char **tok, int ntok)
+{
+	struct cl_rule *rule = ld->cur;
+	int w;
+
+	if (ntok != 2 || !parse_int(tok[1], -1000, 1000, &w) || w == 0) {
+		load_error(ld, line, "rule '%s': bad weight '%s' (an integer -1000..1000, not 0)",
+			   rule->name, ntok >= 2 ? tok[1] : "");
+		return;
+	}
+	if (rule->weight_seen) {
+		load_error(ld, line, "rule '%s': weight given twice", rule->name);
+		return;
+	}
+	rule->weight = w;
+	rule->weight_seen = true;
+}
+
+static void directive_limit(struct loader *ld, unsigned line, char **tok, int ntok)
+{
+	enum classify_field f;
+	int v;
+
+	if (ntok != 3 || !parse_field(tok[1], &f) || !parse_int(tok[2], 0, 100000, &v)) {
+		load_error(ld, line, "expected '%s FIELD N' with a known field and N in 0..100000",
+			   tok[0]);
+		return;
+	}
+	if (strcmp(tok[0], "threshold") == 0)
+		ld->r->threshold[f] = v;
+	else
+		ld->r->margin[f] = v;
+}
+
+static bool parse_target(const char *s, enum target *t_r, const char **header_r)
+{
+	*header_r = NULL;
+	if (strncmp(s, "header:", 7) == 0) {
+		const char *h = s + 7;
+		if (*h == '\0' || strlen(h) > 76)
+			return false;
+		for (const char *p = h; *p; p++)
+			if (!isgraph((unsigned char)*p) || *p == ':')
+				return false;
+		*t_r = T_HEADER;
+		*header_r = h;
+		return true;
+	}
+	for (int i = 0; i < (int)(sizeof(target_names) / sizeof(target_names[0])); i++) {
+		if (i != T_HEADER && strcmp(s, target_names[i]) == 0) {
+			*t_r = (enum target)i;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* "TARGET ~ PATTERN": line is the whole trimmed line, tok[0] the target. */
+static void directive_match(struct loader *ld, unsigned line, char **tok, int ntok,
+			    const char *pattern)
+{
+	struct cl_rule *rule = ld->cur;
+	struct cl_match *m;
+	enum target t;
+	const char *header;
+	int err;
+	PCRE2_SIZE off;
+
+	if (!parse_target(tok[0], &t, &header)) {
+		load_error(ld, line,
+			   "unknown directive or target '%s' (rule, set, weight, threshold, "
+			   "margin; targets from, from_domain, from_name, to, subject, body, text, "
+			   "header:NAME)",
+			   tok[0]);
+		return;
+	}
+	if (rule == NULL) {
+		load_error(ld, line, "match line outside a rule");
+		return;
+	}
+	if (ntok < 2 || (strcmp(tok[1], "~") != 0 && strcmp(tok[1], "!~") != 0)) {
+		load_error(ld, line, "rule '%s': expected '%s ~ PATTERN' or '%s !~ PATTERN'",
+			   rule->name, tok[0], tok[0]);
+		return;
+	}
+	if (pattern == NULL || *pattern == '\0') {
+		load_error(ld, line, "rule '%s': empty pattern", rule->name);
+		return;
+	}
+	if (strlen(pattern) > CLASSIFY_MAX_PATTERN) {
+		load_error(ld, line, "rule '%s': pattern longer than %d bytes", rule->name,
+			   CLASSIFY_MAX_PATTERN);
+		return;
+	}
+	if (rule->match_count >= CLASSIFY_MAX_MATCHES_PER_RULE) {
+		load_error(ld, line, "rule '%s': more than %d match lines", rule->name,
+			   CLASSIFY_MAX_MATCHES_PER_RULE);
+		return;
+	}
+	m = &rule->matches[rule->match_count];
+	memset(m, 0, sizeof(*m));
+	m->target = t;
+	m->negate = tok[1][0] == '!';
+	m->code = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
+				PCRE2_CASELESS | PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF |
+					PCRE2_NEVER_BACKSLASH_C,
+				&err, &off, ld->r->cctx);
+	if (m->code == NULL) {
+		PCRE2_UCHAR buf[256];
+		if (pcre2_get_error_message(err, buf, sizeof(buf)) < 0)
+			snprintf((char *)buf, sizeof(buf), "error %d", err);
+		load_error(ld, line, "rule '%s': bad pattern at offset %zu: %s", rule->name,
+			   (size_t)off, (const char *)buf);
+		return;
+	}
+	/* Without JIT (not built in, or no executable memory) the interpreter runs. */
+	(void)pcre2_jit_compile(m->code, PCRE2_JIT_COMPLETE);
+	if (header != NULL && (m->header = strdup(header)) == NULL) {
+		pcre2_code_free(m->code);
+		load_error(ld, line, "out of memory");
+		return;
+	}
+	rule->match_count++;
+}
+
+/* Splits at most 3 whitespace-separated tokens off s (modifies it); the rest
+ * of the line after the second token is returned in *rest_r. */
+static int tokenize(char *s, char **tok, char **rest_r)
+{
+	int n = 0;
+
+	*rest_r = NULL;
+	while (n < 3) {
+		while (*s == ' ' || *s == '\t')
+			s++;
+		if (*s == '\0')
+			break;
+		if (n == 2)
+			*rest_r = s;
+		tok[n++] = s;
+		while (*s != '\0' && *s != ' ' && *s != '\t')
+			s++;
+		if (*s != '\0' && n < 3)
+			*s++ = '\0';
+	}
+	return n;
+}
+
+static void parse_line(struct loader *ld, unsigned lineno, char *s)
+{
+	char copy[CLASSIFY_MAX_PATTERN + 256], *tok[3], *rest;
+	int ntok;
+	size_t len = strlen(s);
+
+	while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\r'))
+		s[--len] = '\0';
+	while (*s == ' ' || *s == '\t')
+		s++;
+	if (*s == '\0' || *s == '#')
+		return;
+	if (strlen(s) >= sizeof(copy)) {
+		load_error(ld, lineno, "line longer than %zu bytes", sizeof(copy) - 1);
+		return;
+	}
+	/* The pattern is the raw rest of the line after "TARGET ~ ", so find it
+	 * in an untouched copy. */
+	strcpy(copy, s);
+	ntok = tokenize(s, tok, &rest);
+	if (strcmp(tok[0], "rule") == 0) {
+		directive_rule(ld, lineno, tok, ntok);
+	} else if (strcmp(tok[0], "threshold") == 0 || strcmp(tok[0], "margin") == 0) {
+		directive_limit(ld, lineno, tok, ntok);
+	} else if (strcmp(tok[0], "set") == 0 || strcmp(tok[0], "weight") == 0) {
+		if (ld->cur == NULL && ld->in_bad_rule) {
+			return; /* belongs to a rule already reported */
+		} else if (ld->cur == NULL) {
+			load_error(ld, lineno, "'%s' outside a rule", tok[0]);
+		} else if (tok[0][0] == 's') {
+			directive_set(ld, lineno, tok, ntok);
+		} else {
+			directive_weight(ld, lineno, tok, ntok);
+		}
+	} else {
+		const char *pattern = NULL;
+		if (ld->cur == NULL && ld->in_bad_rule)
+			return;
+		if (ntok >= 3)
+			pattern = copy + (rest - s);
+		directive_match(ld, lineno, tok, ntok, pattern);
+	}
+}
+
+static bool read_file(struct loader *ld, const char *path, char **data_r, size_t *len_r)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	size_t n;
+
+	if (f == NULL) {
+		load_error(ld, 0, "cannot open: %s", strerror(errno));
+		return false;
+	}
+	buf = malloc(CLASSIFY_MAX_FILE_BYTES + 2);
+	if (buf == NULL) {
+		fclose(f);
+		load_error(ld, 0, "out of memory");
+		return false;
+	}
+	n = fread(buf, 1, CLASSIFY_MAX_FILE_BYTES + 1, f);
+	if (ferror(f)) {
+		load_error(ld, 0, "read error: %s", strerror(errno));
+		fclose(f);
+		free(buf);
+		return false;
+	}
+	fclose(f);
+	if (n > CLASSIFY_MAX_FILE_BYTES) {
+		load_error(ld, 0, "larger than %d bytes", CLASSIFY_MAX_FILE_BYTES);
+		free(buf);
+		return false;
+	}
+	buf[n] = '\0';
+	*data_r = buf;
+	*len_r = n;
+	return true;
+}
+
+static void load_one(struct loader *ld, const char *path, const char *fname)
+{
+	char *data, *p, *end;
+	size_t len;
+	unsigned lineno = 0;
+	char **files;
+
+	ld->path = path;
+	files = realloc(ld->r->files, (ld->r->file_count + 1) * sizeof(*files));
+	if (files == NULL) {
+		load_error(ld, 0, "out of memory");
+		return;
+	}
+	ld->r->files = files;
+	if ((files[ld->r->file_count] = strdup(fname)) == NULL) {
+		load_error(ld, 0, "out of memory");
+		return;
+	}
+	ld->fname = files[ld->r->file_count++];
+	ld->cur = NULL;
+	ld->in_bad_rule = false;
+	if (!read_file(ld, path, &data, &len))
+		return;
+	p = data;
+	end = data + len;
+	while (p < end && !ld->stop) {
+		char *nl = memchr(p, '\n', (size_t)(end - p));
+		char *le = nl ? nl : end;
+		lineno++;
+		if (memchr(p, '\0', (size_t)(le - p)) != NULL) {
+			load_error(ld, lineno, "NUL byte in line");
+		} else {
+			*le = '\0';
+			parse_line(ld, lineno, p);
+		}
+		p = nl ? nl + 1 : end;
+	}
+	rule_check_complete(ld);
+	free(data);
+}
+
+/* Cheap targets first, so a failing sender test skips the body scan. */
+static int match_cost(const struct cl_match *m)
+{
+	return m->target >= T_SUBJECT ? (int)m->target : 0;
+}
+
+static void sort_matches(struct classify_rules *r)
+{
+	for (size_t i = 0; i < r->count; i++) {
+		struct cl_rule *rule = &r->rules[i];
+		for (unsigned a = 1; a < rule->match_count; a++) {
+			struct cl_match tmp = rule->matches[a];
+			unsigned b = a;
+			while (b > 0 && match_cost(&rule->matches[b - 1]) > match_cost(&tmp)) {
+				rule->matches[b] = rule->matches[b - 1];
+				b--;
+			}
+			rule->matches[b] = tmp;
+		}
+	}
+}
+
+static struct classify_rules *rules_new(void)
+{
+	struct classify_rules *r = calloc(1, sizeof(*r));
+
+	if (r == NULL)
+		return NULL;
+	for (int f = 0; f < CLASSIFY_FIELD_COUNT; f++) {
+		r->threshold[f] = DEFAULT_THRESHOLD;
+		r->margin[f] = DEFAULT_MARGIN;
+	}
+	r->cctx = pcre2_compile_context_create(NULL);
+	r->mctx = pcre2_match_context_create(NULL);
+	if (r->cctx == NULL || r->mctx == NULL) {
+		classify_rules_free(&r);
+		return NULL;
+	}
+	pcre2_set_max_pattern_length(r->cctx, CLASSIFY_MAX_PATTERN);
+	pcre2_set_parens_nest_limit(r->cctx, 50);
+	pcre2_set_match_limit(r->mctx, CLASSIFY_MATCH_LIMIT);
+	pcre2_set_depth_limit(r->mctx, CLASSIFY_DEPTH_LIMIT);
+	pcre2_set_heap_limit(r->mctx, 4096); /* KiB */
+	return r;
+}
+
+static struct classify_rules *load_finish(struct loader *ld, char **error_r)
+{
+	if (ld->error_count > 0 || ld->errors != NULL) {
+		classify_rules_free(&ld->r);
+		*error_r = ld->errors ? ld->errors : strdup("out of memory");
+		return NULL;
+	}
+	sort_matches(ld->r);
+	*error_r = NULL;
+	return ld->r;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static bool is_rules_name(const char *n)
+{
+	size_t l = strlen(n);
+	return n[0] != '.' && l > 6 && strcmp(n + l - 6, ".rules") == 0;
+}
+
+struct classify_rules *classify_rules_load(const char *dir, char **error_r)
+{
+	struct loader ld = {.path = dir};
+	char **names = NULL;
+	size_t count = 0;
+	DIR *d;
+	struct dirent *de;
+
+	*error_r = NULL;
+	if ((ld.r = rules_new()) == NULL) {
+		*error_r = strdup("out of memory");
+		return NULL;
+	}
+	if ((d = opendir(dir)) == NULL) {
+		load_error(&ld, 0, "cannot open rules directory: %s", strerror(errno));
+		return load_finish(&ld, error_r);
+	}
+	while ((de = readdir(d)) != NULL) {
+		char **p;
+		if (!is_rules_name(de->d_name))
+			continue;
+		if (count >= CLASSIFY_MAX_FILES) {
+			load_error(&ld, 0, "more than %d rule files", CLASSIFY_MAX_FILES);
+			break;
+		}
+		p = realloc(names, (count + 1) * sizeof(*p));
+		if (p == NULL || (p[count] = strdup(de->d_name)) == NULL) {
+			names = p ? p : names;
+			load_error(&ld, 0, "out of memory");
+			break;
+		}
+		names = p;
+		count++;
+	}
+	closedir(d);
+	if (count == 0 && ld.error_count == 0)
+		load_error(&ld, 0, "no *.rules files");
+	qsort(names, count, sizeof(*names), name_cmp);
+	/* Every file is read even after an error, so that all errors are reported. */
+	for (size_t i = 0; i < count && !ld.stop; i++) {
+		char path[PATH_MAX];
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		load_one(&ld, path, names[i]);
+		ld.path = dir;
+	}
+	for (size_t i = 0; i < count; i++)
+		free(names[i]);
+	free(names);
+	return load_finish(&ld, error_r);
+}
+
+struct classify_rules *classify_rules_load_file(const char *path, char **error_r)
+{
+	struct loader ld = {.path = path};
+	const char *slash = strrchr(path, '/');
+
+	*error_r = NULL;
+	if ((ld.r = rules_new()) == NULL) {
+		*error_r = strdup("out of memory");
+		return NULL;
+	}
+	load_one(&ld, path, slash ? slash + 1 : path);
+	return load_finish(&ld, error_r);
+}
+
+void classify_rules_free(struct classify_rules **rules)
+{
+	struct classify_rules *r = *rules;
+
+	if (r == NULL)
+		return;
+	for (size_t i = 0; i < r->count; i++) {
+		for (unsigned j = 0; j < r->rules[i].match_count; j++) {
+			pcre2_code_free(r->rules[i].matches[j].code);
+			free(r->rules[i].matches[j].header);
+		}
+		free(r->rules[i].name);
+	}
+	free(r->rules);
+	for (int f = 0; f < CLASSIFY_FIELD_COUNT; f++) {
+		for (size_t i = 0; i < r->value_count[f]; i++)
+			free(r->values[f][i]);
+		free(r->values[f]);
+	}
+	for (size_t i = 0; i < r->file_count; i++)
+		free(r->files[i]);
+	free(r->files);
+	pcre2_match_context_free(r->mctx);
+	pcre2_compile_context_free(r->cctx);
+	free(r);
+	*rules = NULL;
+}
+
+/* ---- matching ---- */
+
+struct subject_text {
+	const char *s;
+	size_t len;
+};
+
+/* What one call matches against; text is the only copy made. */
+struct cl_input {
+	struct subject_text t[T_TEXT + 1];
+	const char *const *to;
+	size_t to_count;
+	const char *(*header)(const char *name, const void *ctx);
+	const void *header_ctx;
+	char *text;
+};
+
+struct cl_found {
+	enum target target;
+	const char *s; /* start of the match */
+	size_t len;
+};
+
+struct cl_call {
+	const struct classify_rules *r;
+	pcre2_match_data *md;
+	struct classify_result *res;
+	bool oom;
+};
+
+static size_t utf8_cut(const char *s, size_t len, size_t max)
+{
+	if (len <= max)
+		return len;
+	while (max > 0 && ((unsigned char)s[max] & 0xc0) == 0x80)
+		max--;
+	return max;
+}
+
+static bool add_warning(struct cl_call *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static bool add_warning(struct cl_call *c, const char *fmt, ...)
+{
+	struct classify_result *res = c->res;
+	char **p, *w;
+	va_list ap;
+	int n;
+
+	if (res->warning_count >= 20)
+		return true;
+	va_start(ap, fmt);
+	n = vasprintf(&w, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return false;
+	p = realloc(res->warnings, (res->warning_count + 1) * sizeof(*p));
+	if (p == NULL) {
+		free(w);
+		return false;
+	}
+	res->warnings = p;
+	p[res->warning_count++] = w;
+	return true;
+}
+
+/* One pattern against one string: 1 found, 0 not, -1 error (counted as not). */
+static int match_one(struct cl_call *c, const struct cl_rule *rule, const struct cl_match *m,
+		     const char *s, size_t len, struct cl_found *found)
+{
+	int rc = pcre2_match(m->code, (PCRE2_SPTR)s, len, 0, 0, c->md, c->r->mctx);
+
+	if (rc >= 0) {
+		PCRE2_SIZE *ov = pcre2_get_ovector_pointer(c->md);
+		if (found != NULL) {
+			found->s = s + ov[0];
+			found->len = ov[1] >= ov[0] ? ov[1] - ov[0] : 0;
+		}
+		return 1;
+	}
+	if (rc != PCRE2_ERROR_NOMATCH) {
+		PCRE2_UCHAR buf[128];
+		if (pcre2_get_error_message(rc, buf, sizeof(buf)) < 0)
+			snprintf((char *)buf, sizeof(buf), "error %d", rc);
+		if (!add_warning(c, "rule '%s' (%s:%u): %s: treated as no match", rule->name,
+				 rule->file, rule->line, (const char *)buf))
+			c->oom = true;
+	}
+	return rc == PCRE2_ERROR_NOMATCH ? 0 : -1;
+}
+
+/* Does match line m hold?  Records the positive match in found. */
+static bool match_line(struct cl_call *c, const struct cl_input *in, const struct cl_rule *rule,
+		       const struct cl_match *m, struct cl_found *found)
+{
+	bool hit = false;
+
+	found->target = m->target;
+	if (m->target == T_TO) {
+		for (size_t i = 0; i < in->to_count && !hit; i++)
+			if (in->to[i] != NULL)
+				hit = match_one(c, rule, m, in->to[i], strlen(in->to[i]), found) == 1;
+	} else if (m->target == T_HEADER) {
+		const char *v = in->header ? in->header(m->header, in->header_ctx) : NULL;
+		if (v == NULL)
+			v = "";
+		hit = match_one(c, rule, m, v, strnlen(v, CLASSIFY_MAX_BODY_SCAN), found) == 1;
+	} else {
+		const struct subject_text *t = &in->t[m->target];
+		hit = match_one(c, rule, m, t->s, t->len, found) == 1;
+	}
+	return hit != m->negate;
+}
+
+static char *describe_found(const struct cl_found *found, unsigned n, const struct cl_rule *rule)
+{
+	char buf[CLASSIFY_MATCHED_MAX * 8 + 256];
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (unsigned i = 0; i < n && used < sizeof(buf) - 1; i++) {
+		const struct cl_match *m = &rule->matches[i];
+		size_t len;
+		int w;
+		if (m->negate)
+			continue;
+		len = utf8_cut(found[i].s, found[i].len, CLASSIFY_MATCHED_MAX);
+		/* Line breaks would break the one-line explanation. */
+		char piece[CLASSIFY_MATCHED_MAX + 1];
+		memcpy(piece, found[i].s, len);
+		piece[len] = '\0';
+		for (char *p = piece; *p; p++)
+			if (*p == '\n' || *p == '\r' || *p == '\t')
+				*p = ' ';
+		if (m->target == T_HEADER)
+			w = snprintf(buf + used, sizeof(buf) - used, "%sheader:%s '%s%s'",
+				     used ? "; " : "", m->header, piece,
+				     len < found[i].len ? "..." : "");
+		else
+			w = snprintf(buf + used, sizeof(buf) - used, "%s%s '%s%s'",
+				     used ? "; " : "", target_names[m->target], piece,
+				     len < found[i].len ? "..." : "");
+		if (w < 0)
+			break;
+		used += (size_t)w;
+		if (used >= sizeof(buf))
+			used = sizeof(buf) - 1;
+	}
+	return strdup(buf);
+}
+
+static bool add_hits(struct cl_call *c, const struct cl_rule *rule, const struct cl_found *found)
+{
+	struct classify_result *res = c->res;
+	struct classify_hit *p;
+	char *matched = describe_found(found, rule->match_count, rule);
+
+	if (matched == NULL)
+		return false;
+	p = realloc(res->hits, (res->hit_count + rule->set_count) * sizeof(*p));
+	if (p == NULL) {
+		free(matched);
+		return false;
+	}
+	res->hits = p;
+	for (unsigned i = 0; i < rule->set_count; i++) {
+		struct classify_hit *h = &p[res->hit_count];
+		memset(h, 0, sizeof(*h));
+		h->field = rule->sets[i].field;
+		h->value = strdup(c->r->values[h->field][rule->sets[i].value]);
+		h->rule = strdup(rule->name);
+		h->file = strdup(rule->file);
+		h->line = rule->line;
+		h->weight = rule->weight;
+		h->matched = i == 0 ? matched : strdup(matched);
+		res->hit_count++;
+		if (h->value == NULL || h->rule == NULL || h->file == NULL || h->matched == NULL)
+			return false;
+	}
+	return true;
+}
+
+static bool decide(struct classify_decision *d, const struct classify_rules *r,
+		   enum classify_field f, const int *scores)
+{
+	size_t best = SIZE_MAX, second = SIZE_MAX;
+	const char *fallback = f == CLASSIFY_PRIORITY ? "normal" : "unknown";
+	char reason[256];
+	const char *value = fallback;
+
+	for (size_t i = 0; i < r->value_count[f]; i++) {
+		if (scores[i] == 0)
+			continue; /* no rule voted for it */
+		if (best == SIZE_MAX || scores[i] > scores[best]) {
+			second = best;
+			best = i;
+		} else if (second == SIZE_MAX || scores[i] > scores[second]) {
+			second = i;
+		}
+	}
+	d->score = best == SIZE_MAX ? 0 : scores[best];
+	d->runner_up = second == SIZE_MAX ? 0 : scores[second];
+	if (best == SIZE_MAX) {
+		snprintf(reason, sizeof(reason), "no rule matched");
+	} else {
+		int lead = d->score - (d->runner_up > 0 ? d->runner_up : 0);
+		const char *bv = r->values[f][best];
+		if (d->score < r->threshold[f]) {
+			snprintf(reason, sizeof(reason), "best %s scores %d, below threshold %d", bv,
+				 d->score, r->threshold[f]);
+		} else if (lead <= 0 || lead < r->margin[f]) {
+			snprintf(reason, sizeof(reason),
+				 "%s %d vs %s %d: lead %d below margin %d", bv, d->score,
+				 r->values[f][second], d->runner_up, lead, r->margin[f]);
+		} else {
+			value = bv;
+			snprintf(reason, sizeof(reason), "score %d >= threshold %d, lead %d >= %d",
+				 d->score, r->threshold[f], lead, r->margin[f]);
+		}
+	}
+	if (value == fallback && best != SIZE_MAX && f == CLASSIFY_PRIORITY)
+		strncat(reason, "; default normal", sizeof(reason) - strlen(reason) - 1);
+	d->value = strdup(value);
+	d->reason = strdup(reason);
+	return d->value != NULL && d->reason != NULL;
+}
+
+static bool run_rules(struct cl_call *c, const struct cl_input *in, int *scores[])
+{
+	const struct classify_rules *r = c->r;
+	struct cl_found found[CLASSIFY_MAX_MATCHES_PER_RULE];
+
+	for (size_t i = 0; i < r->count && !c->oom; i++) {
+		const struct cl_rule *rule = &r->rules[i];
+		bool all = true;
+		for (unsigned j = 0; j < rule->match_count && all; j++)
+			all = match_line(c, in, rule, &rule->matches[j], &found[j]);
+		if (!all)
+			continue;
+		for (unsigned j = 0; j < rule->set_count; j++)
+			scores[rule->sets[j].field][rule->sets[j].value] += rule->weight;
+		if (!add_hits(c, rule, found))
+			return false;
+	}
+	return !c->oom;
+}
+
+static bool classify_run(const struct classify_rules *r, struct cl_input *in,
+			 struct classify_result **result_r)
+{
+	struct cl_call c = {.r = r};
+	int *scores[CLASSIFY_FIELD_COUNT], *all;
+	size_t total = 0, off = 0;
+	bool ok = false;
+
+	*result_r = NULL;
+	for (int f = 0; f < CLASSIFY_FIELD_COUNT; f++)
+		total += r->value_count[f];
+	all = calloc(total + 1, sizeof(*all));
+	c.res = calloc(1, sizeof(*c.res));
+	c.md = pcre2_match_data_create(1, NULL);
+	if (all == NULL || c.res == NULL || c.md == NULL)
+		goto out;
+	for (int f = 0; f < CLASSIFY_FIELD_COUNT; f++) {
+		scores[f] = all + off;
+		off += r->value_count[f];
+	}
+	if (!run_rules(&c, in, scores))
+		goto out;
+	for (int f = 0; f < CLASSIFY_FIELD_COUNT; f++)
+		if (!decide(&c.res->field[f], r, (enum classify_field)f, scores[f]))
+			goto out;
+	if (strcmp(c.res->field[CLASSIFY_LANG].value, "unknown") == 0) {
+		struct lang_result lr;
+		struct classify_decision *d = &c.res->field[CLASSIFY_LANG];
+		char *reason;
+		lang_detect_text(in->text, in->t[T_TEXT].len, &lr);
+		if (asprintf(&reason, "text: %s", lr.reason) < 0)
+			goto out;
+		free(d->value);
+		free(d->reason);
+		d->value = strdup(lr.lang);
+		d->reason = reason;
+		d->score = lr.score[0] > lr.score[1] ? lr.score[0] : lr.score[1];
+		if (lr.score[2] > d->score)
+			d->score = lr.score[2];
+		if (d->value == NULL)
+			goto out;
+	}
+	ok = true;
+out:
+	pcre2_match_data_free(c.md);
+	free(all);
+	free(in->text);
+	in->text = NULL;
+	if (!ok)
+		classify_result_free(&c.res);
+	*result_r = c.res;
+	return ok;
+}
+
+/* Fills the targets; the body is cut at CLASSIFY_MAX_BODY_SCAN. */
+static bool input_prepare(struct cl_input *in, const char *from, const char *from_name,
+			  const char *subject, const char *body)
+{
+	const char *at;
+	size_t sl, bl;
+
+	if (from == NULL)
+		from = "";
+	at = strrchr(from, '@');
+	in->t[T_FROM] = (struct subject_text){from, strlen(from)};
+	in->t[T_FROM_DOMAIN] = at ? (struct subject_text){at + 1, strlen(at + 1)}
+				  : (struct subject_text){"", 0};
+	from_name = from_name ? from_name : "";
+	in->t[T_FROM_NAME] = (struct subject_text){from_name, strlen(from_name)};
+	subject = subject ? subject : "";
+	body = body ? body : "";
+	sl = utf8_cut(subject, strnlen(subject, CLASSIFY_MAX_BODY_SCAN + 1), CLASSIFY_MAX_BODY_SCAN);
+	bl = utf8_cut(body, strnlen(body, CLASSIFY_MAX_BODY_SCAN + 1), CLASSIFY_MAX_BODY_SCAN);
+	in->t[T_SUBJECT] = (struct subject_text){subject, sl};
+	in->t[T_BODY] = (struct subject_text){body, bl};
+	in->text = malloc(sl + bl + 2);
+	if (in->text == NULL)
+		return false;
+	memcpy(in->text, subject, sl);
+	in->text[sl] = '\n';
+	memcpy(in->text + sl + 1, body, bl);
+	in->text[sl + 1 + bl] = '\0';
+	in->t[T_TEXT] = (struct subject_text){in->text, sl + 1 + bl};
+	return true;
+}
+
+bool classify_input(const struct classify_rules *rules, const struct classify_input *ci,
+		    struct classify_result **result_r)
+{
+	struct cl_input in = {.to = ci->to,
+			      .to_count = ci->to_count,
+			      .header = ci->header,
+			      .header_ctx = ci->header_ctx};
+
+	*result_r = NULL;
+	if (!input_prepare(&in, ci->from, ci->from_name, ci->subject, ci->body))
+		return false;
+	return classify_run(rules, &in, result_r);
+}
+
+static const char *msg_header(const char *name, const void *ctx)
+{
+	return mime_header(ctx, name);
+}
+
+bool classify_message(const struct classify_rules *rules, const struct mime_msg *msg,
+		      struct classify_result **result_r)
+{
+	const struct mime_address *from = mime_from(msg);
+	size_t nt = mime_recipient_count(msg, 't'), nc = mime_recipient_count(msg, 'c');
+	const char *stack_to[32], **to = stack_to;
+	struct cl_input in = {.header = msg_header, .header_ctx = msg};
+	bool ok;
+
+	*result_r = NULL;
+	if (nt + nc > 32 && (to = calloc(nt + nc, sizeof(*to))) == NULL)
+		return false;
+	for (size_t i = 0; i < nt; i++)
+		to[i] = mime_recipient(msg, 't', i)->addr;
+	for (size_t i = 0; i < nc; i++)
+		to[nt + i] = mime_recipient(msg, 'c', i)->addr;
+	in.to = to;
+	in.to_count = nt + nc;
+	ok = input_prepare(&in, from ? from->addr : NULL, from ? from->name : NULL,
+			   mime_subject(msg), mime_body(msg)) &&
+	     classify_run(rules, &in, result_r);
+	if (to != stack_to)
+		free(to);
+	return ok;
+}
+
+void classify_result_free(struct classify_result **result)
+{
+	struct classify_result *res = *result;
+
+	if (res == NULL)
+		return;
+	for (int f = 0; f < CLASSIFY_FIELD_COUNT; f++) {
+		free(res->field[f].value);
+		free(res->field[f].reason);
+	}
+	for (size_t i = 0; i < res->hit_count; i++) {
+		free(res->hits[i].value);
+		free(res->hits[i].rule);
+		free(res->hits[i].file);
+		free(res->hits[i].matched);
+	}
+	free(res->hits);
+	for (size_t i = 0; i < res->warning_count; i++)
+		free(res->warnings[i]);
+	free(res->warnings);
+	free(res);
+	*result = NULL;
+}

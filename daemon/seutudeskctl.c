@@ -11,6 +11,27 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* config: the effective configuration, defaults included, as a config file. */
+static int ctl_config(int argc, char **argv, const char *config_path)
+{
+	if (argc > 1) {
+		fprintf(argc == 2 && strcmp(argv[1], "--help") == 0 ? stdout : stderr,
+			"Usage: seutudeskctl [-c FILE] config\n"
+			"Print the effective configuration, defaults included; secrets show as (set).\n");
+		return argc == 2 && strcmp(argv[1], "--help") == 0 ? 0 : 2;
+	}
+	char *error = NULL;
+	struct config *cfg = config_load(config_path, &error);
+	if (cfg == NULL) {
+		fprintf(stderr, "%s\n", error ? error : "out of memory");
+		free(error);
+		return 1;
+	}
+	config_dump(cfg, stdout);
+	config_free(&cfg);
+	return 0;
+}
+
 static const struct ctl_command {
 	const char *name;
 	int (*run)(int argc, char **argv, const char *config_path);
@@ -18,6 +39,7 @@ static const struct ctl_command {
 } commands[] = {
 	{"migrate", ctl_migrate, "apply pending database migrations"},
 	{"classify", ctl_classify, "classify mail files and explain the decision"},
+	{"config", ctl_config, "print the effective configuration"},
 };
 
 static void usage(FILE *out)

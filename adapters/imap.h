@@ -1,0 +1,153 @@
+/* imap: one blocking IMAP client connection on libetpan's mailimap API.
+ *
+ * Meant for a worker thread per mailbox: every call blocks, bounded by the
+ * settings' timeout (connect, and each read or write on the socket).  Nothing
+ * is printed: a failing call returns false (or NULL, or IMAP_IDLE_ERROR) and
+ * sets *error_r to a malloc'd string naming the place, e.g.
+ *   "imap test@127.0.0.1:143 INBOX: UID FETCH: server said NO: ..."
+ * Passwords never appear in errors.  A connection whose call failed with a
+ * stream error (timeout, reset, limit hit) is unusable: close it and
+ * reconnect.
+ *
+ * Memory is bounded whatever the server sends: every command's response is
+ * capped by max_response_bytes (the connection fails when it is exceeded),
+ * and message sources are fetched with a partial range of at most
+ * max_message_bytes, so a larger message comes back truncated with its real
+ * size, for the caller to decide.
+ *
+ * Folder names are passed to the server as given (IMAP modified UTF-7 for
+ * non-ASCII names).
+ *
+ * TLS (imaps, starttls) sends SNI but does NOT yet verify the server's
+ * certificate: libetpan's GnuTLS layer does not, and the check against the
+ * system trust store and the host name is still to be added here.
+ *
+ * The process must ignore SIGPIPE: a write to a dropped connection is then an
+ * error return, not a signal.
+ */
+#ifndef SEUTUDESK_IMAP_H
+#define SEUTUDESK_IMAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum imap_tls {
+	IMAP_TLS_IMAPS,    /* TLS from the start (port 993) */
+	IMAP_TLS_STARTTLS, /* plain connect, then STARTTLS before LOGIN (port 143) */
+	IMAP_TLS_NONE,     /* plain text: refused unless host is a loopback address */
+};
+
+struct imap_settings {
+	const char *host;  /* name or address */
+	uint16_t port;     /* 0: 993 for imaps, else 143 */
+	enum imap_tls tls; /* default IMAP_TLS_IMAPS */
+	const char *user;
+	const char *password;      /* never copied into an error */
+	const char *folder;        /* the intake folder (default "INBOX") */
+	unsigned timeout;          /* seconds, connect and each socket read/write (default 30) */
+	size_t max_message_bytes;  /* most bytes of one source fetched (default 32 MiB) */
+	size_t max_response_bytes; /* most bytes read for one command (default 256 MiB) */
+};
+
+/* Fills in the documented defaults; host, user and password stay NULL. */
+void imap_settings_default(struct imap_settings *s);
+
+/* Parses "imaps", "starttls" or "none". */
+bool imap_tls_parse(const char *name, enum imap_tls *tls_r) __attribute__((warn_unused_result));
+
+struct imap_conn; /* opaque */
+
+/* Connects, negotiates TLS as configured and logs in.  The settings' strings
+ * are copied.  NULL with *error_r set on failure (bad settings, tls=none to a
+ * host that is not loopback, connection, TLS or login failure). */
+struct imap_conn *imap_connect(const struct imap_settings *s, char **error_r)
+    __attribute__((warn_unused_result));
+/* Sends LOGOUT when the connection still works, frees *conn, sets it to NULL. */
+void imap_close(struct imap_conn **conn);
+
+/* Capabilities the adapter uses, as seen after login. */
+enum {
+	IMAP_CAP_IDLE = 1 << 0,
+	IMAP_CAP_MOVE = 1 << 1,
+	IMAP_CAP_UIDPLUS = 1 << 2,
+};
+unsigned imap_capabilities(const struct imap_conn *conn);
+
+/* SELECTs folder (NULL: the settings' folder) read-write.  A changed
+ * UIDVALIDITY means every UID the caller knows for the folder is void. */
+bool imap_select(struct imap_conn *conn, const char *folder, uint32_t *uidvalidity_r,
+                 uint32_t *uidnext_r, char **error_r) __attribute__((warn_unused_result));
+
+/* Message flags as the adapter reports them. */
+enum {
+	IMAP_FLAG_SEEN = 1 << 0,
+	IMAP_FLAG_DELETED = 1 << 1,
+	IMAP_FLAG_KEYWORD = 1 << 2, /* the keyword given to imap_list */
+};
+
+struct imap_msg_info {
+	uint32_t uid;
+	uint32_t size;  /* RFC822.SIZE as the server reports it */
+	unsigned flags; /* IMAP_FLAG_* */
+};
+
+/* Lists the messages of the selected folder with a UID greater than
+ * after_uid, ascending, at most max_count of them (the lowest UIDs; call
+ * again from the last one for more).  keyword (may be NULL) is the flag
+ * reported as IMAP_FLAG_KEYWORD.  *infos_r is malloc'd (NULL when none). */
+bool imap_list(struct imap_conn *conn, uint32_t after_uid, size_t max_count, const char *keyword,
+               struct imap_msg_info **infos_r, size_t *count_r, char **error_r)
+    __attribute__((warn_unused_result));
+
+struct imap_message {
+	uint32_t uid;
+	uint32_t size; /* RFC822.SIZE: the whole source's size on the server */
+	char *data;    /* raw source as the server sent it (CRLF), NUL-terminated; NULL when gone */
+	size_t len;    /* bytes in data */
+	bool truncated; /* data is the first max_message_bytes of a larger source */
+	bool gone;      /* expunged meanwhile: no data */
+};
+
+/* Frees the data of n messages and the array itself. */
+void imap_messages_free(struct imap_message *msgs, size_t n);
+
+/* Fetches one message's raw source by UID with BODY.PEEK[] (never sets
+ * \Seen), capped at max_message_bytes.  A UID that no longer exists gives
+ * msg_r->gone and true.  Free msg_r->data with free(). */
+bool imap_fetch(struct imap_conn *conn, uint32_t uid, struct imap_message *msg_r, char **error_r)
+    __attribute__((warn_unused_result));
+
+/* Fetches a prefix of infos[0..n) in one round trip: messages are taken in
+ * order while the sum of their sizes (each capped at max_message_bytes)
+ * stays within budget bytes, at least one.  *msgs_r (malloc'd) has
+ * *count_r entries, one for each of infos[0..*count_r), in that order. */
+bool imap_fetch_batch(struct imap_conn *conn, const struct imap_msg_info *infos, size_t n,
+                      size_t budget, struct imap_message **msgs_r, size_t *count_r, char **error_r)
+    __attribute__((warn_unused_result));
+
+/* Marks messages processed by moving them to folder: UID MOVE when the server
+ * has MOVE, else UID COPY + UID STORE \Deleted + UID EXPUNGE of just those UIDs
+ * (UIDPLUS).  Without either it fails rather than expunge other messages.  The
+ * folder is created when the server answers TRYCREATE. */
+bool imap_move(struct imap_conn *conn, const uint32_t *uids, size_t n, const char *folder,
+               char **error_r) __attribute__((warn_unused_result));
+
+/* Marks messages processed by adding a keyword flag (e.g. "$SeutudeskDone"). */
+bool imap_flag(struct imap_conn *conn, const uint32_t *uids, size_t n, const char *keyword,
+               char **error_r) __attribute__((warn_unused_result));
+
+enum imap_idle_result {
+	IMAP_IDLE_ERROR = -1,
+	IMAP_IDLE_TIMEOUT = 0,     /* nothing new within the time */
+	IMAP_IDLE_NEW = 1,         /* the server announced EXISTS or RECENT */
+	IMAP_IDLE_INTERRUPTED = 2, /* wake_fd became readable (the caller drains it) */
+};
+
+/* IDLEs on the selected folder for up to seconds, returning as soon as the
+ * server announces new mail or wake_fd (-1: none) is readable; ends IDLE with
+ * DONE before returning.  Fails when the server lacks IDLE. */
+enum imap_idle_result imap_idle(struct imap_conn *conn, unsigned seconds, int wake_fd,
+                                char **error_r) __attribute__((warn_unused_result));
+
+#endif

@@ -1,0 +1,86 @@
+/* smtp: hands one complete message to the SMTP relay, with libesmtp.
+ *
+ * Blocking: call it from an outbox worker thread, never from the loop.  One
+ * call is one SMTP session (connect, EHLO, optional STARTTLS and AUTH, one
+ * transaction, QUIT).  The outcome says what the outbox should do with the
+ * message: done, retry later, or give up.  The process must ignore SIGPIPE
+ * (a relay that hangs up mid-write would otherwise kill it).
+ *
+ * libesmtp passes the message through as given except for its header rules:
+ * it adds Date, From (the envelope sender) and Message-Id when missing,
+ * drops Return-Path and Original-Recipient, and keeps only the first of
+ * repeated Date, From, Sender, To, Cc, Bcc, Reply-To and Message-Id fields.
+ * Lines starting with "." are dot-stuffed by libesmtp.  TLS certificates are
+ * checked against the system's CA store (or ~/.authenticate, libesmtp's own
+ * place); an invalid one ends the session.
+ */
+#ifndef SEUTUDESK_SMTP_H
+#define SEUTUDESK_SMTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+enum smtp_starttls {
+	SMTP_STARTTLS_NO,           /* never, even when offered */
+	SMTP_STARTTLS_IF_AVAILABLE, /* when the relay offers it */
+	SMTP_STARTTLS_REQUIRED,     /* no TLS, no mail (a temporary failure) */
+};
+
+/* Strings are borrowed: they must outlive every smtp_send() using them. */
+struct smtp_settings {
+	const char *host;            /* relay: host name or IPv4 address (default "localhost") */
+	unsigned port;               /* default 25 */
+	enum smtp_starttls starttls; /* default SMTP_STARTTLS_IF_AVAILABLE */
+	const char *helo_name;       /* our EHLO name; NULL: the system's host name */
+	const char *auth_user;       /* NULL: no AUTH */
+	const char *auth_password;   /* with auth_user; never appears in any error */
+	bool auth_cleartext;         /* allow PLAIN/LOGIN without TLS (default false) */
+	unsigned timeout_ms;         /* per protocol step, at least 1000 (default 60000) */
+	size_t max_message_bytes;    /* larger messages fail permanently (default 32 MiB) */
+	size_t max_recipients;       /* per message (default 100) */
+};
+
+/* Fills in the documented defaults. */
+void smtp_settings_default(struct smtp_settings *set);
+/* Checks a settings struct before first use.  Returns false with *error_r
+ * set (free it) naming the bad field, e.g. "smtp: port 0 out of range". */
+bool smtp_settings_check(const struct smtp_settings *set, char **error_r)
+    __attribute__((warn_unused_result));
+
+enum smtp_outcome {
+	SMTP_DELIVERED, /* the relay took responsibility (250 after DATA) */
+	SMTP_TEMPORARY, /* retry later: no connection, timeout, TLS or AUTH trouble, 4xx */
+	SMTP_PERMANENT, /* do not retry: 5xx for this message, or an unsendable message */
+};
+
+struct smtp_result {
+	enum smtp_outcome outcome;
+	int code;                /* the SMTP reply that decided; 0 when there was none */
+	char enhanced[16];       /* its RFC 3463 code, e.g. "4.3.0"; "" when none */
+	char *text;              /* that reply's text (printable ASCII, bounded); NULL when none */
+	char *error;             /* one line for the log, naming host:port; NULL when all
+	                          * recipients got the message */
+	size_t naccepted;        /* recipients the relay accepted the message for */
+	size_t nrcpt;            /* entries in rcpt */
+	enum smtp_outcome *rcpt; /* per recipient, in the order given */
+};
+
+/* Sends message (len bytes, a complete RFC 5322 message; bare LF or CR
+ * line ends are sent as CRLF) from envelope_from ("" for the null
+ * reverse-path <>) to nrcpt recipients (bare addresses, local@domain);
+ * set must have passed smtp_settings_check().
+ * Fills *result_r (release it with smtp_result_clear()) and returns true
+ * when the outcome is SMTP_DELIVERED, that is, when the relay accepted the
+ * message for at least one recipient; result_r->rcpt then tells which
+ * recipients still need a retry (SMTP_TEMPORARY) or failed for good. */
+bool smtp_send(const struct smtp_settings *set, const char *envelope_from, const char *const *rcpts,
+               size_t nrcpt, const char *message, size_t len, struct smtp_result *result_r)
+    __attribute__((warn_unused_result));
+
+/* Frees what *res holds and zeroes it. */
+void smtp_result_clear(struct smtp_result *res);
+
+/* "delivered", "temporary" or "permanent". */
+const char *smtp_outcome_name(enum smtp_outcome outcome);
+
+#endif

@@ -1,0 +1,152 @@
+/* smtp-send: sends a file through the SMTP adapter and prints the outcome.
+ *
+ * usage: smtp-send [-h HOST] [-p PORT] [-s no|if-available|required]
+ *                  [-t TIMEOUT_MS] [-H HELO] [-u USER -P PASSWORD] [-c]
+ *                  [-n COUNT] -f FROM -r RCPT [-r RCPT ...] FILE
+ *
+ * Prints per attempt "OUTCOME CODE ENHANCED TEXT" ("-" for an empty field),
+ * then "rcpt ADDRESS OUTCOME" per recipient and "error: ..." when there is
+ * one.  With -n the file is sent COUNT times, one session each, and the
+ * last attempt is printed.  Exit status: 0 delivered, 1 temporary,
+ * 2 permanent, 64 usage or file trouble.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "smtp.h"
+
+enum { MAX_RCPTS = 16, MAX_FILE = 64 << 20 };
+
+static char *slurp(const char *path, size_t *len_r)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	size_t n = 0, cap = 0;
+
+	if (f == NULL)
+		return NULL;
+	for (;;) {
+		if (n == cap) {
+			char *nb;
+			cap = cap ? cap * 2 : 65536;
+			if (cap > MAX_FILE || (nb = realloc(buf, cap)) == NULL) {
+				free(buf);
+				fclose(f);
+				return NULL;
+			}
+			buf = nb;
+		}
+		size_t got = fread(buf + n, 1, cap - n, f);
+		n += got;
+		if (got == 0)
+			break;
+	}
+	if (ferror(f)) {
+		free(buf);
+		buf = NULL;
+	}
+	fclose(f);
+	*len_r = n;
+	return buf;
+}
+
+static int usage(void)
+{
+	fprintf(stderr, "usage: smtp-send [-h HOST] [-p PORT] [-s no|if-available|required] "
+	                "[-t TIMEOUT_MS] [-H HELO] [-u USER -P PASSWORD] [-c] [-n COUNT] "
+	                "-f FROM -r RCPT... FILE\n");
+	return 64;
+}
+
+int main(int argc, char **argv)
+{
+	struct smtp_settings set;
+	struct smtp_result res = {0};
+	const char *rcpts[MAX_RCPTS];
+	const char *from = NULL;
+	size_t nrcpt = 0, len = 0;
+	long count = 1;
+	char *msg, *err;
+	int opt;
+
+	signal(SIGPIPE, SIG_IGN);
+	smtp_settings_default(&set);
+	while ((opt = getopt(argc, argv, "h:p:s:t:H:u:P:cn:f:r:")) != -1) {
+		switch (opt) {
+		case 'h':
+			set.host = optarg;
+			break;
+		case 'p':
+			set.port = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 's':
+			if (strcmp(optarg, "no") == 0)
+				set.starttls = SMTP_STARTTLS_NO;
+			else if (strcmp(optarg, "if-available") == 0)
+				set.starttls = SMTP_STARTTLS_IF_AVAILABLE;
+			else if (strcmp(optarg, "required") == 0)
+				set.starttls = SMTP_STARTTLS_REQUIRED;
+			else
+				return usage();
+			break;
+		case 't':
+			set.timeout_ms = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 'H':
+			set.helo_name = optarg;
+			break;
+		case 'u':
+			set.auth_user = optarg;
+			break;
+		case 'P':
+			set.auth_password = optarg;
+			break;
+		case 'c':
+			set.auth_cleartext = true;
+			break;
+		case 'n':
+			count = strtol(optarg, NULL, 10);
+			break;
+		case 'f':
+			from = optarg;
+			break;
+		case 'r':
+			if (nrcpt == MAX_RCPTS)
+				return usage();
+			rcpts[nrcpt++] = optarg;
+			break;
+		default:
+			return usage();
+		}
+	}
+	if (optind != argc - 1 || from == NULL || nrcpt == 0 || count < 1)
+		return usage();
+	if (!smtp_settings_check(&set, &err)) {
+		fprintf(stderr, "smtp-send: %s\n", err);
+		free(err);
+		return 64;
+	}
+	msg = slurp(argv[optind], &len);
+	if (msg == NULL) {
+		fprintf(stderr, "smtp-send: cannot read %s\n", argv[optind]);
+		return 64;
+	}
+	for (long i = 0; i < count; i++) {
+		smtp_result_clear(&res);
+		if (!smtp_send(&set, from, rcpts, nrcpt, msg, len, &res))
+			break;
+	}
+	printf("%s %d %s %s\n", smtp_outcome_name(res.outcome), res.code,
+	       res.enhanced[0] ? res.enhanced : "-", res.text && res.text[0] ? res.text : "-");
+	for (size_t i = 0; i < res.nrcpt; i++)
+		printf("rcpt %s %s\n", rcpts[i], smtp_outcome_name(res.rcpt[i]));
+	if (res.error != NULL)
+		printf("error: %s\n", res.error);
+	opt = res.outcome == SMTP_DELIVERED ? 0 : res.outcome == SMTP_TEMPORARY ? 1 : 2;
+	smtp_result_clear(&res);
+	free(msg);
+	return opt;
+}

@@ -1,0 +1,140 @@
+"""A private SMTP server for the integration tests (run with /usr/bin/python3).
+
+usage: smtp_server.py DIR
+
+Listens on 127.0.0.1 at a random free port in 20000-40000, writes the port to
+DIR/port once it accepts connections, and keeps every accepted message byte
+for byte (as received, after dot-unstuffing) in the maildir DIR/maildir, with
+the envelope in two prepended headers, X-MailFrom and X-RcptTo.
+
+What it answers is read from DIR/mode before every command that can fail, so
+a test switches it at run time:
+  accept        250 to everything (the default, also when DIR/mode is absent)
+  tempfail      451 4.3.0 after DATA
+  permfail      554 5.6.0 after DATA
+  rcpt-tempfail 450 4.2.1 to every RCPT
+  rcpt-permfail 550 5.1.1 to every RCPT
+  mail-permfail 553 5.7.1 to MAIL FROM
+  stall         the reply to DATA's end comes 30 s late (client timeouts)
+It offers AUTH PLAIN and LOGIN without TLS; a login succeeds only when
+DIR/auth holds "user:password" and the client gives exactly those (no file:
+every login fails).  A client that does not log in may still send.
+SIGTERM or SIGINT stops it.
+"""
+
+import asyncio
+import os
+import random
+import signal
+import sys
+import threading
+import time
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+MODES = ("accept", "tempfail", "permfail", "rcpt-tempfail", "rcpt-permfail",
+         "mail-permfail", "stall")
+
+
+class Keeper:
+    def __init__(self, top):
+        self.top = top
+        self.maildir = os.path.join(top, "maildir")
+        for sub in ("tmp", "new", "cur"):
+            os.makedirs(os.path.join(self.maildir, sub), exist_ok=True)
+        self.seq = 0
+
+    def mode(self):
+        try:
+            with open(os.path.join(self.top, "mode")) as f:
+                m = f.read().strip()
+        except FileNotFoundError:
+            return "accept"
+        return m if m in MODES else "accept"
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        if self.mode() == "mail-permfail":
+            return "553 5.7.1 Sender address rejected"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        m = self.mode()
+        if m == "rcpt-tempfail":
+            return "450 4.2.1 Mailbox busy, try again later"
+        if m == "rcpt-permfail":
+            return "550 5.1.1 No such user here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        m = self.mode()
+        if m == "tempfail":
+            return "451 4.3.0 Temporary local problem, try again later"
+        if m == "permfail":
+            return "554 5.6.0 Message content rejected"
+        if m == "stall":
+            await asyncio.sleep(30)
+        head = ("X-MailFrom: %s\r\nX-RcptTo: %s\r\n"
+                % (envelope.mail_from, ", ".join(envelope.rcpt_tos))).encode()
+        self.seq += 1
+        name = "%d.%d_%d.seutudesk-test" % (time.time(), os.getpid(), self.seq)
+        tmp = os.path.join(self.maildir, "tmp", name)
+        with open(tmp, "wb") as f:
+            f.write(head + envelope.original_content)
+        os.rename(tmp, os.path.join(self.maildir, "new", name))
+        return "250 2.0.0 Message accepted"
+
+
+class Authenticator:
+    def __init__(self, top):
+        self.top = top
+
+    def __call__(self, server, session, envelope, mechanism, auth_data):
+        try:
+            with open(os.path.join(self.top, "auth"), "rb") as f:
+                want = f.read().strip()
+        except FileNotFoundError:
+            return AuthResult(success=False, handled=False)
+        if isinstance(auth_data, LoginPassword) and \
+                auth_data.login + b":" + auth_data.password == want:
+            return AuthResult(success=True)
+        return AuthResult(success=False, handled=False)
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit("usage: smtp_server.py DIR")
+    top = sys.argv[1]
+    handler = Keeper(top)
+    controller = None
+    for _ in range(50):
+        port = random.randint(20000, 40000)
+        c = Controller(handler, hostname="127.0.0.1", port=port,
+                       server_hostname="smtp.test.invalid",
+                       authenticator=Authenticator(top), auth_require_tls=False)
+        try:
+            c.start()
+        except Exception:
+            continue
+        controller = c
+        break
+    if controller is None:
+        sys.exit("smtp_server.py: found no free port")
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    tmp = os.path.join(top, "port.tmp")
+    with open(tmp, "w") as f:
+        f.write("%d\n" % port)
+    os.rename(tmp, os.path.join(top, "port"))
+    while not stop.wait(1):
+        pass
+    controller.stop()
+
+
+if __name__ == "__main__":
+    main()
