@@ -20,31 +20,31 @@
 
 /* The whole subject, or its prefix before ":", "(" or a date. */
 static const char subject_re[] =
-	"^\\s*(?:automaattinen\\s+vastaus|automaattivastaus|(?:automaattinen\\s+)?poissaoloilmoitus"
-	"|poissa\\s+toimistolta|poissa|lomalla|olen\\s+(?:vuosi)?lomalla|olen\\s+poissa"
-	"|lomavastaaja|automatiskt\\s+svar|autosvar|fr[aå]nvaro(?:meddelande)?|fr[aå]nvarande"
-	"|ej\\s+p[aå]\\s+kontoret|semester|automatic\\s+reply|auto[- ]?reply|auto[- ]?response"
-	"|automatic\\s+response|out\\s+of\\s+(?:the\\s+)?office|on\\s+vacation|on\\s+leave"
-	"|away\\s+from\\s+(?:the\\s+)?office|abwesenheitsnotiz)\\s*(?:$|[:(\\[]|\\d)";
+    "^\\s*(?:automaattinen\\s+vastaus|automaattivastaus|(?:automaattinen\\s+)?poissaoloilmoitus"
+    "|poissa\\s+toimistolta|poissa|lomalla|olen\\s+(?:vuosi)?lomalla|olen\\s+poissa"
+    "|lomavastaaja|automatiskt\\s+svar|autosvar|fr[aå]nvaro(?:meddelande)?|fr[aå]nvarande"
+    "|ej\\s+p[aå]\\s+kontoret|semester|automatic\\s+reply|auto[- ]?reply|auto[- ]?response"
+    "|automatic\\s+response|out\\s+of\\s+(?:the\\s+)?office|on\\s+vacation|on\\s+leave"
+    "|away\\s+from\\s+(?:the\\s+)?office|abwesenheitsnotiz)\\s*(?:$|[:(\\[]|\\d)";
 
 /* A body that says it is automatic. */
 static const char body_auto_re[] =
-	"t[aä]m[aä]\\s+on\\s+automaattinen\\s+(?:vastaus|viesti|poissaoloilmoitus|ilmoitus)"
-	"|t[aä]m[aä]\\s+viesti\\s+on\\s+l[aä]hetetty\\s+automaattisesti"
-	"|this\\s+is\\s+an?\\s+(?:automatic|automated|auto-generated|automatically\\s+generated)"
-	"\\s+(?:reply|response|message|notification|e-?mail)"
-	"|detta\\s+[aä]r\\s+ett\\s+(?:automatiskt|automatgenererat)\\s+(?:svar|meddelande)";
+    "t[aä]m[aä]\\s+on\\s+automaattinen\\s+(?:vastaus|viesti|poissaoloilmoitus|ilmoitus)"
+    "|t[aä]m[aä]\\s+viesti\\s+on\\s+l[aä]hetetty\\s+automaattisesti"
+    "|this\\s+is\\s+an?\\s+(?:automatic|automated|auto-generated|automatically\\s+generated)"
+    "\\s+(?:reply|response|message|notification|e-?mail)"
+    "|detta\\s+[aä]r\\s+ett\\s+(?:automatiskt|automatgenererat)\\s+(?:svar|meddelande)";
 
 /* An absence note with a return date; only in short bodies without a question. */
 static const char body_absent_re[] =
-	"(?:olen|on)\\s+(?:vuosi|kesä|talvi|sairaus)?(?:lomalla|poissa|koulutuksessa"
-	"|virkavapaalla|matkoilla)[^\\n?]{0,80}?(?:asti|saakka|palaan|takaisin"
-	"|\\d{1,2}\\.\\d{1,2}\\.)"
-	"|jag\\s+[aä]r\\s+(?:borta|ledig|p[aå]\\s+semester|tj[aä]nstledig|p[aå]\\s+utbildning"
-	"|fr[aå]nvarande)[^\\n?]{0,80}?(?:till\\s+och\\s+med|t\\.o\\.m|tillbaka|[aå]ter|\\d{1,2}\\.\\d)"
-	"|i\\s*(?:am|'m)\\s+(?:on\\s+(?:annual\\s+|sick\\s+|parental\\s+)?leave|out\\s+of\\s+"
-	"(?:the\\s+)?office|away|on\\s+vacation|on\\s+holiday)[^\\n?]{0,80}?(?:back|return"
-	"|until|\\d)";
+    "(?:olen|on)\\s+(?:vuosi|kesä|talvi|sairaus)?(?:lomalla|poissa|koulutuksessa"
+    "|virkavapaalla|matkoilla)[^\\n?]{0,80}?(?:asti|saakka|palaan|takaisin"
+    "|\\d{1,2}\\.\\d{1,2}\\.)"
+    "|jag\\s+[aä]r\\s+(?:borta|ledig|p[aå]\\s+semester|tj[aä]nstledig|p[aå]\\s+utbildning"
+    "|fr[aå]nvarande)[^\\n?]{0,80}?(?:till\\s+och\\s+med|t\\.o\\.m|tillbaka|[aå]ter|\\d{1,2}\\.\\d)"
+    "|i\\s*(?:am|'m)\\s+(?:on\\s+(?:annual\\s+|sick\\s+|parental\\s+)?leave|out\\s+of\\s+"
+    "(?:the\\s+)?office|away|on\\s+vacation|on\\s+holiday)[^\\n?]{0,80}?(?:back|return"
+    "|until|\\d)";
 
 enum { RE_SUBJECT, RE_BODY_AUTO, RE_BODY_ABSENT, RE_COUNT };
 static const char *const re_src[RE_COUNT] = {subject_re, body_auto_re, body_absent_re};
@@ -58,10 +58,10 @@ static void re_init(void)
 	for (int i = 0; i < RE_COUNT; i++) {
 		int err;
 		PCRE2_SIZE off;
-		re_code[i] = pcre2_compile((PCRE2_SPTR)re_src[i], PCRE2_ZERO_TERMINATED,
-					   PCRE2_CASELESS | PCRE2_UTF | PCRE2_UCP |
-						   PCRE2_MATCH_INVALID_UTF,
-					   &err, &off, NULL);
+		re_code[i] =
+		    pcre2_compile((PCRE2_SPTR)re_src[i], PCRE2_ZERO_TERMINATED,
+		                  PCRE2_CASELESS | PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF,
+		                  &err, &off, NULL);
 		if (re_code[i] != NULL)
 			(void)pcre2_jit_compile(re_code[i], PCRE2_JIT_COMPLETE);
 	}
@@ -94,7 +94,7 @@ static bool re_find(int i, const char *s, size_t len, char *what, size_t what_si
 }
 
 static bool say(char *reason, size_t size, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 static bool say(char *reason, size_t size, const char *fmt, ...)
 {
 	va_list ap;
@@ -121,13 +121,9 @@ static bool value_is(const char *value, const char *word)
 	       *value == '(' || *value == '\r' || *value == '\n';
 }
 
-static bool value_empty(const char *value)
-{
-	return value[strspn(value, " \t\r\n")] == '\0';
-}
+static bool value_empty(const char *value) { return value[strspn(value, " \t\r\n")] == '\0'; }
 
-bool autodetect_ooo_text(const char *subject, const char *body, char *reason,
-			 size_t reason_size)
+bool autodetect_ooo_text(const char *subject, const char *body, char *reason, size_t reason_size)
 {
 	char what[80];
 
@@ -174,8 +170,8 @@ static bool header_signal(const struct mime_msg *msg, char *reason, size_t size)
 	if (v != NULL)
 		return say(reason, size, "multipart/report; report-type=%.40s", v);
 	v = mime_content_type(msg);
-	if (v != NULL && (strcmp(v, "multipart/report") == 0 ||
-			  strcmp(v, "message/delivery-status") == 0))
+	if (v != NULL &&
+	    (strcmp(v, "multipart/report") == 0 || strcmp(v, "message/delivery-status") == 0))
 		return say(reason, size, "content type %s", v);
 	v = mime_header(msg, "Return-Path");
 	if (v != NULL && strcmp(v + strspn(v, " \t"), "<>") == 0)
@@ -223,7 +219,7 @@ bool autodetect_suppress_reply(const struct mime_msg *msg)
 	char reason[8];
 
 	if (v != NULL && (strcasestr(v, "all") != NULL || strcasestr(v, "oof") != NULL ||
-			  strcasestr(v, "autoreply") != NULL))
+	                  strcasestr(v, "autoreply") != NULL))
 		return true;
 	return autodetect_check(msg, reason, sizeof(reason));
 }

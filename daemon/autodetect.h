@@ -35,7 +35,6 @@ bool autodetect_check(const struct mime_msg *msg, char *reason, size_t reason_si
 bool autodetect_suppress_reply(const struct mime_msg *msg);
 
 /* The wording heuristics alone, for tests: subject and body may be NULL. */
-bool autodetect_ooo_text(const char *subject, const char *body, char *reason,
-			 size_t reason_size);
+bool autodetect_ooo_text(const char *subject, const char *body, char *reason, size_t reason_size);
 
 #endif

@@ -26,9 +26,9 @@
 enum target { T_FROM, T_FROM_DOMAIN, T_FROM_NAME, T_TO, T_HEADER, T_SUBJECT, T_BODY, T_TEXT };
 
 static const char *const target_names[] = {"from",   "from_domain", "from_name", "to",
-					   "header", "subject",     "body",      "text"};
-static const char *const field_names[CLASSIFY_FIELD_COUNT] = {"municipality", "sector",
-							      "category", "priority", "lang"};
+                                           "header", "subject",     "body",      "text"};
+static const char *const field_names[CLASSIFY_FIELD_COUNT] = {"municipality", "sector", "category",
+                                                              "priority", "lang"};
 
 struct cl_match {
 	enum target target;
@@ -73,10 +73,7 @@ const char *classify_field_name(enum classify_field field)
 	return (unsigned)field < CLASSIFY_FIELD_COUNT ? field_names[field] : "?";
 }
 
-size_t classify_rules_count(const struct classify_rules *rules)
-{
-	return rules->count;
-}
+size_t classify_rules_count(const struct classify_rules *rules) { return rules->count; }
 
 /* ---- loading ---- */
 
@@ -93,7 +90,7 @@ struct loader {
 };
 
 static void load_error(struct loader *ld, unsigned line, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 static void load_error(struct loader *ld, unsigned line, const char *fmt, ...)
 {
 	char msg[512], *p;
@@ -109,7 +106,7 @@ static void load_error(struct loader *ld, unsigned line, const char *fmt, ...)
 	va_end(ap);
 	if (++ld->error_count > CLASSIFY_MAX_ERRORS) {
 		snprintf(msg, sizeof(msg), "too many errors (more than %d); stopping",
-			 CLASSIFY_MAX_ERRORS);
+		         CLASSIFY_MAX_ERRORS);
 		ld->stop = true;
 		line = 0;
 	}
@@ -126,7 +123,7 @@ static void load_error(struct loader *ld, unsigned line, const char *fmt, ...)
 	}
 	ld->errors = p;
 	snprintf(p + ld->errors_len, (size_t)n + 1, "%s%s%s", ld->errors_len ? "\n" : "", head,
-		 msg);
+	         msg);
 	ld->errors_len += (size_t)n;
 }
 
@@ -160,8 +157,8 @@ static bool valid_word(const char *s, bool upper_ok, bool dot_ok)
 
 	for (; s[n] != '\0'; n++) {
 		unsigned char c = (unsigned char)s[n];
-		if (!(islower(c) || isdigit(c) || c == '_' || c == '-' || (upper_ok && isupper(c)) ||
-		      (dot_ok && c == '.')))
+		if (!(islower(c) || isdigit(c) || c == '_' || c == '-' ||
+		      (upper_ok && isupper(c)) || (dot_ok && c == '.')))
 			return false;
 	}
 	return n > 0 && n <= MAX_NAME;
@@ -232,14 +229,15 @@ static void directive_rule(struct loader *ld, unsigned line, char **tok, int nto
 	rule_check_complete(ld);
 	ld->in_bad_rule = true;
 	if (ntok != 2 || !valid_word(tok[1], true, true)) {
-		load_error(ld, line, "expected 'rule NAME' with NAME of 1-%d characters A-Z a-z 0-9 _ - .",
-			   MAX_NAME);
+		load_error(ld, line,
+		           "expected 'rule NAME' with NAME of 1-%d characters A-Z a-z 0-9 _ - .",
+		           MAX_NAME);
 		return;
 	}
 	for (size_t i = 0; i < r->count; i++) {
 		if (strcmp(r->rules[i].name, tok[1]) == 0) {
 			load_error(ld, line, "rule '%s' already defined at %s:%u", tok[1],
-				   r->rules[i].file, r->rules[i].line);
+			           r->rules[i].file, r->rules[i].line);
 			return;
 		}
 	}
@@ -287,20 +285,20 @@ static void directive_set(struct loader *ld, unsigned line, char **tok, int ntok
 	}
 	if (!parse_field(tok[1], &f)) {
 		load_error(ld, line,
-			   "rule '%s': unknown field '%s' (municipality, sector, category, "
-			   "priority, lang)",
-			   rule->name, tok[1]);
+		           "rule '%s': unknown field '%s' (municipality, sector, category, "
+		           "priority, lang)",
+		           rule->name, tok[1]);
 		return;
 	}
 	if (!valid_word(tok[2], false, false) || !value_allowed(f, tok[2])) {
 		load_error(ld, line, "rule '%s': bad value '%s' for %s", rule->name, tok[2],
-			   field_names[f]);
+		           field_names[f]);
 		return;
 	}
 	for (unsigned i = 0; i < rule->set_count; i++) {
 		if (rule->sets[i].field == f) {
 			load_error(ld, line, "rule '%s': field %s set twice", rule->name,
-				   field_names[f]);
+			           field_names[f]);
 			return;
 		}
 	}
@@ -321,7 +319,7 @@ static void directive_weight(struct loader *ld, unsigned line, char **tok, int n
 
 	if (ntok != 2 || !parse_int(tok[1], -1000, 1000, &w) || w == 0) {
 		load_error(ld, line, "rule '%s': bad weight '%s' (an integer -1000..1000, not 0)",
-			   rule->name, ntok >= 2 ? tok[1] : "");
+		           rule->name, ntok >= 2 ? tok[1] : "");
 		return;
 	}
 	if (rule->weight_seen) {
@@ -339,7 +337,7 @@ static void directive_limit(struct loader *ld, unsigned line, char **tok, int nt
 
 	if (ntok != 3 || !parse_field(tok[1], &f) || !parse_int(tok[2], 0, 100000, &v)) {
 		load_error(ld, line, "expected '%s FIELD N' with a known field and N in 0..100000",
-			   tok[0]);
+		           tok[0]);
 		return;
 	}
 	if (strcmp(tok[0], "threshold") == 0)
@@ -373,7 +371,7 @@ static bool parse_target(const char *s, enum target *t_r, const char **header_r)
 
 /* "TARGET ~ PATTERN": line is the whole trimmed line, tok[0] the target. */
 static void directive_match(struct loader *ld, unsigned line, char **tok, int ntok,
-			    const char *pattern)
+                            const char *pattern)
 {
 	struct cl_rule *rule = ld->cur;
 	struct cl_match *m;
@@ -384,10 +382,10 @@ static void directive_match(struct loader *ld, unsigned line, char **tok, int nt
 
 	if (!parse_target(tok[0], &t, &header)) {
 		load_error(ld, line,
-			   "unknown directive or target '%s' (rule, set, weight, threshold, "
-			   "margin; targets from, from_domain, from_name, to, subject, body, text, "
-			   "header:NAME)",
-			   tok[0]);
+		           "unknown directive or target '%s' (rule, set, weight, threshold, "
+		           "margin; targets from, from_domain, from_name, to, subject, body, text, "
+		           "header:NAME)",
+		           tok[0]);
 		return;
 	}
 	if (rule == NULL) {
@@ -396,7 +394,7 @@ static void directive_match(struct loader *ld, unsigned line, char **tok, int nt
 	}
 	if (ntok < 2 || (strcmp(tok[1], "~") != 0 && strcmp(tok[1], "!~") != 0)) {
 		load_error(ld, line, "rule '%s': expected '%s ~ PATTERN' or '%s !~ PATTERN'",
-			   rule->name, tok[0], tok[0]);
+		           rule->name, tok[0], tok[0]);
 		return;
 	}
 	if (pattern == NULL || *pattern == '\0') {
@@ -405,12 +403,12 @@ static void directive_match(struct loader *ld, unsigned line, char **tok, int nt
 	}
 	if (strlen(pattern) > CLASSIFY_MAX_PATTERN) {
 		load_error(ld, line, "rule '%s': pattern longer than %d bytes", rule->name,
-			   CLASSIFY_MAX_PATTERN);
+		           CLASSIFY_MAX_PATTERN);
 		return;
 	}
 	if (rule->match_count >= CLASSIFY_MAX_MATCHES_PER_RULE) {
 		load_error(ld, line, "rule '%s': more than %d match lines", rule->name,
-			   CLASSIFY_MAX_MATCHES_PER_RULE);
+		           CLASSIFY_MAX_MATCHES_PER_RULE);
 		return;
 	}
 	m = &rule->matches[rule->match_count];
@@ -418,15 +416,15 @@ static void directive_match(struct loader *ld, unsigned line, char **tok, int nt
 	m->target = t;
 	m->negate = tok[1][0] == '!';
 	m->code = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
-				PCRE2_CASELESS | PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF |
-					PCRE2_NEVER_BACKSLASH_C,
-				&err, &off, ld->r->cctx);
+	                        PCRE2_CASELESS | PCRE2_UTF | PCRE2_UCP |
+	                            PCRE2_NEVER_BACKSLASH_C,
+	                        &err, &off, ld->r->cctx);
 	if (m->code == NULL) {
 		PCRE2_UCHAR buf[256];
 		if (pcre2_get_error_message(err, buf, sizeof(buf)) < 0)
 			snprintf((char *)buf, sizeof(buf), "error %d", err);
 		load_error(ld, line, "rule '%s': bad pattern at offset %zu: %s", rule->name,
-			   (size_t)off, (const char *)buf);
+		           (size_t)off, (const char *)buf);
 		return;
 	}
 	/* Without JIT (not built in, or no executable memory) the interpreter runs. */
@@ -688,7 +686,8 @@ struct classify_rules *classify_rules_load(const char *dir, char **error_r)
 	closedir(d);
 	if (count == 0 && ld.error_count == 0)
 		load_error(&ld, 0, "no *.rules files");
-	qsort(names, count, sizeof(*names), name_cmp);
+	if (count > 1)
+		qsort(names, count, sizeof(*names), name_cmp);
 	/* Every file is read even after an error, so that all errors are reported. */
 	for (size_t i = 0; i < count && !ld.stop; i++) {
 		char path[PATH_MAX];
@@ -759,6 +758,7 @@ struct cl_input {
 	const char *(*header)(const char *name, const void *ctx);
 	const void *header_ctx;
 	char *text;
+	bool valid_utf8; /* every t[] string checked once: PCRE2 need not check it per pattern */
 };
 
 struct cl_found {
@@ -784,7 +784,7 @@ static size_t utf8_cut(const char *s, size_t len, size_t max)
 }
 
 static bool add_warning(struct cl_call *c, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 static bool add_warning(struct cl_call *c, const char *fmt, ...)
 {
 	struct classify_result *res = c->res;
@@ -811,9 +811,10 @@ static bool add_warning(struct cl_call *c, const char *fmt, ...)
 
 /* One pattern against one string: 1 found, 0 not, -1 error (counted as not). */
 static int match_one(struct cl_call *c, const struct cl_rule *rule, const struct cl_match *m,
-		     const char *s, size_t len, struct cl_found *found)
+                     const char *s, size_t len, bool checked, struct cl_found *found)
 {
-	int rc = pcre2_match(m->code, (PCRE2_SPTR)s, len, 0, 0, c->md, c->r->mctx);
+	int rc = pcre2_match(m->code, (PCRE2_SPTR)s, len, 0, checked ? PCRE2_NO_UTF_CHECK : 0,
+	                     c->md, c->r->mctx);
 
 	if (rc >= 0) {
 		PCRE2_SIZE *ov = pcre2_get_ovector_pointer(c->md);
@@ -828,7 +829,7 @@ static int match_one(struct cl_call *c, const struct cl_rule *rule, const struct
 		if (pcre2_get_error_message(rc, buf, sizeof(buf)) < 0)
 			snprintf((char *)buf, sizeof(buf), "error %d", rc);
 		if (!add_warning(c, "rule '%s' (%s:%u): %s: treated as no match", rule->name,
-				 rule->file, rule->line, (const char *)buf))
+		                 rule->file, rule->line, (const char *)buf))
 			c->oom = true;
 	}
 	return rc == PCRE2_ERROR_NOMATCH ? 0 : -1;
@@ -836,7 +837,7 @@ static int match_one(struct cl_call *c, const struct cl_rule *rule, const struct
 
 /* Does match line m hold?  Records the positive match in found. */
 static bool match_line(struct cl_call *c, const struct cl_input *in, const struct cl_rule *rule,
-		       const struct cl_match *m, struct cl_found *found)
+                       const struct cl_match *m, struct cl_found *found)
 {
 	bool hit = false;
 
@@ -844,15 +845,18 @@ static bool match_line(struct cl_call *c, const struct cl_input *in, const struc
 	if (m->target == T_TO) {
 		for (size_t i = 0; i < in->to_count && !hit; i++)
 			if (in->to[i] != NULL)
-				hit = match_one(c, rule, m, in->to[i], strlen(in->to[i]), found) == 1;
+				hit =
+				    match_one(c, rule, m, in->to[i], strlen(in->to[i]), false,
+				              found) == 1;
 	} else if (m->target == T_HEADER) {
 		const char *v = in->header ? in->header(m->header, in->header_ctx) : NULL;
 		if (v == NULL)
 			v = "";
-		hit = match_one(c, rule, m, v, strnlen(v, CLASSIFY_MAX_BODY_SCAN), found) == 1;
+		hit = match_one(c, rule, m, v, strnlen(v, CLASSIFY_MAX_BODY_SCAN), false, found) ==
+		      1;
 	} else {
 		const struct subject_text *t = &in->t[m->target];
-		hit = match_one(c, rule, m, t->s, t->len, found) == 1;
+		hit = match_one(c, rule, m, t->s, t->len, in->valid_utf8, found) == 1;
 	}
 	return hit != m->negate;
 }
@@ -879,12 +883,12 @@ static char *describe_found(const struct cl_found *found, unsigned n, const stru
 				*p = ' ';
 		if (m->target == T_HEADER)
 			w = snprintf(buf + used, sizeof(buf) - used, "%sheader:%s '%s%s'",
-				     used ? "; " : "", m->header, piece,
-				     len < found[i].len ? "..." : "");
+			             used ? "; " : "", m->header, piece,
+			             len < found[i].len ? "..." : "");
 		else
 			w = snprintf(buf + used, sizeof(buf) - used, "%s%s '%s%s'",
-				     used ? "; " : "", target_names[m->target], piece,
-				     len < found[i].len ? "..." : "");
+			             used ? "; " : "", target_names[m->target], piece,
+			             len < found[i].len ? "..." : "");
 		if (w < 0)
 			break;
 		used += (size_t)w;
@@ -926,7 +930,7 @@ static bool add_hits(struct cl_call *c, const struct cl_rule *rule, const struct
 }
 
 static bool decide(struct classify_decision *d, const struct classify_rules *r,
-		   enum classify_field f, const int *scores)
+                   enum classify_field f, const int *scores)
 {
 	size_t best = SIZE_MAX, second = SIZE_MAX;
 	const char *fallback = f == CLASSIFY_PRIORITY ? "normal" : "unknown";
@@ -951,16 +955,16 @@ static bool decide(struct classify_decision *d, const struct classify_rules *r,
 		int lead = d->score - (d->runner_up > 0 ? d->runner_up : 0);
 		const char *bv = r->values[f][best];
 		if (d->score < r->threshold[f]) {
-			snprintf(reason, sizeof(reason), "best %s scores %d, below threshold %d", bv,
-				 d->score, r->threshold[f]);
+			snprintf(reason, sizeof(reason), "best %s scores %d, below threshold %d",
+			         bv, d->score, r->threshold[f]);
 		} else if (lead <= 0 || lead < r->margin[f]) {
-			snprintf(reason, sizeof(reason),
-				 "%s %d vs %s %d: lead %d below margin %d", bv, d->score,
-				 r->values[f][second], d->runner_up, lead, r->margin[f]);
+			snprintf(reason, sizeof(reason), "%s %d vs %s %d: lead %d below margin %d",
+			         bv, d->score, r->values[f][second], d->runner_up, lead,
+			         r->margin[f]);
 		} else {
 			value = bv;
 			snprintf(reason, sizeof(reason), "score %d >= threshold %d, lead %d >= %d",
-				 d->score, r->threshold[f], lead, r->margin[f]);
+			         d->score, r->threshold[f], lead, r->margin[f]);
 		}
 	}
 	if (value == fallback && best != SIZE_MAX && f == CLASSIFY_PRIORITY)
@@ -991,7 +995,7 @@ static bool run_rules(struct cl_call *c, const struct cl_input *in, int *scores[
 }
 
 static bool classify_run(const struct classify_rules *r, struct cl_input *in,
-			 struct classify_result **result_r)
+                         struct classify_result **result_r)
 {
 	struct cl_call c = {.r = r};
 	int *scores[CLASSIFY_FIELD_COUNT], *all;
@@ -1044,9 +1048,46 @@ out:
 	return ok;
 }
 
+/* Is s[0..len) well-formed UTF-8 (no overlongs, surrogates or values past U+10FFFF)? */
+static bool utf8_valid(const char *str, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)str, *end = s + len;
+
+	while (s < end) {
+		unsigned char b = *s;
+		size_t n;
+		unsigned cp;
+		if (b < 0x80) {
+			s++;
+			continue;
+		}
+		if (b >= 0xc2 && b <= 0xdf) {
+			n = 1, cp = b & 0x1f;
+		} else if (b >= 0xe0 && b <= 0xef) {
+			n = 2, cp = b & 0x0f;
+		} else if (b >= 0xf0 && b <= 0xf4) {
+			n = 3, cp = b & 0x07;
+		} else {
+			return false;
+		}
+		if ((size_t)(end - s) <= n)
+			return false;
+		for (size_t i = 1; i <= n; i++) {
+			if ((s[i] & 0xc0) != 0x80)
+				return false;
+			cp = (cp << 6) | (s[i] & 0x3f);
+		}
+		if ((n == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+		    (n == 3 && (cp < 0x10000 || cp > 0x10ffff)))
+			return false;
+		s += n + 1;
+	}
+	return true;
+}
+
 /* Fills the targets; the body is cut at CLASSIFY_MAX_BODY_SCAN. */
 static bool input_prepare(struct cl_input *in, const char *from, const char *from_name,
-			  const char *subject, const char *body)
+                          const char *subject, const char *body)
 {
 	const char *at;
 	size_t sl, bl;
@@ -1055,13 +1096,14 @@ static bool input_prepare(struct cl_input *in, const char *from, const char *fro
 		from = "";
 	at = strrchr(from, '@');
 	in->t[T_FROM] = (struct subject_text){from, strlen(from)};
-	in->t[T_FROM_DOMAIN] = at ? (struct subject_text){at + 1, strlen(at + 1)}
-				  : (struct subject_text){"", 0};
+	in->t[T_FROM_DOMAIN] =
+	    at ? (struct subject_text){at + 1, strlen(at + 1)} : (struct subject_text){"", 0};
 	from_name = from_name ? from_name : "";
 	in->t[T_FROM_NAME] = (struct subject_text){from_name, strlen(from_name)};
 	subject = subject ? subject : "";
 	body = body ? body : "";
-	sl = utf8_cut(subject, strnlen(subject, CLASSIFY_MAX_BODY_SCAN + 1), CLASSIFY_MAX_BODY_SCAN);
+	sl =
+	    utf8_cut(subject, strnlen(subject, CLASSIFY_MAX_BODY_SCAN + 1), CLASSIFY_MAX_BODY_SCAN);
 	bl = utf8_cut(body, strnlen(body, CLASSIFY_MAX_BODY_SCAN + 1), CLASSIFY_MAX_BODY_SCAN);
 	in->t[T_SUBJECT] = (struct subject_text){subject, sl};
 	in->t[T_BODY] = (struct subject_text){body, bl};
@@ -1073,16 +1115,20 @@ static bool input_prepare(struct cl_input *in, const char *from, const char *fro
 	memcpy(in->text + sl + 1, body, bl);
 	in->text[sl + 1 + bl] = '\0';
 	in->t[T_TEXT] = (struct subject_text){in->text, sl + 1 + bl};
+	/* T_TEXT is subject and body joined: checking it covers both. */
+	in->valid_utf8 = utf8_valid(in->t[T_FROM].s, in->t[T_FROM].len) &&
+	                 utf8_valid(in->t[T_FROM_NAME].s, in->t[T_FROM_NAME].len) &&
+	                 utf8_valid(in->text, in->t[T_TEXT].len);
 	return true;
 }
 
 bool classify_input(const struct classify_rules *rules, const struct classify_input *ci,
-		    struct classify_result **result_r)
+                    struct classify_result **result_r)
 {
 	struct cl_input in = {.to = ci->to,
-			      .to_count = ci->to_count,
-			      .header = ci->header,
-			      .header_ctx = ci->header_ctx};
+	                      .to_count = ci->to_count,
+	                      .header = ci->header,
+	                      .header_ctx = ci->header_ctx};
 
 	*result_r = NULL;
 	if (!input_prepare(&in, ci->from, ci->from_name, ci->subject, ci->body))
@@ -1090,13 +1136,10 @@ bool classify_input(const struct classify_rules *rules, const struct classify_in
 	return classify_run(rules, &in, result_r);
 }
 
-static const char *msg_header(const char *name, const void *ctx)
-{
-	return mime_header(ctx, name);
-}
+static const char *msg_header(const char *name, const void *ctx) { return mime_header(ctx, name); }
 
 bool classify_message(const struct classify_rules *rules, const struct mime_msg *msg,
-		      struct classify_result **result_r)
+                      struct classify_result **result_r)
 {
 	const struct mime_address *from = mime_from(msg);
 	size_t nt = mime_recipient_count(msg, 't'), nc = mime_recipient_count(msg, 'c');
@@ -1114,7 +1157,7 @@ bool classify_message(const struct classify_rules *rules, const struct mime_msg 
 	in.to = to;
 	in.to_count = nt + nc;
 	ok = input_prepare(&in, from ? from->addr : NULL, from ? from->name : NULL,
-			   mime_subject(msg), mime_body(msg)) &&
+	                   mime_subject(msg), mime_body(msg)) &&
 	     classify_run(rules, &in, result_r);
 	if (to != stack_to)
 		free(to);

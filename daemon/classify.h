@@ -76,10 +76,10 @@ const char *classify_field_name(enum classify_field field);
 /* Loads DIR/\*.rules.  On any error returns NULL and sets *error_r to all
  * errors found, one per line ("DIR/10-x.rules:12: ..."); free it with free(). */
 struct classify_rules *classify_rules_load(const char *dir, char **error_r)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 /* Loads one file (for tests and "seutudeskd -n"). */
 struct classify_rules *classify_rules_load_file(const char *path, char **error_r)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 void classify_rules_free(struct classify_rules **rules);
 size_t classify_rules_count(const struct classify_rules *rules);
 
@@ -112,7 +112,7 @@ struct classify_result {
 
 /* Classifies msg.  Returns false only when out of memory. */
 bool classify_message(const struct classify_rules *rules, const struct mime_msg *msg,
-		      struct classify_result **result_r) __attribute__((warn_unused_result));
+                      struct classify_result **result_r) __attribute__((warn_unused_result));
 
 /* The same on loose parts, for tests and other channels (chat): any may be
  * NULL; to is an array of to_count addresses; header(name, ctx) returns a
@@ -128,7 +128,7 @@ struct classify_input {
 	const void *header_ctx;
 };
 bool classify_input(const struct classify_rules *rules, const struct classify_input *in,
-		    struct classify_result **result_r) __attribute__((warn_unused_result));
+                    struct classify_result **result_r) __attribute__((warn_unused_result));
 
 void classify_result_free(struct classify_result **result);
 

@@ -4,9 +4,11 @@
 #include "config.h"
 #include "mime.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <libetpan/libetpan.h>
 #include <libpq-fe.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -21,6 +23,9 @@
 #define CONFIG_MAX_ERRORS 50
 #define CONFIG_MAX_SECRET 4096
 #define CONFIG_MAX_KEYS 64 /* all keys of all sections, for the per-load bookkeeping */
+#define CONFIG_MAX_SECTIONS 16
+#define CONFIG_MAX_SECTION_KEYS 16
+#define CONFIG_MAX_NAME 64 /* of a repeated section's instance, [mailbox NAME] */
 
 enum cfg_type {
 	CFG_STRING,
@@ -36,15 +41,17 @@ enum cfg_type {
 
 enum {
 	CFG_RELOAD = 1 << 0,   /* a reload may change it */
-	CFG_OPTIONAL = 1 << 1, /* an empty value means "not set" (NULL) */
+	CFG_OPTIONAL = 1 << 1, /* an empty value means "not set" (NULL, or 0 for a size) */
+	CFG_REQUIRED = 1 << 2, /* must be set (repeated sections only: a singleton has defaults) */
 };
 
 struct cfg_key {
 	const char *name;
 	enum cfg_type type;
-	size_t offset;     /* of the field in the section's struct */
-	size_t aux_offset; /* CFG_SECRET: of the content field */
-	const char *def;   /* the default as it would be written in the file; NULL: not set */
+	size_t offset;       /* of the field in the section's struct */
+	size_t aux_offset;   /* CFG_SECRET: of the content field */
+	const char *def;     /* the default as it would be written in the file; NULL: not set */
+	const char *def_doc; /* the default as the dump describes it, when def cannot say it */
 	long long min, max;
 	const char *const *names; /* CFG_ENUM */
 	/* CFG_STRING: NULL when the value is acceptable, else what was expected. */
@@ -55,16 +62,30 @@ struct cfg_key {
 
 struct parse;
 
-/* A section is a struct inside struct config.  A repeated named section
- * ("[mailbox support]") would add a hook that appends an instance and returns
- * its base; the keys and the parser stay as they are. */
+/* A section is a struct inside struct config, or, for a repeated named
+ * section such as "[mailbox support]", an array of structs in it (max > 0).
+ * Every key of a repeated section must be CFG_RELOAD: the daemon applies a
+ * changed set of them on reload, so config_restart_needed() need not match
+ * instances up. */
 struct cfg_section {
 	const char *name;
-	size_t offset; /* of the section's struct in struct config */
+	size_t offset; /* of the section's struct, or of the array pointer, in struct config */
 	const struct cfg_key *keys;
 	size_t nkeys;
-	/* Checks between keys, after the whole file was read. */
-	void (*validate)(struct parse *p, const struct cfg_section *sec, void *base);
+	/* Checks between keys, after the whole file was read; set_line[i] is
+	 * where keys[i] was set (0: not set) and line that of the header. */
+	void (*validate)(struct parse *p, void *base, const unsigned *set_line, unsigned line);
+	/* Repeated sections only: */
+	size_t max;          /* most instances; 0: a singleton section */
+	size_t count_offset; /* of the size_t instance count in struct config */
+	size_t size;         /* of one instance */
+	size_t name_offset;  /* of the instance's char *name */
+};
+
+/* Where a repeated section's instance and each of its keys were set. */
+struct cfg_lines {
+	unsigned header;
+	unsigned set_line[CONFIG_MAX_SECTION_KEYS];
 };
 
 struct parse {
@@ -75,7 +96,16 @@ struct parse {
 	char *errbuf;
 	size_t errlen;
 	unsigned nerrors;
-	unsigned set_line[CONFIG_MAX_KEYS]; /* where each key was set; 0: default */
+	unsigned set_line[CONFIG_MAX_KEYS];           /* singleton keys: where set; 0: default */
+	struct cfg_lines *lines[CONFIG_MAX_SECTIONS]; /* repeated sections: one per instance */
+};
+
+/* The section being read. */
+struct cursor {
+	const struct cfg_section *sec; /* NULL: none yet, or skipping a bad header */
+	bool skipping;
+	size_t index;       /* the instance of a repeated section */
+	unsigned *set_line; /* where each of sec's keys was set */
 };
 
 static void *xmalloc(size_t n)
@@ -253,10 +283,15 @@ static void format_duration(uint64_t s, char buf[static 48])
 	}
 }
 
-/* -- the table ---------------------------------------------------------- */
+/* -- value checks ------------------------------------------------------- */
 
-static const char *const log_level_names[] = {"error", "warn", "info", "debug", NULL};
-_Static_assert(sizeof(enum log_level) == sizeof(int), "CFG_ENUM stores an int");
+static bool has_control(const char *v)
+{
+	for (; *v != '\0'; v++)
+		if ((unsigned char)*v < 0x20 || *v == 0x7f)
+			return true;
+	return false;
+}
 
 static const char *check_subject_tag(const char *v)
 {
@@ -268,6 +303,145 @@ static const char *check_subject_tag(const char *v)
 		return "a tag of 1 to 32 letters, digits, '.', '_' or '-'";
 	return NULL;
 }
+
+/* A DNS name: dot-separated labels of letters, digits and inner hyphens. */
+static bool domain_ok(const char *v, size_t n)
+{
+	size_t label = 0;
+
+	if (n == 0 || n > 253)
+		return false;
+	for (size_t i = 0; i <= n; i++) {
+		char c = i < n ? v[i] : '.';
+		if (c == '.') {
+			if (label == 0 || label > 63 || v[i - 1] == '-')
+				return false;
+			label = 0;
+		} else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		           (c >= '0' && c <= '9') || (c == '-' && label > 0)) {
+			label++;
+		} else {
+			return false;
+		}
+	}
+	return true;
+}
+
+static const char *check_domain(const char *v)
+{
+	return domain_ok(v, strlen(v)) ? NULL : "a domain name like seutu-it.fi";
+}
+
+static const char *check_host(const char *v)
+{
+	struct in6_addr a6;
+
+	if (domain_ok(v, strlen(v)) || inet_pton(AF_INET6, v, &a6) == 1)
+		return NULL;
+	return "a host name or IP address";
+}
+
+/* libesmtp's relay: a name or an IPv4 address (domain_ok() takes both). */
+static const char *check_relay(const char *v)
+{
+	return domain_ok(v, strlen(v)) ? NULL : "a host name or IPv4 address";
+}
+
+/* localhost or a loopback address literal; no name is resolved here (the
+ * IMAP adapter checks every resolved address again when it connects). */
+static bool host_is_loopback(const char *h)
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+
+	if (strcasecmp(h, "localhost") == 0)
+		return true;
+	if (inet_pton(AF_INET, h, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, h, &a6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&a6) ||
+		       (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
+	return false;
+}
+
+/* IMAP user names and folder names: passed on as given. */
+static const char *check_text(const char *v)
+{
+	size_t n = strlen(v);
+
+	if (n == 0 || n > 255 || has_control(v))
+		return "1 to 255 characters, no control characters";
+	return NULL;
+}
+
+/* An IMAP flag keyword (an atom), not a system flag such as \Seen. */
+static const char *check_keyword(const char *v)
+{
+	size_t n = strlen(v);
+
+	if (n == 0 || n > 64 || v[0] == '\\' || has_control(v) ||
+	    strpbrk(v, " (){%*\"\\]\x80") != NULL)
+		goto bad;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)v[i] >= 0x80)
+			goto bad;
+	return NULL;
+bad:
+	return "an IMAP keyword of 1 to 64 characters without spaces or ( ) { % * \" \\ ]";
+}
+
+/* local@domain, as libetpan's RFC 5322 parser gives it. */
+static bool addr_spec_ok(const char *a)
+{
+	const char *at = strrchr(a, '@');
+
+	return at != NULL && at != a && strpbrk(a, " \t<>") == NULL &&
+	       domain_ok(at + 1, strlen(at + 1));
+}
+
+/* One RFC 5322 mailbox, with or without a display name. */
+static bool mailbox_ok(const char *v, bool display_name_ok)
+{
+	struct mailimf_mailbox *mb = NULL;
+	size_t n = strlen(v), idx = 0;
+	bool ok;
+
+	if (n == 0 || n > 512 || has_control(v))
+		return false;
+	if (mailimf_mailbox_parse(v, n, &idx, &mb) != MAILIMF_NO_ERROR)
+		return false;
+	ok = idx == n && addr_spec_ok(mb->mb_addr_spec) &&
+	     (display_name_ok || (mb->mb_display_name == NULL && strchr(v, '<') == NULL));
+	mailimf_mailbox_free(mb);
+	return ok;
+}
+
+static const char *check_from(const char *v)
+{
+	return mailbox_ok(v, true) ? NULL : "an address like Seutu-IT tuki <tuki@seutu-it.fi>";
+}
+
+static const char *check_address(const char *v)
+{
+	return mailbox_ok(v, false) ? NULL : "a bare address like tuki@seutu-it.fi";
+}
+
+/* -- the table ---------------------------------------------------------- */
+
+static const char *const log_level_names[] = {"error", "warn", "info", "debug", NULL};
+static const char *const imap_tls_names[] = {"imaps", "starttls", "none", NULL};
+static const char *const processed_names[] = {"move", "flag", NULL};
+static const char *const starttls_names[] = {"no", "if-available", "required", NULL};
+_Static_assert(sizeof(enum log_level) == sizeof(int), "CFG_ENUM stores an int");
+_Static_assert(sizeof(enum imap_tls) == sizeof(int) && IMAP_TLS_IMAPS == 0 &&
+                   IMAP_TLS_STARTTLS == 1 && IMAP_TLS_NONE == 2,
+               "imap_tls_names follows enum imap_tls");
+_Static_assert(sizeof(enum config_processed) == sizeof(int) && CONFIG_PROCESSED_MOVE == 0 &&
+                   CONFIG_PROCESSED_FLAG == 1,
+               "processed_names follows enum config_processed");
+_Static_assert(sizeof(enum smtp_starttls) == sizeof(int) && SMTP_STARTTLS_NO == 0 &&
+                   SMTP_STARTTLS_IF_AVAILABLE == 1 && SMTP_STARTTLS_REQUIRED == 2,
+               "starttls_names follows enum smtp_starttls");
 
 #define DAEMON(f) offsetof(struct config_daemon, f)
 static const struct cfg_key daemon_keys[] = {
@@ -321,47 +495,48 @@ static const struct cfg_key database_keys[] = {
 };
 
 #define LIMITS(f) offsetof(struct config_limits, f)
-static const struct cfg_key limits_keys[] = {
-    {.name = "max_message_size",
-     .type = CFG_SIZE,
-     .offset = LIMITS(max_message_size),
-     .def = "32M",
-     .min = 64 * 1024,
-     .max = 1024 * 1024 * 1024,
-     .flags = CFG_RELOAD,
-     .help = "a larger message keeps its header and first text part only"},
-    {.name = "max_header_size",
-     .type = CFG_SIZE,
-     .offset = LIMITS(max_header_size),
-     .def = "256K",
-     .min = 4096,
-     .max = 16 * 1024 * 1024,
-     .flags = CFG_RELOAD,
-     .help = "the header block of one MIME entity"},
-    {.name = "max_parts",
-     .type = CFG_INT,
-     .offset = LIMITS(max_parts),
-     .def = "256",
-     .min = 1,
-     .max = 10000,
-     .flags = CFG_RELOAD,
-     .help = "MIME entities per message"},
-    {.name = "max_depth",
-     .type = CFG_INT,
-     .offset = LIMITS(max_depth),
-     .def = "16",
-     .min = 1,
-     .max = 100,
-     .flags = CFG_RELOAD,
-     .help = "nesting of multiparts and attached messages"},
-    {.name = "max_text_size",
-     .type = CFG_SIZE,
-     .offset = LIMITS(max_text_size),
-     .def = "1M",
-     .min = 4096,
-     .max = 256 * 1024 * 1024,
-     .flags = CFG_RELOAD,
-     .help = "decoded body text kept per message"},
+enum { LIM_MESSAGE, LIM_HEADER, LIM_PARTS, LIM_DEPTH, LIM_TEXT, LIM_NKEYS };
+static const struct cfg_key limits_keys[LIM_NKEYS] = {
+    [LIM_MESSAGE] = {.name = "max_message_size",
+                     .type = CFG_SIZE,
+                     .offset = LIMITS(max_message_size),
+                     .def = "32M",
+                     .min = 64 * 1024,
+                     .max = 1024 * 1024 * 1024,
+                     .flags = CFG_RELOAD,
+                     .help = "a larger message keeps its header and first text part only"},
+    [LIM_HEADER] = {.name = "max_header_size",
+                    .type = CFG_SIZE,
+                    .offset = LIMITS(max_header_size),
+                    .def = "256K",
+                    .min = 4096,
+                    .max = 16 * 1024 * 1024,
+                    .flags = CFG_RELOAD,
+                    .help = "the header block of one MIME entity"},
+    [LIM_PARTS] = {.name = "max_parts",
+                   .type = CFG_INT,
+                   .offset = LIMITS(max_parts),
+                   .def = "256",
+                   .min = 1,
+                   .max = 10000,
+                   .flags = CFG_RELOAD,
+                   .help = "MIME entities per message"},
+    [LIM_DEPTH] = {.name = "max_depth",
+                   .type = CFG_INT,
+                   .offset = LIMITS(max_depth),
+                   .def = "16",
+                   .min = 1,
+                   .max = 100,
+                   .flags = CFG_RELOAD,
+                   .help = "nesting of multiparts and attached messages"},
+    [LIM_TEXT] = {.name = "max_text_size",
+                  .type = CFG_SIZE,
+                  .offset = LIMITS(max_text_size),
+                  .def = "1M",
+                  .min = 4096,
+                  .max = 256 * 1024 * 1024,
+                  .flags = CFG_RELOAD,
+                  .help = "decoded body text kept per message"},
 };
 
 #define INTAKE(f) offsetof(struct config_intake, f)
@@ -373,26 +548,294 @@ static const struct cfg_key intake_keys[] = {
      .check = check_subject_tag,
      .flags = CFG_RELOAD,
      .help = "the tag of ticket numbers in subjects: [Seutu-IT #123]"},
+    {.name = "reopen_window",
+     .type = CFG_DURATION,
+     .offset = INTAKE(reopen_window),
+     .def = "14d",
+     .min = 0,
+     .max = 366 * 86400,
+     .flags = CFG_RELOAD,
+     .help = "a reply reopens a resolved ticket this long after; later it starts a linked one"},
+    {.name = "ack_limit",
+     .type = CFG_INT,
+     .offset = INTAKE(ack_limit),
+     .def = "5",
+     .min = 0,
+     .max = 1000,
+     .flags = CFG_RELOAD,
+     .help = "acknowledgements per address per hour; 0: no acknowledgements"},
+    {.name = "message_id_domain",
+     .type = CFG_STRING,
+     .offset = INTAKE(message_id_domain),
+     .def = "seutu-it.fi",
+     .check = check_domain,
+     .flags = CFG_RELOAD,
+     .help = "the domain of the Message-IDs of our mail"},
+    {.name = "templates_dir",
+     .type = CFG_PATH,
+     .offset = INTAKE(templates_dir),
+     .def = PKGDATADIR "/templates",
+     .flags = CFG_RELOAD,
+     .help = "the directory of the acknowledgement templates"},
 };
 
-static void validate_limits(struct parse *p, const struct cfg_section *sec, void *base);
+#define SMTP(f) offsetof(struct config_smtp, f)
+enum {
+	SMTP_K_HOST,
+	SMTP_K_PORT,
+	SMTP_K_STARTTLS,
+	SMTP_K_USER,
+	SMTP_K_PASSWORD_FILE,
+	SMTP_K_HELO_NAME,
+	SMTP_K_TIMEOUT,
+	SMTP_K_FROM,
+	SMTP_K_BOUNCE_ADDRESS,
+	SMTP_NKEYS
+};
+static const struct cfg_key smtp_keys[SMTP_NKEYS] = {
+    [SMTP_K_HOST] = {.name = "host",
+                     .type = CFG_STRING,
+                     .offset = SMTP(host),
+                     .def = "localhost",
+                     .check = check_relay,
+                     .flags = CFG_RELOAD,
+                     .help = "the SMTP relay all our mail goes to"},
+    [SMTP_K_PORT] = {.name = "port",
+                     .type = CFG_INT,
+                     .offset = SMTP(port),
+                     .def = "25",
+                     .min = 1,
+                     .max = 65535,
+                     .flags = CFG_RELOAD,
+                     .help = "the relay's port"},
+    [SMTP_K_STARTTLS] = {.name = "starttls",
+                         .type = CFG_ENUM,
+                         .offset = SMTP(starttls),
+                         .def = "if-available",
+                         .names = starttls_names,
+                         .flags = CFG_RELOAD,
+                         .help = "STARTTLS: no, if-available or required"},
+    [SMTP_K_USER] = {.name = "user",
+                     .type = CFG_STRING,
+                     .offset = SMTP(user),
+                     .def = NULL,
+                     .check = check_text,
+                     .flags = CFG_RELOAD | CFG_OPTIONAL,
+                     .help = "the AUTH user, with password_file; empty: no AUTH"},
+    [SMTP_K_PASSWORD_FILE] = {.name = "password_file",
+                              .type = CFG_SECRET,
+                              .offset = SMTP(password_file),
+                              .aux_offset = SMTP(password),
+                              .def = NULL,
+                              .flags = CFG_RELOAD | CFG_OPTIONAL,
+                              .help = "file holding the AUTH password on its first line"},
+    [SMTP_K_HELO_NAME] = {.name = "helo_name",
+                          .type = CFG_STRING,
+                          .offset = SMTP(helo_name),
+                          .def = NULL,
+                          .check = check_domain,
+                          .flags = CFG_RELOAD | CFG_OPTIONAL,
+                          .help = "the name we greet the relay with; empty: the host name"},
+    [SMTP_K_TIMEOUT] = {.name = "timeout",
+                        .type = CFG_DURATION,
+                        .offset = SMTP(timeout),
+                        .def = "60s",
+                        .min = 1,
+                        .max = 3600,
+                        .flags = CFG_RELOAD,
+                        .help = "give up on a silent relay after this long, per protocol step"},
+    [SMTP_K_FROM] = {.name = "from",
+                     .type = CFG_STRING,
+                     .offset = SMTP(from),
+                     .def = "Seutu-IT tuki <tuki@seutu-it.fi>",
+                     .check = check_from,
+                     .flags = CFG_RELOAD,
+                     .help = "the From of our mail"},
+    [SMTP_K_BOUNCE_ADDRESS] = {.name = "bounce_address",
+                               .type = CFG_STRING,
+                               .offset = SMTP(bounce_address),
+                               .def = "tuki@seutu-it.fi",
+                               .check = check_address,
+                               .flags = CFG_RELOAD,
+                               .help = "the envelope sender of our mail, where bounces go"},
+};
+
+#define OUTBOX(f) offsetof(struct config_outbox, f)
+enum { OUT_RETRY_INITIAL, OUT_RETRY_MAX, OUT_GIVE_UP_AFTER, OUT_WORKERS, OUT_NKEYS };
+static const struct cfg_key outbox_keys[OUT_NKEYS] = {
+    [OUT_RETRY_INITIAL] = {.name = "retry_initial",
+                           .type = CFG_DURATION,
+                           .offset = OUTBOX(retry_initial),
+                           .def = "1m",
+                           .min = 1,
+                           .max = 86400,
+                           .flags = CFG_RELOAD,
+                           .help = "wait this long before the first retry, doubling after"},
+    [OUT_RETRY_MAX] = {.name = "retry_max",
+                       .type = CFG_DURATION,
+                       .offset = OUTBOX(retry_max),
+                       .def = "1h",
+                       .min = 1,
+                       .max = 7 * 86400,
+                       .flags = CFG_RELOAD,
+                       .help = "the longest wait between retries"},
+    [OUT_GIVE_UP_AFTER] = {.name = "give_up_after",
+                           .type = CFG_DURATION,
+                           .offset = OUTBOX(give_up_after),
+                           .def = "2d",
+                           .min = 60,
+                           .max = 30 * 86400,
+                           .flags = CFG_RELOAD,
+                           .help = "a mail still undelivered this long after it was queued fails"},
+    [OUT_WORKERS] = {.name = "workers",
+                     .type = CFG_INT,
+                     .offset = OUTBOX(workers),
+                     .def = "1",
+                     .min = 1,
+                     .max = 16,
+                     .help = "mails sent at the same time"},
+};
+
+#define MAILBOX(f) offsetof(struct config_mailbox, f)
+enum {
+	MB_HOST,
+	MB_PORT,
+	MB_TLS,
+	MB_USER,
+	MB_PASSWORD_FILE,
+	MB_FOLDER,
+	MB_PROCESSED,
+	MB_PROCESSED_FOLDER,
+	MB_PROCESSED_FLAG,
+	MB_POLL_INTERVAL,
+	MB_IDLE_TIMEOUT,
+	MB_MAX_MESSAGE_SIZE,
+	MB_NKEYS
+};
+static const struct cfg_key mailbox_keys[MB_NKEYS] = {
+    [MB_HOST] = {.name = "host",
+                 .type = CFG_STRING,
+                 .offset = MAILBOX(host),
+                 .check = check_host,
+                 .flags = CFG_RELOAD | CFG_REQUIRED,
+                 .help = "the IMAP server"},
+    [MB_PORT] = {.name = "port",
+                 .type = CFG_INT,
+                 .offset = MAILBOX(port),
+                 .def_doc = "993 with tls = imaps, else 143",
+                 .min = 1,
+                 .max = 65535,
+                 .flags = CFG_RELOAD,
+                 .help = "the IMAP server's port"},
+    [MB_TLS] = {.name = "tls",
+                .type = CFG_ENUM,
+                .offset = MAILBOX(tls),
+                .def = "imaps",
+                .names = imap_tls_names,
+                .flags = CFG_RELOAD,
+                .help = "imaps, starttls, or none (only to localhost or a loopback address)"},
+    [MB_USER] = {.name = "user",
+                 .type = CFG_STRING,
+                 .offset = MAILBOX(user),
+                 .check = check_text,
+                 .flags = CFG_RELOAD | CFG_REQUIRED,
+                 .help = "the IMAP login"},
+    [MB_PASSWORD_FILE] = {.name = "password_file",
+                          .type = CFG_SECRET,
+                          .offset = MAILBOX(password_file),
+                          .aux_offset = MAILBOX(password),
+                          .flags = CFG_RELOAD | CFG_REQUIRED,
+                          .help = "file holding the IMAP password on its first line"},
+    [MB_FOLDER] = {.name = "folder",
+                   .type = CFG_STRING,
+                   .offset = MAILBOX(folder),
+                   .def = "INBOX",
+                   .check = check_text,
+                   .flags = CFG_RELOAD,
+                   .help = "the folder mail is taken in from"},
+    [MB_PROCESSED] = {.name = "processed",
+                      .type = CFG_ENUM,
+                      .offset = MAILBOX(processed),
+                      .def = "move",
+                      .names = processed_names,
+                      .flags = CFG_RELOAD,
+                      .help = "after its ticket is stored: move (to processed_folder) or flag "
+                              "(with processed_flag)"},
+    [MB_PROCESSED_FOLDER] = {.name = "processed_folder",
+                             .type = CFG_STRING,
+                             .offset = MAILBOX(processed_folder),
+                             .def = "Processed",
+                             .check = check_text,
+                             .flags = CFG_RELOAD | CFG_OPTIONAL,
+                             .help = "where processed = move puts mail; created when missing"},
+    [MB_PROCESSED_FLAG] = {.name = "processed_flag",
+                           .type = CFG_STRING,
+                           .offset = MAILBOX(processed_flag),
+                           .def = "$SeutudeskDone",
+                           .check = check_keyword,
+                           .flags = CFG_RELOAD,
+                           .help = "the keyword processed = flag sets"},
+    [MB_POLL_INTERVAL] = {.name = "poll_interval",
+                          .type = CFG_DURATION,
+                          .offset = MAILBOX(poll_interval),
+                          .def = "60s",
+                          .min = 1,
+                          .max = 3600,
+                          .flags = CFG_RELOAD,
+                          .help = "how often to look for new mail when the server lacks IDLE"},
+    [MB_IDLE_TIMEOUT] = {.name = "idle_timeout",
+                         .type = CFG_DURATION,
+                         .offset = MAILBOX(idle_timeout),
+                         .def = "25m",
+                         .min = 60,
+                         .max = 29 * 60,
+                         .flags = CFG_RELOAD,
+                         .help = "re-issue IDLE after this long (RFC 2177: within 29 minutes)"},
+    [MB_MAX_MESSAGE_SIZE] = {.name = "max_message_size",
+                             .type = CFG_SIZE,
+                             .offset = MAILBOX(max_message_size),
+                             .def_doc = "[limits] max_message_size",
+                             .min = 64 * 1024,
+                             .max = 1024 * 1024 * 1024,
+                             .flags = CFG_RELOAD | CFG_OPTIONAL,
+                             .help = "most bytes of one mail fetched from this mailbox"},
+};
+
+static void validate_limits(struct parse *p, void *base, const unsigned *set_line, unsigned line);
+static void validate_smtp(struct parse *p, void *base, const unsigned *set_line, unsigned line);
+static void validate_outbox(struct parse *p, void *base, const unsigned *set_line, unsigned line);
+static void validate_mailbox(struct parse *p, void *base, const unsigned *set_line, unsigned line);
 
 /* clang-format off */
-#define SECTION(n, keys, validate) \
-	{#n, offsetof(struct config, n), keys, sizeof(keys) / sizeof(keys[0]), validate}
+#define SECTION(n, k, v) \
+	{.name = #n, .offset = offsetof(struct config, n), .keys = k, \
+	 .nkeys = sizeof(k) / sizeof(k[0]), .validate = v}
 /* clang-format on */
 static const struct cfg_section sections[] = {
     SECTION(daemon, daemon_keys, NULL),
     SECTION(database, database_keys, NULL),
     SECTION(limits, limits_keys, validate_limits),
     SECTION(intake, intake_keys, NULL),
+    SECTION(smtp, smtp_keys, validate_smtp),
+    SECTION(outbox, outbox_keys, validate_outbox),
+    {.name = "mailbox",
+     .offset = offsetof(struct config, mailboxes),
+     .keys = mailbox_keys,
+     .nkeys = MB_NKEYS,
+     .validate = validate_mailbox,
+     .max = CONFIG_MAX_MAILBOXES,
+     .count_offset = offsetof(struct config, nmailboxes),
+     .size = sizeof(struct config_mailbox),
+     .name_offset = offsetof(struct config_mailbox, name)},
 };
 #define NSECTIONS (sizeof(sections) / sizeof(sections[0]))
 #define NKEYS(keys) (sizeof(keys) / sizeof(keys[0]))
-_Static_assert(NKEYS(daemon_keys) + NKEYS(database_keys) + NKEYS(limits_keys) +
-                       NKEYS(intake_keys) <=
+_Static_assert(NKEYS(daemon_keys) + NKEYS(database_keys) + NKEYS(limits_keys) + NKEYS(intake_keys) +
+                       NKEYS(smtp_keys) + NKEYS(outbox_keys) + NKEYS(mailbox_keys) <=
                    CONFIG_MAX_KEYS,
                "raise CONFIG_MAX_KEYS");
+_Static_assert(NSECTIONS <= CONFIG_MAX_SECTIONS, "raise CONFIG_MAX_SECTIONS");
+_Static_assert(NKEYS(mailbox_keys) <= CONFIG_MAX_SECTION_KEYS, "raise CONFIG_MAX_SECTION_KEYS");
 
 /* The index of a key among all keys, for struct parse's bookkeeping. */
 static size_t key_index(const struct cfg_section *sec, const struct cfg_key *key)
@@ -404,32 +847,162 @@ static size_t key_index(const struct cfg_section *sec, const struct cfg_key *key
 	return n + (size_t)(key - sec->keys);
 }
 
-static void *section_base(struct config *cfg, const struct cfg_section *sec)
+static size_t section_count(const struct config *cfg, const struct cfg_section *sec)
 {
-	return (char *)cfg + sec->offset;
+	if (sec->max == 0)
+		return 1;
+	return *(const size_t *)((const char *)cfg + sec->count_offset);
 }
 
-static const void *section_cbase(const struct config *cfg, const struct cfg_section *sec)
+/* Instance i of the section (0 for a singleton). */
+static void *section_base(struct config *cfg, const struct cfg_section *sec, size_t i)
 {
-	return (const char *)cfg + sec->offset;
+	if (sec->max == 0)
+		return (char *)cfg + sec->offset;
+	return *(char **)((char *)cfg + sec->offset) + i * sec->size;
+}
+
+static const void *section_cbase(const struct config *cfg, const struct cfg_section *sec, size_t i)
+{
+	return section_base((struct config *)cfg, sec, i);
+}
+
+static const char *instance_name(const struct cfg_section *sec, const void *base)
+{
+	return *(char *const *)((const char *)base + sec->name_offset);
+}
+
+/* "mailbox support" or "limits", for messages and the dump. */
+static const char *section_label(const struct cfg_section *sec, const void *base,
+                                 char buf[static 96])
+{
+	if (sec->max == 0)
+		return sec->name;
+	snprintf(buf, 96, "%s %s", sec->name, instance_name(sec, base));
+	return buf;
 }
 
 #define FIELD(base, key, T) ((T *)((char *)(base) + (key)->offset))
 #define CFIELD(base, key, T) ((const T *)((const char *)(base) + (key)->offset))
 
-static void validate_limits(struct parse *p, const struct cfg_section *sec, void *base)
+/* The table's own rules; breaking one is a bug, not a config error. */
+static void check_table(void)
+{
+	for (size_t s = 0; s < NSECTIONS; s++) {
+		for (size_t i = 0; i < sections[s].nkeys; i++) {
+			unsigned f = sections[s].keys[i].flags;
+			if (sections[s].max == 0 ? (f & CFG_REQUIRED) != 0 : (f & CFG_RELOAD) == 0)
+				abort();
+		}
+	}
+}
+
+static void validate_limits(struct parse *p, void *base, const unsigned *set_line, unsigned line)
 {
 	const struct config_limits *l = base;
 	char a[32], b[32];
 
+	(void)line;
 	if (l->max_header_size > l->max_message_size) {
-		unsigned line = p->set_line[key_index(sec, &limits_keys[1])];
-		if (line == 0)
-			line = p->set_line[key_index(sec, &limits_keys[0])];
+		unsigned at = set_line[LIM_HEADER] ? set_line[LIM_HEADER] : set_line[LIM_MESSAGE];
 		format_size(l->max_header_size, a);
 		format_size(l->max_message_size, b);
-		perr(p, line, "max_header_size (%s) is larger than max_message_size (%s)", a, b);
+		perr(p, at, "max_header_size (%s) is larger than max_message_size (%s)", a, b);
 	}
+}
+
+/* Fills in from_name and from_address from from (checked already). */
+static void split_from(struct config *cfg)
+{
+	struct mailimf_mailbox *mb = NULL;
+	size_t idx = 0;
+
+	if (mailimf_mailbox_parse(cfg->smtp.from, strlen(cfg->smtp.from), &idx, &mb) !=
+	    MAILIMF_NO_ERROR)
+		abort(); /* check_from() accepted it */
+	cfg->smtp.from_name = mb->mb_display_name ? xstrdup(mb->mb_display_name) : NULL;
+	cfg->smtp.from_address = xstrdup(mb->mb_addr_spec);
+	mailimf_mailbox_free(mb);
+}
+
+/* AUTH without TLS sends the password in the clear: only to a loopback relay. */
+static bool smtp_auth_cleartext(const struct config_smtp *s)
+{
+	return s->user != NULL && s->starttls != SMTP_STARTTLS_REQUIRED &&
+	       host_is_loopback(s->host);
+}
+
+static void validate_smtp(struct parse *p, void *base, const unsigned *set_line, unsigned line)
+{
+	const struct config_smtp *s = base;
+	struct smtp_settings set;
+	char *error = NULL;
+
+	(void)line;
+	if (s->user != NULL && s->password_file == NULL) {
+		perr(p, set_line[SMTP_K_USER], "user needs a password_file");
+	} else if (s->user == NULL && s->password_file != NULL) {
+		perr(p, set_line[SMTP_K_PASSWORD_FILE], "password_file needs a user");
+	} else if (s->user != NULL && s->starttls != SMTP_STARTTLS_REQUIRED &&
+	           !smtp_auth_cleartext(s)) {
+		perr(p, set_line[SMTP_K_USER],
+		     "user (AUTH) needs starttls = required, unless host is localhost or a "
+		     "loopback address");
+	} else {
+		split_from(p->cfg);
+		/* What the adapter would refuse is a config error, now. */
+		config_smtp_settings(p->cfg, &set);
+		if (!smtp_settings_check(&set, &error)) {
+			perr(p, 0, "[smtp]: %s", error);
+			free(error);
+		}
+	}
+}
+
+static void validate_outbox(struct parse *p, void *base, const unsigned *set_line, unsigned line)
+{
+	const struct config_outbox *o = base;
+	char a[48], b[48];
+
+	(void)line;
+	if (o->retry_max < o->retry_initial) {
+		unsigned at =
+		    set_line[OUT_RETRY_MAX] ? set_line[OUT_RETRY_MAX] : set_line[OUT_RETRY_INITIAL];
+		format_duration(o->retry_max, a);
+		format_duration(o->retry_initial, b);
+		perr(p, at, "retry_max (%s) is shorter than retry_initial (%s)", a, b);
+	}
+}
+
+static bool same_folder(const char *a, const char *b)
+{
+	/* INBOX is case-insensitive (RFC 3501 5.1); other names are not. */
+	return strcmp(a, b) == 0 || (strcasecmp(a, "INBOX") == 0 && strcasecmp(b, "INBOX") == 0);
+}
+
+static void validate_mailbox(struct parse *p, void *base, const unsigned *set_line, unsigned line)
+{
+	struct config_mailbox *mb = base;
+	char sbuf[72];
+
+	if (mb->tls == IMAP_TLS_NONE && !host_is_loopback(mb->host))
+		perr(p, set_line[MB_TLS],
+		     "tls = none is allowed only to localhost or a loopback address, not '%s'",
+		     shown(mb->host, sbuf));
+	if (set_line[MB_PORT] == 0)
+		mb->port = mb->tls == IMAP_TLS_IMAPS ? 993 : 143;
+	if (mb->processed == CONFIG_PROCESSED_MOVE) {
+		unsigned at = set_line[MB_PROCESSED_FOLDER] ? set_line[MB_PROCESSED_FOLDER]
+		              : set_line[MB_PROCESSED]      ? set_line[MB_PROCESSED]
+		                                            : line;
+		if (mb->processed_folder == NULL)
+			perr(p, at, "processed = move needs a processed_folder");
+		else if (same_folder(mb->processed_folder, mb->folder))
+			perr(p, at, "processed_folder '%s' is the intake folder itself",
+			     shown(mb->processed_folder, sbuf));
+	}
+	if (mb->max_message_size == 0)
+		mb->max_message_size = p->cfg->limits.max_message_size;
 }
 
 /* -- setting one value --------------------------------------------------- */
@@ -548,8 +1121,11 @@ static void set_value(struct parse *p, unsigned line, const struct cfg_key *k, v
 	char sbuf[72];
 	uint64_t u;
 
-	if ((k->type == CFG_PATH || k->type == CFG_SECRET) && *v == '\0' &&
-	    (k->flags & CFG_OPTIONAL)) {
+	if (*v == '\0' && (k->flags & CFG_OPTIONAL)) {
+		if (k->type == CFG_SIZE) {
+			*FIELD(base, k, size_t) = 0;
+			return;
+		}
 		set_string(FIELD(base, k, char *), NULL);
 		if (k->type == CFG_SECRET)
 			free_secret((char **)((char *)base + k->aux_offset));
@@ -691,17 +1267,78 @@ static char *trim(char *s)
 	return s;
 }
 
-/* Returns the section named in "[name]", or NULL after an error; the caller
- * then skips that section's keys quietly rather than report each one. */
-static const struct cfg_section *parse_section(struct parse *p, unsigned line, char *s)
+static void set_defaults(struct parse *p, const struct cfg_section *sec, void *base)
+{
+	for (size_t i = 0; i < sec->nkeys; i++) {
+		const struct cfg_key *k = &sec->keys[i];
+		if (k->def != NULL)
+			set_value(p, 0, k, base, k->def);
+	}
+}
+
+static bool is_instance_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n > 0 && n <= CONFIG_MAX_NAME &&
+	       strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_-") == n;
+}
+
+/* Starts instance "[sec name]" at line; false after an error. */
+static bool add_instance(struct parse *p, unsigned line, const struct cfg_section *sec,
+                         const char *name, struct cursor *cur)
+{
+	size_t si = (size_t)(sec - sections), n = section_count(p->cfg, sec);
+	char **array = (char **)((char *)p->cfg + sec->offset), sbuf[72];
+	struct cfg_lines *lines;
+	void *base;
+
+	if (!is_instance_name(name)) {
+		perr(p, line, "expected a %s name of 1 to %d of a-z, 0-9, '_' and '-', got '%s'",
+		     sec->name, CONFIG_MAX_NAME, shown(name, sbuf));
+		return false;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(instance_name(sec, section_cbase(p->cfg, sec, i)), name) == 0) {
+			perr(p, line, "duplicate section [%s %s] (first on line %u)", sec->name,
+			     name, p->lines[si][i].header);
+			return false;
+		}
+	}
+	if (n == sec->max) {
+		perr(p, line, "more than %zu [%s] sections", sec->max, sec->name);
+		return false;
+	}
+	*array = realloc(*array, (n + 1) * sec->size);
+	lines = realloc(p->lines[si], (n + 1) * sizeof(*lines));
+	if (*array == NULL || lines == NULL)
+		abort();
+	p->lines[si] = lines;
+	memset(&lines[n], 0, sizeof(lines[n]));
+	lines[n].header = line;
+	base = *array + n * sec->size;
+	memset(base, 0, sec->size);
+	*(char **)((char *)base + sec->name_offset) = xstrdup(name);
+	*(size_t *)((char *)p->cfg + sec->count_offset) = n + 1;
+	set_defaults(p, sec, base);
+	cur->index = n;
+	cur->set_line = lines[n].set_line;
+	return true;
+}
+
+/* Sets *cur to the section named in "[name]" or "[name instance]"; after an
+ * error the cursor skips that section's keys quietly rather than report each. */
+static void parse_section(struct parse *p, unsigned line, char *s, struct cursor *cur)
 {
 	char sbuf[72];
 	char *end = strrchr(s, ']');
 	char *name, *arg;
 
+	cur->sec = NULL;
+	cur->skipping = true;
 	if (end == NULL || trim(end + 1)[0] != '\0') {
 		perr(p, line, "expected '[section]', got '%s'", shown(s, sbuf));
-		return NULL;
+		return;
 	}
 	*end = '\0';
 	name = trim(s + 1);
@@ -711,31 +1348,44 @@ static const struct cfg_section *parse_section(struct parse *p, unsigned line, c
 		arg = trim(arg);
 	}
 	for (size_t i = 0; i < NSECTIONS; i++) {
-		if (strcmp(name, sections[i].name) != 0)
+		const struct cfg_section *sec = &sections[i];
+
+		if (strcmp(name, sec->name) != 0)
 			continue;
-		if (*arg != '\0') {
+		if (sec->max == 0 && *arg != '\0') {
 			perr(p, line, "section [%s] takes no name, got '%s'", name,
 			     shown(arg, sbuf));
-			return NULL;
+			return;
 		}
-		return &sections[i];
+		if (sec->max != 0 && *arg == '\0') {
+			perr(p, line, "section [%s] needs a name, as in [%s support]", name, name);
+			return;
+		}
+		if (sec->max == 0) {
+			cur->index = 0;
+			cur->set_line = &p->set_line[key_index(sec, sec->keys)];
+		} else if (!add_instance(p, line, sec, arg, cur)) {
+			return;
+		}
+		cur->sec = sec;
+		cur->skipping = false;
+		return;
 	}
 	perr(p, line, "unknown section [%s]", shown(name, sbuf));
-	return NULL;
 }
 
-static void parse_line(struct parse *p, unsigned line, char *s, const struct cfg_section **sec,
-                       bool *skipping)
+static void parse_line(struct parse *p, unsigned line, char *s, struct cursor *cur)
 {
-	char sbuf[72];
+	char sbuf[72], lbuf[96];
 	char *eq, *key, *value;
+	const struct cfg_section *sec = cur->sec;
+	void *base;
 
 	s = trim(s);
 	if (*s == '\0' || *s == '#' || *s == ';')
 		return;
 	if (*s == '[') {
-		*sec = parse_section(p, line, s);
-		*skipping = *sec == NULL;
+		parse_section(p, line, s, cur);
 		return;
 	}
 	eq = strchr(s, '=');
@@ -750,35 +1400,33 @@ static void parse_line(struct parse *p, unsigned line, char *s, const struct cfg
 		perr(p, line, "expected a key of a-z, 0-9 and _, got '%s'", shown(key, sbuf));
 		return;
 	}
-	if (*skipping)
+	if (cur->skipping)
 		return;
-	if (*sec == NULL) {
+	if (sec == NULL) {
 		perr(p, line, "key '%s' outside any section", key);
 		return;
 	}
-	for (size_t i = 0; i < (*sec)->nkeys; i++) {
-		const struct cfg_key *k = &(*sec)->keys[i];
-		size_t idx;
+	base = section_base(p->cfg, sec, cur->index);
+	for (size_t i = 0; i < sec->nkeys; i++) {
+		const struct cfg_key *k = &sec->keys[i];
 
 		if (strcmp(key, k->name) != 0)
 			continue;
-		idx = key_index(*sec, k);
-		if (p->set_line[idx] != 0) {
+		if (cur->set_line[i] != 0) {
 			perr(p, line, "duplicate key '%s' in [%s] (first set on line %u)", key,
-			     (*sec)->name, p->set_line[idx]);
+			     section_label(sec, base, lbuf), cur->set_line[i]);
 			return;
 		}
-		p->set_line[idx] = line;
-		set_value(p, line, k, section_base(p->cfg, *sec), value);
+		cur->set_line[i] = line;
+		set_value(p, line, k, base, value);
 		return;
 	}
-	perr(p, line, "unknown key '%s' in [%s]", key, (*sec)->name);
+	perr(p, line, "unknown key '%s' in [%s]", key, section_label(sec, base, lbuf));
 }
 
 static void parse_text(struct parse *p, char *text, size_t len)
 {
-	const struct cfg_section *sec = NULL;
-	bool skipping = false;
+	struct cursor cur = {0};
 	unsigned line = 0;
 	char *s = text, *end = text + len;
 
@@ -795,7 +1443,7 @@ static void parse_text(struct parse *p, char *text, size_t len)
 			perr(p, line, "NUL byte in line");
 		} else {
 			s[n] = '\0';
-			parse_line(p, line, s, &sec, &skipping);
+			parse_line(p, line, s, &cur);
 		}
 		if (nl == NULL)
 			break;
@@ -866,13 +1514,50 @@ static char *dir_of(const char *path)
 	return abs;
 }
 
-static void apply_defaults(struct parse *p)
+/* Where each key of instance i was set, and its header line. */
+static const unsigned *instance_lines(const struct parse *p, const struct cfg_section *sec,
+                                      size_t i, unsigned *header_r)
 {
+	if (sec->max == 0) {
+		*header_r = 0;
+		return &p->set_line[key_index(sec, sec->keys)];
+	}
+	*header_r = p->lines[sec - sections][i].header;
+	return p->lines[sec - sections][i].set_line;
+}
+
+/* Every instance has its required keys. */
+static void check_required(struct parse *p)
+{
+	char lbuf[96];
+
 	for (size_t s = 0; s < NSECTIONS; s++) {
-		for (size_t i = 0; i < sections[s].nkeys; i++) {
-			const struct cfg_key *k = &sections[s].keys[i];
-			if (k->def != NULL)
-				set_value(p, 0, k, section_base(p->cfg, &sections[s]), k->def);
+		const struct cfg_section *sec = &sections[s];
+		for (size_t n = 0; n < section_count(p->cfg, sec); n++) {
+			unsigned header;
+			const unsigned *set_line = instance_lines(p, sec, n, &header);
+			for (size_t i = 0; i < sec->nkeys; i++) {
+				if ((sec->keys[i].flags & CFG_REQUIRED) && set_line[i] == 0)
+					perr(p, header, "missing key '%s' in [%s]",
+					     sec->keys[i].name,
+					     section_label(sec, section_cbase(p->cfg, sec, n),
+					                   lbuf));
+			}
+		}
+	}
+}
+
+/* The checks between keys, once every value parsed. */
+static void validate_all(struct parse *p)
+{
+	for (size_t s = 0; s < NSECTIONS && p->nerrors == 0; s++) {
+		const struct cfg_section *sec = &sections[s];
+		if (sec->validate == NULL)
+			continue;
+		for (size_t n = 0; n < section_count(p->cfg, sec); n++) {
+			unsigned header;
+			const unsigned *set_line = instance_lines(p, sec, n, &header);
+			sec->validate(p, section_base(p->cfg, sec, n), set_line, header);
 		}
 	}
 }
@@ -883,13 +1568,16 @@ static struct config *load(const char *path, char **error_r)
 	char *text = NULL;
 	size_t len = 0;
 
+	check_table();
 	p.cfg = calloc(1, sizeof(*p.cfg));
 	if (p.cfg == NULL)
 		abort();
 	p.err = open_memstream(&p.errbuf, &p.errlen);
 	if (p.err == NULL)
 		abort();
-	apply_defaults(&p);
+	for (size_t s = 0; s < NSECTIONS; s++)
+		if (sections[s].max == 0)
+			set_defaults(&p, &sections[s], section_base(p.cfg, &sections[s], 0));
 	if (p.nerrors != 0)
 		abort(); /* a default that does not parse is a bug in the table */
 	if (path != NULL) {
@@ -899,15 +1587,16 @@ static struct config *load(const char *path, char **error_r)
 		if (text != NULL)
 			parse_text(&p, text, len);
 		free(text);
-		for (size_t s = 0; s < NSECTIONS && p.nerrors == 0; s++) {
-			if (sections[s].validate != NULL)
-				sections[s].validate(&p, &sections[s],
-				                     section_base(p.cfg, &sections[s]));
-		}
-		if (p.nerrors > CONFIG_MAX_ERRORS)
-			fprintf(p.err, "%s: too many errors (%u), only the first %d shown\n", path,
-			        p.nerrors, CONFIG_MAX_ERRORS);
+		check_required(&p);
 	}
+	validate_all(&p); /* also fills in derived values, for the defaults too */
+	if (path == NULL && p.nerrors != 0)
+		abort(); /* the defaults must pass their own checks */
+	if (p.nerrors > CONFIG_MAX_ERRORS)
+		fprintf(p.err, "%s: too many errors (%u), only the first %d shown\n", p.file,
+		        p.nerrors, CONFIG_MAX_ERRORS);
+	for (size_t s = 0; s < NSECTIONS; s++)
+		free(p.lines[s]);
 	free(p.dir);
 	fclose(p.err);
 	if (p.nerrors != 0) {
@@ -945,23 +1634,32 @@ void config_free(struct config **cfgp)
 	if (cfg == NULL)
 		return;
 	for (size_t s = 0; s < NSECTIONS; s++) {
-		void *base = section_base(cfg, &sections[s]);
-		for (size_t i = 0; i < sections[s].nkeys; i++) {
-			const struct cfg_key *k = &sections[s].keys[i];
-			switch (k->type) {
-			case CFG_SECRET:
-				free_secret((char **)((char *)base + k->aux_offset));
-				/* fall through */
-			case CFG_STRING:
-			case CFG_PATH:
-			case CFG_CONNINFO:
-				free(*FIELD(base, k, char *));
-				break;
-			default:
-				break;
+		const struct cfg_section *sec = &sections[s];
+		for (size_t n = 0; n < section_count(cfg, sec); n++) {
+			void *base = section_base(cfg, sec, n);
+			for (size_t i = 0; i < sec->nkeys; i++) {
+				const struct cfg_key *k = &sec->keys[i];
+				switch (k->type) {
+				case CFG_SECRET:
+					free_secret((char **)((char *)base + k->aux_offset));
+					/* fall through */
+				case CFG_STRING:
+				case CFG_PATH:
+				case CFG_CONNINFO:
+					free(*FIELD(base, k, char *));
+					break;
+				default:
+					break;
+				}
 			}
+			if (sec->max != 0)
+				free(*(char **)((char *)base + sec->name_offset));
 		}
+		if (sec->max != 0)
+			free(*(char **)((char *)cfg + sec->offset));
 	}
+	free(cfg->smtp.from_name); /* derived, not in the table */
+	free(cfg->smtp.from_address);
 	free(cfg->path);
 	free(cfg);
 	*cfgp = NULL;
@@ -1029,6 +1727,8 @@ static void dump_value(const struct cfg_key *k, const void *base, FILE *out)
 		fprintf(out, "%d", *CFIELD(base, k, int));
 		break;
 	case CFG_SIZE:
+		if (*CFIELD(base, k, size_t) == 0 && (k->flags & CFG_OPTIONAL))
+			break; /* not set */
 		format_size(*CFIELD(base, k, size_t), buf);
 		fputs(buf, out);
 		break;
@@ -1042,28 +1742,44 @@ static void dump_value(const struct cfg_key *k, const void *base, FILE *out)
 	}
 }
 
+static void dump_section(const struct cfg_section *sec, const void *base, FILE *out)
+{
+	char lbuf[96];
+
+	fprintf(out, "\n[%s]\n", section_label(sec, base, lbuf));
+	for (size_t i = 0; i < sec->nkeys; i++) {
+		const struct cfg_key *k = &sec->keys[i];
+
+		if (k->flags & CFG_REQUIRED)
+			fprintf(out, "# %s (required)", k->help);
+		else
+			fprintf(out, "# %s (default: %s%s)", k->help,
+			        k->def       ? k->def
+			        : k->def_doc ? k->def_doc
+			                     : "none",
+			        k->flags & CFG_RELOAD ? "" : "; needs a restart");
+		if (k->type == CFG_SECRET)
+			fprintf(out, "; secret: %s",
+			        *(char *const *)((const char *)base + k->aux_offset) ? "(set)"
+			                                                             : "(not set)");
+		fprintf(out, "\n%s = ", k->name);
+		dump_value(k, base, out);
+		fputc('\n', out);
+	}
+}
+
 void config_dump(const struct config *cfg, FILE *out)
 {
 	fprintf(out, "# seutudesk configuration in effect (%s%s)\n",
 	        cfg->path ? "loaded from " : "", cfg->path ? cfg->path : "built-in defaults");
 	for (size_t s = 0; s < NSECTIONS; s++) {
-		const void *base = section_cbase(cfg, &sections[s]);
+		const struct cfg_section *sec = &sections[s];
+		size_t n = section_count(cfg, sec);
 
-		fprintf(out, "\n[%s]\n", sections[s].name);
-		for (size_t i = 0; i < sections[s].nkeys; i++) {
-			const struct cfg_key *k = &sections[s].keys[i];
-
-			fprintf(out, "# %s (default: %s%s)", k->help, k->def ? k->def : "none",
-			        k->flags & CFG_RELOAD ? "" : "; needs a restart");
-			if (k->type == CFG_SECRET)
-				fprintf(out, "; secret: %s",
-				        *(char *const *)((const char *)base + k->aux_offset)
-				            ? "(set)"
-				            : "(not set)");
-			fprintf(out, "\n%s = ", k->name);
-			dump_value(k, base, out);
-			fputc('\n', out);
-		}
+		if (sec->max != 0 && n == 0)
+			fprintf(out, "\n# no [%s NAME] sections\n", sec->name);
+		for (size_t i = 0; i < n; i++)
+			dump_section(sec, section_cbase(cfg, sec, i), out);
 	}
 }
 
@@ -1106,8 +1822,10 @@ char *config_restart_needed(const struct config *old_cfg, const struct config *n
 	if (f == NULL)
 		abort();
 	for (size_t s = 0; s < NSECTIONS; s++) {
-		const void *a = section_cbase(old_cfg, &sections[s]);
-		const void *b = section_cbase(new_cfg, &sections[s]);
+		if (sections[s].max != 0)
+			continue; /* wholly reloadable (check_table) */
+		const void *a = section_cbase(old_cfg, &sections[s], 0);
+		const void *b = section_cbase(new_cfg, &sections[s], 0);
 		for (size_t i = 0; i < sections[s].nkeys; i++) {
 			const struct cfg_key *k = &sections[s].keys[i];
 			if (!(k->flags & CFG_RELOAD) && !same_value(k, a, b))
@@ -1128,8 +1846,10 @@ static char *dup_or_null(const char *s) { return s ? xstrdup(s) : NULL; }
 void config_keep_restart_keys(struct config *new_cfg, const struct config *old_cfg)
 {
 	for (size_t s = 0; s < NSECTIONS; s++) {
-		const void *a = section_cbase(old_cfg, &sections[s]);
-		void *b = section_base(new_cfg, &sections[s]);
+		if (sections[s].max != 0)
+			continue; /* wholly reloadable (check_table) */
+		const void *a = section_cbase(old_cfg, &sections[s], 0);
+		void *b = section_base(new_cfg, &sections[s], 0);
 		for (size_t i = 0; i < sections[s].nkeys; i++) {
 			const struct cfg_key *k = &sections[s].keys[i];
 			if (k->flags & CFG_RELOAD)
@@ -1173,4 +1893,57 @@ void config_mime_limits(const struct config *cfg, struct mime_limits *out)
 	out->max_parts = (unsigned)cfg->limits.max_parts;
 	out->max_depth = (unsigned)cfg->limits.max_depth;
 	out->max_text_bytes = cfg->limits.max_text_size;
+}
+
+size_t config_mailbox_count(const struct config *cfg) { return cfg->nmailboxes; }
+
+const struct config_mailbox *config_mailbox(const struct config *cfg, size_t i)
+{
+	return i < cfg->nmailboxes ? &cfg->mailboxes[i] : NULL;
+}
+
+const struct config_mailbox *config_mailbox_find(const struct config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->nmailboxes; i++)
+		if (strcmp(cfg->mailboxes[i].name, name) == 0)
+			return &cfg->mailboxes[i];
+	return NULL;
+}
+
+bool config_mailbox_equal(const struct config_mailbox *a, const struct config_mailbox *b)
+{
+	if (strcmp(a->name, b->name) != 0)
+		return false;
+	for (size_t i = 0; i < MB_NKEYS; i++)
+		if (!same_value(&mailbox_keys[i], a, b))
+			return false;
+	return true;
+}
+
+void config_imap_settings(const struct config_mailbox *mb, struct imap_settings *out)
+{
+	imap_settings_default(out);
+	out->host = mb->host;
+	out->port = (uint16_t)mb->port;
+	out->tls = mb->tls;
+	out->user = mb->user;
+	out->password = mb->password;
+	out->folder = mb->folder;
+	out->max_message_bytes = mb->max_message_size;
+	/* One command's response holds at least one whole source. */
+	if (out->max_response_bytes < mb->max_message_size + (1u << 20))
+		out->max_response_bytes = mb->max_message_size + (1u << 20);
+}
+
+void config_smtp_settings(const struct config *cfg, struct smtp_settings *out)
+{
+	smtp_settings_default(out);
+	out->host = cfg->smtp.host;
+	out->port = (unsigned)cfg->smtp.port;
+	out->starttls = cfg->smtp.starttls;
+	out->helo_name = cfg->smtp.helo_name;
+	out->auth_user = cfg->smtp.user;
+	out->auth_password = cfg->smtp.user ? cfg->smtp.password : NULL;
+	out->auth_cleartext = smtp_auth_cleartext(&cfg->smtp);
+	out->timeout_ms = cfg->smtp.timeout * 1000;
 }

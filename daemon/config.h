@@ -5,6 +5,13 @@
  * drives parsing, validation, defaults, config_dump() and
  * config_restart_needed().  See seutudesk.conf(5).
  *
+ * [mailbox NAME] sections repeat, one per IMAP mailbox, and are wholly
+ * reloadable: config_restart_needed() never names them.  On a reload the
+ * daemon matches mailboxes by name (config_mailbox_find()) and restarts the
+ * intake of those that are new or not config_mailbox_equal() to the old.
+ * [smtp] is reloadable too (each delivery is its own session); of [outbox]
+ * only workers needs a restart.
+ *
  * A loaded config is immutable: a reload loads a new object and the caller
  * swaps it in only when the load succeeded, so a broken file never replaces
  * a working configuration.
@@ -12,7 +19,9 @@
 #ifndef SEUTUDESK_CONFIG_H
 #define SEUTUDESK_CONFIG_H
 
+#include "imap.h"
 #include "log.h"
+#include "smtp.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -20,6 +29,32 @@
 #include <stdio.h>
 
 struct mime_limits;
+
+#define CONFIG_MAX_MAILBOXES 64
+
+enum config_processed {
+	CONFIG_PROCESSED_MOVE, /* move to processed_folder */
+	CONFIG_PROCESSED_FLAG, /* add the keyword processed_flag */
+};
+
+/* One [mailbox NAME] section: an IMAP folder to take mail in from.  Every
+ * value is the effective one (defaults and fallbacks applied). */
+struct config_mailbox {
+	char *name;                      /* NAME: 1 to 64 of a-z, 0-9, '_', '-'; unique */
+	char *host;                      /* required */
+	int port;                        /* as set, else 993 with tls = imaps and 143 otherwise */
+	enum imap_tls tls;               /* default imaps; none only to a loopback host */
+	char *user;                      /* required */
+	char *password_file;             /* required */
+	char *password;                  /* its content */
+	char *folder;                    /* the intake folder (default "INBOX") */
+	enum config_processed processed; /* default move */
+	char *processed_folder;          /* default "Processed"; NULL only with processed = flag */
+	char *processed_flag;            /* an IMAP keyword (default "$SeutudeskDone") */
+	unsigned poll_interval;          /* seconds between polls without IDLE (default 60) */
+	unsigned idle_timeout;           /* seconds before IDLE is re-issued (default 25 min) */
+	size_t max_message_size;         /* as set, else [limits] max_message_size */
+};
 
 /* The effective settings.  Read-only for callers: only config_load() fills
  * it in.  Paths are absolute (relative ones in the file are taken relative
@@ -48,7 +83,36 @@ struct config {
 	struct config_intake {
 		/* The tag in subjects, "[Seutu-IT #123]" (default "Seutu-IT"). */
 		char *subject_tag;
+		unsigned
+		    reopen_window; /* seconds a reply reopens a resolved ticket (default 14d) */
+		int ack_limit;     /* acknowledgements per address per hour; 0: none (default 5) */
+		char *message_id_domain; /* right side of our Message-IDs (default "seutu-it.fi") */
+		char *templates_dir;     /* default PKGDATADIR "/templates" */
 	} intake;
+	struct config_smtp {
+		char *host;                  /* the relay (default "localhost") */
+		int port;                    /* default 25 */
+		enum smtp_starttls starttls; /* default if-available */
+		char *user;                  /* NULL: no AUTH */
+		char *password_file;         /* set exactly when user is */
+		char *password;              /* its content */
+		char *helo_name;             /* NULL: the system's host name */
+		unsigned timeout;            /* seconds per protocol step (default 60) */
+		char *from;      /* From of our mail (default "Seutu-IT tuki <tuki@seutu-it.fi>") */
+		char *from_name; /* from's display name, unquoted; NULL when it has none */
+		char *from_address;   /* from's address */
+		char *bounce_address; /* envelope sender (default "tuki@seutu-it.fi") */
+	} smtp;
+	struct config_outbox {
+		unsigned retry_initial; /* seconds before the first retry (default 1 min) */
+		unsigned retry_max;     /* the backoff's ceiling (default 1 h), >= retry_initial */
+		unsigned
+		    give_up_after; /* a temporary failure this old is permanent (default 2 d) */
+		int workers;       /* sender threads, 1 to 16 (default 1; needs a restart) */
+	} outbox;
+	/* The [mailbox NAME] sections in file order; use the accessors below. */
+	struct config_mailbox *mailboxes;
+	size_t nmailboxes;
 };
 
 /* $SEUTUDESK_CONF if set and not empty, else SYSCONFDIR "/seutudesk/seutudesk.conf". */
@@ -80,6 +144,25 @@ void config_keep_restart_keys(struct config *new_cfg, const struct config *old_c
 
 /* The MIME parser's limits: mime_limits_default() with [limits] applied. */
 void config_mime_limits(const struct config *cfg, struct mime_limits *out);
+
+/* The [mailbox NAME] sections, in the order of the file. */
+size_t config_mailbox_count(const struct config *cfg);
+/* The i-th one, i < config_mailbox_count(cfg). */
+const struct config_mailbox *config_mailbox(const struct config *cfg, size_t i);
+/* The one named name, or NULL. */
+const struct config_mailbox *config_mailbox_find(const struct config *cfg, const char *name);
+/* Whether two mailbox sections have the same settings (name included): on a
+ * reload, a mailbox whose section is unchanged can keep its connection. */
+bool config_mailbox_equal(const struct config_mailbox *a, const struct config_mailbox *b);
+
+/* imap_settings_default() with the mailbox's settings applied.  The strings
+ * are borrowed from mb: keep its config alive while out is in use. */
+void config_imap_settings(const struct config_mailbox *mb, struct imap_settings *out);
+
+/* smtp_settings_default() with [smtp] applied.  The strings are borrowed
+ * from cfg: a reload must not free the old config before every smtp_send()
+ * started with it has returned. */
+void config_smtp_settings(const struct config *cfg, struct smtp_settings *out);
 
 /* The value syntaxes, also for command-line options that take the same
  * kinds of values.  Each returns false for anything but the exact syntax. */

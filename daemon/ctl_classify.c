@@ -19,16 +19,16 @@
 static void classify_usage(FILE *out)
 {
 	fprintf(out,
-		"Usage: seutudeskctl classify [--rules DIR] [--table] FILE.eml|- ...\n"
-		"Classify mail files as the daemon would and explain the decision.\n\n"
-		"Options:\n"
-		"  -r, --rules DIR  rule directory (default: %s)\n"
-		"  -t, --table      one aligned line per file instead of JSON\n"
-		"  -h, --help       show this help\n\n"
-		"JSON output (one object, or an array for several files) has municipality,\n"
-		"sector, category, priority, lang, auto_generated, auto_reason, the rules\n"
-		"that contributed, and the normalised message summary.\n",
-		PKGDATADIR "/rules.d");
+	        "Usage: seutudeskctl classify [--rules DIR] [--table] FILE.eml|- ...\n"
+	        "Classify mail files as the daemon would and explain the decision.\n\n"
+	        "Options:\n"
+	        "  -r, --rules DIR  rule directory (default: %s)\n"
+	        "  -t, --table      one aligned line per file instead of JSON\n"
+	        "  -h, --help       show this help\n\n"
+	        "JSON output (one object, or an array for several files) has municipality,\n"
+	        "sector, category, priority, lang, auto_generated, auto_reason, the rules\n"
+	        "that contributed, and the normalised message summary.\n",
+	        PKGDATADIR "/rules.d");
 }
 
 /* Reads a whole file or stdin, refusing more than CTL_CLASSIFY_MAX_INPUT. */
@@ -63,13 +63,13 @@ static char *read_input(const char *path, size_t *len_r, char **error_r)
 		len += n;
 		if (len > CTL_CLASSIFY_MAX_INPUT) {
 			if (asprintf(error_r, "%s: larger than %u MiB; refused", path,
-				     CTL_CLASSIFY_MAX_INPUT >> 20) < 0)
+			             CTL_CLASSIFY_MAX_INPUT >> 20) < 0)
 				*error_r = NULL;
 			break;
 		}
 		if (n == 0) {
-			if (ferror(f) && asprintf(error_r, "%s: read error: %s", path,
-						  strerror(errno)) < 0)
+			if (ferror(f) &&
+			    asprintf(error_r, "%s: read error: %s", path, strerror(errno)) < 0)
 				*error_r = NULL;
 			else if (!ferror(f)) {
 				if (f != stdin)
@@ -88,10 +88,7 @@ static char *read_input(const char *path, size_t *len_r, char **error_r)
 	return NULL;
 }
 
-static json_t *jstr(const char *s)
-{
-	return s != NULL ? json_string(s) : json_null();
-}
+static json_t *jstr(const char *s) { return s != NULL ? json_string(s) : json_null(); }
 
 static json_t *summary_json(const struct mime_msg *msg, const struct classify_result *res)
 {
@@ -100,9 +97,9 @@ static json_t *summary_json(const struct mime_msg *msg, const struct classify_re
 	       *warns = json_array();
 
 	json_object_set_new(o, "from",
-			    from ? json_pack("{s:s, s:s}", "name", from->name, "address",
-					     from->addr)
-				 : json_null());
+	                    from
+	                        ? json_pack("{s:s, s:s}", "name", from->name, "address", from->addr)
+	                        : json_null());
 	json_object_set_new(o, "subject", jstr(mime_subject(msg)));
 	json_object_set_new(o, "message_id", jstr(mime_message_id(msg)));
 	json_object_set_new(o, "in_reply_to", jstr(mime_in_reply_to(msg)));
@@ -111,10 +108,10 @@ static json_t *summary_json(const struct mime_msg *msg, const struct classify_re
 	json_object_set_new(o, "references", refs);
 	for (size_t i = 0; i < mime_attachment_count(msg); i++) {
 		const struct mime_attachment *a = mime_attachment(msg, i);
-		json_array_append_new(atts, json_pack("{s:s, s:s, s:I, s:b}", "filename",
-						      a->filename, "content_type",
-						      a->content_type, "size",
-						      (json_int_t)a->size, "inline", a->is_inline));
+		json_array_append_new(atts,
+		                      json_pack("{s:s, s:s, s:I, s:b}", "filename", a->filename,
+		                                "content_type", a->content_type, "size",
+		                                (json_int_t)a->size, "inline", a->is_inline));
 	}
 	json_object_set_new(o, "attachments", atts);
 	for (size_t i = 0; i < mime_warning_count(msg); i++)
@@ -127,7 +124,7 @@ static json_t *summary_json(const struct mime_msg *msg, const struct classify_re
 }
 
 static json_t *result_json(const char *path, const struct mime_msg *msg,
-			   const struct classify_result *res, bool is_auto, const char *auto_reason)
+                           const struct classify_result *res, bool is_auto, const char *auto_reason)
 {
 	json_t *o = json_object(), *dec = json_object(), *rules = json_array();
 
@@ -135,11 +132,11 @@ static json_t *result_json(const char *path, const struct mime_msg *msg,
 	for (int f = 0; f < CLASSIFY_FIELD_COUNT; f++) {
 		const struct classify_decision *d = &res->field[f];
 		json_object_set_new(o, classify_field_name((enum classify_field)f),
-				    json_string(d->value));
+		                    json_string(d->value));
 		json_object_set_new(dec, classify_field_name((enum classify_field)f),
-				    json_pack("{s:s, s:i, s:i, s:s}", "value", d->value, "score",
-					      d->score, "runner_up", d->runner_up, "reason",
-					      d->reason));
+		                    json_pack("{s:s, s:i, s:i, s:s}", "value", d->value, "score",
+		                              d->score, "runner_up", d->runner_up, "reason",
+		                              d->reason));
 	}
 	json_object_set_new(o, "auto_generated", json_boolean(is_auto));
 	json_object_set_new(o, "auto_reason", is_auto ? json_string(auto_reason) : json_null());
@@ -147,11 +144,11 @@ static json_t *result_json(const char *path, const struct mime_msg *msg,
 	json_object_set_new(o, "decisions", dec);
 	for (size_t i = 0; i < res->hit_count; i++) {
 		const struct classify_hit *h = &res->hits[i];
-		json_array_append_new(
-			rules, json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:s}", "field",
-					 classify_field_name(h->field), "value", h->value, "rule",
-					 h->rule, "file", h->file, "line", (int)h->line, "weight",
-					 h->weight, "matched", h->matched));
+		json_array_append_new(rules, json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:s}",
+		                                       "field", classify_field_name(h->field),
+		                                       "value", h->value, "rule", h->rule, "file",
+		                                       h->file, "line", (int)h->line, "weight",
+		                                       h->weight, "matched", h->matched));
 	}
 	json_object_set_new(o, "rules", rules);
 	json_object_set_new(o, "summary", summary_json(msg, res));
@@ -176,7 +173,7 @@ static void print_truncated(const char *s, size_t max)
 }
 
 static void table_row(int width, const char *path, const char *auto_col,
-		      const struct classify_result *res, const char *subject)
+                      const struct classify_result *res, const char *subject)
 {
 	printf("%-*s %-4s %-12s %-14s %-10s %-8s %-7s ", width, path, auto_col,
 	       res->field[CLASSIFY_MUNICIPALITY].value, res->field[CLASSIFY_SECTOR].value,
@@ -188,7 +185,7 @@ static void table_row(int width, const char *path, const char *auto_col,
 
 /* Classifies one file; prints a table row or adds to json_out. */
 static bool classify_file(const struct classify_rules *rules, const char *path, bool table,
-			  int width, json_t *json_out)
+                          int width, json_t *json_out)
 {
 	struct mime_limits lim;
 	struct mime_msg *msg;
@@ -229,9 +226,9 @@ static bool classify_file(const struct classify_rules *rules, const char *path, 
 int ctl_classify(int argc, char **argv, const char *config_path)
 {
 	static const struct option opts[] = {{"rules", required_argument, NULL, 'r'},
-					     {"table", no_argument, NULL, 't'},
-					     {"help", no_argument, NULL, 'h'},
-					     {NULL, 0, NULL, 0}};
+	                                     {"table", no_argument, NULL, 't'},
+	                                     {"help", no_argument, NULL, 'h'},
+	                                     {NULL, 0, NULL, 0}};
 	const char *rules_dir = NULL;
 	bool table = false, ok = true;
 	struct classify_rules *rules;
@@ -278,9 +275,8 @@ int ctl_classify(int argc, char **argv, const char *config_path)
 	for (int i = optind; i < argc; i++)
 		ok &= classify_file(rules, argv[i], table, width, out);
 	if (!table && json_array_size(out) > 0) {
-		json_t *doc = json_array_size(out) == 1 && argc - optind == 1
-				      ? json_array_get(out, 0)
-				      : out;
+		json_t *doc =
+		    json_array_size(out) == 1 && argc - optind == 1 ? json_array_get(out, 0) : out;
 		char *s = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		if (s != NULL)
 			printf("%s\n", s);

@@ -1,23 +1,54 @@
-/* fuzz-intake: libFuzzer target for the mail intake: raw bytes through
- * mime_parse, then every accessor, checking that strings are valid UTF-8. */
+/* fuzz-intake: libFuzzer target for the front half of the mail intake: raw
+ * bytes through mime_parse and every accessor (aborting on a string that is
+ * not valid UTF-8), then auto-detection and classification with the default
+ * rules ($SEUTUDESK_FUZZ_RULES, else the source tree's contrib/rules.d). */
 #include "autoconfig.h"
+
+#include "autodetect.h"
+#include "classify.h"
 #include "mime.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static volatile size_t sink;
+static struct classify_rules *rules;
 
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	const char *dir = getenv("SEUTUDESK_FUZZ_RULES");
+	char *err = NULL;
+
+	rules = classify_rules_load(dir ? dir : TOP_SRCDIR "/contrib/rules.d", &err);
+	if (rules == NULL) {
+		fprintf(stderr, "fuzz-intake: %s\n", err);
+		exit(1);
+	}
+	return 0;
+}
+
+/* Aborts unless s is well-formed UTF-8. */
 static void touch(const char *s)
 {
+	const unsigned char *p = (const unsigned char *)s;
+
 	if (s == NULL)
 		return;
-	size_t n = strlen(s);
-	for (size_t i = 0; i < n; i++)
-		sink += (unsigned char)s[i];
+	while (*p) {
+		size_t n = *p < 0x80 ? 0 : *p >= 0xf0 ? 3 : *p >= 0xe0 ? 2 : *p >= 0xc2 ? 1 : 9;
+		if (n == 9)
+			abort();
+		for (size_t i = 1; i <= n; i++)
+			if ((p[i] & 0xc0) != 0x80)
+				abort();
+		sink += *p;
+		p += n + 1;
+	}
 }
 
 static void touch_addr(const struct mime_address *a)
@@ -75,6 +106,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (size_t i = 0; i < mime_warning_count(m); i++)
 		touch(mime_warning(m, i));
 	sink += mime_truncated(m);
+
+	char reason[128];
+	struct classify_result *res = NULL;
+	sink += autodetect_check(m, reason, sizeof(reason));
+	touch(reason);
+	if (!classify_message(rules, m, &res))
+		abort(); /* only out of memory may fail */
+	for (int f = 0; f < CLASSIFY_FIELD_COUNT; f++)
+		touch(res->field[f].value);
+	for (size_t i = 0; i < res->hit_count; i++)
+		touch(res->hits[i].matched);
+	classify_result_free(&res);
 	mime_msg_free(&m);
 	return 0;
 }

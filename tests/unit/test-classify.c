@@ -23,11 +23,14 @@ static const char *header_cb(const char *name, const void *ctx)
 }
 
 static struct classify_result *run(const struct classify_rules *r, const char *from,
-				   const char *subject, const char *body)
+                                   const char *subject, const char *body)
 {
 	static const char *const none[] = {NULL};
-	struct classify_input in = {.from = from, .subject = subject, .body = body,
-				    .header = header_cb, .header_ctx = none};
+	struct classify_input in = {.from = from,
+	                            .subject = subject,
+	                            .body = body,
+	                            .header = header_cb,
+	                            .header_ctx = none};
 	struct classify_result *res = NULL;
 	if (!classify_input(r, &in, &res))
 		return NULL;
@@ -51,16 +54,22 @@ static void test_errors(void)
 	r = classify_rules_load(path, &err);
 	tap_ok(r == NULL, "broken rules are refused");
 	if (asprintf(&want,
-		     "%1$s/10-bad.rules:8: rule 'bad-pattern': bad pattern at offset 9: missing closing parenthesis\n"
-		     "%1$s/10-bad.rules:11: rule 'bad-field': unknown field 'colour' (municipality, sector, category, priority, lang)\n"
-		     "%1$s/10-bad.rules:16: unknown directive or target 'frm' (rule, set, weight, threshold, margin; targets from, from_domain, from_name, to, subject, body, text, header:NAME)\n"
-		     "%1$s/10-bad.rules:18: rule 'no-set': no 'set' line\n"
-		     "%1$s/10-bad.rules:24: rule 'bad-weight': bad weight 'heavy' (an integer -1000..1000, not 0)\n"
-		     "%1$s/10-bad.rules:27: rule 'ok-one' already defined at 10-bad.rules:2\n"
-		     "%1$s/20-bad.rules:1: 'set' outside a rule\n"
-		     "%1$s/20-bad.rules:3: rule 'only-negative': bad value 'urgent' for priority\n"
-		     "%1$s/20-bad.rules:5: expected 'threshold FIELD N' with a known field and N in 0..100000",
-		     path) < 0)
+	             "%1$s/10-bad.rules:8: rule 'bad-pattern': bad pattern at offset 9: missing "
+	             "closing parenthesis\n"
+	             "%1$s/10-bad.rules:11: rule 'bad-field': unknown field 'colour' "
+	             "(municipality, sector, category, priority, lang)\n"
+	             "%1$s/10-bad.rules:16: unknown directive or target 'frm' (rule, set, weight, "
+	             "threshold, margin; targets from, from_domain, from_name, to, subject, body, "
+	             "text, header:NAME)\n"
+	             "%1$s/10-bad.rules:18: rule 'no-set': no 'set' line\n"
+	             "%1$s/10-bad.rules:24: rule 'bad-weight': bad weight 'heavy' (an integer "
+	             "-1000..1000, not 0)\n"
+	             "%1$s/10-bad.rules:27: rule 'ok-one' already defined at 10-bad.rules:2\n"
+	             "%1$s/20-bad.rules:1: 'set' outside a rule\n"
+	             "%1$s/20-bad.rules:3: rule 'only-negative': bad value 'urgent' for priority\n"
+	             "%1$s/20-bad.rules:5: expected 'threshold FIELD N' with a known field and N "
+	             "in 0..100000",
+	             path) < 0)
 		want = NULL;
 	tap_str(err, want, "all errors, each with file:line and PCRE2's message");
 	free(want);
@@ -76,7 +85,7 @@ static void test_errors(void)
 
 	r = classify_rules_load("/nonexistent-dir", &err);
 	tap_str(err, "/nonexistent-dir: cannot open rules directory: No such file or directory",
-		"a missing directory is an error");
+	        "a missing directory is an error");
 	free(err);
 }
 
@@ -93,7 +102,8 @@ static void test_limits(void)
 	fprintf(f, "rule long\n\tset sector sote\n\ttext ~ %s\n", line);
 	fclose(f);
 	r = classify_rules_load_file(path, &err);
-	tap_ok(r == NULL && err != NULL && strstr(err, ":3: rule 'long': pattern longer than") != NULL,
+	tap_ok(r == NULL && err != NULL &&
+	           strstr(err, ":3: rule 'long': pattern longer than") != NULL,
 	       "an over-long pattern is refused: %s", err ? err : "(none)");
 	free(err);
 	free(line);
@@ -117,18 +127,20 @@ static void test_scoring(const struct classify_rules *r)
 
 	/* Domain outweighs a place named in the text. */
 	res = run(r, "a.b@koulu.karstula.fi", "Koulutus Kinnulassa", "Koulun kone ei toimi.");
-	tap_str(res->field[CLASSIFY_MUNICIPALITY].value, "karstula", "subdomain decides municipality");
-	tap_str(res->field[CLASSIFY_MUNICIPALITY].reason, "score 100 >= threshold 40, lead 100 >= 30",
-		"decision reason");
+	tap_str(res->field[CLASSIFY_MUNICIPALITY].value, "karstula",
+	        "subdomain decides municipality");
+	tap_str(res->field[CLASSIFY_MUNICIPALITY].reason,
+	        "score 100 >= threshold 40, lead 100 >= 30", "decision reason");
 	tap_ok(find_hit(res, "text-kinnula") == NULL, "text rule excluded for member domains");
 	tap_str(res->field[CLASSIFY_SECTOR].value, "sivistys", "sector from a word stem");
 	tap_str(res->field[CLASSIFY_PRIORITY].value, "normal", "priority defaults to normal");
 	tap_str(res->field[CLASSIFY_PRIORITY].reason, "no rule matched", "priority reason");
 	h = find_hit(res, "dom-karstula");
 	tap_ok(h != NULL && strcmp(h->file, "10-score.rules") == 0 && h->line == 7 &&
-		       h->weight == 100 && h->field == CLASSIFY_MUNICIPALITY,
+	           h->weight == 100 && h->field == CLASSIFY_MUNICIPALITY,
 	       "explanation names rule, file, line, weight");
-	tap_str(h ? h->matched : NULL, "from_domain '.karstula.fi'", "explanation shows what matched");
+	tap_str(h ? h->matched : NULL, "from_domain '.karstula.fi'",
+	        "explanation shows what matched");
 	h = find_hit(res, "school");
 	tap_str(h ? h->matched : NULL, "text 'Koulutus'", "matched substring of the text");
 	classify_result_free(&res);
@@ -144,29 +156,32 @@ static void test_scoring(const struct classify_rules *r)
 	res = run(r, "x@gmail.com", "Kysymys", "Asun Kinnulassa, mökki on Karstulassa.");
 	tap_str(res->field[CLASSIFY_MUNICIPALITY].value, "unknown", "tie is unknown");
 	tap_str(res->field[CLASSIFY_MUNICIPALITY].reason,
-		"karstula 50 vs kinnula 50: lead 0 below margin 30", "tie reason");
+	        "karstula 50 vs kinnula 50: lead 0 below margin 30", "tie reason");
 	classify_result_free(&res);
 
 	/* Below threshold. */
 	res = run(r, "x@gmail.com", "Viitasaaren asia", "Hei");
 	tap_str(res->field[CLASSIFY_MUNICIPALITY].value, "unknown", "weak evidence is unknown");
-	tap_str(res->field[CLASSIFY_MUNICIPALITY].reason, "best viitasaari scores 20, below threshold 40",
-		"threshold reason");
+	tap_str(res->field[CLASSIFY_MUNICIPALITY].reason,
+	        "best viitasaari scores 20, below threshold 40", "threshold reason");
 	classify_result_free(&res);
 
 	/* A lead exactly at the margin wins: kinnula 50 vs viitasaari 20. */
 	res = run(r, "x@gmail.com", "Viitasaari", "Asun Kinnulassa");
-	tap_str(res->field[CLASSIFY_MUNICIPALITY].value, "kinnula", "lead equal to the margin wins");
+	tap_str(res->field[CLASSIFY_MUNICIPALITY].value, "kinnula",
+	        "lead equal to the margin wins");
 	classify_result_free(&res);
 	/* Two places and a weak third: kinnula 50, karstula 50, viitasaari 20. */
 	res = run(r, "x@gmail.com", "Viitasaari", "Asun Kinnulassa, töissä Karstulassa");
-	tap_str(res->field[CLASSIFY_MUNICIPALITY].value, "unknown", "two places and a weak third are unknown");
+	tap_str(res->field[CLASSIFY_MUNICIPALITY].value, "unknown",
+	        "two places and a weak third are unknown");
 	classify_result_free(&res);
 
 	/* Sector: two kinds of evidence beat one. */
 	res = run(r, "x@gmail.com", "Koulun vesimittari", "kirjaston");
 	tap_str(res->field[CLASSIFY_SECTOR].value, "sivistys", "60 beats 30 with margin 20");
-	tap_ok(res->field[CLASSIFY_SECTOR].score == 60 && res->field[CLASSIFY_SECTOR].runner_up == 30,
+	tap_ok(res->field[CLASSIFY_SECTOR].score == 60 &&
+	           res->field[CLASSIFY_SECTOR].runner_up == 30,
 	       "scores and runner-up reported");
 	classify_result_free(&res);
 
@@ -178,22 +193,30 @@ static void test_scoring(const struct classify_rules *r)
 	classify_result_free(&res);
 	{
 		static const char *const hdr[] = {"X-Test", "skip", NULL};
-		struct classify_input in = {.from = "x@gmail.com", .subject = "Verkko poikki",
-					    .header = header_cb, .header_ctx = hdr};
+		struct classify_input in = {.from = "x@gmail.com",
+		                            .subject = "Verkko poikki",
+		                            .header = header_cb,
+		                            .header_ctx = hdr};
 		res = NULL;
 		tap_ok(classify_input(r, &in, &res), "classify_input");
-		tap_str(res->field[CLASSIFY_PRIORITY].value, "normal", "!~ on a header blocks the rule");
+		tap_str(res->field[CLASSIFY_PRIORITY].value, "normal",
+		        "!~ on a header blocks the rule");
 		classify_result_free(&res);
 	}
 	{
 		const char *to[] = {"tuki@seutu-it.fi", "kirjaamo@kunta.fi"};
 		static const char *const hdr[] = {"Content-Language", "sv-SE", NULL};
-		struct classify_input in = {.from = "x@gmail.com", .to = to, .to_count = 2,
-					    .subject = "Hei", .body = "Kiitos ja terveisin",
-					    .header = header_cb, .header_ctx = hdr};
+		struct classify_input in = {.from = "x@gmail.com",
+		                            .to = to,
+		                            .to_count = 2,
+		                            .subject = "Hei",
+		                            .body = "Kiitos ja terveisin",
+		                            .header = header_cb,
+		                            .header_ctx = hdr};
 		res = NULL;
 		tap_ok(classify_input(r, &in, &res), "classify_input with recipients");
-		tap_str(res->field[CLASSIFY_CATEGORY].value, "sahkoposti", "to matches any recipient");
+		tap_str(res->field[CLASSIFY_CATEGORY].value, "sahkoposti",
+		        "to matches any recipient");
 		tap_str(res->field[CLASSIFY_LANG].value, "sv", "a lang rule overrides detection");
 		classify_result_free(&res);
 	}
@@ -213,7 +236,8 @@ static void test_hostile(const struct classify_rules *r)
 	classify_result_free(&res);
 	/* Invalid UTF-8 must not break matching. */
 	res = run(r, "x@gmail.com", "\xff\xfe koulu", "kirjasto \xc3");
-	tap_str(res ? res->field[CLASSIFY_SECTOR].value : NULL, "sivistys", "invalid UTF-8 tolerated");
+	tap_str(res ? res->field[CLASSIFY_SECTOR].value : NULL, "sivistys",
+	        "invalid UTF-8 tolerated");
 	classify_result_free(&res);
 	free(body);
 
@@ -233,7 +257,7 @@ static void test_hostile(const struct classify_rules *r)
 	s[39] = '\0';
 	res = bad ? run(bad, "x@y.fi", "", s) : NULL;
 	tap_ok(res != NULL && strcmp(res->field[CLASSIFY_SECTOR].value, "unknown") == 0 &&
-		       res->warning_count == 1,
+	           res->warning_count == 1,
 	       "match limit: no match, one warning: %s",
 	       res && res->warning_count ? res->warnings[0] : "(none)");
 	classify_result_free(&res);
@@ -245,12 +269,12 @@ static void test_hostile(const struct classify_rules *r)
 static void test_message(const struct classify_rules *r)
 {
 	static const char raw[] = "From: Maija <maija.m@karstula.fi>\r\n"
-				  "To: tuki@seutu-it.fi\r\n"
-				  "Subject: =?utf-8?q?Koulun_tulostin?=\r\n"
-				  "Message-ID: <a@b>\r\n"
-				  "Content-Type: text/plain; charset=utf-8\r\n"
-				  "\r\n"
-				  "Hei, koulun tulostin ei toimi.\r\n";
+	                          "To: tuki@seutu-it.fi\r\n"
+	                          "Subject: =?utf-8?q?Koulun_tulostin?=\r\n"
+	                          "Message-ID: <a@b>\r\n"
+	                          "Content-Type: text/plain; charset=utf-8\r\n"
+	                          "\r\n"
+	                          "Hei, koulun tulostin ei toimi.\r\n";
 	struct mime_limits lim;
 	struct mime_msg *msg;
 	struct classify_result *res = NULL;

@@ -2,7 +2,9 @@
 #include "autoconfig.h"
 
 #include "config.h"
+#include "imap.h"
 #include "mime.h"
+#include "smtp.h"
 #include "tap.h"
 
 #include <limits.h>
@@ -58,6 +60,11 @@ static char *load_error(const char *text)
 	free(error);
 	return out;
 }
+
+/* A complete mailbox section of four lines (the password file is written by
+ * test_error_cases). */
+#define MB(name)                                                                                   \
+	"[mailbox " name "]\nhost = imap.example.fi\nuser = tuki\npassword_file = mb.pass\n"
 
 static const struct {
 	const char *text;
@@ -143,6 +150,140 @@ static const struct {
      "t.conf:2: expected a tag of 1 to 32 letters, digits, '.', '_' or '-', got "
      "'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA...'"},
     {"  [ daemon ]  \n\tlog_level\t=\tdebug  \n", NULL},
+    /* [intake] */
+    {"[intake]\nreopen_window = 0\nack_limit = 0\n", NULL},
+    {"[intake]\nreopen_window = 400d\n",
+     "t.conf:2: expected a duration from 0s to 366d, got '400d'"},
+    {"[intake]\nack_limit = -1\n", "t.conf:2: expected an integer from 0 to 1000, got '-1'"},
+    {"[intake]\nmessage_id_domain = -bad.fi\n",
+     "t.conf:2: expected a domain name like seutu-it.fi, got '-bad.fi'"},
+    {"[intake]\nmessage_id_domain = seutu-it..fi\n",
+     "t.conf:2: expected a domain name like seutu-it.fi, got 'seutu-it..fi'"},
+    {"[intake]\ntemplates_dir =\n", "t.conf:2: expected a path, got ''"},
+    /* [smtp] */
+    {"[smtp]\nhost = 127.0.0.1\nport = 2525\nstarttls = no\nhelo_name = desk.seutu-it.fi\n", NULL},
+    {"[smtp]\nhost = relay.example.fi\nstarttls = required\nuser = tuki\npassword_file = mb.pass\n",
+     NULL},
+    {"[smtp]\nhost = relay.example.fi\nuser = tuki\npassword_file = mb.pass\n",
+     "t.conf:3: user (AUTH) needs starttls = required, unless host is localhost or a loopback "
+     "address"},
+    {"[smtp]\nhost = 127.0.0.1\nstarttls = no\nuser = tuki\npassword_file = mb.pass\n", NULL},
+    {"[smtp]\nuser = tuki\npassword_file = mb.pass\n", NULL},
+    {"[smtp]\nhost = ::1\n", "t.conf:2: expected a host name or IPv4 address, got '::1'"},
+    {"[smtp]\nhost = relay example\n",
+     "t.conf:2: expected a host name or IPv4 address, got 'relay example'"},
+    {"[smtp]\nport = 0\n", "t.conf:2: expected an integer from 1 to 65535, got '0'"},
+    {"[smtp]\nstarttls = yes\n", "t.conf:2: expected one of no, if-available, required, got 'yes'"},
+    {"[smtp]\nuser = tuki\n", "t.conf:2: user needs a password_file"},
+    {"[smtp]\npassword_file = mb.pass\n", "t.conf:2: password_file needs a user"},
+    {"[smtp]\nuser =\npassword_file =\n", NULL},
+    {"[smtp]\nhelo_name = my host\n",
+     "t.conf:2: expected a domain name like seutu-it.fi, got 'my host'"},
+    {"[smtp]\ntimeout = 0\n", "t.conf:2: expected a duration from 1s to 1h, got '0'"},
+    {"[smtp]\nfrom = Seutu-IT <tuki@seutu-it.fi>\nbounce_address = bounces@seutu-it.fi\n", NULL},
+    {"[smtp]\nfrom = \"Seutu-IT: tuki\" <tuki@seutu-it.fi>\n", NULL},
+    {"[smtp]\nfrom = tuki@seutu-it.fi\n", NULL},
+    {"[smtp]\nfrom = tuki\n",
+     "t.conf:2: expected an address like Seutu-IT tuki <tuki@seutu-it.fi>, got 'tuki'"},
+    {"[smtp]\nfrom = Tuki <tuki@seutu-it.fi> extra\n",
+     "t.conf:2: expected an address like Seutu-IT tuki <tuki@seutu-it.fi>, got 'Tuki "
+     "<tuki@seutu-it.fi> extra'"},
+    {"[smtp]\nfrom = a@b.fi, c@d.fi\n",
+     "t.conf:2: expected an address like Seutu-IT tuki <tuki@seutu-it.fi>, got 'a@b.fi, "
+     "c@d.fi'"},
+    {"[smtp]\nbounce_address = Tuki <tuki@seutu-it.fi>\n",
+     "t.conf:2: expected a bare address like tuki@seutu-it.fi, got 'Tuki <tuki@seutu-it.fi>'"},
+    {"[smtp]\nbounce_address = <tuki@seutu-it.fi>\n",
+     "t.conf:2: expected a bare address like tuki@seutu-it.fi, got '<tuki@seutu-it.fi>'"},
+    {"[smtp]\nbounce_address = tuki@\n",
+     "t.conf:2: expected a bare address like tuki@seutu-it.fi, got 'tuki@'"},
+    {"[smtp]\nbounce_address =\n",
+     "t.conf:2: expected a bare address like tuki@seutu-it.fi, got ''"},
+    /* [outbox] */
+    {"[outbox]\nretry_initial = 30s\nretry_max = 30s\ngive_up_after = 1d\nworkers = 16\n", NULL},
+    {"[outbox]\nworkers = 0\n", "t.conf:2: expected an integer from 1 to 16, got '0'"},
+    {"[outbox]\nworkers = 17\n", "t.conf:2: expected an integer from 1 to 16, got '17'"},
+    {"[outbox]\nretry_max = 30s\n", "t.conf:2: retry_max (30s) is shorter than retry_initial (1m)"},
+    {"[outbox]\nretry_initial = 2h\n",
+     "t.conf:2: retry_max (1h) is shorter than retry_initial (2h)"},
+    {"[outbox]\ngive_up_after = 30s\n", "t.conf:2: expected a duration from 1m to 30d, got '30s'"},
+    /* [mailbox NAME] */
+    {MB("support"), NULL},
+    {MB("support") MB("tuki-2") MB("sv_support"), NULL},
+    {"[mailbox]\nhost = x\n", "t.conf:1: section [mailbox] needs a name, as in [mailbox support]"},
+    {"[mailbox Support]\nhost = x\n",
+     "t.conf:1: expected a mailbox name of 1 to 64 of a-z, 0-9, '_' and '-', got 'Support'"},
+    {"[mailbox a b]\n",
+     "t.conf:1: expected a mailbox name of 1 to 64 of a-z, 0-9, '_' and '-', got 'a b'"},
+    {"[mailbox "
+     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa]\n",
+     "t.conf:1: expected a mailbox name of 1 to 64 of a-z, 0-9, '_' and '-', got "
+     "'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...'"},
+    {MB("support") MB("other") MB("support") "hots = ignored\n",
+     "t.conf:9: duplicate section [mailbox support] (first on line 1)"},
+    {"[mailbox support]\nhost = imap.example.fi\nuser = tuki\n",
+     "t.conf:1: missing key 'password_file' in [mailbox support]"},
+    {"[daemon]\n[mailbox support]\n", "t.conf:2: missing key 'host' in [mailbox support]\n"
+                                      "t.conf:2: missing key 'user' in [mailbox support]\n"
+                                      "t.conf:2: missing key 'password_file' in [mailbox support]"},
+    {"[mailbox support]\nhost = imap.example.fi\nuser = tuki\npassword_file = missing.pass\n",
+     "t.conf:4: cannot read password_file 'DIR/missing.pass': No such file or directory"},
+    {"[mailbox support]\nhost = imap.example.fi\nuser = tuki\npassword_file =\n",
+     "t.conf:4: expected a path, got ''"},
+    {MB("support") "hots = x\n", "t.conf:5: unknown key 'hots' in [mailbox support]"},
+    {MB("support") "host = other.example.fi\n",
+     "t.conf:5: duplicate key 'host' in [mailbox support] (first set on line 2)"},
+    {MB("a") MB("b") "[mailbox a]\n", "t.conf:9: duplicate section [mailbox a] (first on line 1)"},
+    {MB("support") "tls = none\n",
+     "t.conf:5: tls = none is allowed only to localhost or a loopback address, not "
+     "'imap.example.fi'"},
+    {"[mailbox support]\nhost = 10.0.0.1\ntls = none\nuser = u\npassword_file = mb.pass\n",
+     "t.conf:3: tls = none is allowed only to localhost or a loopback address, not '10.0.0.1'"},
+    {"[mailbox support]\nhost = ::2\ntls = none\nuser = u\npassword_file = mb.pass\n",
+     "t.conf:3: tls = none is allowed only to localhost or a loopback address, not '::2'"},
+    {"[mailbox support]\nhost = localhost.example.fi\ntls = none\nuser = u\npassword_file = "
+     "mb.pass\n",
+     "t.conf:3: tls = none is allowed only to localhost or a loopback address, not "
+     "'localhost.example.fi'"},
+    {"[mailbox a]\nhost = localhost\ntls = none\nuser = u\npassword_file = mb.pass\n"
+     "[mailbox b]\nhost = 127.0.0.1\ntls = none\nuser = u\npassword_file = mb.pass\n"
+     "[mailbox c]\nhost = 127.1.2.3\ntls = none\nuser = u\npassword_file = mb.pass\n"
+     "[mailbox d]\nhost = ::1\ntls = none\nuser = u\npassword_file = mb.pass\n"
+     "[mailbox e]\nhost = ::ffff:127.0.0.1\ntls = none\nuser = u\npassword_file = mb.pass\n"
+     "[mailbox f]\nhost = LocalHost\ntls = none\nuser = u\npassword_file = mb.pass\n",
+     NULL},
+    {MB("support") "tls = tls\n", "t.conf:5: expected one of imaps, starttls, none, got 'tls'"},
+    {MB("support") "port = 0\n", "t.conf:5: expected an integer from 1 to 65535, got '0'"},
+    {MB("support") "user = x\n",
+     "t.conf:5: duplicate key 'user' in [mailbox support] (first set on line 3)"},
+    {"[mailbox support]\nhost = imap.example.fi\nuser =\npassword_file = mb.pass\n",
+     "t.conf:3: expected 1 to 255 characters, no control characters, got ''"},
+    {MB("support") "folder =\n",
+     "t.conf:5: expected 1 to 255 characters, no control characters, got ''"},
+    {MB("support") "processed = delete\n", "t.conf:5: expected one of move, flag, got 'delete'"},
+    {MB("support") "processed_folder =\n", "t.conf:5: processed = move needs a processed_folder"},
+    {MB("support") "processed = flag\nprocessed_folder =\n", NULL},
+    {MB("support") "processed_folder = inbox\n",
+     "t.conf:5: processed_folder 'inbox' is the intake folder itself"},
+    {MB("support") "folder = Tuki\nprocessed_folder = Tuki\n",
+     "t.conf:6: processed_folder 'Tuki' is the intake folder itself"},
+    {MB("support") "folder = Tuki\nprocessed_folder = tuki\n", NULL},
+    {MB("support") "processed_flag = \\Seen\n",
+     "t.conf:5: expected an IMAP keyword of 1 to 64 characters without spaces or ( ) { % * \" "
+     "\\ ], got '\\Seen'"},
+    {MB("support") "processed_flag = Done Now\n",
+     "t.conf:5: expected an IMAP keyword of 1 to 64 characters without spaces or ( ) { % * \" "
+     "\\ ], got 'Done Now'"},
+    {MB("support") "poll_interval = 0\n", "t.conf:5: expected a duration from 1s to 1h, got '0'"},
+    {MB("support") "idle_timeout = 30m\n",
+     "t.conf:5: expected a duration from 1m to 29m, got '30m'"},
+    {MB("support") "idle_timeout = 29m\npoll_interval = 1h\n", NULL},
+    {MB("support") "max_message_size = 1K\n", "t.conf:5: expected a size from 64K to 1G, got '1K'"},
+    {MB("support") "max_message_size =\n", NULL},
+    /* A bad mailbox header skips its keys quietly; the next section is read again. */
+    {"[mailbox Bad]\nhots = x\n[daemon]\nfoo = 1\n",
+     "t.conf:1: expected a mailbox name of 1 to 64 of a-z, 0-9, '_' and '-', got 'Bad'\n"
+     "t.conf:4: unknown key 'foo' in [daemon]"},
     {"[daemon]\nlog_level = info", NULL}, /* no final newline */
 };
 
@@ -150,6 +291,7 @@ static void test_error_cases(void)
 {
 	write_conf("empty.pass", "\n");
 	write_conf("two.pass", "one\ntwo\n");
+	write_conf("mb.pass", "imap-secret\n");
 	{
 		char big[5000];
 		memset(big, 'x', sizeof(big) - 1);
@@ -287,6 +429,44 @@ static void test_defaults(void)
 	       "default max_parts 256, max_depth 16");
 	tap_ok(cfg->limits.max_text_size == 1u << 20, "default max_text_size 1M");
 	tap_str(cfg->intake.subject_tag, "Seutu-IT", "default subject_tag");
+	tap_ok(cfg->intake.reopen_window == 14 * 86400, "default reopen_window 14d");
+	tap_ok(cfg->intake.ack_limit == 5, "default ack_limit 5");
+	tap_str(cfg->intake.message_id_domain, "seutu-it.fi", "default message_id_domain");
+	tap_str(cfg->intake.templates_dir, PKGDATADIR "/templates", "default templates_dir");
+	tap_str(cfg->smtp.host, "localhost", "default smtp host");
+	tap_ok(cfg->smtp.port == 25 && cfg->smtp.starttls == SMTP_STARTTLS_IF_AVAILABLE,
+	       "default smtp port 25, starttls if-available");
+	tap_ok(cfg->smtp.user == NULL && cfg->smtp.password == NULL &&
+	           cfg->smtp.password_file == NULL && cfg->smtp.helo_name == NULL,
+	       "default smtp: no AUTH, no helo_name");
+	tap_ok(cfg->smtp.timeout == 60, "default smtp timeout 60s");
+	tap_str(cfg->smtp.from, "Seutu-IT tuki <tuki@seutu-it.fi>", "default smtp from");
+	tap_str(cfg->smtp.from_name, "Seutu-IT tuki", "default from_name");
+	tap_str(cfg->smtp.from_address, "tuki@seutu-it.fi", "default from_address");
+	tap_str(cfg->smtp.bounce_address, "tuki@seutu-it.fi", "default smtp bounce_address");
+	tap_ok(cfg->outbox.retry_initial == 60 && cfg->outbox.retry_max == 3600 &&
+	           cfg->outbox.give_up_after == 2 * 86400 && cfg->outbox.workers == 1,
+	       "default outbox 1m, 1h, 2d, 1 worker");
+	tap_ok(config_mailbox_count(cfg) == 0 && config_mailbox(cfg, 0) == NULL &&
+	           config_mailbox_find(cfg, "support") == NULL,
+	       "default: no mailboxes");
+	{
+		struct smtp_settings got, want;
+		char *err = NULL;
+		config_smtp_settings(cfg, &got);
+		smtp_settings_default(&want);
+		tap_ok(strcmp(got.host, want.host) == 0 && got.port == want.port &&
+		           got.starttls == want.starttls && got.helo_name == NULL &&
+		           got.auth_user == NULL && got.auth_password == NULL &&
+		           got.timeout_ms == want.timeout_ms &&
+		           got.max_message_bytes == want.max_message_bytes &&
+		           got.max_recipients == want.max_recipients && !got.auth_cleartext,
+		       "the default [smtp] maps onto smtp_settings_default()");
+		tap_ok(smtp_settings_check(&got, &err),
+		       "the default smtp settings pass the check%s%s", err ? ": " : "",
+		       err ? err : "");
+		free(err);
+	}
 	tap_ok(cfg->path == NULL, "defaults have no path");
 	config_free(&cfg);
 	tap_ok(cfg == NULL, "config_free clears the pointer");
@@ -416,6 +596,319 @@ static void test_full(void)
 	config_free(&cfg);
 }
 
+static struct config *load_text(const char *name, const char *text)
+{
+	char *error = NULL;
+	struct config *cfg = config_load(write_conf(name, text), &error);
+
+	if (cfg == NULL)
+		printf("# %s\n", error);
+	free(error);
+	return cfg;
+}
+
+static char *dump_of(const struct config *cfg)
+{
+	char *dump = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&dump, &len);
+
+	config_dump(cfg, f);
+	fclose(f);
+	return dump;
+}
+
+static const char mailbox_conf[] = "[limits]\n"
+                                   "max_message_size = 8M\n"
+                                   "[mailbox support]\n"
+                                   "host = imap.seutu-it.fi\n"
+                                   "user = tuki@seutu-it.fi\n"
+                                   "password_file = mb.pass\n"
+                                   "[mailbox local]\n"
+                                   "host = 127.0.0.1\n"
+                                   "port = 10143\n"
+                                   "tls = none\n"
+                                   "user = local\n"
+                                   "password_file = mb.pass\n"
+                                   "folder = Tuki/Saapuneet\n"
+                                   "processed = flag\n"
+                                   "processed_folder =\n"
+                                   "processed_flag = $Done\n"
+                                   "poll_interval = 5s\n"
+                                   "idle_timeout = 10m\n"
+                                   "max_message_size = 1M\n"
+                                   "[mailbox starttls]\n"
+                                   "host = mail.example.fi\n"
+                                   "tls = starttls\n"
+                                   "user = st\n"
+                                   "password_file = mb.pass\n"
+                                   "processed_folder = Done\n"
+                                   "[smtp]\n"
+                                   "host = relay.seutu-it.fi\n"
+                                   "port = 587\n"
+                                   "starttls = required\n"
+                                   "user = desk\n"
+                                   "password_file = smtp.pass\n"
+                                   "helo_name = desk.seutu-it.fi\n"
+                                   "timeout = 2m\n"
+                                   "from = Seutu-IT asiakastuki <asiakastuki@seutu-it.fi>\n"
+                                   "bounce_address = bounces@seutu-it.fi\n"
+                                   "[outbox]\n"
+                                   "retry_initial = 30s\n"
+                                   "retry_max = 2h\n"
+                                   "give_up_after = 3d\n"
+                                   "workers = 4\n"
+                                   "[intake]\n"
+                                   "reopen_window = 7d\n"
+                                   "ack_limit = 0\n"
+                                   "message_id_domain = tuki.seutu-it.fi\n"
+                                   "templates_dir = templates\n";
+
+static void test_mailboxes(void)
+{
+	struct config *cfg, *def;
+	const struct config_mailbox *a, *b, *c;
+	char want[PATH_MAX + 64];
+
+	write_conf("mb.pass", "imap-secret\n");
+	write_conf("smtp.pass", "smtp-secret\n");
+	cfg = load_text("mailbox.conf", mailbox_conf);
+	tap_ok(cfg != NULL, "mailbox and smtp sections load");
+	if (cfg == NULL)
+		return;
+	tap_ok(config_mailbox_count(cfg) == 3, "three mailboxes");
+	a = config_mailbox(cfg, 0);
+	b = config_mailbox(cfg, 1);
+	c = config_mailbox(cfg, 2);
+	tap_ok(config_mailbox(cfg, 3) == NULL, "config_mailbox past the end is NULL");
+	tap_ok(a && b && c && strcmp(a->name, "support") == 0 && strcmp(b->name, "local") == 0 &&
+	           strcmp(c->name, "starttls") == 0,
+	       "mailboxes in file order");
+	tap_ok(config_mailbox_find(cfg, "local") == b && config_mailbox_find(cfg, "nope") == NULL,
+	       "config_mailbox_find");
+	if (!a || !b || !c) {
+		config_free(&cfg);
+		return;
+	}
+	/* The defaults, with the port and size derived. */
+	tap_str(a->host, "imap.seutu-it.fi", "host");
+	tap_ok(a->tls == IMAP_TLS_IMAPS && a->port == 993, "default tls imaps on port 993");
+	tap_str(a->user, "tuki@seutu-it.fi", "user");
+	snprintf(want, sizeof(want), "%s/mb.pass", tmpdir);
+	tap_str(a->password_file, want, "password_file relative to the file");
+	tap_str(a->password, "imap-secret", "password read");
+	tap_str(a->folder, "INBOX", "default folder INBOX");
+	tap_ok(a->processed == CONFIG_PROCESSED_MOVE, "default processed move");
+	tap_str(a->processed_folder, "Processed", "default processed_folder");
+	tap_str(a->processed_flag, "$SeutudeskDone", "default processed_flag");
+	tap_ok(a->poll_interval == 60 && a->idle_timeout == 25 * 60,
+	       "default poll_interval 60s, idle_timeout 25m");
+	tap_ok(a->max_message_size == 8u << 20, "max_message_size falls back to [limits]");
+	/* Everything set. */
+	tap_ok(b->tls == IMAP_TLS_NONE && b->port == 10143, "tls none to loopback, port as set");
+	tap_str(b->folder, "Tuki/Saapuneet", "folder");
+	tap_ok(b->processed == CONFIG_PROCESSED_FLAG && b->processed_folder == NULL,
+	       "processed flag without a processed_folder");
+	tap_str(b->processed_flag, "$Done", "processed_flag");
+	tap_ok(b->poll_interval == 5 && b->idle_timeout == 600, "poll_interval, idle_timeout");
+	tap_ok(b->max_message_size == 1u << 20, "max_message_size of the mailbox wins");
+	tap_ok(c->tls == IMAP_TLS_STARTTLS && c->port == 143, "starttls defaults to port 143");
+	tap_str(c->processed_folder, "Done", "processed_folder");
+
+	/* The IMAP mapping. */
+	{
+		struct imap_settings s, d;
+		imap_settings_default(&d);
+		config_imap_settings(b, &s);
+		tap_ok(s.host == b->host && s.port == 10143 && s.tls == IMAP_TLS_NONE &&
+		           s.user == b->user && s.password == b->password && s.folder == b->folder,
+		       "config_imap_settings borrows host, port, tls, user, password, folder");
+		tap_ok(
+		    s.max_message_bytes == 1u << 20 && s.timeout == d.timeout &&
+		        s.max_response_bytes == d.max_response_bytes,
+		    "config_imap_settings: size from the mailbox, the rest the adapter's defaults");
+		config_imap_settings(a, &s);
+		tap_ok(s.port == 993 && s.tls == IMAP_TLS_IMAPS &&
+		           s.max_message_bytes == 8u << 20 &&
+		           strcmp(s.password, "imap-secret") == 0,
+		       "config_imap_settings of a defaulted mailbox");
+	}
+	/* The SMTP mapping. */
+	{
+		struct smtp_settings s, d;
+		char *err = NULL;
+		smtp_settings_default(&d);
+		config_smtp_settings(cfg, &s);
+		tap_ok(strcmp(s.host, "relay.seutu-it.fi") == 0 && s.port == 587 &&
+		           s.starttls == SMTP_STARTTLS_REQUIRED &&
+		           strcmp(s.helo_name, "desk.seutu-it.fi") == 0 &&
+		           strcmp(s.auth_user, "desk") == 0 &&
+		           strcmp(s.auth_password, "smtp-secret") == 0 && s.timeout_ms == 120000,
+		       "config_smtp_settings maps [smtp]");
+		tap_ok(!s.auth_cleartext && s.max_message_bytes == d.max_message_bytes &&
+		           s.max_recipients == d.max_recipients,
+		       "config_smtp_settings: the rest are the adapter's defaults");
+		tap_ok(smtp_settings_check(&s, &err), "mapped smtp settings pass the check%s%s",
+		       err ? ": " : "", err ? err : "");
+		free(err);
+	}
+	tap_str(cfg->smtp.from, "Seutu-IT asiakastuki <asiakastuki@seutu-it.fi>", "smtp from");
+	tap_ok(strcmp(cfg->smtp.from_name, "Seutu-IT asiakastuki") == 0 &&
+	           strcmp(cfg->smtp.from_address, "asiakastuki@seutu-it.fi") == 0,
+	       "from split into from_name and from_address");
+	tap_str(cfg->smtp.bounce_address, "bounces@seutu-it.fi", "smtp bounce_address");
+	tap_ok(cfg->outbox.retry_initial == 30 && cfg->outbox.retry_max == 7200 &&
+	           cfg->outbox.give_up_after == 3 * 86400 && cfg->outbox.workers == 4,
+	       "outbox values");
+	snprintf(want, sizeof(want), "%s/templates", tmpdir);
+	tap_ok(cfg->intake.reopen_window == 7 * 86400 && cfg->intake.ack_limit == 0 &&
+	           strcmp(cfg->intake.message_id_domain, "tuki.seutu-it.fi") == 0 &&
+	           strcmp(cfg->intake.templates_dir, want) == 0,
+	       "intake values");
+
+	/* The dump: every section and instance, no secret, and it loads back the same. */
+	char *dump = dump_of(cfg);
+	tap_ok(strstr(dump, "imap-secret") == NULL && strstr(dump, "smtp-secret") == NULL,
+	       "the dump shows no password");
+	tap_ok(strstr(dump, "\n[mailbox support]\n") && strstr(dump, "\n[mailbox local]\n") &&
+	           strstr(dump, "\n[smtp]\n") && strstr(dump, "\n[outbox]\n") &&
+	           strstr(dump, "\nport = 993\n") && strstr(dump, "\nidle_timeout = 10m\n") &&
+	           strstr(dump, "\nprocessed_folder = \n") &&
+	           strstr(dump, "\nstarttls = required\n") &&
+	           strstr(dump, "# the IMAP server (required)\nhost = imap.seutu-it.fi\n") &&
+	           strstr(dump, "(default: 993 with tls = imaps, else 143)") &&
+	           strstr(dump, "(default: [limits] max_message_size)") &&
+	           strstr(dump, "(default: 1; needs a restart)\nworkers = 4\n"),
+	       "the dump shows the mailboxes, [smtp] and [outbox]");
+	{
+		struct config *again = load_text("dump.conf", dump);
+		char *diff = again ? config_restart_needed(cfg, again) : NULL;
+		bool same = again && diff == NULL && config_mailbox_count(again) == 3;
+		for (size_t i = 0; same && i < 3; i++)
+			same =
+			    config_mailbox_equal(config_mailbox(cfg, i), config_mailbox(again, i));
+		same = same && strcmp(again->smtp.password, "smtp-secret") == 0 &&
+		       again->outbox.workers == 4 && again->intake.ack_limit == 0;
+		tap_ok(same, "the dump with mailboxes loads back to the same settings");
+		free(diff);
+		config_free(&again);
+	}
+	free(dump);
+
+	/* Mailboxes and [smtp] are reloadable; outbox.workers is not. */
+	def = config_load_defaults();
+	{
+		char *r = config_restart_needed(def, cfg);
+		tap_str(r, "outbox.workers",
+		        "only outbox.workers of these sections needs a restart");
+		free(r);
+		dump = dump_of(def);
+		tap_ok(strstr(dump, "\n# no [mailbox NAME] sections\n") != NULL,
+		       "the dump says when there are no mailboxes");
+		free(dump);
+	}
+	tap_ok(!config_mailbox_equal(a, b) && config_mailbox_equal(a, a), "config_mailbox_equal");
+	{
+		/* The same file with one mailbox changed and one dropped. */
+		char *text = strdup(mailbox_conf), *at = strstr(text, "poll_interval = 5s");
+		at[sizeof("poll_interval = ") - 1] = '7';
+		struct config *changed = load_text("mailbox.conf", text);
+		tap_ok(changed &&
+		           config_mailbox_equal(a, config_mailbox_find(changed, "support")) &&
+		           !config_mailbox_equal(b, config_mailbox_find(changed, "local")),
+		       "config_mailbox_equal tells a changed mailbox from an unchanged one");
+		config_free(&changed);
+		free(text);
+	}
+	config_keep_restart_keys(def, cfg);
+	tap_ok(def->outbox.workers == 4 && config_mailbox_count(def) == 0 &&
+	           strcmp(def->smtp.host, "localhost") == 0,
+	       "config_keep_restart_keys keeps workers, not the reloadable sections");
+	config_free(&def);
+	config_free(&cfg);
+}
+
+/* AUTH in the clear only to a loopback relay, and then the adapter allows it. */
+static void test_smtp_loopback_auth(void)
+{
+	struct config *cfg =
+	    load_text("t.conf", "[smtp]\nhost = 127.0.0.2\nport = 2525\nstarttls = no\n"
+	                        "user = tuki\npassword_file = mb.pass\n");
+	struct smtp_settings s;
+	char *err = NULL;
+
+	tap_ok(cfg != NULL, "AUTH without TLS to a loopback relay loads");
+	if (cfg == NULL)
+		return;
+	config_smtp_settings(cfg, &s);
+	tap_ok(s.auth_cleartext && s.starttls == SMTP_STARTTLS_NO && s.port == 2525 &&
+	           strcmp(s.auth_password, "imap-secret") == 0 && smtp_settings_check(&s, &err),
+	       "its settings allow cleartext AUTH and pass the check%s%s", err ? ": " : "",
+	       err ? err : "");
+	free(err);
+	config_free(&cfg);
+}
+
+static void test_from_forms(void)
+{
+	static const struct {
+		const char *from, *name, *address;
+	} cases[] = {
+	    {"tuki@seutu-it.fi", NULL, "tuki@seutu-it.fi"},
+	    {"<tuki@seutu-it.fi>", NULL, "tuki@seutu-it.fi"},
+	    {"\"Seutu-IT: tuki\" <tuki@seutu-it.fi>", "Seutu-IT: tuki", "tuki@seutu-it.fi"},
+	    {"Seutu-IT:n tuki <x@y.fi>", NULL, NULL}, /* ':' unquoted: an error */
+	};
+	char text[200];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(text, sizeof(text), "[smtp]\nfrom = %s\n", cases[i].from);
+		char *error = NULL;
+		struct config *cfg = config_load(write_conf("t.conf", text), &error);
+		if (cases[i].address == NULL) {
+			tap_ok(cfg == NULL, "from '%s' is refused", cases[i].from);
+		} else {
+			bool name_ok =
+			    cfg && (cases[i].name == NULL
+			                ? cfg->smtp.from_name == NULL
+			                : cfg->smtp.from_name &&
+			                      strcmp(cfg->smtp.from_name, cases[i].name) == 0);
+			tap_ok(cfg && name_ok &&
+			           strcmp(cfg->smtp.from_address, cases[i].address) == 0,
+			       "from '%s': name '%s', address '%s'%s%s", cases[i].from,
+			       cfg && cfg->smtp.from_name ? cfg->smtp.from_name : "(none)",
+			       cfg ? cfg->smtp.from_address : "-", error ? ": " : "",
+			       error ? error : "");
+		}
+		free(error);
+		config_free(&cfg);
+	}
+}
+
+static void test_many_mailboxes(void)
+{
+	char *text = NULL, *got;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	for (int i = 0; i < 64; i++)
+		fprintf(f,
+		        "[mailbox m%d]\nhost = h%d.example.fi\nuser = u\npassword_file = mb.pass\n",
+		        i, i);
+	fflush(f);
+	struct config *cfg = load_text("t.conf", text);
+	tap_ok(cfg && config_mailbox_count(cfg) == 64 &&
+	           strcmp(config_mailbox(cfg, 63)->host, "h63.example.fi") == 0,
+	       "64 mailboxes load");
+	config_free(&cfg);
+	fprintf(f, "[mailbox m64]\nhost = x\n");
+	fclose(f);
+	got = load_error(text);
+	tap_str(got, "t.conf:257: more than 64 [mailbox] sections", "the 65th mailbox is an error");
+	free(got);
+	free(text);
+}
+
 static void test_crlf(void)
 {
 	char path[PATH_MAX + 32], *error = NULL;
@@ -524,63 +1017,120 @@ static void test_syntaxes(void)
 }
 
 /* The example file documents every key with its default: uncommenting the
- * first "#key = value" of each key must give exactly the built-in defaults. */
+ * first "#key = value" of each key of each section must give exactly the
+ * built-in defaults.  The commented-out "#[mailbox support]" section, once
+ * uncommented with a password file that exists, must load as a mailbox with
+ * the default settings. */
 static void test_example(void)
 {
 	const char *srcdir = getenv("top_srcdir");
-	char path[PATH_MAX], *line = NULL, *text = NULL, *seen = NULL, *error = NULL;
-	size_t cap = 0, len = 0, seen_len = 0;
-	FILE *in, *out, *seen_f;
+	char path[PATH_MAX], pass[PATH_MAX + 32], section[80] = "", *line = NULL, *error = NULL;
+	char *text = NULL, *mbtext = NULL, *seen = NULL;
+	size_t cap = 0, len = 0, mblen = 0, seen_len = 0;
+	FILE *in, *out, *mbout, *seen_f;
 	struct config *cfg, *def;
+	unsigned keys = 0;
+	int block = 0; /* 0: a live section; 1: the first commented one; 2: later ones */
 
 	snprintf(path, sizeof(path), "%s/contrib/seutudesk.conf.example", srcdir ? srcdir : ".");
 	cfg = config_load(path, &error);
-	tap_ok(cfg != NULL, "the example loads as it is%s%s", error ? ": " : "",
-	       error ? error : "");
+	tap_ok(cfg != NULL && config_mailbox_count(cfg) == 0, "the example loads as it is%s%s",
+	       error ? ": " : "", error ? error : "");
 	config_free(&cfg);
 	free(error);
 	error = NULL;
+	snprintf(pass, sizeof(pass), "%s/example.pass", tmpdir);
+	write_conf("example.pass", "example\n");
 
 	in = fopen(path, "r");
 	out = open_memstream(&text, &len);
+	mbout = open_memstream(&mbtext, &mblen);
 	seen_f = open_memstream(&seen, &seen_len);
-	unsigned keys = 0;
 	while (in && getline(&line, &cap, in) > 0) {
 		size_t k = strspn(line + 1, "abcdefghijklmnopqrstuvwxyz_");
-		char key[80];
+		char key[160];
 
-		if (line[0] == '#' && k > 0 && k < 60 && strncmp(line + 1 + k, " =", 2) == 0) {
-			snprintf(key, sizeof(key), " %.*s ", (int)k, line + 1);
+		if (line[0] == '[' || strncmp(line, "#[", 2) == 0) {
+			bool commented = line[0] == '#';
+			snprintf(section, sizeof(section), "%.*s", (int)strcspn(line, " ]\n"),
+			         line + (commented ? 2 : 1));
+			block = !commented ? 0 : block == 0 ? 1 : 2;
+			fputs(line, out);
+			fputs(block == 1 ? line + 1 : line, mbout);
+			continue;
+		}
+		if (line[0] == '#' && k > 0 && k < 60 && strncmp(line + 1 + k, " =", 2) == 0 &&
+		    block < 2) {
+			snprintf(key, sizeof(key), " %s.%.*s ", section, (int)k, line + 1);
 			fflush(seen_f);
 			if (seen == NULL || strstr(seen, key) == NULL) {
 				fputs(key, seen_f);
-				fputs(strncmp(key, " rules_dir ", 11) == 0 ? "#" : "", out);
-				fputs(line + 1, out);
 				keys++;
+				if (block == 1) {
+					fputs(line, out);
+					if (strncmp(line + 1, "password_file =", 15) == 0)
+						fprintf(mbout, "password_file = %s\n", pass);
+					else
+						fputs(line + 1, mbout);
+					continue;
+				}
+				/* Paths in the package's data directory stay commented:
+				 * the example names the packaged place, not this build's. */
+				if (strstr(key, "rules_dir") || strstr(key, "templates_dir")) {
+					fputs(line, out);
+					fputs(line, mbout);
+					continue;
+				}
+				fputs(line + 1, out);
+				fputs(line + 1, mbout);
 				continue;
 			}
 		}
 		fputs(line, out);
+		fputs(line, mbout);
 	}
 	if (in)
 		fclose(in);
 	fclose(out);
+	fclose(mbout);
 	fclose(seen_f);
 	free(line);
 	free(seen);
-	tap_ok(keys == 13, "the example shows all 13 keys (%u)", keys);
+	tap_ok(keys == 42, "the example shows all 42 keys (%u)", keys);
 
+	/* Uncommented, the live sections are the defaults: the dumps agree. */
 	cfg = config_load(write_conf("example.conf", text), &error);
 	def = config_load_defaults();
-	char *diff = cfg ? config_restart_needed(def, cfg) : NULL;
-	tap_ok(cfg != NULL && diff == NULL &&
-	           memcmp(&cfg->limits, &def->limits, sizeof(def->limits)) == 0 &&
-	           cfg->daemon.log_level == def->daemon.log_level &&
-	           strcmp(cfg->intake.subject_tag, def->intake.subject_tag) == 0,
-	       "the example's documented values are the defaults%s%s", error ? ": " : "",
-	       error ? error : "");
-	free(diff);
+	{
+		char *d1 = cfg ? dump_of(cfg) : NULL, *d2 = dump_of(def);
+		tap_ok(cfg != NULL && strcmp(strchr(d1, '\n'), strchr(d2, '\n')) == 0,
+		       "the example's documented values are the defaults%s%s", error ? ": " : "",
+		       error ? error : "");
+		free(d1);
+		free(d2);
+	}
+	config_free(&cfg);
+	free(error);
+	error = NULL;
+
+	/* And its mailbox section gives the mailbox defaults. */
+	cfg = config_load(write_conf("example.conf", mbtext), &error);
+	{
+		const struct config_mailbox *mb = cfg ? config_mailbox(cfg, 0) : NULL;
+		tap_ok(mb && config_mailbox_count(cfg) == 1 && strcmp(mb->name, "support") == 0 &&
+		           mb->port == 993 && mb->tls == IMAP_TLS_IMAPS &&
+		           strcmp(mb->folder, "INBOX") == 0 &&
+		           mb->processed == CONFIG_PROCESSED_MOVE &&
+		           strcmp(mb->processed_folder, "Processed") == 0 &&
+		           strcmp(mb->processed_flag, "$SeutudeskDone") == 0 &&
+		           mb->poll_interval == 60 && mb->idle_timeout == 25 * 60 &&
+		           mb->max_message_size == def->limits.max_message_size &&
+		           strcmp(mb->password, "example") == 0,
+		       "the example's [mailbox support] shows the mailbox defaults%s%s",
+		       error ? ": " : "", error ? error : "");
+	}
 	free(text);
+	free(mbtext);
 	free(error);
 	config_free(&cfg);
 	config_free(&def);
@@ -601,8 +1151,9 @@ static void test_default_path(void)
 
 static void cleanup(void)
 {
-	static const char *const files[] = {"t.conf",   "dump.conf", "empty.pass",
-	                                    "two.pass", "big.pass",  "example.conf"};
+	static const char *const files[] = {
+	    "t.conf",       "dump.conf", "empty.pass",   "two.pass",     "big.pass",
+	    "example.conf", "mb.pass",   "mailbox.conf", "example.pass", "smtp.pass"};
 	char path[PATH_MAX + 32];
 
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
@@ -643,6 +1194,10 @@ int main(void)
 	test_limits_of_input();
 	test_defaults();
 	test_full();
+	test_mailboxes();
+	test_many_mailboxes();
+	test_smtp_loopback_auth();
+	test_from_forms();
 	test_crlf();
 	test_conninfo_dump();
 	test_syntaxes();

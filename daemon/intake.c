@@ -1,0 +1,1377 @@
+/* intake: see intake.h.
+ *
+ * Per message: the parse, auto-detection and (when a ticket is made)
+ * classification run outside the transaction's statements and are kept
+ * across retries; the database sees two to four statements per message:
+ *   lookup  (only with In-Reply-To, References or a subject tag)
+ *   claim   the intake_log row (ON CONFLICT DO NOTHING), with its final
+ *           outcome when no ticket is made; "dup" logs a duplicate instead
+ *   new     ticket + message + events + the intake_log update, one statement
+ *   attach  message + status change + event, one statement
+ *   ack     the rate-limit count and the outbox row, one statement
+ * plus one per attachment.
+ */
+#include "autoconfig.h"
+
+#include "intake.h"
+
+#include "autodetect.h"
+#include "classify.h"
+#include "db.h"
+#include "outbox.h"
+#include "template.h"
+
+#include <jansson.h>
+#include <libetpan/libetpan.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#define NLANG 3
+static const char *const lang_names[NLANG] = {"fi", "sv", "en"};
+static const char *const ack_vars[] = {"ticket", "subject", "name", "tag", NULL};
+
+struct intake {
+	PGconn *conn;
+	const struct classify_rules *rules;
+	struct intake_settings set;
+	struct outbox_settings outbox; /* when set.outbox is NULL */
+	const char *own[1];
+	struct template *ack[NLANG];
+};
+
+/* -- statements ------------------------------------------------------------ */
+
+/* The message key: the Message-ID ($6), else the hash of the source ($7). */
+#define SQL_KEY                                                                                    \
+	"coalesce($6::text, CASE WHEN $7::bytea IS NULL THEN NULL "                                \
+	"ELSE 'sha256:' || encode(sha256($7::bytea), 'hex') END)"
+
+static const struct stmt {
+	const char *name;
+	const char *sql;
+} stmts[] = {
+#define S_LOOKUP 0
+    {"intake_lookup",
+     /* $1 candidate Message-IDs, nearest first; $2 tagged ticket or 0; $3 window (s) */
+     "WITH ref AS ("
+     " SELECT m.ticket, array_position($1::text[], m.message_id) AS pos"
+     "  FROM messages m WHERE m.message_id = ANY ($1::text[])"
+     " UNION ALL"
+     " SELECT o.ticket, array_position($1::text[], o.message_id)"
+     "  FROM outbox o WHERE o.message_id = ANY ($1::text[]) AND o.ticket IS NOT NULL"
+     " UNION ALL"
+     " SELECT number, 2147483647 FROM tickets WHERE number = $2::bigint)"
+     "SELECT t.number, t.status, lower(t.requester_address),"
+     " coalesce(t.resolved_at, t.updated_at) >= now() - make_interval(secs => $3::int)"
+     " FROM ref JOIN tickets t ON t.number = ref.ticket"
+     " ORDER BY ref.pos, t.number DESC LIMIT 1 FOR UPDATE OF t"},
+#define S_CLAIM 1
+    {"intake_claim",
+     /* $1 mailbox, $2 uidvalidity, $3 uid, $4 external_id, $5 message_id,
+      * $6 dedupe key or NULL, $7 source to hash or NULL, $8 outcome,
+      * $9 reason, $10 raw to keep, $11 ticket */
+     "INSERT INTO intake_log (mailbox, uidvalidity, uid, external_id, message_id,"
+     " dedupe_key, outcome, reason, raw, ticket)"
+     " SELECT $1, $2::bigint, $3::bigint, $4, $5, k.key, $8, $9, $10::bytea, $11::bigint"
+     " FROM (SELECT " SQL_KEY " AS key) k"
+     " WHERE k.key IS NULL OR NOT (EXISTS (SELECT 1 FROM messages WHERE message_id = k.key)"
+     "  OR EXISTS (SELECT 1 FROM outbox WHERE message_id = k.key))"
+     " ON CONFLICT DO NOTHING RETURNING id"},
+#define S_DUP 2
+    {"intake_dup",
+     /* as claim; $8 is the reason.  No row: the source key was taken. */
+     "WITH k AS (SELECT " SQL_KEY " AS key),"
+     " ins AS (INSERT INTO intake_log (mailbox, uidvalidity, uid, external_id, message_id,"
+     "  outcome, reason, ticket)"
+     "  SELECT $1, $2::bigint, $3::bigint, $4, $5, 'duplicate', $8, coalesce("
+     "   (SELECT l.ticket FROM intake_log l WHERE l.dedupe_key = k.key),"
+     "   (SELECT m.ticket FROM messages m WHERE m.message_id = k.key),"
+     "   (SELECT o.ticket FROM outbox o WHERE o.message_id = k.key))"
+     "  FROM k WHERE k.key IS NOT NULL"
+     "  ON CONFLICT DO NOTHING RETURNING id, ticket)"
+     "SELECT id, ticket FROM ins"
+     " UNION ALL SELECT 0, l.ticket FROM intake_log l"
+     "  WHERE NOT EXISTS (SELECT 1 FROM ins) AND l.mailbox = $1 AND CASE"
+     "   WHEN $4::text IS NULL THEN l.uidvalidity = $2::bigint AND l.uid = $3::bigint"
+     "   ELSE l.external_id = $4 END"},
+#define S_NEW 3
+    {"intake_new",
+     /* $1 intake_log id, $2 requester, $3 name, $4 subject, $5 municipality,
+      * $6 sector, $7 category, $8 priority, $9 lang, $10 queue, $11 follows,
+      * $12 classification, $13 channel, $14 message_id, $15 in_reply_to,
+      * $16 refs, $17 body, $18 raw, $19 event data, $20 outcome, $21 warning */
+     "WITH t AS (INSERT INTO tickets (requester_address, requester_name, subject,"
+     "  municipality, sector, category, priority, lang, queue, follows, classification)"
+     " VALUES ($2, $3, $4, (SELECT id FROM organisations WHERE id = $5),"
+     "  (SELECT id FROM sectors WHERE id = $6), (SELECT id FROM categories WHERE id = $7),"
+     "  $8, $9, $10, $11::bigint, $12::jsonb) RETURNING number),"
+     " m AS (INSERT INTO messages (ticket, direction, channel, message_id, in_reply_to, refs,"
+     "  from_address, from_name, subject, body, raw)"
+     "  SELECT number, 'in', $13, $14, $15, $16::text[], $2, $3, $4, $17, $18::bytea FROM t"
+     "  RETURNING id, ticket),"
+     " e AS (INSERT INTO events (ticket, actor, kind, data)"
+     "  SELECT ticket, 'intake', 'ticket_created', $19::jsonb FROM m"
+     "  UNION ALL SELECT ticket, 'intake', 'warning', $21::jsonb FROM m WHERE $21 IS NOT NULL"
+     "  UNION ALL SELECT $11::bigint, 'intake', 'continued', jsonb_build_object('ticket',"
+     "   m.ticket) FROM m WHERE $11 IS NOT NULL),"
+     " l AS (UPDATE intake_log SET outcome = $20, ticket = (SELECT number FROM t)"
+     "  WHERE id = $1::bigint)"
+     "SELECT ticket, id FROM m"},
+#define S_ATTACH 4
+    {"intake_attach",
+     /* $1 ticket, $2 direction, $3 channel, $4 message_id, $5 in_reply_to,
+      * $6 refs, $7 from, $8 name, $9 subject, $10 body, $11 raw,
+      * $12 new status or NULL, $13 event kind, $14 event data, $15 warning */
+     "WITH m AS (INSERT INTO messages (ticket, direction, channel, message_id, in_reply_to,"
+     "  refs, from_address, from_name, subject, body, raw)"
+     " VALUES ($1::bigint, $2, $3, $4, $5, $6::text[], $7, $8, $9, $10, $11::bytea)"
+     " RETURNING id, ticket),"
+     " u AS (UPDATE tickets SET status = $12,"
+     "  pause_total = pause_total + coalesce(now() - paused_at, interval '0'),"
+     "  paused_at = NULL, resolved_at = NULL, closed_at = NULL"
+     "  WHERE number = $1::bigint AND $12::text IS NOT NULL),"
+     " e AS (INSERT INTO events (ticket, actor, kind, data)"
+     "  SELECT ticket, 'intake', $13, $14::jsonb FROM m"
+     "  UNION ALL SELECT ticket, 'intake', 'warning', $15::jsonb FROM m WHERE $15 IS NOT NULL)"
+     "SELECT id FROM m"},
+#define S_ATTACHMENT 5
+    {"intake_attachment",
+     "INSERT INTO attachments (message, filename, content_type, content_id, is_inline, size,"
+     " content) VALUES ($1::bigint, $2, $3, $4, $5::boolean, $6::bigint, $7::bytea)"},
+#define S_ACK_COUNT 6
+    {"intake_ack_count",
+     /* $1 ticket, $2 to, $3 limit: the acks to $2 in the last hour, and an
+      * event on the ticket when the limit is reached */
+     "WITH c AS (SELECT count(*) AS n FROM outbox WHERE kind = 'ack'"
+     "  AND lower(to_address) = lower($2) AND created_at > now() - interval '1 hour'),"
+     " e AS (INSERT INTO events (ticket, actor, kind, data)"
+     "  SELECT $1::bigint, 'intake', 'ack_rate_limited',"
+     "   jsonb_build_object('to', $2::text, 'limit_per_hour', $3::int)"
+     "  FROM c WHERE c.n >= $3::int)"
+     "SELECT n FROM c"},
+};
+#define NSTMTS (sizeof(stmts) / sizeof(stmts[0]))
+
+/* -- small helpers ----------------------------------------------------------- */
+
+#define MAXP 24
+
+/* The parameters of one statement: text, or binary for bytea. */
+struct params {
+	const char *v[MAXP];
+	int len[MAXP];
+	int fmt[MAXP];
+	char num[MAXP][24];
+	int n;
+};
+
+static void p_text(struct params *p, const char *s)
+{
+	p->v[p->n] = s;
+	p->len[p->n] = 0;
+	p->fmt[p->n++] = 0;
+}
+
+static void p_int(struct params *p, int64_t x)
+{
+	snprintf(p->num[p->n], sizeof(p->num[0]), "%lld", (long long)x);
+	p_text(p, p->num[p->n]);
+}
+
+/* x, or NULL when it is 0. */
+static void p_id(struct params *p, int64_t x)
+{
+	if (x == 0)
+		p_text(p, NULL);
+	else
+		p_int(p, x);
+}
+
+static void p_bin(struct params *p, const void *data, size_t len)
+{
+	p->v[p->n] = data;
+	p->len[p->n] = (int)len;
+	p->fmt[p->n++] = data != NULL ? 1 : 0;
+}
+
+static PGresult *run(struct intake *in, int stmt, const struct params *p)
+{
+	return PQexecPrepared(in->conn, stmts[stmt].name, p->n, p->v, p->len, p->fmt, 0);
+}
+
+static int64_t get_id(const PGresult *res, int row, int col)
+{
+	if (PQgetisnull(res, row, col))
+		return 0;
+	return strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+static void set_reason(struct intake_result *r, const char *why)
+{
+	snprintf(r->reason, sizeof(r->reason), "%s", why);
+}
+
+/* Copies s (UTF-8) with control characters as spaces, cut to max bytes at
+ * a character boundary. */
+static char *clean_line(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+	char *r;
+
+	if (n > max) {
+		n = max;
+		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+			n--;
+	}
+	r = malloc(n + 1);
+	if (r == NULL)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		r[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? ' ' : s[i];
+	r[n] = '\0';
+	return r;
+}
+
+/* A Message-ID fit for storing and looking up, else NULL. */
+static const char *usable_id(const char *id)
+{
+	if (id == NULL || *id == '\0' ||
+	    strnlen(id, INTAKE_MAX_MESSAGE_ID + 1) > INTAKE_MAX_MESSAGE_ID)
+		return NULL;
+	return id;
+}
+
+/* A plausible mail address: local@domain, printable, no blanks, bounded. */
+static bool usable_address(const char *a)
+{
+	const char *at;
+	size_t n;
+
+	if (a == NULL || (n = strnlen(a, 255)) == 0 || n > 254)
+		return false;
+	at = strchr(a, '@');
+	if (at == NULL || at == a || at[1] == '\0' || strchr(at + 1, '@') != NULL)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)a[i] <= ' ' || a[i] == 0x7f || a[i] == '<' || a[i] == '>' ||
+		    a[i] == ',' || a[i] == '"')
+			return false;
+	return true;
+}
+
+/* Appends s to a PostgreSQL text[] literal being built in *buf. */
+static bool array_add(char **buf, size_t *len, size_t *cap, const char *s)
+{
+	size_t need = *len + 2 * strlen(s) + 4;
+
+	if (need > *cap) {
+		size_t ncap = need * 2;
+		char *nb = realloc(*buf, ncap);
+		if (nb == NULL)
+			return false;
+		*buf = nb;
+		*cap = ncap;
+	}
+	if (*len > 1)
+		(*buf)[(*len)++] = ',';
+	(*buf)[(*len)++] = '"';
+	for (; *s != '\0'; s++) {
+		if (*s == '"' || *s == '\\')
+			(*buf)[(*len)++] = '\\';
+		(*buf)[(*len)++] = *s;
+	}
+	(*buf)[(*len)++] = '"';
+	(*buf)[*len] = '\0';
+	return true;
+}
+
+/* Starts a literal "{"; array_end() closes it. */
+static char *array_begin(size_t *len, size_t *cap)
+{
+	char *b = malloc(64);
+
+	if (b != NULL) {
+		b[0] = '{';
+		b[1] = '\0';
+	}
+	*len = 1;
+	*cap = 64;
+	return b;
+}
+
+static bool array_end(char **buf, size_t *len, size_t *cap)
+{
+	if (*len + 2 > *cap) {
+		char *nb = realloc(*buf, *len + 2);
+		if (nb == NULL)
+			return false;
+		*buf = nb;
+	}
+	(*buf)[(*len)++] = '}';
+	(*buf)[*len] = '\0';
+	return true;
+}
+
+/* The offset past the leading trace fields that each hop adds, so that the
+ * hash of one message is the same in every mailbox it was delivered to. */
+static size_t skip_trace_fields(const char *raw, size_t len)
+{
+	static const char *const trace[] = {
+	    "return-path:", "received:", "delivered-to:", "x-original-to:", NULL};
+	size_t pos = 0;
+	bool in_trace = false;
+
+	while (pos < len) {
+		const char *line = raw + pos;
+		const char *nl = memchr(line, '\n', len - pos);
+		size_t ll = nl != NULL ? (size_t)(nl - line) + 1 : len - pos;
+
+		if (line[0] == ' ' || line[0] == '\t') {
+			if (!in_trace)
+				break;
+		} else {
+			in_trace = false;
+			for (int i = 0; trace[i] != NULL; i++)
+				if (ll >= strlen(trace[i]) &&
+				    strncasecmp(line, trace[i], strlen(trace[i])) == 0)
+					in_trace = true;
+			if (!in_trace)
+				break;
+		}
+		pos += ll;
+	}
+	return pos;
+}
+
+/* For a delivery report: the In-Reply-To and References of the returned
+ * message, whose header sits in the report's body (mime hands out only its
+ * Message-ID).  This finds the lines; libetpan parses the id lists.  Reads
+ * at most the first MiB and takes at most 32 ids. */
+static bool returned_thread_ids(const char *raw, size_t len, char **cand, size_t *alen,
+                                size_t *acap, bool *any_r)
+{
+	size_t scan = len < (1u << 20) ? len : (1u << 20), pos = 0, taken = 0;
+	bool ok = true;
+
+	/* past the report's own header */
+	while (pos < scan) {
+		const char *nl = memchr(raw + pos, '\n', scan - pos);
+		if (nl == NULL)
+			return true;
+		pos = (size_t)(nl - raw) + 1;
+		if (pos < scan && (raw[pos] == '\n' ||
+		                   (raw[pos] == '\r' && pos + 1 < scan && raw[pos + 1] == '\n')))
+			break;
+	}
+	while (pos < scan && taken < 32 && ok) {
+		static const char *const names[] = {"in-reply-to:", "references:"};
+		for (int k = 0; k < 2; k++) {
+			size_t nl = strlen(names[k]);
+			clist *ids = NULL;
+			size_t idx = pos + nl;
+			if (scan - pos <= nl || strncasecmp(raw + pos, names[k], nl) != 0 ||
+			    mailimf_msg_id_list_parse(raw, scan, &idx, &ids) != MAILIMF_NO_ERROR)
+				continue;
+			for (clistiter *c = clist_begin(ids); c != NULL; c = clist_next(c)) {
+				const char *id = usable_id(clist_content(c));
+				if (id != NULL && taken < 32) {
+					ok &= array_add(cand, alen, acap, id);
+					*any_r = true;
+					taken++;
+				}
+			}
+			for (clistiter *c = clist_begin(ids); c != NULL; c = clist_next(c))
+				free(clist_content(c));
+			clist_free(ids);
+		}
+		const char *nl = memchr(raw + pos, '\n', scan - pos);
+		if (nl == NULL)
+			break;
+		pos = (size_t)(nl - raw) + 1;
+	}
+	return ok;
+}
+
+static json_t *jstr(const char *s)
+{
+	json_t *j = s != NULL ? json_string(s) : NULL;
+
+	return j != NULL ? j : json_null();
+}
+
+static char *json_take(json_t *j)
+{
+	char *s = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL;
+
+	json_decref(j);
+	return s;
+}
+
+/* -- public small functions ------------------------------------------------------ */
+
+void intake_settings_default(struct intake_settings *set)
+{
+	memset(set, 0, sizeof(*set));
+	set->subject_tag = "Seutu-IT";
+	set->reopen_window = 14 * 24 * 3600;
+	set->ack_limit = 5;
+	set->from_address = "tuki@seutu-it.fi";
+	set->from_name = "Seutu-IT";
+	set->message_id_domain = "seutu-it.fi";
+	set->template_dir = PKGDATADIR "/templates";
+	mime_limits_default(&set->limits);
+	set->max_retries = 5;
+}
+
+const char *intake_outcome_name(enum intake_outcome outcome)
+{
+	static const char *const names[] = {"new",  "followup",      "reopened",  "linked",
+	                                    "auto", "auto_attached", "duplicate", "rejected"};
+
+	return (unsigned)outcome < sizeof(names) / sizeof(names[0]) ? names[outcome] : "?";
+}
+
+const char *intake_ack_name(enum intake_ack ack)
+{
+	static const char *const names[] = {"none",         "queued",     "suppressed",
+	                                    "rate_limited", "no_address", "own_address",
+	                                    "disabled"};
+
+	return (unsigned)ack < sizeof(names) / sizeof(names[0]) ? names[ack] : "?";
+}
+
+const char *intake_pick_queue(const char *municipality, const char *sector, const char *category)
+{
+	(void)category;
+	if (municipality == NULL || sector == NULL)
+		return "triage";
+	return "triage"; /* routing to the pool's queues is not built yet */
+}
+
+int64_t intake_subject_ticket(const char *subject, const char *tag)
+{
+	size_t tl = strlen(tag);
+
+	if (subject == NULL || tl == 0)
+		return 0;
+	for (const char *p = strchr(subject, '['); p != NULL; p = strchr(p + 1, '[')) {
+		const char *q = p + 1;
+		int64_t n = 0;
+		int digits = 0;
+
+		if (strncasecmp(q, tag, tl) != 0)
+			continue;
+		q += tl;
+		while (*q == ' ')
+			q++;
+		if (*q++ != '#')
+			continue;
+		while (*q >= '0' && *q <= '9' && digits < 15) {
+			n = n * 10 + (*q++ - '0');
+			digits++;
+		}
+		while (*q == ' ')
+			q++;
+		if (digits > 0 && *q == ']' && n > 0)
+			return n;
+	}
+	return 0;
+}
+
+/* -- setup ------------------------------------------------------------------------ */
+
+struct intake *intake_new(PGconn *conn, const struct classify_rules *rules,
+                          const struct intake_settings *set, char **error_r)
+{
+	struct intake *in;
+
+	*error_r = NULL;
+	if (set->subject_tag == NULL || *set->subject_tag == '\0' ||
+	    strlen(set->subject_tag) > 32 || !usable_address(set->from_address) ||
+	    set->message_id_domain == NULL || *set->message_id_domain == '\0' ||
+	    strlen(set->message_id_domain) > 200 || set->reopen_window > INT_MAX ||
+	    set->limits.max_message_bytes == 0 || set->limits.max_message_bytes > INT_MAX ||
+	    set->max_retries > 100) {
+		*error_r =
+		    strdup("intake: invalid settings (subject_tag, from_address, "
+		           "message_id_domain, reopen_window, max_message_bytes or max_retries)");
+		return NULL;
+	}
+	in = calloc(1, sizeof(*in));
+	if (in == NULL) {
+		*error_r = strdup("intake: out of memory");
+		return NULL;
+	}
+	in->conn = conn;
+	in->rules = rules;
+	in->set = *set;
+	if (set->outbox == NULL) {
+		outbox_settings_default(&in->outbox);
+		in->own[0] = set->from_address;
+		in->outbox.bounce_address = set->from_address;
+		in->outbox.own_addresses = in->own;
+		in->outbox.nown = 1;
+		in->outbox.message_id_domain = set->message_id_domain;
+		in->set.outbox = &in->outbox;
+	}
+	for (int i = 0; i < NLANG; i++) {
+		char path[4096];
+
+		snprintf(path, sizeof(path), "%s/ack.%s.txt", set->template_dir, lang_names[i]);
+		in->ack[i] = template_load(path, ack_vars, error_r);
+		if (in->ack[i] == NULL) {
+			intake_free(&in);
+			return NULL;
+		}
+	}
+	for (size_t i = 0; i < NSTMTS; i++) {
+		PGresult *res = PQprepare(conn, stmts[i].name, stmts[i].sql, 0, NULL);
+		char *err = NULL;
+
+		if (!db_result_ok(conn, res, PGRES_COMMAND_OK, &err)) {
+			if (asprintf(error_r, "intake: preparing %s: %s", stmts[i].name, err) < 0)
+				*error_r = NULL;
+			free(err);
+			PQclear(res);
+			intake_free(&in);
+			return NULL;
+		}
+		PQclear(res);
+	}
+	return in;
+}
+
+void intake_free(struct intake **in)
+{
+	if (*in == NULL)
+		return;
+	for (int i = 0; i < NLANG; i++)
+		template_free(&(*in)->ack[i]);
+	free(*in);
+	*in = NULL;
+}
+
+/* -- the work on one message -------------------------------------------------------- */
+
+/* What is known of a message before the database is asked; kept across
+ * retries of the transaction. */
+struct prep {
+	struct mime_msg *msg; /* NULL: rejected */
+	char reject[200];
+	bool is_auto, suppress, oversize;
+	char auto_reason[160];
+	const char *message_id;  /* usable or NULL */
+	const char *in_reply_to; /* usable or NULL */
+	size_t hash_off;         /* where the hashed source starts (no usable Message-ID) */
+	char *subject;           /* cleaned, bounded */
+	const char *from, *from_name;
+	char *candidates; /* text[] literal, nearest first; NULL: none */
+	char *refs;       /* text[] literal */
+	int64_t tag_ticket;
+	struct classify_result *cls; /* made when a ticket is */
+	char *classification;        /* its JSON */
+};
+
+static void prep_free(struct prep *p)
+{
+	mime_msg_free(&p->msg);
+	classify_result_free(&p->cls);
+	free(p->subject);
+	free(p->candidates);
+	free(p->refs);
+	free(p->classification);
+	memset(p, 0, sizeof(*p));
+}
+
+/* Parses and inspects one message.  False only when out of memory. */
+static bool prep_message(struct intake *in, const struct intake_item *it, struct prep *p)
+{
+	char *err = NULL;
+	size_t alen, acap, rlen, rcap;
+	char *cand, *refs;
+
+	memset(p, 0, sizeof(*p));
+	p->msg = mime_parse(it->raw, it->len, &in->set.limits, &err);
+	if (p->msg == NULL) {
+		snprintf(p->reject, sizeof(p->reject), "unreadable: %s", err ? err : "?");
+		free(err);
+		return true;
+	}
+	if (mime_from(p->msg) == NULL && mime_subject(p->msg) == NULL &&
+	    mime_message_id(p->msg) == NULL && !mime_date(p->msg, &(time_t){0})) {
+		snprintf(p->reject, sizeof(p->reject),
+		         "not a mail: no From, Subject, Date or Message-ID field");
+		mime_msg_free(&p->msg);
+		return true;
+	}
+	p->oversize = it->len > in->set.limits.max_message_bytes;
+	p->is_auto = autodetect_check(p->msg, p->auto_reason, sizeof(p->auto_reason));
+	p->suppress = p->is_auto || autodetect_suppress_reply(p->msg);
+	p->message_id = usable_id(mime_message_id(p->msg));
+	p->in_reply_to = usable_id(mime_in_reply_to(p->msg));
+	if (p->message_id == NULL)
+		p->hash_off = skip_trace_fields(it->raw, it->len);
+	p->subject =
+	    clean_line(mime_subject(p->msg) ? mime_subject(p->msg) : "", INTAKE_MAX_SUBJECT);
+	if (mime_from(p->msg) != NULL) {
+		p->from = mime_from(p->msg)->addr;
+		p->from_name = mime_from(p->msg)->name;
+	}
+	p->tag_ticket = intake_subject_ticket(p->subject, in->set.subject_tag);
+
+	cand = array_begin(&alen, &acap);
+	refs = array_begin(&rlen, &rcap);
+	if (p->subject == NULL || cand == NULL || refs == NULL) {
+		free(cand);
+		free(refs);
+		return false;
+	}
+	bool any = false, ok = true;
+	const char *ret = p->is_auto ? usable_id(mime_returned_message_id(p->msg)) : NULL;
+	if (ret != NULL) {
+		ok &= array_add(&cand, &alen, &acap, ret);
+		any = true;
+	}
+	if (p->is_auto && mime_report_type(p->msg) != NULL)
+		ok &= returned_thread_ids(it->raw, it->len, &cand, &alen, &acap, &any);
+	if (p->in_reply_to != NULL) {
+		ok &= array_add(&cand, &alen, &acap, p->in_reply_to);
+		any = true;
+	}
+	size_t nref = mime_reference_count(p->msg);
+	for (size_t i = nref; i-- > 0;) {
+		const char *r = usable_id(mime_reference(p->msg, i));
+		if (r != NULL) {
+			ok &= array_add(&cand, &alen, &acap, r);
+			any = true;
+		}
+	}
+	for (size_t i = 0; i < nref; i++) {
+		const char *r = usable_id(mime_reference(p->msg, i));
+		if (r != NULL)
+			ok &= array_add(&refs, &rlen, &rcap, r);
+	}
+	ok = ok && array_end(&cand, &alen, &acap) && array_end(&refs, &rlen, &rcap);
+	p->refs = refs;
+	if (any || p->tag_ticket != 0)
+		p->candidates = cand;
+	else
+		free(cand);
+	return ok;
+}
+
+/* The classification with its explanation, as JSON. */
+static bool prep_classify(struct intake *in, struct prep *p)
+{
+	json_t *o, *rules, *warns;
+
+	if (p->cls != NULL)
+		return true;
+	if (!classify_message(in->rules, p->msg, &p->cls))
+		return false;
+	o = json_object();
+	rules = json_array();
+	warns = json_array();
+	for (int f = 0; f < CLASSIFY_FIELD_COUNT; f++) {
+		const struct classify_decision *d = &p->cls->field[f];
+		json_object_set_new(o, classify_field_name((enum classify_field)f),
+		                    json_pack("{s:o, s:i, s:i, s:o}", "value", jstr(d->value),
+		                              "score", d->score, "runner_up", d->runner_up,
+		                              "reason", jstr(d->reason)));
+	}
+	for (size_t i = 0; i < p->cls->hit_count; i++) {
+		const struct classify_hit *h = &p->cls->hits[i];
+		json_array_append_new(
+		    rules, json_pack("{s:s, s:o, s:o, s:o, s:i, s:i, s:o}", "field",
+		                     classify_field_name(h->field), "value", jstr(h->value), "rule",
+		                     jstr(h->rule), "file", jstr(h->file), "line", (int)h->line,
+		                     "weight", h->weight, "matched", jstr(h->matched)));
+	}
+	json_object_set_new(o, "rules", rules);
+	for (size_t i = 0; i < mime_warning_count(p->msg); i++)
+		json_array_append_new(warns, jstr(mime_warning(p->msg, i)));
+	for (size_t i = 0; i < p->cls->warning_count; i++)
+		json_array_append_new(warns, jstr(p->cls->warnings[i]));
+	json_object_set_new(o, "warnings", warns);
+	json_object_set_new(o, "suppress_reply", json_boolean(p->suppress));
+	p->classification = json_take(o);
+	return p->classification != NULL;
+}
+
+/* A classified value for the tickets table: NULL for unknown. */
+static const char *known(const struct prep *p, enum classify_field f)
+{
+	const char *v = p->cls->field[f].value;
+
+	return strcmp(v, "unknown") == 0 ? NULL : v;
+}
+
+static const char *ticket_lang(const struct prep *p)
+{
+	const char *v = p->cls->field[CLASSIFY_LANG].value;
+
+	for (int i = 0; i < NLANG; i++)
+		if (strcmp(v, lang_names[i]) == 0)
+			return lang_names[i];
+	return "fi";
+}
+
+/* How a statement failed. */
+enum fail {
+	FAIL_NONE,
+	FAIL_RETRY, /* deadlock, serialisation failure, unique violation: run again */
+	FAIL_ITEM,  /* this message's data: the others may still go in */
+	FAIL_FATAL, /* the database: nothing more now */
+};
+
+struct tx {
+	struct intake *in;
+	enum fail fail;
+	char *error;
+};
+
+/* What a failed statement with SQLSTATE state means for the transaction:
+ * data and integrity errors belong to one message (class 22, 23, 54), a
+ * unique violation may be a race and deserves a retry like a deadlock or a
+ * serialisation failure; anything else (connection, resources, operator
+ * intervention) is the database's trouble. */
+static enum fail fail_of(const PGconn *conn, const char *state)
+{
+	if (PQstatus(conn) != CONNECTION_OK)
+		return FAIL_FATAL;
+	if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0 ||
+	    strcmp(state, "23505") == 0)
+		return FAIL_RETRY;
+	if (strncmp(state, "22", 2) == 0 || strncmp(state, "23", 2) == 0 ||
+	    strncmp(state, "54", 2) == 0)
+		return FAIL_ITEM;
+	return FAIL_FATAL;
+}
+
+/* Checks res; on failure records why in tx and clears res. */
+static bool check(struct tx *tx, PGresult *res, ExecStatusType want, const char *what)
+{
+	char *err = NULL;
+	const char *state;
+
+	if (db_result_ok(tx->in->conn, res, want, &err))
+		return true;
+	state = db_sqlstate(res);
+	tx->fail = fail_of(tx->in->conn, state);
+	free(tx->error);
+	if (asprintf(&tx->error, "intake: %s: %s", what, err ? err : "?") < 0)
+		tx->error = NULL;
+	free(err);
+	PQclear(res);
+	return false;
+}
+
+static bool oom(struct tx *tx)
+{
+	tx->fail = FAIL_FATAL;
+	free(tx->error);
+	tx->error = strdup("intake: out of memory");
+	return false;
+}
+
+/* The source key and message key, parameters $1 to $7 of claim and dup. */
+static void p_keys(struct params *pp, const struct intake_item *it, const struct prep *p,
+                   bool with_key)
+{
+	bool ext = it->src.external_id != NULL;
+
+	p_text(pp, it->src.mailbox);
+	p_id(pp, ext ? 0 : it->src.uidvalidity);
+	p_id(pp, ext ? 0 : it->src.uid);
+	p_text(pp, it->src.external_id);
+	p_text(pp, p->msg != NULL ? p->message_id : NULL);
+	p_text(pp, with_key ? p->message_id : NULL);
+	if (with_key && p->message_id == NULL)
+		p_bin(pp, it->raw + p->hash_off, it->len - p->hash_off);
+	else
+		p_bin(pp, NULL, 0);
+}
+
+/* Claims the message's keys with its intake_log row.  *claimed_r false: a
+ * duplicate, already logged and put in the result. */
+static bool claim(struct tx *tx, struct intake_item *it, const struct prep *p,
+                  enum intake_outcome outcome, const char *reason, bool keep_raw, int64_t ticket,
+                  bool *claimed_r)
+{
+	struct params pp = {.n = 0};
+	struct intake_result *r = &it->result;
+	bool with_key = p->msg != NULL;
+	PGresult *res;
+
+	p_keys(&pp, it, p, with_key);
+	p_text(&pp, intake_outcome_name(outcome));
+	p_text(&pp, reason);
+	if (keep_raw && it->len <= tx->in->set.limits.max_message_bytes)
+		p_bin(&pp, it->raw, it->len);
+	else
+		p_bin(&pp, NULL, 0);
+	p_id(&pp, ticket);
+	res = run(tx->in, S_CLAIM, &pp);
+	if (!check(tx, res, PGRES_TUPLES_OK, "claim"))
+		return false;
+	if (PQntuples(res) == 1) {
+		r->log_id = get_id(res, 0, 0);
+		PQclear(res);
+		*claimed_r = true;
+		return true;
+	}
+	PQclear(res);
+	*claimed_r = false;
+
+	pp.n = 0;
+	p_keys(&pp, it, p, with_key);
+	p_text(&pp, p->message_id != NULL ? "Message-ID seen before"
+	                                  : "the same source seen before (no Message-ID)");
+	res = run(tx->in, S_DUP, &pp);
+	if (!check(tx, res, PGRES_TUPLES_OK, "duplicate"))
+		return false;
+	*r = (struct intake_result){.outcome = INTAKE_DUPLICATE};
+	if (PQntuples(res) >= 1) {
+		r->log_id = get_id(res, 0, 0);
+		r->ticket = get_id(res, 0, 1);
+	}
+	if (r->log_id != 0)
+		set_reason(r, p->message_id != NULL
+		                  ? "Message-ID seen before"
+		                  : "the same source seen before (no Message-ID)");
+	else
+		set_reason(r, "source key seen before");
+	PQclear(res);
+	return true;
+}
+
+/* The audit event's data: where the message came from. */
+static char *event_data(const struct intake_item *it, const struct prep *p, const char *extra_key,
+                        json_t *extra)
+{
+	json_t *o = json_object();
+
+	json_object_set_new(o, "mailbox", jstr(it->src.mailbox));
+	if (it->src.external_id != NULL) {
+		json_object_set_new(o, "external_id", jstr(it->src.external_id));
+	} else {
+		json_object_set_new(o, "uidvalidity", json_integer(it->src.uidvalidity));
+		json_object_set_new(o, "uid", json_integer(it->src.uid));
+	}
+	json_object_set_new(o, "message_id", jstr(p->message_id));
+	json_object_set_new(o, "from", jstr(p->from));
+	if (p->is_auto)
+		json_object_set_new(o, "auto", jstr(p->auto_reason));
+	if (extra_key != NULL)
+		json_object_set_new(o, extra_key, extra);
+	return json_take(o);
+}
+
+static char *oversize_warning(const struct intake *in, const struct intake_item *it)
+{
+	char text[200];
+
+	snprintf(text, sizeof(text),
+	         "message of %zu bytes is over the limit of %zu: only its header and first "
+	         "text part were kept, not the source or attachments",
+	         it->len, in->set.limits.max_message_bytes);
+	return json_take(json_pack("{s:s}", "warning", text));
+}
+
+static bool store_attachments(struct tx *tx, const struct prep *p, int64_t message)
+{
+	for (size_t i = 0; i < mime_attachment_count(p->msg); i++) {
+		const struct mime_attachment *a = mime_attachment(p->msg, i);
+		struct params pp = {.n = 0};
+		char *fn = clean_line(a->filename, 255);
+
+		if (fn == NULL)
+			return oom(tx);
+		p_int(&pp, message);
+		p_text(&pp, fn);
+		p_text(&pp, a->content_type);
+		p_text(&pp, a->content_id);
+		p_text(&pp, a->is_inline ? "true" : "false");
+		p_int(&pp, (int64_t)a->size);
+		p_bin(&pp, a->data != NULL ? a->data : (const void *)"", a->size);
+		pp.fmt[pp.n - 1] = 1;
+		PGresult *res = run(tx->in, S_ATTACHMENT, &pp);
+		free(fn);
+		if (!check(tx, res, PGRES_COMMAND_OK, "attachment"))
+			return false;
+		PQclear(res);
+	}
+	return true;
+}
+
+/* Random hex, for the retry jitter. */
+static void random_hex(char *out, size_t bytes)
+{
+	unsigned char buf[16];
+	static const char hex[] = "0123456789abcdef";
+
+	if (bytes > sizeof(buf))
+		bytes = sizeof(buf);
+	if (getrandom(buf, bytes, 0) != (ssize_t)bytes)
+		memset(buf, 0x5a, bytes);
+	for (size_t i = 0; i < bytes; i++) {
+		out[2 * i] = hex[buf[i] >> 4];
+		out[2 * i + 1] = hex[buf[i] & 15];
+	}
+	out[2 * bytes] = '\0';
+}
+
+/* The SQLSTATE in an error line of db_error(), "" when none. */
+static void error_state(const char *err, char state[6])
+{
+	const char *p = err != NULL ? strstr(err, "SQLSTATE ") : NULL;
+
+	state[0] = '\0';
+	if (p != NULL && strlen(p) >= 14)
+		snprintf(state, 6, "%.5s", p + 9);
+}
+
+/* True when s is printable ASCII (fit for a header field as it is). */
+static bool ascii_line(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x21 || (unsigned char)*s > 0x7e)
+			return false;
+	return true;
+}
+
+/* Queues the acknowledgement of a new ticket, within the rate limit. */
+static bool queue_ack(struct tx *tx, struct intake_item *it, const struct prep *p, int64_t ticket)
+{
+	struct intake *in = tx->in;
+	struct intake_result *r = &it->result;
+	const char *lang = ticket_lang(p);
+	const struct template *tpl = in->ack[0];
+	char num[24], *subject = NULL, *body, *ref = NULL, *err = NULL;
+	struct params pp = {.n = 0};
+	PGresult *res;
+
+	if (p->suppress) {
+		r->ack = INTAKE_ACK_SUPPRESSED;
+		return true;
+	}
+	if (!usable_address(p->from)) {
+		r->ack = INTAKE_ACK_NO_ADDRESS;
+		return true;
+	}
+	if (strcasecmp(p->from, in->set.from_address) == 0) {
+		r->ack = INTAKE_ACK_OWN_ADDRESS;
+		return true;
+	}
+	if (in->set.ack_limit == 0) {
+		r->ack = INTAKE_ACK_DISABLED;
+		return true;
+	}
+	p_int(&pp, ticket);
+	p_text(&pp, p->from);
+	p_int(&pp, in->set.ack_limit);
+	res = run(in, S_ACK_COUNT, &pp);
+	if (!check(tx, res, PGRES_TUPLES_OK, "ack rate limit"))
+		return false;
+	long long sent = get_id(res, 0, 0);
+	PQclear(res);
+	if (sent >= (long long)in->set.ack_limit) {
+		r->ack = INTAKE_ACK_RATE_LIMITED;
+		return true;
+	}
+
+	for (int i = 0; i < NLANG; i++)
+		if (strcmp(lang, lang_names[i]) == 0)
+			tpl = in->ack[i];
+	snprintf(num, sizeof(num), "%lld", (long long)ticket);
+	if (asprintf(&subject, "[%s #%s]%s%s", in->set.subject_tag, num, *p->subject ? " " : "",
+	             p->subject) < 0)
+		return oom(tx);
+	const char *vals[] = {num, p->subject,
+	                      p->from_name != NULL && *p->from_name ? p->from_name : p->from,
+	                      in->set.subject_tag};
+	body = template_render(tpl, vals);
+	struct outbox_header hdrs[4];
+	size_t nh = 0;
+	if (p->message_id != NULL && ascii_line(p->message_id) &&
+	    asprintf(&ref, "<%s>", p->message_id) >= 0) {
+		hdrs[nh++] = (struct outbox_header){"In-Reply-To", ref};
+		hdrs[nh++] = (struct outbox_header){"References", ref};
+	}
+	hdrs[nh++] = (struct outbox_header){"Auto-Submitted", "auto-replied"};
+	hdrs[nh++] = (struct outbox_header){"X-Auto-Response-Suppress", "All"};
+	if (body == NULL) {
+		free(subject);
+		free(ref);
+		return oom(tx);
+	}
+	struct outbox_mail mail = {
+	    .kind = "ack",
+	    .ticket = ticket,
+	    .to = p->from,
+	    .to_name = p->from_name,
+	    .from_address = in->set.from_address,
+	    .from_name = in->set.from_name,
+	    .subject = subject,
+	    .body = body,
+	    .headers = hdrs,
+	    .nheaders = nh,
+	};
+	enum outbox_enqueue_result q =
+	    outbox_enqueue(in->conn, in->set.outbox, &mail, NULL, NULL, &err);
+	free(subject);
+	free(body);
+	free(ref);
+	if (q == OUTBOX_ENQUEUED) {
+		r->ack = INTAKE_ACK_QUEUED;
+	} else if (q == OUTBOX_REFUSED) {
+		r->ack = INTAKE_ACK_REFUSED;
+		set_reason(r, err ? err : "outbox refused the ack");
+	} else {
+		char state[6];
+		error_state(err, state);
+		tx->fail = fail_of(in->conn, state);
+		free(tx->error);
+		tx->error = err;
+		return false;
+	}
+	free(err);
+	return true;
+}
+
+/* A new ticket (follows: the earlier one, for a late reply) with its ack. */
+static bool store_new(struct tx *tx, struct intake_item *it, struct prep *p, int64_t follows)
+{
+	struct intake *in = tx->in;
+	struct intake_result *r = &it->result;
+	enum intake_outcome outcome = follows != 0 ? INTAKE_LINKED : INTAKE_NEW;
+	struct params pp = {.n = 0};
+	char *ev, *warn = NULL;
+	bool claimed = false;
+	PGresult *res;
+
+	if (!prep_classify(in, p))
+		return oom(tx);
+	if (!claim(tx, it, p, outcome, "", false, 0, &claimed))
+		return false;
+	if (!claimed)
+		return true;
+	const char *mun = known(p, CLASSIFY_MUNICIPALITY), *sec = known(p, CLASSIFY_SECTOR),
+	           *cat = known(p, CLASSIFY_CATEGORY);
+	const char *queue = intake_pick_queue(mun, sec, cat);
+	ev = event_data(it, p, "queue", json_string(queue));
+	if (p->oversize)
+		warn = oversize_warning(in, it);
+	if (ev == NULL || (p->oversize && warn == NULL)) {
+		free(ev);
+		free(warn);
+		return oom(tx);
+	}
+	p_int(&pp, r->log_id);
+	p_text(&pp, usable_address(p->from) ? p->from : "");
+	p_text(&pp, p->from_name ? p->from_name : "");
+	p_text(&pp, p->subject);
+	p_text(&pp, mun);
+	p_text(&pp, sec);
+	p_text(&pp, cat);
+	p_text(&pp, p->cls->field[CLASSIFY_PRIORITY].value);
+	p_text(&pp, ticket_lang(p));
+	p_text(&pp, queue);
+	p_id(&pp, follows);
+	p_text(&pp, p->classification);
+	p_text(&pp, it->src.external_id != NULL ? it->src.mailbox : "email");
+	p_text(&pp, p->message_id);
+	p_text(&pp, p->in_reply_to);
+	p_text(&pp, p->refs);
+	p_text(&pp, mime_body(p->msg));
+	if (p->oversize)
+		p_bin(&pp, NULL, 0);
+	else
+		p_bin(&pp, it->raw, it->len);
+	p_text(&pp, ev);
+	p_text(&pp, intake_outcome_name(outcome));
+	p_text(&pp, warn);
+	res = run(in, S_NEW, &pp);
+	free(ev);
+	free(warn);
+	if (!check(tx, res, PGRES_TUPLES_OK, "new ticket"))
+		return false;
+	int64_t ticket = get_id(res, 0, 0), message = get_id(res, 0, 1);
+	PQclear(res);
+	r->outcome = outcome;
+	r->ticket = ticket;
+	r->follows = follows;
+	if (follows != 0)
+		snprintf(r->reason, sizeof(r->reason),
+		         "ticket %lld was resolved more than the reopen window ago",
+		         (long long)follows);
+	if (!p->oversize && !store_attachments(tx, p, message))
+		return false;
+	return queue_ack(tx, it, p, ticket);
+}
+
+/* Adds the message to an existing ticket. */
+static bool store_attach(struct tx *tx, struct intake_item *it, const struct prep *p,
+                         int64_t ticket, enum intake_outcome outcome, const char *old_status,
+                         const char *new_status)
+{
+	struct intake *in = tx->in;
+	struct intake_result *r = &it->result;
+	struct params pp = {.n = 0};
+	char *ev, *warn = NULL;
+	bool claimed = false;
+	PGresult *res;
+	const char *kind = outcome == INTAKE_AUTO_ATTACHED ? "system_message"
+	                   : outcome == INTAKE_REOPENED    ? "reopened"
+	                                                   : "message_received";
+
+	if (!claim(tx, it, p, outcome, outcome == INTAKE_AUTO_ATTACHED ? p->auto_reason : "", false,
+	           ticket, &claimed))
+		return false;
+	if (!claimed)
+		return true;
+	ev = event_data(it, p, "status",
+	                new_status != NULL
+	                    ? json_pack("{s:s, s:s}", "from", old_status, "to", new_status)
+	                    : json_string(old_status));
+	if (p->oversize)
+		warn = oversize_warning(in, it);
+	if (ev == NULL || (p->oversize && warn == NULL)) {
+		free(ev);
+		free(warn);
+		return oom(tx);
+	}
+	p_int(&pp, ticket);
+	p_text(&pp, outcome == INTAKE_AUTO_ATTACHED ? "system" : "in");
+	p_text(&pp, it->src.external_id != NULL ? it->src.mailbox : "email");
+	p_text(&pp, p->message_id);
+	p_text(&pp, p->in_reply_to);
+	p_text(&pp, p->refs);
+	p_text(&pp, p->from ? p->from : "");
+	p_text(&pp, p->from_name ? p->from_name : "");
+	p_text(&pp, p->subject);
+	p_text(&pp, mime_body(p->msg));
+	if (p->oversize)
+		p_bin(&pp, NULL, 0);
+	else
+		p_bin(&pp, it->raw, it->len);
+	p_text(&pp, new_status);
+	p_text(&pp, kind);
+	p_text(&pp, ev);
+	p_text(&pp, warn);
+	res = run(in, S_ATTACH, &pp);
+	free(ev);
+	free(warn);
+	if (!check(tx, res, PGRES_TUPLES_OK, "attach"))
+		return false;
+	int64_t message = get_id(res, 0, 0);
+	PQclear(res);
+	r->outcome = outcome;
+	r->ticket = ticket;
+	if (outcome == INTAKE_AUTO_ATTACHED)
+		set_reason(r, p->auto_reason);
+	if (!p->oversize && !store_attachments(tx, p, message))
+		return false;
+	return true;
+}
+
+/* One message inside the open transaction. */
+static bool store_one(struct tx *tx, struct intake_item *it, struct prep *p)
+{
+	struct intake *in = tx->in;
+	struct intake_result *r = &it->result;
+	bool claimed = false;
+
+	*r = (struct intake_result){.outcome = INTAKE_REJECTED};
+	if (p->msg == NULL) {
+		if (!claim(tx, it, p, INTAKE_REJECTED, p->reject, true, 0, &claimed))
+			return false;
+		if (claimed)
+			set_reason(r, p->reject);
+		return true;
+	}
+
+	int64_t ticket = 0;
+	char status[16] = "", requester[256] = "";
+	bool in_window = false;
+	if (p->candidates != NULL) {
+		struct params pp = {.n = 0};
+		p_text(&pp, p->candidates);
+		p_int(&pp, p->tag_ticket);
+		p_int(&pp, in->set.reopen_window);
+		PGresult *res = run(in, S_LOOKUP, &pp);
+		if (!check(tx, res, PGRES_TUPLES_OK, "lookup"))
+			return false;
+		if (PQntuples(res) == 1) {
+			ticket = get_id(res, 0, 0);
+			snprintf(status, sizeof(status), "%s", PQgetvalue(res, 0, 1));
+			snprintf(requester, sizeof(requester), "%s", PQgetvalue(res, 0, 2));
+			in_window = strcmp(PQgetvalue(res, 0, 3), "t") == 0;
+		}
+		PQclear(res);
+	}
+
+	if (p->is_auto) {
+		if (ticket != 0)
+			return store_attach(tx, it, p, ticket, INTAKE_AUTO_ATTACHED, status, NULL);
+		if (!claim(tx, it, p, INTAKE_AUTO, p->auto_reason, true, 0, &claimed))
+			return false;
+		if (claimed) {
+			r->outcome = INTAKE_AUTO;
+			set_reason(r, p->auto_reason);
+		}
+		return true;
+	}
+	if (ticket == 0)
+		return store_new(tx, it, p, 0);
+	if (strcmp(status, "resolved") == 0 || strcmp(status, "closed") == 0) {
+		if (!in_window)
+			return store_new(tx, it, p, ticket);
+		return store_attach(tx, it, p, ticket, INTAKE_REOPENED, status, "open");
+	}
+	bool from_requester = p->from != NULL && strcasecmp(p->from, requester) == 0;
+	if (strcmp(status, "pending") == 0 && from_requester)
+		return store_attach(tx, it, p, ticket, INTAKE_FOLLOWUP, status, "open");
+	return store_attach(tx, it, p, ticket, INTAKE_FOLLOWUP, status, NULL);
+}
+
+/* -- transactions ---------------------------------------------------------------------- */
+
+static bool exec_simple(struct tx *tx, const char *sql)
+{
+	PGresult *res = PQexec(tx->in->conn, sql);
+
+	if (!check(tx, res, PGRES_COMMAND_OK, sql))
+		return false;
+	PQclear(res);
+	return true;
+}
+
+static void rollback(struct intake *in) { PQclear(PQexec(in->conn, "ROLLBACK")); }
+
+/* Runs items[from, from + count) in one transaction.  On FAIL_ITEM,
+ * *failed_r is the index of the item that failed. */
+static enum fail run_tx(struct tx *tx, struct intake_item *items, struct prep *preps, size_t from,
+                        size_t count, size_t *failed_r)
+{
+	tx->fail = FAIL_NONE;
+	if (!exec_simple(tx, "BEGIN"))
+		return tx->fail == FAIL_NONE ? FAIL_FATAL : tx->fail;
+	for (size_t i = from; i < from + count; i++) {
+		if (!store_one(tx, &items[i], &preps[i])) {
+			*failed_r = i;
+			rollback(tx->in);
+			return tx->fail;
+		}
+	}
+	if (!exec_simple(tx, "COMMIT")) {
+		*failed_r = from;
+		rollback(tx->in);
+		/* an integrity failure at commit cannot be pinned on one item */
+		return tx->fail == FAIL_ITEM && count > 1 ? FAIL_ITEM : tx->fail;
+	}
+	return FAIL_NONE;
+}
+
+static void backoff(unsigned attempt)
+{
+	char r[3];
+	unsigned us;
+
+	random_hex(r, 1);
+	us = (1000u << (attempt < 5 ? attempt : 5)) + (unsigned)strtoul(r, NULL, 16) * 100;
+	usleep(us);
+}
+
+/* run_tx() with retries of deadlocks and serialisation failures. */
+static enum fail run_retrying(struct tx *tx, struct intake_item *items, struct prep *preps,
+                              size_t from, size_t count, size_t *failed_r)
+{
+	for (unsigned attempt = 0;; attempt++) {
+		enum fail f = run_tx(tx, items, preps, from, count, failed_r);
+
+		if (f != FAIL_RETRY)
+			return f;
+		if (attempt >= tx->in->set.max_retries) {
+			/* a unique violation that keeps coming belongs to this message */
+			if (strstr(tx->error ? tx->error : "", "23505") != NULL)
+				return FAIL_ITEM;
+			return FAIL_FATAL;
+		}
+		backoff(attempt);
+	}
+}
+
+/* Logs an item that could not be stored as rejected, in a transaction of its own. */
+static enum fail reject_alone(struct tx *tx, struct intake_item *it, struct prep *p)
+{
+	char why[200];
+
+	snprintf(why, sizeof(why), "cannot store: %s", tx->error ? tx->error : "?");
+	mime_msg_free(&p->msg);
+	snprintf(p->reject, sizeof(p->reject), "%s", why);
+	size_t failed = 0;
+	enum fail f = run_retrying(tx, it, p, 0, 1, &failed);
+	return f == FAIL_ITEM ? FAIL_FATAL : f;
+}
+
+bool intake_process(struct intake *in, struct intake_item *items, size_t n, char **error_r)
+{
+	struct tx tx = {.in = in};
+	struct prep *preps;
+	enum fail f;
+	size_t failed = 0;
+
+	*error_r = NULL;
+	if (n == 0 || n > INTAKE_MAX_BATCH) {
+		*error_r = strdup("intake: batch of 1 to 1000 messages expected");
+		return false;
+	}
+	if (PQtransactionStatus(in->conn) != PQTRANS_IDLE) {
+		*error_r = strdup("intake: the connection is not idle");
+		return false;
+	}
+	preps = calloc(n, sizeof(*preps));
+	if (preps == NULL) {
+		*error_r = strdup("intake: out of memory");
+		return false;
+	}
+	f = FAIL_NONE;
+	for (size_t i = 0; i < n && f == FAIL_NONE; i++)
+		if (items[i].src.mailbox == NULL ||
+		    (items[i].src.external_id == NULL &&
+		     (items[i].src.uidvalidity == 0 || items[i].src.uid == 0))) {
+			tx.error = strdup("intake: a source needs a mailbox and a uidvalidity and "
+			                  "uid or an external id");
+			f = FAIL_FATAL;
+		} else if (!prep_message(in, &items[i], &preps[i])) {
+			(void)oom(&tx);
+			f = FAIL_FATAL;
+		}
+	if (f == FAIL_NONE)
+		f = run_retrying(&tx, items, preps, 0, n, &failed);
+	if (f == FAIL_ITEM) {
+		/* one by one, so that only the bad one is rejected */
+		f = FAIL_NONE;
+		for (size_t i = 0; i < n && f == FAIL_NONE; i++) {
+			f = run_retrying(&tx, items, preps, i, 1, &failed);
+			if (f == FAIL_ITEM)
+				f = reject_alone(&tx, &items[i], &preps[i]);
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		prep_free(&preps[i]);
+	free(preps);
+	if (f != FAIL_NONE) {
+		*error_r = tx.error != NULL ? tx.error : strdup("intake: failed");
+		return false;
+	}
+	free(tx.error);
+	return true;
+}

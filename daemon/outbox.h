@@ -1,0 +1,173 @@
+/* outbox: every mail we send is first a row in PostgreSQL; senders deliver
+ * the rows through the SMTP adapter and record each outcome.
+ *
+ * Enqueue.  outbox_enqueue() composes the complete message (Date, From, To,
+ * RFC 2047 Subject, a Message-ID we generate, quoted-printable UTF-8 text)
+ * or takes a complete one from the caller, and inserts it as a 'queued' row
+ * together with a NOTIFY outbox, inside the caller's transaction when there
+ * is one: the mail exists exactly when the ticket that caused it does, and
+ * senders LISTENing on "outbox" hear of it when that transaction commits.
+ * The bytes are fixed here, so every attempt sends the same message with the
+ * same Message-ID (stored without angle brackets, for threading and for
+ * matching bounces).  Loop protection: no mail to an empty address, to the
+ * bounce address or to any of our own addresses.
+ *
+ * The attempt protocol (one attempt per row at a time, across any number of
+ * senders and daemons on one database):
+ *   1. Claim, in its own committed transaction and BEFORE any SMTP: take up
+ *      to `batch` rows that are due (status 'queued' with next_attempt_at
+ *      reached, or 'sending' whose lease has ended) with
+ *      SELECT ... FOR UPDATE SKIP LOCKED, and set status 'sending',
+ *      attempts + 1, a fresh attempt_id, claimed_by and the lease end in
+ *      next_attempt_at.  Other senders skip the row until the lease ends.
+ *   2. Before each send, a row whose lease could end during the session
+ *      (lease left < the adapter's worst-case session time) has its lease
+ *      renewed, guarded by its attempt_id; a row whose claim was lost is
+ *      skipped.  So a live sender never talks to SMTP about a row it does
+ *      not hold.
+ *   3. Send: one SMTP session through smtp_send().
+ *   4. Record at once, one autocommitted statement guarded by
+ *      attempt_id and status 'sending': 250 -> 'sent' with sent_at; 4xx or
+ *      no connection -> 'queued' with next_attempt_at = now + backoff
+ *      (retry_min doubling up to retry_max, minus up to jitter_percent),
+ *      or 'failed' once the row is older than give_up; 5xx -> 'failed'.
+ *      A failure writes last_error, last_code and an event (kind
+ *      'mail_failed') on the ticket.  A lost database connection here is
+ *      retried (PQreset) a few times before giving up.
+ * A 'sent' row is never claimed again, and a trigger (sql/004_outbox.sql)
+ * refuses any change that would make it sendable.  The one window for a
+ * duplicate, as in every mail system, is a crash (or a database outage)
+ * between the relay's 250 and the commit of 'sent': the row stays 'sending'
+ * until its lease ends, and the next claim sends it again, with the same
+ * Message-ID, so the copy is recognisable; the claim that takes over an
+ * expired lease counts it (outbox_stats.recovered) and notes it in
+ * last_error.  A sender sends rows one after the other, so one crash can
+ * duplicate at most one mail per sender.  A crash anywhere else either
+ * never reached SMTP (the row is simply sent later) or lost a 4xx/5xx that
+ * the retry meets again.
+ *
+ * Blocking (libpq and libesmtp): call the sender from a worker thread with
+ * its own connection, woken by a timer (outbox_next_due()) and by
+ * NOTIFY outbox.  The process must ignore SIGPIPE (see smtp.h).
+ */
+#ifndef SEUTUDESK_OUTBOX_H
+#define SEUTUDESK_OUTBOX_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "smtp.h"
+
+/* Strings are borrowed: they must outlive every call using the settings. */
+struct outbox_settings {
+	const char *bounce_address;       /* envelope sender of our mail: required */
+	const char *const *own_addresses; /* loop protection: never mail these */
+	size_t nown;
+	const char *message_id_domain; /* NULL: the domain of bounce_address */
+	const char *sender_id;         /* claimed_by; NULL: "HOST:PID" */
+	unsigned batch;                /* rows per claim (default 16, 1..1000) */
+	unsigned lease_s;              /* a claim's lifetime (default 900) */
+	unsigned retry_min_s;          /* first retry delay (default 60) */
+	unsigned retry_max_s;          /* delay cap (default 3600) */
+	unsigned jitter_percent;       /* up to this much earlier (default 20, 0..50) */
+	unsigned give_up_s;            /* temporary failures become failed after (default 2 days) */
+	size_t max_message_bytes;      /* enqueue refuses larger messages (default 32 MiB) */
+};
+
+/* Fills in the documented defaults (bounce_address stays NULL). */
+void outbox_settings_default(struct outbox_settings *set);
+/* Checks set, and that its lease outlasts smtp's worst-case session (12
+ * protocol steps of timeout_ms, plus a minute) when smtp is not NULL.
+ * False with *error_r set ("outbox: ...") naming the bad field. */
+bool outbox_settings_check(const struct outbox_settings *set, const struct smtp_settings *smtp,
+                           char **error_r) __attribute__((warn_unused_result));
+
+struct outbox_header {
+	const char *name;  /* a field name; not one of those outbox_enqueue writes */
+	const char *value; /* printable ASCII (no tab, CR or LF); folded at spaces */
+};
+
+/* A mail to queue.  Either compose (from_address, subject, body, headers) or
+ * raw, a complete RFC 5322 message (then subject is only for display). */
+struct outbox_mail {
+	const char *kind;    /* outbox.kind (sql/003_intake.sql): "ack" or "reply"; NULL: "reply" */
+	long long ticket;    /* tickets.number; 0: none */
+	long long message;   /* messages.id of the out message; 0: none */
+	const char *to;      /* the one recipient, a bare local@domain */
+	const char *to_name; /* UTF-8 display name; NULL or "": none */
+	const char *from_address;            /* the From field's address (compose: required) */
+	const char *from_name;               /* UTF-8 display name; NULL: none */
+	const char *subject;                 /* UTF-8; NULL: "" */
+	const char *body;                    /* UTF-8 text; NULL: "" */
+	const struct outbox_header *headers; /* e.g. In-Reply-To, References, Auto-Submitted */
+	size_t nheaders;
+	const char *envelope_from; /* NULL: settings' bounce_address; "": the null sender <> */
+	const char *raw;           /* a complete message instead of composing; NULL: compose */
+	size_t raw_len;
+};
+
+enum outbox_enqueue_result {
+	OUTBOX_ENQUEUED, /* the row is inserted (committed with the caller's transaction) */
+	OUTBOX_REFUSED,  /* nothing queued, no SQL ran, the transaction is intact: loop
+	                  * protection or an invalid mail; *error_r says why */
+	OUTBOX_FAILED,   /* the database failed: a caller's transaction is aborted */
+};
+
+/* Queues mail.  On OUTBOX_ENQUEUED, *id_r (may be NULL) is the row's id and
+ * *message_id_r (may be NULL; free it) its Message-ID without brackets;
+ * otherwise *error_r is set (free it).  A raw message keeps its own
+ * Message-ID; one without gets ours prepended. */
+enum outbox_enqueue_result outbox_enqueue(PGconn *conn, const struct outbox_settings *set,
+                                          const struct outbox_mail *mail, long long *id_r,
+                                          char **message_id_r, char **error_r)
+    __attribute__((warn_unused_result));
+
+/* What one outbox_send_due() call did. */
+struct outbox_stats {
+	size_t claimed;   /* rows claimed */
+	size_t sent;      /* 250: sent, never again */
+	size_t deferred;  /* temporary failure: queued for a retry */
+	size_t failed;    /* permanent failure, loop protection or given up: failed */
+	size_t recovered; /* claims that took over an expired lease (a possible duplicate) */
+	size_t lost;      /* rows whose claim was lost to another sender before sending */
+};
+
+/* Sends up to max due rows (see the protocol above) and adds to *st (may be
+ * NULL).  Returns false with *error_r set only for database trouble; SMTP
+ * trouble is an outcome recorded on the row.  Rows claimed but not yet
+ * tried when it fails become due again when their lease ends. */
+bool outbox_send_due(PGconn *conn, const struct outbox_settings *set,
+                     const struct smtp_settings *smtp, size_t max, struct outbox_stats *st,
+                     char **error_r) __attribute__((warn_unused_result));
+
+/* Seconds until the next row falls due (0 when one is due now); *any_r is
+ * false when nothing is queued or sending.  For the worker's timer. */
+bool outbox_next_due(PGconn *conn, bool *any_r, double *seconds_r, char **error_r)
+    __attribute__((warn_unused_result));
+
+/* What a returned Message-ID belongs to. */
+struct outbox_match {
+	long long id;     /* the outbox row */
+	long long ticket; /* 0: the mail had no ticket */
+	char kind[33];
+	char status[8];
+};
+
+/* Looks up the mail a delivery report or reply refers to, by its Message-ID
+ * (with or without <>, surrounding space ignored).  *found_r tells whether
+ * it is one of ours. */
+bool outbox_match_bounce(PGconn *conn, const char *returned_message_id, bool *found_r,
+                         struct outbox_match *match_r, char **error_r)
+    __attribute__((warn_unused_result));
+
+/* Records a bounce for row id: bounced_at, the reason (bounded) and an event
+ * (kind 'mail_bounced') on its ticket, in one statement. */
+bool outbox_record_bounce(PGconn *conn, long long id, const char *reason, char **error_r)
+    __attribute__((warn_unused_result));
+
+/* The delay before retry number attempts + 1, in seconds, with rand01 in
+ * [0, 1) choosing the jitter.  Exposed for tests. */
+double outbox_backoff(const struct outbox_settings *set, int attempts, double rand01);
+
+#endif
