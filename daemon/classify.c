@@ -34,6 +34,15 @@ struct cl_match {
 	enum target target;
 	bool negate;
 	char *header; /* for T_HEADER */
+	char *src;    /* the pattern, until the prefilter is built */
+	int group;    /* prefilter group (index into classify_rules.groups), or -1 */
+	pcre2_code *code;
+};
+
+/* A prefilter group: the union of some positive match lines of one target. */
+struct cl_group {
+	enum target target;
+	int parent; /* the enclosing group, or -1 */
 	pcre2_code *code;
 };
 
@@ -64,6 +73,8 @@ struct classify_rules {
 	int margin[CLASSIFY_FIELD_COUNT];
 	char **files;
 	size_t file_count;
+	struct cl_group *groups;
+	size_t group_count;
 	pcre2_match_context *mctx;
 	pcre2_compile_context *cctx;
 };
@@ -415,6 +426,7 @@ static void directive_match(struct loader *ld, unsigned line, char **tok, int nt
 	memset(m, 0, sizeof(*m));
 	m->target = t;
 	m->negate = tok[1][0] == '!';
+	m->group = -1;
 	m->code = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
 	                        PCRE2_CASELESS | PCRE2_UTF | PCRE2_UCP |
 	                            PCRE2_NEVER_BACKSLASH_C,
@@ -429,8 +441,10 @@ static void directive_match(struct loader *ld, unsigned line, char **tok, int nt
 	}
 	/* Without JIT (not built in, or no executable memory) the interpreter runs. */
 	(void)pcre2_jit_compile(m->code, PCRE2_JIT_COMPLETE);
-	if (header != NULL && (m->header = strdup(header)) == NULL) {
+	if ((header != NULL && (m->header = strdup(header)) == NULL) ||
+	    (m->src = strdup(pattern)) == NULL) {
 		pcre2_code_free(m->code);
+		free(m->header);
 		load_error(ld, line, "out of memory");
 		return;
 	}
@@ -626,6 +640,154 @@ static struct classify_rules *rules_new(void)
 	return r;
 }
 
+/* ---- prefilter ----
+ *
+ * Most match lines search the same long text and most find nothing.  PCRE2
+ * searches the union (?:p1)|(?:p2)|... of several patterns in one scan much
+ * faster than each pattern in a scan of its own, so at load time the
+ * positive lines of each target are put in groups, in rule order, and the
+ * union of each group is compiled.  When a group's union finds nothing, its
+ * members are "not found" without running them.  A member of a group that
+ * did match is still run by itself, for its own result and explanation.  A
+ * group of more than GROUP_SPLIT members gets two halves as subgroups, so
+ * that a hit costs fewer member runs.
+ *
+ * The union matches exactly when one of its members matches somewhere, as
+ * long as no member refers to a group by number or recurses (numbers shift
+ * in the union) or uses a backtracking verb or a callout ((*COMMIT) can fail
+ * the whole union): such patterns are left out by groupable().  A union that
+ * does not compile (two members name the same group, say) is left out too,
+ * and one that fails with an error (a match limit) lets its members run.
+ *
+ * CLASSIFY_NO_PREFILTER in the environment, at load time, turns it off.
+ */
+#define GROUP_MAX 8
+#define GROUP_SPLIT 4
+
+/* Can pattern p join a union?  Errs on the side of "no". */
+static bool groupable(const char *p)
+{
+	for (; *p != '\0'; p++) {
+		if (p[0] == '\\') {
+			/* \1..\9 backreference; \g, \k references and subroutine calls */
+			if (p[1] == '\0' || (p[1] >= '1' && p[1] <= '9') || p[1] == 'g' ||
+			    p[1] == 'k')
+				return false;
+			p++;
+		} else if (p[0] == '(' && p[1] == '*') {
+			return false; /* (*VERB) or a leading option such as (*UTF) */
+		} else if (p[0] == '(' && p[1] == '?') {
+			const char *q = p + 2;
+			/* (?R) (?1) (?+1) (?-1) (?&n) (?P=n) (?P>n) (?(cond)) (?C) */
+			if (*q == 'R' || isdigit((unsigned char)*q) || *q == '+' ||
+			    (*q == '-' && isdigit((unsigned char)q[1])) || *q == '&' ||
+			    (*q == 'P' && (q[1] == '=' || q[1] == '>')) || *q == '(' || *q == 'C')
+				return false;
+		}
+	}
+	return true;
+}
+
+/* Compiles the union of members[0..n) as a group under parent; its index or -1. */
+static int group_add(struct classify_rules *r, pcre2_compile_context *cctx,
+                     struct cl_match *const *members, size_t n, int parent)
+{
+	struct cl_group *groups;
+	pcre2_code *code;
+	size_t len = 0;
+	char *u;
+	int err;
+	PCRE2_SIZE off;
+
+	for (size_t i = 0; i < n; i++)
+		len += strlen(members[i]->src) + 5; /* (?:...)| */
+	if ((u = malloc(len + 1)) == NULL)
+		return -1;
+	len = 0;
+	for (size_t i = 0; i < n; i++)
+		len += (size_t)sprintf(u + len, "%s(?:%s)", i > 0 ? "|" : "", members[i]->src);
+	code = pcre2_compile((PCRE2_SPTR)u, len,
+	                     PCRE2_CASELESS | PCRE2_UTF | PCRE2_UCP | PCRE2_NEVER_BACKSLASH_C,
+	                     &err, &off, cctx);
+	free(u);
+	if (code == NULL)
+		return -1;
+	groups = realloc(r->groups, (r->group_count + 1) * sizeof(*groups));
+	if (groups == NULL) {
+		pcre2_code_free(code);
+		return -1;
+	}
+	(void)pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);
+	r->groups = groups;
+	groups[r->group_count] =
+	    (struct cl_group){.target = members[0]->target, .parent = parent, .code = code};
+	return (int)r->group_count++;
+}
+
+/* Makes a group of members[0..n), with two halves when it is large. */
+static void group_build(struct classify_rules *r, pcre2_compile_context *cctx,
+                        struct cl_match *const *members, size_t n)
+{
+	int top = group_add(r, cctx, members, n, -1);
+
+	if (top < 0)
+		return; /* the members stay unfiltered */
+	for (size_t half = 0; half < 2; half++) {
+		size_t from = half == 0 ? 0 : n / 2, to = half == 0 ? n / 2 : n;
+		int g = n > GROUP_SPLIT ? group_add(r, cctx, members + from, to - from, top) : -1;
+		for (size_t i = from; i < to; i++)
+			members[i]->group = g >= 0 ? g : top;
+	}
+}
+
+/* Groups the positive lines of every target but to and header (matched per
+ * address or per call of a callback); drops the pattern sources.  Without
+ * memory it builds fewer groups or none: matching stays right, only slower. */
+static void prefilter_build(struct classify_rules *r)
+{
+	pcre2_compile_context *cctx = NULL;
+	struct cl_match *members[GROUP_MAX];
+
+	if (getenv("CLASSIFY_NO_PREFILTER") == NULL)
+		cctx = pcre2_compile_context_create(NULL);
+	if (cctx != NULL) {
+		pcre2_set_max_pattern_length(cctx, GROUP_MAX * (CLASSIFY_MAX_PATTERN + 5));
+		pcre2_set_parens_nest_limit(cctx, 51);
+	}
+	for (int t = 0; t <= T_TEXT && cctx != NULL; t++) {
+		size_t n = 0;
+		if (t == T_TO || t == T_HEADER)
+			continue;
+		for (size_t i = 0; i < r->count; i++) {
+			struct cl_rule *rule = &r->rules[i];
+			for (unsigned j = 0; j < rule->match_count; j++) {
+				struct cl_match *m = &rule->matches[j];
+				if ((int)m->target != t || m->negate || !groupable(m->src))
+					continue;
+				members[n++] = m;
+				if (n == GROUP_MAX) {
+					group_build(r, cctx, members, n);
+					n = 0;
+				}
+			}
+		}
+		if (n > 1)
+			group_build(r, cctx, members, n);
+	}
+	pcre2_compile_context_free(cctx);
+	for (size_t i = 0; i < r->count; i++) {
+		for (unsigned j = 0; j < r->rules[i].match_count; j++) {
+			free(r->rules[i].matches[j].src);
+			r->rules[i].matches[j].src = NULL;
+		}
+	}
+}
+
+size_t classify_rules_prefilter_count(const struct classify_rules *rules)
+{
+	return rules->group_count;
+}
+
 static struct classify_rules *load_finish(struct loader *ld, char **error_r)
 {
 	if (ld->error_count > 0 || ld->errors != NULL) {
@@ -634,6 +796,7 @@ static struct classify_rules *load_finish(struct loader *ld, char **error_r)
 		return NULL;
 	}
 	sort_matches(ld->r);
+	prefilter_build(ld->r);
 	*error_r = NULL;
 	return ld->r;
 }
@@ -725,6 +888,7 @@ void classify_rules_free(struct classify_rules **rules)
 		for (unsigned j = 0; j < r->rules[i].match_count; j++) {
 			pcre2_code_free(r->rules[i].matches[j].code);
 			free(r->rules[i].matches[j].header);
+			free(r->rules[i].matches[j].src);
 		}
 		free(r->rules[i].name);
 	}
@@ -737,6 +901,9 @@ void classify_rules_free(struct classify_rules **rules)
 	for (size_t i = 0; i < r->file_count; i++)
 		free(r->files[i]);
 	free(r->files);
+	for (size_t i = 0; i < r->group_count; i++)
+		pcre2_code_free(r->groups[i].code);
+	free(r->groups);
 	pcre2_match_context_free(r->mctx);
 	pcre2_compile_context_free(r->cctx);
 	free(r);
@@ -750,15 +917,24 @@ struct subject_text {
 	size_t len;
 };
 
-/* What one call matches against; text is the only copy made. */
+/* A string sanitised because it was not valid UTF-8; kept until the call ends. */
+struct cl_copy {
+	const char *orig;
+	char *s;
+	size_t len;
+};
+
+/* What one call matches against.  Every string given to PCRE2 is valid UTF-8
+ * (checked or sanitised here once), so it never checks one itself. */
 struct cl_input {
 	struct subject_text t[T_TEXT + 1];
 	const char *const *to;
 	size_t to_count;
 	const char *(*header)(const char *name, const void *ctx);
 	const void *header_ctx;
-	char *text;
-	bool valid_utf8; /* every t[] string checked once: PCRE2 need not check it per pattern */
+	char *text; /* owns from, from_name, subject, body and text, all sanitised */
+	struct cl_copy *copies; /* of invalid to addresses and header values */
+	size_t copy_count;
 };
 
 struct cl_found {
@@ -767,20 +943,125 @@ struct cl_found {
 	size_t len;
 };
 
+enum { GROUP_UNKNOWN, GROUP_MAY_MATCH, GROUP_NONE };
+
 struct cl_call {
 	const struct classify_rules *r;
 	pcre2_match_data *md;
 	struct classify_result *res;
+	unsigned char *group_state; /* per prefilter group: GROUP_* */
 	bool oom;
 };
 
+/* The length of s[0..len) cut to at most max bytes, not inside a UTF-8
+ * sequence (a sequence has at most 3 continuation bytes). */
 static size_t utf8_cut(const char *s, size_t len, size_t max)
 {
+	size_t cut = max;
+
 	if (len <= max)
 		return len;
-	while (max > 0 && ((unsigned char)s[max] & 0xc0) == 0x80)
-		max--;
-	return max;
+	while (cut > 0 && max - cut < 3 && ((unsigned char)s[cut] & 0xc0) == 0x80)
+		cut--;
+	return ((unsigned char)s[cut] & 0xc0) == 0x80 ? max : cut;
+}
+
+/* The length of the well-formed UTF-8 sequence at s (before end), 0 if none:
+ * no overlongs, surrogates or values past U+10FFFF. */
+static size_t utf8_seq(const unsigned char *s, const unsigned char *end)
+{
+	unsigned char b = *s;
+	size_t n;
+	unsigned cp;
+
+	if (b < 0x80)
+		return 1;
+	if (b >= 0xc2 && b <= 0xdf)
+		n = 1, cp = b & 0x1f;
+	else if (b >= 0xe0 && b <= 0xef)
+		n = 2, cp = b & 0x0f;
+	else if (b >= 0xf0 && b <= 0xf4)
+		n = 3, cp = b & 0x07;
+	else
+		return 0;
+	if ((size_t)(end - s) <= n)
+		return 0;
+	for (size_t i = 1; i <= n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if ((n == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+	    (n == 3 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	return n + 1;
+}
+
+static bool utf8_valid(const char *str, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)str, *end = s + len;
+	size_t n;
+
+	for (; s < end; s += n)
+		if ((n = utf8_seq(s, end)) == 0)
+			return false;
+	return true;
+}
+
+/* Copies src[0..len) to dst (room for 3 * len bytes) as valid UTF-8: every
+ * byte that does not start a well-formed sequence becomes U+FFFD, so that
+ * nothing is dropped and a word next to a bad byte stays a word.  Returns
+ * the length written. */
+static size_t utf8_sanitize(char *dst, const char *src, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)src, *end = s + len;
+	char *d = dst;
+
+	while (s < end) {
+		size_t n;
+		if (*s < 0x80) {
+			*d++ = (char)*s++;
+			continue;
+		}
+		n = utf8_seq(s, end);
+		if (n == 0) {
+			memcpy(d, "\xef\xbf\xbd", 3);
+			d += 3;
+			s++;
+		} else {
+			memcpy(d, s, n);
+			d += n;
+			s += n;
+		}
+	}
+	return (size_t)(d - dst);
+}
+
+/* s[0..len) as valid UTF-8: s itself, or a sanitised copy owned by in (one
+ * per string); NULL when out of memory. */
+static const char *input_valid(struct cl_input *in, const char *s, size_t *len)
+{
+	struct cl_copy *p;
+	char *copy;
+
+	if (utf8_valid(s, *len))
+		return s;
+	for (size_t i = 0; i < in->copy_count; i++) {
+		if (in->copies[i].orig == s) {
+			*len = in->copies[i].len;
+			return in->copies[i].s;
+		}
+	}
+	p = realloc(in->copies, (in->copy_count + 1) * sizeof(*p));
+	if (p == NULL)
+		return NULL;
+	in->copies = p;
+	if ((copy = malloc(3 * *len + 1)) == NULL)
+		return NULL;
+	*len = utf8_sanitize(copy, s, *len);
+	copy[*len] = '\0';
+	p[in->copy_count++] = (struct cl_copy){.orig = s, .s = copy, .len = *len};
+	return copy;
 }
 
 static bool add_warning(struct cl_call *c, const char *fmt, ...)
@@ -809,19 +1090,18 @@ static bool add_warning(struct cl_call *c, const char *fmt, ...)
 	return true;
 }
 
-/* One pattern against one string: 1 found, 0 not, -1 error (counted as not). */
+/* One pattern against one valid UTF-8 string: 1 found, 0 not, -1 error
+ * (counted as not). */
 static int match_one(struct cl_call *c, const struct cl_rule *rule, const struct cl_match *m,
-                     const char *s, size_t len, bool checked, struct cl_found *found)
+                     const char *s, size_t len, struct cl_found *found)
 {
-	int rc = pcre2_match(m->code, (PCRE2_SPTR)s, len, 0, checked ? PCRE2_NO_UTF_CHECK : 0,
-	                     c->md, c->r->mctx);
+	int rc = pcre2_match(m->code, (PCRE2_SPTR)s, len, 0, PCRE2_NO_UTF_CHECK, c->md,
+	                     c->r->mctx);
 
 	if (rc >= 0) {
 		PCRE2_SIZE *ov = pcre2_get_ovector_pointer(c->md);
-		if (found != NULL) {
-			found->s = s + ov[0];
-			found->len = ov[1] >= ov[0] ? ov[1] - ov[0] : 0;
-		}
+		found->s = s + ov[0];
+		found->len = ov[1] >= ov[0] ? ov[1] - ov[0] : 0;
 		return 1;
 	}
 	if (rc != PCRE2_ERROR_NOMATCH) {
@@ -835,8 +1115,42 @@ static int match_one(struct cl_call *c, const struct cl_rule *rule, const struct
 	return rc == PCRE2_ERROR_NOMATCH ? 0 : -1;
 }
 
+/* A to address or header value, bounded and made valid UTF-8. */
+static int match_loose(struct cl_call *c, struct cl_input *in, const struct cl_rule *rule,
+                       const struct cl_match *m, const char *s, struct cl_found *found)
+{
+	size_t len = utf8_cut(s, strnlen(s, CLASSIFY_MAX_BODY_SCAN + 1), CLASSIFY_MAX_BODY_SCAN);
+
+	if ((s = input_valid(in, s, &len)) == NULL) {
+		c->oom = true;
+		return -1;
+	}
+	return match_one(c, rule, m, s, len, found);
+}
+
+/* May a member of prefilter group g match in this call?  Runs the group's
+ * union (after its parent's) once per call; false only when it surely found
+ * nothing.  An error (a match limit) lets the members run by themselves. */
+static bool group_may_match(struct cl_call *c, const struct cl_input *in, int g)
+{
+	const struct cl_group *grp = &c->r->groups[g];
+	unsigned char *state = &c->group_state[g];
+
+	if (*state == GROUP_UNKNOWN) {
+		if (grp->parent >= 0 && !group_may_match(c, in, grp->parent)) {
+			*state = GROUP_NONE;
+		} else {
+			const struct subject_text *t = &in->t[grp->target];
+			int rc = pcre2_match(grp->code, (PCRE2_SPTR)t->s, t->len, 0,
+			                     PCRE2_NO_UTF_CHECK, c->md, c->r->mctx);
+			*state = rc == PCRE2_ERROR_NOMATCH ? GROUP_NONE : GROUP_MAY_MATCH;
+		}
+	}
+	return *state == GROUP_MAY_MATCH;
+}
+
 /* Does match line m hold?  Records the positive match in found. */
-static bool match_line(struct cl_call *c, const struct cl_input *in, const struct cl_rule *rule,
+static bool match_line(struct cl_call *c, struct cl_input *in, const struct cl_rule *rule,
                        const struct cl_match *m, struct cl_found *found)
 {
 	bool hit = false;
@@ -845,18 +1159,13 @@ static bool match_line(struct cl_call *c, const struct cl_input *in, const struc
 	if (m->target == T_TO) {
 		for (size_t i = 0; i < in->to_count && !hit; i++)
 			if (in->to[i] != NULL)
-				hit =
-				    match_one(c, rule, m, in->to[i], strlen(in->to[i]), false,
-				              found) == 1;
+				hit = match_loose(c, in, rule, m, in->to[i], found) == 1;
 	} else if (m->target == T_HEADER) {
 		const char *v = in->header ? in->header(m->header, in->header_ctx) : NULL;
-		if (v == NULL)
-			v = "";
-		hit = match_one(c, rule, m, v, strnlen(v, CLASSIFY_MAX_BODY_SCAN), false, found) ==
-		      1;
-	} else {
+		hit = match_loose(c, in, rule, m, v ? v : "", found) == 1;
+	} else if (m->group < 0 || group_may_match(c, in, m->group)) {
 		const struct subject_text *t = &in->t[m->target];
-		hit = match_one(c, rule, m, t->s, t->len, in->valid_utf8, found) == 1;
+		hit = match_one(c, rule, m, t->s, t->len, found) == 1;
 	}
 	return hit != m->negate;
 }
@@ -974,7 +1283,7 @@ static bool decide(struct classify_decision *d, const struct classify_rules *r,
 	return d->value != NULL && d->reason != NULL;
 }
 
-static bool run_rules(struct cl_call *c, const struct cl_input *in, int *scores[])
+static bool run_rules(struct cl_call *c, struct cl_input *in, int *scores[])
 {
 	const struct classify_rules *r = c->r;
 	struct cl_found found[CLASSIFY_MAX_MATCHES_PER_RULE];
@@ -1008,7 +1317,8 @@ static bool classify_run(const struct classify_rules *r, struct cl_input *in,
 	all = calloc(total + 1, sizeof(*all));
 	c.res = calloc(1, sizeof(*c.res));
 	c.md = pcre2_match_data_create(1, NULL);
-	if (all == NULL || c.res == NULL || c.md == NULL)
+	c.group_state = calloc(r->group_count + 1, 1);
+	if (all == NULL || c.res == NULL || c.md == NULL || c.group_state == NULL)
 		goto out;
 	for (int f = 0; f < CLASSIFY_FIELD_COUNT; f++) {
 		scores[f] = all + off;
@@ -1040,85 +1350,56 @@ static bool classify_run(const struct classify_rules *r, struct cl_input *in,
 out:
 	pcre2_match_data_free(c.md);
 	free(all);
+	free(c.group_state);
 	free(in->text);
 	in->text = NULL;
+	for (size_t i = 0; i < in->copy_count; i++)
+		free(in->copies[i].s);
+	free(in->copies);
+	in->copies = NULL;
+	in->copy_count = 0;
 	if (!ok)
 		classify_result_free(&c.res);
 	*result_r = c.res;
 	return ok;
 }
 
-/* Is s[0..len) well-formed UTF-8 (no overlongs, surrogates or values past U+10FFFF)? */
-static bool utf8_valid(const char *str, size_t len)
-{
-	const unsigned char *s = (const unsigned char *)str, *end = s + len;
-
-	while (s < end) {
-		unsigned char b = *s;
-		size_t n;
-		unsigned cp;
-		if (b < 0x80) {
-			s++;
-			continue;
-		}
-		if (b >= 0xc2 && b <= 0xdf) {
-			n = 1, cp = b & 0x1f;
-		} else if (b >= 0xe0 && b <= 0xef) {
-			n = 2, cp = b & 0x0f;
-		} else if (b >= 0xf0 && b <= 0xf4) {
-			n = 3, cp = b & 0x07;
-		} else {
-			return false;
-		}
-		if ((size_t)(end - s) <= n)
-			return false;
-		for (size_t i = 1; i <= n; i++) {
-			if ((s[i] & 0xc0) != 0x80)
-				return false;
-			cp = (cp << 6) | (s[i] & 0x3f);
-		}
-		if ((n == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-		    (n == 3 && (cp < 0x10000 || cp > 0x10ffff)))
-			return false;
-		s += n + 1;
-	}
-	return true;
-}
-
-/* Fills the targets; the body is cut at CLASSIFY_MAX_BODY_SCAN. */
+/* Fills the targets from one buffer, each string sanitised (utf8_sanitize)
+ * after a cut at CLASSIFY_MAX_BODY_SCAN bytes: subject, newline and body
+ * (together the text), then from and from_name. */
 static bool input_prepare(struct cl_input *in, const char *from, const char *from_name,
                           const char *subject, const char *body)
 {
-	const char *at;
-	size_t sl, bl;
+	const char *src[4] = {subject, body, from, from_name};
+	size_t len[4], total = 0, sl, bl, n;
+	char *p, *at;
 
-	if (from == NULL)
-		from = "";
-	at = strrchr(from, '@');
-	in->t[T_FROM] = (struct subject_text){from, strlen(from)};
-	in->t[T_FROM_DOMAIN] =
-	    at ? (struct subject_text){at + 1, strlen(at + 1)} : (struct subject_text){"", 0};
-	from_name = from_name ? from_name : "";
-	in->t[T_FROM_NAME] = (struct subject_text){from_name, strlen(from_name)};
-	subject = subject ? subject : "";
-	body = body ? body : "";
-	sl =
-	    utf8_cut(subject, strnlen(subject, CLASSIFY_MAX_BODY_SCAN + 1), CLASSIFY_MAX_BODY_SCAN);
-	bl = utf8_cut(body, strnlen(body, CLASSIFY_MAX_BODY_SCAN + 1), CLASSIFY_MAX_BODY_SCAN);
-	in->t[T_SUBJECT] = (struct subject_text){subject, sl};
-	in->t[T_BODY] = (struct subject_text){body, bl};
-	in->text = malloc(sl + bl + 2);
-	if (in->text == NULL)
+	for (int i = 0; i < 4; i++) {
+		src[i] = src[i] != NULL ? src[i] : "";
+		len[i] = utf8_cut(src[i], strnlen(src[i], CLASSIFY_MAX_BODY_SCAN + 1),
+		                  CLASSIFY_MAX_BODY_SCAN);
+		total += len[i];
+	}
+	if ((in->text = p = malloc(3 * total + 4)) == NULL)
 		return false;
-	memcpy(in->text, subject, sl);
-	in->text[sl] = '\n';
-	memcpy(in->text + sl + 1, body, bl);
-	in->text[sl + 1 + bl] = '\0';
-	in->t[T_TEXT] = (struct subject_text){in->text, sl + 1 + bl};
-	/* T_TEXT is subject and body joined: checking it covers both. */
-	in->valid_utf8 = utf8_valid(in->t[T_FROM].s, in->t[T_FROM].len) &&
-	                 utf8_valid(in->t[T_FROM_NAME].s, in->t[T_FROM_NAME].len) &&
-	                 utf8_valid(in->text, in->t[T_TEXT].len);
+	sl = utf8_sanitize(p, src[0], len[0]);
+	p[sl] = '\n';
+	bl = utf8_sanitize(p + sl + 1, src[1], len[1]);
+	p[sl + 1 + bl] = '\0';
+	in->t[T_SUBJECT] = (struct subject_text){p, sl};
+	in->t[T_BODY] = (struct subject_text){p + sl + 1, bl};
+	in->t[T_TEXT] = (struct subject_text){p, sl + 1 + bl};
+	p += sl + 1 + bl + 1;
+	n = utf8_sanitize(p, src[2], len[2]);
+	p[n] = '\0';
+	in->t[T_FROM] = (struct subject_text){p, n};
+	at = strrchr(p, '@');
+	in->t[T_FROM_DOMAIN] = at ? (struct subject_text){at + 1, (size_t)(p + n - at - 1)}
+	                          : (struct subject_text){"", 0};
+	p += n + 1;
+	n = utf8_sanitize(p, src[3], len[3]);
+	p[n] = '\0';
+	in->t[T_FROM_NAME] = (struct subject_text){p, n};
 	return true;
 }
 

@@ -82,6 +82,8 @@ struct classify_rules *classify_rules_load_file(const char *path, char **error_r
     __attribute__((warn_unused_result));
 void classify_rules_free(struct classify_rules **rules);
 size_t classify_rules_count(const struct classify_rules *rules);
+/* How many prefilter groups were built (see classify.c); for tests. */
+size_t classify_rules_prefilter_count(const struct classify_rules *rules);
 
 /* A rule that contributed to a decision. */
 struct classify_hit {

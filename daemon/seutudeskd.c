@@ -6,6 +6,9 @@
 #include "classify.h"
 #include "config.h"
 #include "log.h"
+#include "mailbox.h"
+#include "runtime.h"
+#include "sender.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -18,11 +21,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#define MAX_SENDERS 16
+
 struct daemon_state {
 	const char *config_path;
-	struct config *cfg;
-	struct classify_rules *rules;
 	struct event_base *base;
+	struct mailbox *mailboxes[CONFIG_MAX_MAILBOXES];
+	char *mailbox_names[CONFIG_MAX_MAILBOXES];
+	size_t nmailboxes;
+	struct sender *senders[MAX_SENDERS];
+	size_t nsenders;
 };
 
 static void usage(FILE *out)
@@ -39,26 +47,6 @@ static void usage(FILE *out)
 		config_default_path());
 }
 
-/* Loads the config at path and the rules it names; on failure *error_r says
- * everything that was wrong, and nothing is returned. */
-static bool load_all(const char *path, struct config **cfg_r, struct classify_rules **rules_r,
-		     char **error_r)
-{
-	struct config *cfg = config_load(path, error_r);
-	if (cfg == NULL)
-		return false;
-	char *rules_error = NULL;
-	struct classify_rules *rules = classify_rules_load(cfg->daemon.rules_dir, &rules_error);
-	if (rules == NULL) {
-		*error_r = rules_error;
-		config_free(&cfg);
-		return false;
-	}
-	*cfg_r = cfg;
-	*rules_r = rules;
-	return true;
-}
-
 static void on_stop(evutil_socket_t sig, short what, void *arg)
 {
 	struct daemon_state *st = arg;
@@ -66,32 +54,95 @@ static void on_stop(evutil_socket_t sig, short what, void *arg)
 	event_base_loopexit(st->base, NULL);
 }
 
+/* Starts a worker for each [mailbox] that has none yet.  A mailbox removed
+ * by a reload keeps its (idle) worker until the daemon stops. */
+static void start_mailboxes(struct daemon_state *st, const struct config *cfg)
+{
+	for (size_t i = 0; i < config_mailbox_count(cfg); i++) {
+		const char *name = config_mailbox(cfg, i)->name;
+		bool running = false;
+		for (size_t j = 0; j < st->nmailboxes && !running; j++)
+			running = strcmp(st->mailbox_names[j], name) == 0;
+		if (running || st->nmailboxes == CONFIG_MAX_MAILBOXES)
+			continue;
+		char *error = NULL;
+		struct mailbox *mb = mailbox_start(name, &error);
+		char *copy = strdup(name);
+		if (mb == NULL || copy == NULL) {
+			log_error("mailbox=%s event=not_started: %s", name,
+				  error ? error : "out of memory");
+			free(error);
+			free(copy);
+			if (mb != NULL) {
+				mailbox_stop(mb);
+				mailbox_join(&mb);
+			}
+			continue;
+		}
+		st->mailbox_names[st->nmailboxes] = copy;
+		st->mailboxes[st->nmailboxes++] = mb;
+	}
+}
+
+static void start_senders(struct daemon_state *st, const struct config *cfg)
+{
+	int want = cfg->outbox.workers;
+
+	while (st->nsenders < (size_t)want && st->nsenders < MAX_SENDERS) {
+		char *error = NULL;
+		struct sender *s = sender_start((unsigned)st->nsenders + 1, &error);
+		if (s == NULL) {
+			log_error("sender=%zu event=not_started: %s", st->nsenders + 1,
+				  error ? error : "out of memory");
+			free(error);
+			return;
+		}
+		st->senders[st->nsenders++] = s;
+	}
+}
+
+static void stop_workers(struct daemon_state *st)
+{
+	/* Ask all first, so that they wind down in parallel. */
+	for (size_t i = 0; i < st->nmailboxes; i++)
+		mailbox_stop(st->mailboxes[i]);
+	for (size_t i = 0; i < st->nsenders; i++)
+		sender_stop(st->senders[i]);
+	for (size_t i = 0; i < st->nmailboxes; i++) {
+		mailbox_join(&st->mailboxes[i]);
+		free(st->mailbox_names[i]);
+	}
+	for (size_t i = 0; i < st->nsenders; i++)
+		sender_join(&st->senders[i]);
+	st->nmailboxes = st->nsenders = 0;
+}
+
 static void on_reload(evutil_socket_t sig, short what, void *arg)
 {
 	struct daemon_state *st = arg;
-	struct config *cfg = NULL;
-	struct classify_rules *rules = NULL;
 	char *error = NULL;
+	struct runtime *rt = runtime_load(st->config_path, &error);
 
-	if (!load_all(st->config_path, &cfg, &rules, &error)) {
+	if (rt == NULL) {
 		log_error("event=reload outcome=refused config=%s: %s; keeping the running "
 			  "configuration",
-			  st->config_path, error);
+			  st->config_path, error ? error : "out of memory");
 		free(error);
 		return;
 	}
-	char *restart = config_restart_needed(st->cfg, cfg);
+	struct runtime *old = runtime_current();
+	char *restart = config_restart_needed(old->cfg, rt->cfg);
 	if (restart != NULL) {
 		log_warn("event=reload kept=\"%s\": these change only with a restart", restart);
 		free(restart);
-		config_keep_restart_keys(cfg, st->cfg);
+		config_keep_restart_keys(rt->cfg, old->cfg);
 	}
-	config_free(&st->cfg);
-	classify_rules_free(&st->rules);
-	st->cfg = cfg;
-	st->rules = rules;
-	log_set_level(cfg->daemon.log_level);
-	log_info("event=reload outcome=ok rules=%zu", classify_rules_count(rules));
+	runtime_unref(&old);
+	log_set_level(rt->cfg->daemon.log_level);
+	log_info("event=reload outcome=ok rules=%zu mailboxes=%zu", classify_rules_count(rt->rules),
+		 config_mailbox_count(rt->cfg));
+	runtime_publish(rt); /* the workers take it from their next round on */
+	start_mailboxes(st, rt->cfg); /* rt stays valid: only this thread publishes */
 }
 
 static bool write_pid_file(const char *path, char **error_r)
@@ -129,24 +180,28 @@ static bool daemonize(char **error_r)
 	return true;
 }
 
-static int run(struct daemon_state *st, bool foreground)
+static int run(struct daemon_state *st, const struct config *cfg, bool foreground)
 {
 	char *error = NULL;
 	struct event *ev_term, *ev_int, *ev_hup;
+	char *pid_file = cfg->daemon.pid_file ? strdup(cfg->daemon.pid_file) : NULL;
 
 	if (!foreground && !daemonize(&error)) {
 		log_error("%s", error ? error : "cannot start in the background");
 		free(error);
+		free(pid_file);
 		return 1;
 	}
-	if (st->cfg->daemon.pid_file && !write_pid_file(st->cfg->daemon.pid_file, &error)) {
+	if (pid_file && !write_pid_file(pid_file, &error)) {
 		log_error("%s", error ? error : "cannot write the pid file");
 		free(error);
+		free(pid_file);
 		return 1;
 	}
 	st->base = event_base_new();
 	if (st->base == NULL) {
 		log_error("cannot create the event loop");
+		free(pid_file);
 		return 1;
 	}
 	ev_term = evsignal_new(st->base, SIGTERM, on_stop, st);
@@ -155,18 +210,22 @@ static int run(struct daemon_state *st, bool foreground)
 	event_add(ev_term, NULL);
 	event_add(ev_int, NULL);
 	event_add(ev_hup, NULL);
-	signal(SIGPIPE, SIG_IGN);
 
-	log_info("event=start version=%s config=%s rules=%zu pid=%ld", PACKAGE_VERSION,
-		 st->config_path, classify_rules_count(st->rules), (long)getpid());
+	log_info("event=start version=%s config=%s mailboxes=%zu senders=%d pid=%ld",
+		 PACKAGE_VERSION, st->config_path, config_mailbox_count(cfg), cfg->outbox.workers,
+		 (long)getpid());
+	start_senders(st, cfg);
+	start_mailboxes(st, cfg);
 	event_base_dispatch(st->base);
+	stop_workers(st);
 
 	event_free(ev_term);
 	event_free(ev_int);
 	event_free(ev_hup);
 	event_base_free(st->base);
-	if (st->cfg->daemon.pid_file)
-		unlink(st->cfg->daemon.pid_file);
+	if (pid_file)
+		unlink(pid_file);
+	free(pid_file);
 	log_info("event=exit");
 	return 0;
 }
@@ -215,21 +274,24 @@ int main(int argc, char **argv)
 		st.config_path = config_default_path();
 
 	log_open("seutudeskd", LOG_LVL_INFO, false);
-	if (!load_all(st.config_path, &st.cfg, &st.rules, &error)) {
+	struct runtime *rt = runtime_load(st.config_path, &error);
+	if (rt == NULL) {
 		fprintf(stderr, "%s\n", error ? error : "out of memory");
 		free(error);
 		return 1;
 	}
 	if (check) {
-		printf("%s: configuration OK, %zu rules from %s\n", st.config_path,
-		       classify_rules_count(st.rules), st.cfg->daemon.rules_dir);
-		config_free(&st.cfg);
-		classify_rules_free(&st.rules);
+		printf("%s: configuration OK, %zu rules from %s, %zu mailboxes\n", st.config_path,
+		       classify_rules_count(rt->rules), rt->cfg->daemon.rules_dir,
+		       config_mailbox_count(rt->cfg));
+		runtime_unref(&rt);
 		return 0;
 	}
-	log_open("seutudeskd", st.cfg->daemon.log_level, st.cfg->daemon.syslog || !foreground);
-	int status = run(&st, foreground);
-	config_free(&st.cfg);
-	classify_rules_free(&st.rules);
+	/* Workers write to sockets that may close under them. */
+	signal(SIGPIPE, SIG_IGN);
+	log_open("seutudeskd", rt->cfg->daemon.log_level, rt->cfg->daemon.syslog || !foreground);
+	runtime_publish(rt);
+	int status = run(&st, rt->cfg, foreground);
+	runtime_publish(NULL);
 	return status;
 }

@@ -1,0 +1,157 @@
+#include "autoconfig.h"
+
+#include "sender.h"
+
+#include "db.h"
+#include "log.h"
+#include "outbox.h"
+#include "runtime.h"
+#include "worker.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Rows per outbox_send_due() call; the round repeats while rows come. */
+#define SENDER_ROUND 64
+/* The longest sleep without a notification (a safety net for lost ones). */
+#define SENDER_MAX_WAIT_MS 60000
+
+struct sender {
+	unsigned index;
+	struct worker *worker;
+	PGconn *db;
+	unsigned failures;
+	struct outbox_stats total;
+};
+
+static void drop_db(struct sender *s)
+{
+	if (s->db != NULL)
+		PQfinish(s->db);
+	s->db = NULL;
+}
+
+static bool ensure_db(struct sender *s, const struct runtime *rt, char **error_r)
+{
+	char appname[64];
+
+	if (s->db != NULL && PQstatus(s->db) == CONNECTION_OK)
+		return true;
+	drop_db(s);
+	snprintf(appname, sizeof(appname), "seutudeskd sender %u", s->index);
+	s->db = db_connect_config(rt->cfg, appname, error_r);
+	if (s->db == NULL)
+		return false;
+	if (!db_exec(s->db, "LISTEN outbox", error_r)) {
+		drop_db(s);
+		return false;
+	}
+	return true;
+}
+
+static void add_stats(struct outbox_stats *sum, const struct outbox_stats *st)
+{
+	sum->claimed += st->claimed;
+	sum->sent += st->sent;
+	sum->deferred += st->deferred;
+	sum->failed += st->failed;
+	sum->recovered += st->recovered;
+	sum->lost += st->lost;
+}
+
+/* Sends what is due, then waits for a notification or the next due row. */
+static bool sender_round(struct sender *s, const struct runtime *rt, char **error_r)
+{
+	struct outbox_stats st = {0};
+	bool any;
+	double seconds;
+
+	if (!ensure_db(s, rt, error_r))
+		return false;
+	if (!outbox_send_due(s->db, &rt->outbox, &rt->smtp, SENDER_ROUND, &st, error_r)) {
+		drop_db(s);
+		return false;
+	}
+	add_stats(&s->total, &st);
+	if (st.claimed > 0) {
+		log_info("sender=%u event=round claimed=%zu sent=%zu deferred=%zu failed=%zu "
+			 "recovered=%zu",
+			 s->index, st.claimed, st.sent, st.deferred, st.failed, st.recovered);
+		return true; /* more may be due at once */
+	}
+	if (!outbox_next_due(s->db, &any, &seconds, error_r)) {
+		drop_db(s);
+		return false;
+	}
+	unsigned ms = SENDER_MAX_WAIT_MS;
+	if (any && seconds * 1000 < ms)
+		ms = seconds > 0 ? (unsigned)(seconds * 1000) + 1 : 0;
+	if (ms > 0 && worker_wait_fd(s->worker, PQsocket(s->db), ms)) {
+		PGnotify *n;
+		if (!PQconsumeInput(s->db)) {
+			*error_r = db_error(s->db, NULL);
+			drop_db(s);
+			return false;
+		}
+		while ((n = PQnotifies(s->db)) != NULL)
+			PQfreemem(n);
+	}
+	return true;
+}
+
+static void sender_run(struct worker *w, void *arg)
+{
+	struct sender *s = arg;
+
+	while (!worker_stopping(w)) {
+		struct runtime *rt = runtime_current();
+		char *error = NULL;
+		if (sender_round(s, rt, &error)) {
+			s->failures = 0;
+		} else {
+			unsigned ms = worker_backoff_ms(++s->failures);
+			log_error("sender=%u event=retry in_ms=%u: %s", s->index, ms,
+				  error ? error : "out of memory");
+			free(error);
+			worker_sleep(w, ms);
+		}
+		runtime_unref(&rt);
+	}
+	drop_db(s);
+	log_info("sender=%u event=stopped sent=%zu deferred=%zu failed=%zu", s->index,
+		 s->total.sent, s->total.deferred, s->total.failed);
+}
+
+struct sender *sender_start(unsigned index, char **error_r)
+{
+	struct sender *s = calloc(1, sizeof(*s));
+	char name[32];
+
+	if (s == NULL) {
+		*error_r = strdup("out of memory");
+		return NULL;
+	}
+	s->index = index;
+	snprintf(name, sizeof(name), "sender %u", index);
+	s->worker = worker_start(name, sender_run, s, error_r);
+	if (s->worker == NULL) {
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+void sender_stop(struct sender *s)
+{
+	worker_stop(s->worker);
+}
+
+void sender_join(struct sender **sp)
+{
+	if (*sp == NULL)
+		return;
+	worker_join(&(*sp)->worker);
+	free(*sp);
+	*sp = NULL;
+}

@@ -1,0 +1,37 @@
+/* worker: a thread that does blocking work (IMAP, SMTP, libpq) off the
+ * event loop, and can be asked to stop at any moment.
+ *
+ * Every wait of a worker goes through worker_sleep() or worker_wait_fd(),
+ * which return early once worker_stop() was called, so a stop takes effect
+ * within one network timeout at most.
+ */
+#ifndef SEUTUDESK_WORKER_H
+#define SEUTUDESK_WORKER_H
+
+#include <stdbool.h>
+
+struct worker; /* opaque */
+
+/* Starts a thread running run(w, arg); name is copied (for logs). */
+struct worker *worker_start(const char *name, void (*run)(struct worker *w, void *arg), void *arg,
+			    char **error_r) __attribute__((warn_unused_result));
+const char *worker_name(const struct worker *w);
+
+/* Asks the worker to stop (any thread); it finishes what it is doing. */
+void worker_stop(struct worker *w);
+/* Waits for the thread to end and frees it; sets *w to NULL. */
+void worker_join(struct worker **w);
+
+bool worker_stopping(const struct worker *w);
+/* A descriptor that becomes readable, and stays so, once a stop is asked. */
+int worker_wake_fd(const struct worker *w);
+/* Sleeps ms milliseconds; false when woken by a stop. */
+bool worker_sleep(struct worker *w, unsigned ms);
+/* Waits up to ms for fd to become readable: true when it did, false on
+ * timeout or stop (check worker_stopping()). */
+bool worker_wait_fd(struct worker *w, int fd, unsigned ms);
+
+/* Exponential backoff for reconnects: 1 s doubling to 60 s. */
+unsigned worker_backoff_ms(unsigned failures);
+
+#endif
