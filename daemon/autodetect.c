@@ -103,6 +103,16 @@ static bool say(char *reason, size_t size, const char *fmt, ...)
 		va_start(ap, fmt);
 		vsnprintf(reason, size, fmt, ap);
 		va_end(ap);
+		/* A precision or the buffer may have cut the last character: drop its rest. */
+		size_t len = strlen(reason), lead = len;
+		while (lead > 0 && ((unsigned char)reason[lead - 1] & 0xc0) == 0x80)
+			lead--;
+		if (lead > 0 && (unsigned char)reason[lead - 1] >= 0xc0) {
+			unsigned char b = (unsigned char)reason[lead - 1];
+			size_t need = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : 2;
+			if (len - (lead - 1) < need)
+				reason[lead - 1] = '\0';
+		}
 	}
 	return true;
 }

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #define DEFAULT_THRESHOLD 30
 #define DEFAULT_MARGIN 20
@@ -775,6 +776,7 @@ static void prefilter_build(struct classify_rules *r)
 			group_build(r, cctx, members, n);
 	}
 	pcre2_compile_context_free(cctx);
+	if (getenv("CLASSIFY_STATS")) for (size_t i = 0; i < r->count; i++) for (unsigned j = 0; j < r->rules[i].match_count; j++) { size_t js = 0; struct cl_match *m = &r->rules[i].matches[j]; if (m->group >= 0) pcre2_pattern_info(r->groups[m->group].code, PCRE2_INFO_JITSIZE, &js); fprintf(stderr, "%s %d %s g=%d p=%d jit=%zu\n", r->rules[i].name, m->target, m->negate ? "!" : "", m->group, m->group >= 0 ? r->groups[m->group].parent : -9, js); }
 	for (size_t i = 0; i < r->count; i++) {
 		for (unsigned j = 0; j < r->rules[i].match_count; j++) {
 			free(r->rules[i].matches[j].src);
@@ -1128,6 +1130,18 @@ static int match_loose(struct cl_call *c, struct cl_input *in, const struct cl_r
 	return match_one(c, rule, m, s, len, found);
 }
 
+double dbg_rt[100], dbg_len; unsigned long dbg_rn[100]; const char *dbg_names[100];
+double dbg_gt[100]; unsigned long dbg_gn[100];
+unsigned long dbg_union, dbg_union_hit, dbg_member, dbg_member_hit, dbg_skip;
+__attribute__((destructor)) static void dbg_print(void)
+{
+	if (getenv("CLASSIFY_STATS"))
+		for (int g = 0; g < 40; g++) if (dbg_gn[g]) fprintf(stderr, "g%d %lu %.0f ns\n", g, dbg_gn[g], dbg_gt[g] / dbg_gn[g]);
+		for (int g = 0; g < 100; g++) if (dbg_rn[g]) fprintf(stderr, "r%d %s %lu %.0f ns\n", g, dbg_names[g], dbg_rn[g], dbg_rt[g] / dbg_rn[g]);
+		fprintf(stderr, "avg len %.0f\n", dbg_len / dbg_member);
+		if (getenv("CLASSIFY_STATS")) fprintf(stderr, "union %lu hit %lu member %lu hit %lu skip %lu\n", dbg_union,
+		        dbg_union_hit, dbg_member, dbg_member_hit, dbg_skip);
+}
 /* May a member of prefilter group g match in this call?  Runs the group's
  * union (after its parent's) once per call; false only when it surely found
  * nothing.  An error (a match limit) lets the members run by themselves. */
@@ -1141,8 +1155,12 @@ static bool group_may_match(struct cl_call *c, const struct cl_input *in, int g)
 			*state = GROUP_NONE;
 		} else {
 			const struct subject_text *t = &in->t[grp->target];
+			struct timespec t0, t1; clock_gettime(CLOCK_MONOTONIC, &t0);
 			int rc = pcre2_match(grp->code, (PCRE2_SPTR)t->s, t->len, 0,
 			                     PCRE2_NO_UTF_CHECK, c->md, c->r->mctx);
+			clock_gettime(CLOCK_MONOTONIC, &t1); dbg_gt[g] += (t1.tv_sec - t0.tv_sec) * 1e9 + (t1.tv_nsec - t0.tv_nsec); dbg_gn[g]++;
+			dbg_union++; dbg_union_hit += rc != PCRE2_ERROR_NOMATCH;
+			if (rc < -1) fprintf(stderr, "rc %d\n", rc);
 			*state = rc == PCRE2_ERROR_NOMATCH ? GROUP_NONE : GROUP_MAY_MATCH;
 		}
 	}
@@ -1165,8 +1183,11 @@ static bool match_line(struct cl_call *c, struct cl_input *in, const struct cl_r
 		hit = match_loose(c, in, rule, m, v ? v : "", found) == 1;
 	} else if (m->group < 0 || group_may_match(c, in, m->group)) {
 		const struct subject_text *t = &in->t[m->target];
+		struct timespec t0, t1; clock_gettime(CLOCK_MONOTONIC, &t0);
 		hit = match_one(c, rule, m, t->s, t->len, found) == 1;
-	}
+		clock_gettime(CLOCK_MONOTONIC, &t1); size_t ri = (size_t)(rule - c->r->rules); dbg_rt[ri] += (t1.tv_sec - t0.tv_sec) * 1e9 + (t1.tv_nsec - t0.tv_nsec); dbg_rn[ri]++; dbg_len += t->len; if (rule->line < 3000) dbg_names[ri] = rule->name;
+		dbg_member++; dbg_member_hit += hit;
+	} else dbg_skip++;
 	return hit != m->negate;
 }
 

@@ -47,11 +47,32 @@ struct intake {
 
 /* -- statements ------------------------------------------------------------ */
 
-/* The message key: the Message-ID ($6), else the hash of the source ($7). */
+/* The message key: the Message-ID ($6), else the hash of the source ($10)
+ * from offset $7 on. */
 #define SQL_KEY                                                                                    \
-	"coalesce($6::text, CASE WHEN $7::bytea IS NULL THEN NULL "                                \
-	"ELSE 'sha256:' || encode(sha256($7::bytea), 'hex') END)"
+	"coalesce($6::text, CASE WHEN $7::int IS NULL THEN NULL ELSE 'sha256:' || "                \
+	"encode(sha256(substring($10::bytea FROM $7::int + 1)), 'hex') END)"
 
+/* The claim of both keys with the intake_log row, first part of every store
+ * statement.  $1 mailbox, $2 uidvalidity, $3 uid, $4 external_id,
+ * $5 message_id, $6 Message-ID key or NULL, $7 hash offset or NULL,
+ * $8 outcome, $9 reason, $10 raw (kept or hashed) or NULL, $11 keep raw.
+ * The NOT EXISTS checks find the usual duplicates before RAW and TICKET are
+ * evaluated (no ticket number is spent on them); ON CONFLICT settles races. */
+#define SQL_CLAIM(RAW, TICKET)                                                                     \
+	"WITH k AS (SELECT " SQL_KEY " AS key),"                                                   \
+	" c AS (INSERT INTO intake_log (mailbox, uidvalidity, uid, external_id, message_id,"       \
+	"  dedupe_key, outcome, reason, raw, ticket)"                                              \
+	"  SELECT $1, $2::bigint, $3::bigint, $4, $5, k.key, $8, $9, " RAW ", " TICKET             \
+	"  FROM k WHERE NOT EXISTS (SELECT 1 FROM intake_log l WHERE l.mailbox = $1"               \
+	"   AND ((l.uidvalidity = $2::bigint AND l.uid = $3::bigint) OR l.external_id = $4))"      \
+	"  AND (k.key IS NULL OR NOT (EXISTS (SELECT 1 FROM intake_log l WHERE l.dedupe_key = k.key)" \
+	"   OR EXISTS (SELECT 1 FROM messages WHERE message_id = k.key)"                            \
+	"   OR EXISTS (SELECT 1 FROM outbox WHERE message_id = k.key)))"                            \
+	"  ON CONFLICT DO NOTHING RETURNING id, ticket)"
+
+/* Every store statement returns one row: key, log id (NULL: not claimed, a
+ * duplicate), ticket, message id. */
 static const struct stmt {
 	const char *name;
 	const char *sql;
@@ -73,73 +94,68 @@ static const struct stmt {
      " ORDER BY ref.pos, t.number DESC LIMIT 1 FOR UPDATE OF t"},
 #define S_CLAIM 1
     {"intake_claim",
-     /* $1 mailbox, $2 uidvalidity, $3 uid, $4 external_id, $5 message_id,
-      * $6 dedupe key or NULL, $7 source to hash or NULL, $8 outcome,
-      * $9 reason, $10 raw to keep, $11 ticket */
-     "INSERT INTO intake_log (mailbox, uidvalidity, uid, external_id, message_id,"
-     " dedupe_key, outcome, reason, raw, ticket)"
-     " SELECT $1, $2::bigint, $3::bigint, $4, $5, k.key, $8, $9, $10::bytea, $11::bigint"
-     " FROM (SELECT " SQL_KEY " AS key) k"
-     " WHERE k.key IS NULL OR NOT (EXISTS (SELECT 1 FROM messages WHERE message_id = k.key)"
-     "  OR EXISTS (SELECT 1 FROM outbox WHERE message_id = k.key))"
-     " ON CONFLICT DO NOTHING RETURNING id"},
+     /* the claim with its final outcome, no ticket: auto, rejected */
+     SQL_CLAIM("CASE WHEN $11::boolean THEN $10::bytea END", "NULL::bigint")
+     "SELECT k.key, c.id, NULL::bigint, NULL::bigint FROM k LEFT JOIN c ON true"},
 #define S_DUP 2
     {"intake_dup",
-     /* as claim; $8 is the reason.  No row: the source key was taken. */
-     "WITH k AS (SELECT " SQL_KEY " AS key),"
-     " ins AS (INSERT INTO intake_log (mailbox, uidvalidity, uid, external_id, message_id,"
+     /* $1-$5 as claim, $6 the key or NULL, $7 the reason.  No row: the
+      * source key was taken. */
+     "WITH ins AS (INSERT INTO intake_log (mailbox, uidvalidity, uid, external_id, message_id,"
      "  outcome, reason, ticket)"
-     "  SELECT $1, $2::bigint, $3::bigint, $4, $5, 'duplicate', $8, coalesce("
-     "   (SELECT l.ticket FROM intake_log l WHERE l.dedupe_key = k.key),"
-     "   (SELECT m.ticket FROM messages m WHERE m.message_id = k.key),"
-     "   (SELECT o.ticket FROM outbox o WHERE o.message_id = k.key))"
-     "  FROM k WHERE k.key IS NOT NULL"
+     "  SELECT $1, $2::bigint, $3::bigint, $4, $5, 'duplicate', $7, coalesce("
+     "   (SELECT l.ticket FROM intake_log l WHERE l.dedupe_key = $6::text),"
+     "   (SELECT m.ticket FROM messages m WHERE m.message_id = $6::text),"
+     "   (SELECT o.ticket FROM outbox o WHERE o.message_id = $6::text))"
+     "  WHERE $6::text IS NOT NULL"
      "  ON CONFLICT DO NOTHING RETURNING id, ticket)"
      "SELECT id, ticket FROM ins"
      " UNION ALL SELECT 0, l.ticket FROM intake_log l"
-     "  WHERE NOT EXISTS (SELECT 1 FROM ins) AND l.mailbox = $1 AND CASE"
-     "   WHEN $4::text IS NULL THEN l.uidvalidity = $2::bigint AND l.uid = $3::bigint"
-     "   ELSE l.external_id = $4 END"},
+     "  WHERE NOT EXISTS (SELECT 1 FROM ins) AND l.mailbox = $1"
+     "  AND ((l.uidvalidity = $2::bigint AND l.uid = $3::bigint) OR l.external_id = $4)"},
 #define S_NEW 3
     {"intake_new",
-     /* $1 intake_log id, $2 requester, $3 name, $4 subject, $5 municipality,
-      * $6 sector, $7 category, $8 priority, $9 lang, $10 queue, $11 follows,
-      * $12 classification, $13 channel, $14 message_id, $15 in_reply_to,
-      * $16 refs, $17 body, $18 raw, $19 event data, $20 outcome, $21 warning */
-     "WITH t AS (INSERT INTO tickets (requester_address, requester_name, subject,"
+     /* the claim, then $12 requester, $13 name, $14 subject, $15 municipality,
+      * $16 sector, $17 category, $18 priority, $19 lang, $20 queue, $21 follows,
+      * $22 classification, $23 channel, $24 in_reply_to, $25 refs, $26 body,
+      * $27 event data, $28 warning.  The ticket number is taken with the
+      * claim, so that its intake_log row is written once, complete (the
+      * foreign key is checked at the end of the statement). */
+     SQL_CLAIM("NULL::bytea", "nextval('tickets_number_seq'::regclass)")
+     ", t AS (INSERT INTO tickets (number, requester_address, requester_name, subject,"
      "  municipality, sector, category, priority, lang, queue, follows, classification)"
-     " VALUES ($2, $3, $4, (SELECT id FROM organisations WHERE id = $5),"
-     "  (SELECT id FROM sectors WHERE id = $6), (SELECT id FROM categories WHERE id = $7),"
-     "  $8, $9, $10, $11::bigint, $12::jsonb) RETURNING number),"
+     "  OVERRIDING SYSTEM VALUE"
+     "  SELECT c.ticket, $12, $13, $14, (SELECT id FROM organisations WHERE id = $15),"
+     "  (SELECT id FROM sectors WHERE id = $16), (SELECT id FROM categories WHERE id = $17),"
+     "  $18, $19, $20, $21::bigint, $22::jsonb FROM c RETURNING number),"
      " m AS (INSERT INTO messages (ticket, direction, channel, message_id, in_reply_to, refs,"
      "  from_address, from_name, subject, body, raw)"
-     "  SELECT number, 'in', $13, $14, $15, $16::text[], $2, $3, $4, $17, $18::bytea FROM t"
-     "  RETURNING id, ticket),"
+     "  SELECT number, 'in', $23, $5, $24, $25::text[], $12, $13, $14, $26,"
+     "   CASE WHEN $11::boolean THEN $10::bytea END FROM t RETURNING id, ticket),"
      " e AS (INSERT INTO events (ticket, actor, kind, data)"
-     "  SELECT ticket, 'intake', 'ticket_created', $19::jsonb FROM m"
-     "  UNION ALL SELECT ticket, 'intake', 'warning', $21::jsonb FROM m WHERE $21 IS NOT NULL"
-     "  UNION ALL SELECT $11::bigint, 'intake', 'continued', jsonb_build_object('ticket',"
-     "   m.ticket) FROM m WHERE $11 IS NOT NULL),"
-     " l AS (UPDATE intake_log SET outcome = $20, ticket = (SELECT number FROM t)"
-     "  WHERE id = $1::bigint)"
-     "SELECT ticket, id FROM m"},
+     "  SELECT ticket, 'intake', 'ticket_created', $27::jsonb FROM m"
+     "  UNION ALL SELECT ticket, 'intake', 'warning', $28::jsonb FROM m WHERE $28 IS NOT NULL"
+     "  UNION ALL SELECT $21::bigint, 'intake', 'continued', jsonb_build_object('ticket',"
+     "   m.ticket) FROM m WHERE $21 IS NOT NULL)"
+     "SELECT k.key, c.id, m.ticket, m.id FROM k LEFT JOIN c ON true LEFT JOIN m ON true"},
 #define S_ATTACH 4
     {"intake_attach",
-     /* $1 ticket, $2 direction, $3 channel, $4 message_id, $5 in_reply_to,
-      * $6 refs, $7 from, $8 name, $9 subject, $10 body, $11 raw,
-      * $12 new status or NULL, $13 event kind, $14 event data, $15 warning */
-     "WITH m AS (INSERT INTO messages (ticket, direction, channel, message_id, in_reply_to,"
+     /* the claim, then $12 ticket, $13 direction, $14 channel, $15 in_reply_to,
+      * $16 refs, $17 from, $18 name, $19 subject, $20 body, $21 new status or
+      * NULL, $22 event kind, $23 event data, $24 warning */
+     SQL_CLAIM("NULL::bytea", "$12::bigint")
+     ", m AS (INSERT INTO messages (ticket, direction, channel, message_id, in_reply_to,"
      "  refs, from_address, from_name, subject, body, raw)"
-     " VALUES ($1::bigint, $2, $3, $4, $5, $6::text[], $7, $8, $9, $10, $11::bytea)"
-     " RETURNING id, ticket),"
-     " u AS (UPDATE tickets SET status = $12,"
+     "  SELECT $12::bigint, $13, $14, $5, $15, $16::text[], $17, $18, $19, $20,"
+     "   CASE WHEN $11::boolean THEN $10::bytea END FROM c RETURNING id, ticket),"
+     " u AS (UPDATE tickets SET status = $21,"
      "  pause_total = pause_total + coalesce(now() - paused_at, interval '0'),"
      "  paused_at = NULL, resolved_at = NULL, closed_at = NULL"
-     "  WHERE number = $1::bigint AND $12::text IS NOT NULL),"
+     "  WHERE number = $12::bigint AND $21::text IS NOT NULL AND EXISTS (SELECT 1 FROM c)),"
      " e AS (INSERT INTO events (ticket, actor, kind, data)"
-     "  SELECT ticket, 'intake', $13, $14::jsonb FROM m"
-     "  UNION ALL SELECT ticket, 'intake', 'warning', $15::jsonb FROM m WHERE $15 IS NOT NULL)"
-     "SELECT id FROM m"},
+     "  SELECT ticket, 'intake', $22, $23::jsonb FROM m"
+     "  UNION ALL SELECT ticket, 'intake', 'warning', $24::jsonb FROM m WHERE $24 IS NOT NULL)"
+     "SELECT k.key, c.id, m.ticket, m.id FROM k LEFT JOIN c ON true LEFT JOIN m ON true"},
 #define S_ATTACHMENT 5
     {"intake_attachment",
      "INSERT INTO attachments (message, filename, content_type, content_id, is_inline, size,"
@@ -155,12 +171,26 @@ static const struct stmt {
      "   jsonb_build_object('to', $2::text, 'limit_per_hour', $3::int)"
      "  FROM c WHERE c.n >= $3::int)"
      "SELECT n FROM c"},
+#define S_ACK 7
+    {"intake_ack",
+     /* the outbox row ($1-$10, see outbox.h) when fewer than $11 acks went
+      * to its address in the last hour, else the event on its ticket ($1);
+      * returns the count and the row's id (NULL: rate-limited) */
+     "WITH c AS (SELECT count(*) AS n FROM outbox WHERE kind = 'ack'"
+     "  AND lower(to_address) = lower($4) AND created_at > now() - interval '1 hour'),"
+     " ins AS (INSERT INTO outbox (" OUTBOX_ROW_COLUMNS ") SELECT " OUTBOX_ROW_VALUES
+     "  FROM c WHERE c.n < $11::int RETURNING id),"
+     " e AS (INSERT INTO events (ticket, actor, kind, data)"
+     "  SELECT $1::bigint, 'intake', 'ack_rate_limited',"
+     "   jsonb_build_object('to', $4::text, 'limit_per_hour', $11::int)"
+     "  FROM c WHERE c.n >= $11::int)"
+     "SELECT c.n, (SELECT id FROM ins) FROM c"},
 };
 #define NSTMTS (sizeof(stmts) / sizeof(stmts[0]))
 
 /* -- small helpers ----------------------------------------------------------- */
 
-#define MAXP 24
+#define MAXP 32
 
 /* The parameters of one statement: text, or binary for bytea. */
 struct params {
@@ -198,11 +228,6 @@ static void p_bin(struct params *p, const void *data, size_t len)
 	p->v[p->n] = data;
 	p->len[p->n] = (int)len;
 	p->fmt[p->n++] = data != NULL ? 1 : 0;
-}
-
-static PGresult *run(struct intake *in, int stmt, const struct params *p)
-{
-	return PQexecPrepared(in->conn, stmts[stmt].name, p->n, p->v, p->len, p->fmt, 0);
 }
 
 static int64_t get_id(const PGresult *res, int row, int col)
@@ -576,7 +601,33 @@ struct prep {
 	int64_t tag_ticket;
 	struct classify_result *cls; /* made when a ticket is */
 	char *classification;        /* its JSON */
+	/* the current transaction's plan and what its statements returned */
+	enum plan { PLAN_CLAIM, PLAN_NEW, PLAN_ATTACH } plan;
+	enum intake_outcome plan_outcome;
+	const char *plan_reason; /* PLAN_CLAIM */
+	int64_t plan_follows;    /* PLAN_NEW */
+	int64_t look_ticket;     /* the lookup's ticket; 0: none */
+	char look_status[16], look_requester[256];
+	bool look_in_window;
+	bool claimed;
+	char *key;       /* the message key, for the duplicate's row */
+	int64_t message; /* the stored message */
+	char *ack_err;   /* why the outbox refused the ack */
 };
+
+/* Forgets what an earlier run of the transaction found. */
+static void prep_reset(struct prep *p)
+{
+	free(p->key);
+	free(p->ack_err);
+	p->key = p->ack_err = NULL;
+	p->plan = PLAN_CLAIM;
+	p->plan_outcome = INTAKE_REJECTED;
+	p->plan_reason = "";
+	p->plan_follows = p->look_ticket = p->message = 0;
+	p->look_status[0] = p->look_requester[0] = '\0';
+	p->look_in_window = p->claimed = false;
+}
 
 static void prep_free(struct prep *p)
 {
@@ -586,6 +637,8 @@ static void prep_free(struct prep *p)
 	free(p->candidates);
 	free(p->refs);
 	free(p->classification);
+	free(p->key);
+	free(p->ack_err);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -730,10 +783,37 @@ enum fail {
 	FAIL_FATAL, /* the database: nothing more now */
 };
 
+/* A statement sent in the pipeline whose result is still to be read. */
+enum op_kind {
+	OP_BEGIN,
+	OP_COMMIT,
+	OP_NOTIFY,
+	OP_LOOKUP,
+	OP_STORE,
+	OP_DUP,
+	OP_ATTACHMENT,
+	OP_ACK,
+	OP_ACK_COUNT,
+};
+
+struct op {
+	enum op_kind kind;
+	size_t item;
+};
+
+/* One transaction, sent as a libpq pipeline: statements go out without
+ * waiting for the results of earlier ones, except where the next statement
+ * depends on one (a lookup decides what to store). */
 struct tx {
 	struct intake *in;
+	struct intake_item *items;
+	struct prep *preps;
 	enum fail fail;
 	char *error;
+	size_t failed; /* the item whose statement failed */
+	struct op *ops;
+	size_t nops, done, cap; /* sent; results read; allocated */
+	bool synced, any_ack;
 };
 
 /* What a failed statement with SQLSTATE state means for the transaction:
@@ -780,76 +860,105 @@ static bool oom(struct tx *tx)
 	return false;
 }
 
-/* The source key and message key, parameters $1 to $7 of claim and dup. */
-static void p_keys(struct params *pp, const struct intake_item *it, const struct prep *p,
-                   bool with_key)
+/* -- the pipeline ---------------------------------------------------------------------- */
+
+static bool push_op(struct tx *tx, enum op_kind kind, size_t item)
 {
-	bool ext = it->src.external_id != NULL;
-
-	p_text(pp, it->src.mailbox);
-	p_id(pp, ext ? 0 : it->src.uidvalidity);
-	p_id(pp, ext ? 0 : it->src.uid);
-	p_text(pp, it->src.external_id);
-	p_text(pp, p->msg != NULL ? p->message_id : NULL);
-	p_text(pp, with_key ? p->message_id : NULL);
-	if (with_key && p->message_id == NULL)
-		p_bin(pp, it->raw + p->hash_off, it->len - p->hash_off);
-	else
-		p_bin(pp, NULL, 0);
-}
-
-/* Claims the message's keys with its intake_log row.  *claimed_r false: a
- * duplicate, already logged and put in the result. */
-static bool claim(struct tx *tx, struct intake_item *it, const struct prep *p,
-                  enum intake_outcome outcome, const char *reason, bool keep_raw, int64_t ticket,
-                  bool *claimed_r)
-{
-	struct params pp = {.n = 0};
-	struct intake_result *r = &it->result;
-	bool with_key = p->msg != NULL;
-	PGresult *res;
-
-	p_keys(&pp, it, p, with_key);
-	p_text(&pp, intake_outcome_name(outcome));
-	p_text(&pp, reason);
-	if (keep_raw && it->len <= tx->in->set.limits.max_message_bytes)
-		p_bin(&pp, it->raw, it->len);
-	else
-		p_bin(&pp, NULL, 0);
-	p_id(&pp, ticket);
-	res = run(tx->in, S_CLAIM, &pp);
-	if (!check(tx, res, PGRES_TUPLES_OK, "claim"))
-		return false;
-	if (PQntuples(res) == 1) {
-		r->log_id = get_id(res, 0, 0);
-		PQclear(res);
-		*claimed_r = true;
-		return true;
+	if (tx->nops == tx->cap) {
+		size_t ncap = tx->cap ? tx->cap * 2 : 256;
+		struct op *n = realloc(tx->ops, ncap * sizeof(*n));
+		if (n == NULL)
+			return oom(tx);
+		tx->ops = n;
+		tx->cap = ncap;
 	}
-	PQclear(res);
-	*claimed_r = false;
-
-	pp.n = 0;
-	p_keys(&pp, it, p, with_key);
-	p_text(&pp, p->message_id != NULL ? "Message-ID seen before"
-	                                  : "the same source seen before (no Message-ID)");
-	res = run(tx->in, S_DUP, &pp);
-	if (!check(tx, res, PGRES_TUPLES_OK, "duplicate"))
-		return false;
-	*r = (struct intake_result){.outcome = INTAKE_DUPLICATE};
-	if (PQntuples(res) >= 1) {
-		r->log_id = get_id(res, 0, 0);
-		r->ticket = get_id(res, 0, 1);
-	}
-	if (r->log_id != 0)
-		set_reason(r, p->message_id != NULL
-		                  ? "Message-ID seen before"
-		                  : "the same source seen before (no Message-ID)");
-	else
-		set_reason(r, "source key seen before");
-	PQclear(res);
+	tx->ops[tx->nops++] = (struct op){kind, item};
 	return true;
 }
+
+static bool send_failed(struct tx *tx, const char *what)
+{
+	tx->fail = FAIL_FATAL;
+	free(tx->error);
+	if (asprintf(&tx->error, "intake: sending %s: %s", what,
+	             PQerrorMessage(tx->in->conn)) < 0)
+		tx->error = NULL;
+	return false;
+}
+
+static bool send_stmt(struct tx *tx, enum op_kind kind, size_t item, int stmt,
+                      const struct params *p)
+{
+	if (!PQsendQueryPrepared(tx->in->conn, stmts[stmt].name, p->n, p->v, p->len, p->fmt, 0))
+		return send_failed(tx, stmts[stmt].name);
+	return push_op(tx, kind, item);
+}
+
+static bool send_sql(struct tx *tx, enum op_kind kind, size_t item, const char *sql)
+{
+	if (!PQsendQueryParams(tx->in->conn, sql, 0, NULL, NULL, NULL, NULL, 0))
+		return send_failed(tx, sql);
+	return push_op(tx, kind, item);
+}
+
+static bool handle(struct tx *tx, const struct op *op, PGresult *res);
+
+/* Reads the results of everything sent so far (asking the server to send
+ * what it has).  False at the first failure. */
+static bool wait_all(struct tx *tx)
+{
+	PGconn *conn = tx->in->conn;
+
+	if (!tx->synced && (!PQsendFlushRequest(conn) || PQflush(conn) != 0))
+		return send_failed(tx, "a flush request");
+	while (tx->done < tx->nops) {
+		const struct op *op = &tx->ops[tx->done++];
+		PGresult *res = PQgetResult(conn), *extra;
+
+		if (res == NULL) {
+			tx->failed = op->item;
+			return check(tx, NULL, PGRES_COMMAND_OK, "reading a result");
+		}
+		while ((extra = PQgetResult(conn)) != NULL)
+			PQclear(extra);
+		if (!handle(tx, op, res)) {
+			tx->failed = op->item;
+			return false;
+		}
+	}
+	return true;
+}
+
+/* After a failure: ends the pipeline, discarding the rest, and rolls back. */
+static void abort_tx(struct tx *tx)
+{
+	PGconn *conn = tx->in->conn;
+	int nulls = 0;
+
+	if (PQpipelineStatus(conn) != PQ_PIPELINE_OFF) {
+		if (!tx->synced)
+			tx->synced = PQpipelineSync(conn) == 1;
+		while (tx->synced && nulls < 3) {
+			PGresult *res = PQgetResult(conn);
+			if (res == NULL) {
+				if (PQstatus(conn) == CONNECTION_BAD)
+					break;
+				nulls++;
+				continue;
+			}
+			nulls = 0;
+			ExecStatusType st = PQresultStatus(res);
+			PQclear(res);
+			if (st == PGRES_PIPELINE_SYNC)
+				break;
+		}
+		(void)PQexitPipelineMode(conn);
+	}
+	if (PQstatus(conn) == CONNECTION_OK)
+		PQclear(PQexec(conn, "ROLLBACK"));
+}
+
+/* -- the work on one message, as statements ------------------------------------------ */
 
 /* The audit event's data: where the message came from. */
 static char *event_data(const struct intake_item *it, const struct prep *p, const char *extra_key,
@@ -884,16 +993,202 @@ static char *oversize_warning(const struct intake *in, const struct intake_item 
 	return json_take(json_pack("{s:s}", "warning", text));
 }
 
-static bool store_attachments(struct tx *tx, const struct prep *p, int64_t message)
+/* $1 to $11 of the store statements (see SQL_CLAIM): the source raw goes
+ * once, when it is kept or hashed. */
+static void p_claim(struct params *pp, const struct intake_item *it, const struct prep *p,
+                    enum intake_outcome outcome, const char *reason, bool keep_raw)
 {
-	for (size_t i = 0; i < mime_attachment_count(p->msg); i++) {
-		const struct mime_attachment *a = mime_attachment(p->msg, i);
+	bool ext = it->src.external_id != NULL, with_key = p->msg != NULL;
+	bool hash = with_key && p->message_id == NULL;
+
+	p_text(pp, it->src.mailbox);
+	p_id(pp, ext ? 0 : it->src.uidvalidity);
+	p_id(pp, ext ? 0 : it->src.uid);
+	p_text(pp, it->src.external_id);
+	p_text(pp, with_key ? p->message_id : NULL);
+	p_text(pp, with_key ? p->message_id : NULL);
+	if (hash)
+		p_int(pp, (int64_t)p->hash_off);
+	else
+		p_text(pp, NULL);
+	p_text(pp, intake_outcome_name(outcome));
+	p_text(pp, reason);
+	if (keep_raw || hash)
+		p_bin(pp, it->raw, it->len);
+	else
+		p_bin(pp, NULL, 0);
+	p_text(pp, keep_raw ? "true" : "false");
+}
+
+/* Claims the message's keys with its final intake_log row (no ticket). */
+static bool send_claim(struct tx *tx, size_t i, enum intake_outcome outcome, const char *reason)
+{
+	struct intake_item *it = &tx->items[i];
+	struct prep *p = &tx->preps[i];
+	struct params pp = {.n = 0};
+
+	p->plan = PLAN_CLAIM;
+	p->plan_outcome = outcome;
+	p->plan_reason = reason;
+	p_claim(&pp, it, p, outcome, reason, it->len <= tx->in->set.limits.max_message_bytes);
+	return send_stmt(tx, OP_STORE, i, S_CLAIM, &pp);
+}
+
+/* A new ticket (follows: the earlier one, for a late reply); the ack follows
+ * once its number is known. */
+static bool send_new(struct tx *tx, size_t i, int64_t follows)
+{
+	struct intake *in = tx->in;
+	struct intake_item *it = &tx->items[i];
+	struct prep *p = &tx->preps[i];
+	enum intake_outcome outcome = follows != 0 ? INTAKE_LINKED : INTAKE_NEW;
+	struct params pp = {.n = 0};
+	char *ev, *warn = NULL;
+	bool ok;
+
+	if (!prep_classify(in, p))
+		return oom(tx);
+	p->plan = PLAN_NEW;
+	p->plan_outcome = outcome;
+	p->plan_follows = follows;
+	const char *mun = known(p, CLASSIFY_MUNICIPALITY), *sec = known(p, CLASSIFY_SECTOR),
+	           *cat = known(p, CLASSIFY_CATEGORY);
+	const char *queue = intake_pick_queue(mun, sec, cat);
+	ev = event_data(it, p, "queue", json_string(queue));
+	if (p->oversize)
+		warn = oversize_warning(in, it);
+	if (ev == NULL || (p->oversize && warn == NULL)) {
+		free(ev);
+		free(warn);
+		return oom(tx);
+	}
+	p_claim(&pp, it, p, outcome, "", !p->oversize);
+	p_text(&pp, usable_address(p->from) ? p->from : "");
+	p_text(&pp, p->from_name ? p->from_name : "");
+	p_text(&pp, p->subject);
+	p_text(&pp, mun);
+	p_text(&pp, sec);
+	p_text(&pp, cat);
+	p_text(&pp, p->cls->field[CLASSIFY_PRIORITY].value);
+	p_text(&pp, ticket_lang(p));
+	p_text(&pp, queue);
+	p_id(&pp, follows);
+	p_text(&pp, p->classification);
+	p_text(&pp, it->src.external_id != NULL ? it->src.mailbox : "email");
+	p_text(&pp, p->in_reply_to);
+	p_text(&pp, p->refs);
+	p_text(&pp, mime_body(p->msg));
+	p_text(&pp, ev);
+	p_text(&pp, warn);
+	ok = send_stmt(tx, OP_STORE, i, S_NEW, &pp);
+	free(ev);
+	free(warn);
+	return ok;
+}
+
+/* Adds the message to an existing ticket. */
+static bool send_attach(struct tx *tx, size_t i, int64_t ticket, enum intake_outcome outcome,
+                        const char *old_status, const char *new_status)
+{
+	struct intake *in = tx->in;
+	struct intake_item *it = &tx->items[i];
+	struct prep *p = &tx->preps[i];
+	struct params pp = {.n = 0};
+	char *ev, *warn = NULL;
+	bool ok;
+	const char *kind = outcome == INTAKE_AUTO_ATTACHED ? "system_message"
+	                   : outcome == INTAKE_REOPENED    ? "reopened"
+	                                                   : "message_received";
+
+	p->plan = PLAN_ATTACH;
+	p->plan_outcome = outcome;
+	ev = event_data(it, p, "status",
+	                new_status != NULL
+	                    ? json_pack("{s:s, s:s}", "from", old_status, "to", new_status)
+	                    : json_string(old_status));
+	if (p->oversize)
+		warn = oversize_warning(in, it);
+	if (ev == NULL || (p->oversize && warn == NULL)) {
+		free(ev);
+		free(warn);
+		return oom(tx);
+	}
+	p_claim(&pp, it, p, outcome, outcome == INTAKE_AUTO_ATTACHED ? p->auto_reason : "",
+	        !p->oversize);
+	p_int(&pp, ticket);
+	p_text(&pp, outcome == INTAKE_AUTO_ATTACHED ? "system" : "in");
+	p_text(&pp, it->src.external_id != NULL ? it->src.mailbox : "email");
+	p_text(&pp, p->in_reply_to);
+	p_text(&pp, p->refs);
+	p_text(&pp, p->from ? p->from : "");
+	p_text(&pp, p->from_name ? p->from_name : "");
+	p_text(&pp, p->subject);
+	p_text(&pp, mime_body(p->msg));
+	p_text(&pp, new_status);
+	p_text(&pp, kind);
+	p_text(&pp, ev);
+	p_text(&pp, warn);
+	ok = send_stmt(tx, OP_STORE, i, S_ATTACH, &pp);
+	free(ev);
+	free(warn);
+	return ok;
+}
+
+/* Sends the statements of one message up to its store; a message that
+ * needs a lookup waits for it (and so for everything sent before it, which
+ * it must see: a reply may answer a message of the same batch). */
+static bool plan_one(struct tx *tx, size_t i)
+{
+	struct intake *in = tx->in;
+	struct intake_item *it = &tx->items[i];
+	struct prep *p = &tx->preps[i];
+
+	it->result = (struct intake_result){.outcome = INTAKE_REJECTED};
+	prep_reset(p);
+	if (p->msg == NULL)
+		return send_claim(tx, i, INTAKE_REJECTED, p->reject);
+	if (p->candidates != NULL) {
+		struct params pp = {.n = 0};
+		p_text(&pp, p->candidates);
+		p_int(&pp, p->tag_ticket);
+		p_int(&pp, in->set.reopen_window);
+		if (!send_stmt(tx, OP_LOOKUP, i, S_LOOKUP, &pp) || !wait_all(tx))
+			return false;
+	}
+
+	int64_t ticket = p->look_ticket;
+	const char *status = p->look_status;
+	if (p->is_auto) {
+		if (ticket != 0)
+			return send_attach(tx, i, ticket, INTAKE_AUTO_ATTACHED, status, NULL);
+		return send_claim(tx, i, INTAKE_AUTO, p->auto_reason);
+	}
+	if (ticket == 0)
+		return send_new(tx, i, 0);
+	if (strcmp(status, "resolved") == 0 || strcmp(status, "closed") == 0) {
+		if (!p->look_in_window)
+			return send_new(tx, i, ticket);
+		return send_attach(tx, i, ticket, INTAKE_REOPENED, status, "open");
+	}
+	bool from_requester = p->from != NULL && strcasecmp(p->from, p->look_requester) == 0;
+	if (strcmp(status, "pending") == 0 && from_requester)
+		return send_attach(tx, i, ticket, INTAKE_FOLLOWUP, status, "open");
+	return send_attach(tx, i, ticket, INTAKE_FOLLOWUP, status, NULL);
+}
+
+static bool send_attachments(struct tx *tx, size_t i)
+{
+	const struct prep *p = &tx->preps[i];
+
+	for (size_t k = 0; k < mime_attachment_count(p->msg); k++) {
+		const struct mime_attachment *a = mime_attachment(p->msg, k);
 		struct params pp = {.n = 0};
 		char *fn = clean_line(a->filename, 255);
+		bool ok;
 
 		if (fn == NULL)
 			return oom(tx);
-		p_int(&pp, message);
+		p_int(&pp, p->message);
 		p_text(&pp, fn);
 		p_text(&pp, a->content_type);
 		p_text(&pp, a->content_id);
@@ -901,40 +1196,12 @@ static bool store_attachments(struct tx *tx, const struct prep *p, int64_t messa
 		p_int(&pp, (int64_t)a->size);
 		p_bin(&pp, a->data != NULL ? a->data : (const void *)"", a->size);
 		pp.fmt[pp.n - 1] = 1;
-		PGresult *res = run(tx->in, S_ATTACHMENT, &pp);
+		ok = send_stmt(tx, OP_ATTACHMENT, i, S_ATTACHMENT, &pp);
 		free(fn);
-		if (!check(tx, res, PGRES_COMMAND_OK, "attachment"))
+		if (!ok)
 			return false;
-		PQclear(res);
 	}
 	return true;
-}
-
-/* Random hex, for the retry jitter. */
-static void random_hex(char *out, size_t bytes)
-{
-	unsigned char buf[16];
-	static const char hex[] = "0123456789abcdef";
-
-	if (bytes > sizeof(buf))
-		bytes = sizeof(buf);
-	if (getrandom(buf, bytes, 0) != (ssize_t)bytes)
-		memset(buf, 0x5a, bytes);
-	for (size_t i = 0; i < bytes; i++) {
-		out[2 * i] = hex[buf[i] >> 4];
-		out[2 * i + 1] = hex[buf[i] & 15];
-	}
-	out[2 * bytes] = '\0';
-}
-
-/* The SQLSTATE in an error line of db_error(), "" when none. */
-static void error_state(const char *err, char state[6])
-{
-	const char *p = err != NULL ? strstr(err, "SQLSTATE ") : NULL;
-
-	state[0] = '\0';
-	if (p != NULL && strlen(p) >= 14)
-		snprintf(state, 6, "%.5s", p + 9);
 }
 
 /* True when s is printable ASCII (fit for a header field as it is). */
@@ -946,16 +1213,18 @@ static bool ascii_line(const char *s)
 	return true;
 }
 
-/* Queues the acknowledgement of a new ticket, within the rate limit. */
-static bool queue_ack(struct tx *tx, struct intake_item *it, const struct prep *p, int64_t ticket)
+/* Queues the acknowledgement of a new ticket, within the rate limit (the
+ * count and the insert are one statement). */
+static bool send_ack(struct tx *tx, size_t i)
 {
 	struct intake *in = tx->in;
-	struct intake_result *r = &it->result;
+	const struct prep *p = &tx->preps[i];
+	struct intake_result *r = &tx->items[i].result;
 	const char *lang = ticket_lang(p);
 	const struct template *tpl = in->ack[0];
-	char num[24], *subject = NULL, *body, *ref = NULL, *err = NULL;
+	char num[24], lim[24], *subject = NULL, *body, *ref = NULL, *err = NULL;
 	struct params pp = {.n = 0};
-	PGresult *res;
+	int64_t ticket = r->ticket;
 
 	if (p->suppress) {
 		r->ack = INTAKE_ACK_SUPPRESSED;
@@ -973,23 +1242,11 @@ static bool queue_ack(struct tx *tx, struct intake_item *it, const struct prep *
 		r->ack = INTAKE_ACK_DISABLED;
 		return true;
 	}
-	p_int(&pp, ticket);
-	p_text(&pp, p->from);
-	p_int(&pp, in->set.ack_limit);
-	res = run(in, S_ACK_COUNT, &pp);
-	if (!check(tx, res, PGRES_TUPLES_OK, "ack rate limit"))
-		return false;
-	long long sent = get_id(res, 0, 0);
-	PQclear(res);
-	if (sent >= (long long)in->set.ack_limit) {
-		r->ack = INTAKE_ACK_RATE_LIMITED;
-		return true;
-	}
-
-	for (int i = 0; i < NLANG; i++)
-		if (strcmp(lang, lang_names[i]) == 0)
-			tpl = in->ack[i];
+	for (int l = 0; l < NLANG; l++)
+		if (strcmp(lang, lang_names[l]) == 0)
+			tpl = in->ack[l];
 	snprintf(num, sizeof(num), "%lld", (long long)ticket);
+	snprintf(lim, sizeof(lim), "%u", in->set.ack_limit);
 	if (asprintf(&subject, "[%s #%s]%s%s", in->set.subject_tag, num, *p->subject ? " " : "",
 	             p->subject) < 0)
 		return oom(tx);
@@ -1023,260 +1280,244 @@ static bool queue_ack(struct tx *tx, struct intake_item *it, const struct prep *
 	    .headers = hdrs,
 	    .nheaders = nh,
 	};
-	enum outbox_enqueue_result q =
-	    outbox_enqueue(in->conn, in->set.outbox, &mail, NULL, NULL, &err);
+	struct outbox_row *row = outbox_compose(in->set.outbox, &mail, &err);
+	bool ok;
+	if (row != NULL) {
+		const char *const *v;
+		const int *len, *fmt;
+		outbox_row_params(row, &v, &len, &fmt);
+		for (int k = 0; k < OUTBOX_ROW_PARAMS; k++) {
+			pp.v[k] = v[k];
+			pp.len[k] = len[k];
+			pp.fmt[k] = fmt[k];
+		}
+		pp.n = OUTBOX_ROW_PARAMS;
+		p_text(&pp, lim);
+		ok = send_stmt(tx, OP_ACK, i, S_ACK, &pp);
+		tx->any_ack = true;
+		outbox_row_free(&row);
+	} else {
+		/* refused; the rate limit, counted first, still has its say */
+		tx->preps[i].ack_err = err;
+		err = NULL;
+		p_int(&pp, ticket);
+		p_text(&pp, p->from);
+		p_text(&pp, lim);
+		ok = send_stmt(tx, OP_ACK_COUNT, i, S_ACK_COUNT, &pp);
+	}
 	free(subject);
 	free(body);
 	free(ref);
-	if (q == OUTBOX_ENQUEUED) {
-		r->ack = INTAKE_ACK_QUEUED;
-	} else if (q == OUTBOX_REFUSED) {
-		r->ack = INTAKE_ACK_REFUSED;
-		set_reason(r, err ? err : "outbox refused the ack");
-	} else {
-		char state[6];
-		error_state(err, state);
-		tx->fail = fail_of(in->conn, state);
-		free(tx->error);
-		tx->error = err;
-		return false;
-	}
 	free(err);
-	return true;
+	return ok;
 }
 
-/* A new ticket (follows: the earlier one, for a late reply) with its ack. */
-static bool store_new(struct tx *tx, struct intake_item *it, struct prep *p, int64_t follows)
+/* The statements that depend on a message's store: the duplicate's row,
+ * attachments and the ack. */
+static bool plan_rest(struct tx *tx, size_t i)
 {
-	struct intake *in = tx->in;
-	struct intake_result *r = &it->result;
-	enum intake_outcome outcome = follows != 0 ? INTAKE_LINKED : INTAKE_NEW;
-	struct params pp = {.n = 0};
-	char *ev, *warn = NULL;
-	bool claimed = false;
-	PGresult *res;
+	struct intake_item *it = &tx->items[i];
+	struct prep *p = &tx->preps[i];
 
-	if (!prep_classify(in, p))
-		return oom(tx);
-	if (!claim(tx, it, p, outcome, "", false, 0, &claimed))
-		return false;
-	if (!claimed)
-		return true;
-	const char *mun = known(p, CLASSIFY_MUNICIPALITY), *sec = known(p, CLASSIFY_SECTOR),
-	           *cat = known(p, CLASSIFY_CATEGORY);
-	const char *queue = intake_pick_queue(mun, sec, cat);
-	ev = event_data(it, p, "queue", json_string(queue));
-	if (p->oversize)
-		warn = oversize_warning(in, it);
-	if (ev == NULL || (p->oversize && warn == NULL)) {
-		free(ev);
-		free(warn);
-		return oom(tx);
-	}
-	p_int(&pp, r->log_id);
-	p_text(&pp, usable_address(p->from) ? p->from : "");
-	p_text(&pp, p->from_name ? p->from_name : "");
-	p_text(&pp, p->subject);
-	p_text(&pp, mun);
-	p_text(&pp, sec);
-	p_text(&pp, cat);
-	p_text(&pp, p->cls->field[CLASSIFY_PRIORITY].value);
-	p_text(&pp, ticket_lang(p));
-	p_text(&pp, queue);
-	p_id(&pp, follows);
-	p_text(&pp, p->classification);
-	p_text(&pp, it->src.external_id != NULL ? it->src.mailbox : "email");
-	p_text(&pp, p->message_id);
-	p_text(&pp, p->in_reply_to);
-	p_text(&pp, p->refs);
-	p_text(&pp, mime_body(p->msg));
-	if (p->oversize)
-		p_bin(&pp, NULL, 0);
-	else
-		p_bin(&pp, it->raw, it->len);
-	p_text(&pp, ev);
-	p_text(&pp, intake_outcome_name(outcome));
-	p_text(&pp, warn);
-	res = run(in, S_NEW, &pp);
-	free(ev);
-	free(warn);
-	if (!check(tx, res, PGRES_TUPLES_OK, "new ticket"))
-		return false;
-	int64_t ticket = get_id(res, 0, 0), message = get_id(res, 0, 1);
-	PQclear(res);
-	r->outcome = outcome;
-	r->ticket = ticket;
-	r->follows = follows;
-	if (follows != 0)
-		snprintf(r->reason, sizeof(r->reason),
-		         "ticket %lld was resolved more than the reopen window ago",
-		         (long long)follows);
-	if (!p->oversize && !store_attachments(tx, p, message))
-		return false;
-	return queue_ack(tx, it, p, ticket);
-}
-
-/* Adds the message to an existing ticket. */
-static bool store_attach(struct tx *tx, struct intake_item *it, const struct prep *p,
-                         int64_t ticket, enum intake_outcome outcome, const char *old_status,
-                         const char *new_status)
-{
-	struct intake *in = tx->in;
-	struct intake_result *r = &it->result;
-	struct params pp = {.n = 0};
-	char *ev, *warn = NULL;
-	bool claimed = false;
-	PGresult *res;
-	const char *kind = outcome == INTAKE_AUTO_ATTACHED ? "system_message"
-	                   : outcome == INTAKE_REOPENED    ? "reopened"
-	                                                   : "message_received";
-
-	if (!claim(tx, it, p, outcome, outcome == INTAKE_AUTO_ATTACHED ? p->auto_reason : "", false,
-	           ticket, &claimed))
-		return false;
-	if (!claimed)
-		return true;
-	ev = event_data(it, p, "status",
-	                new_status != NULL
-	                    ? json_pack("{s:s, s:s}", "from", old_status, "to", new_status)
-	                    : json_string(old_status));
-	if (p->oversize)
-		warn = oversize_warning(in, it);
-	if (ev == NULL || (p->oversize && warn == NULL)) {
-		free(ev);
-		free(warn);
-		return oom(tx);
-	}
-	p_int(&pp, ticket);
-	p_text(&pp, outcome == INTAKE_AUTO_ATTACHED ? "system" : "in");
-	p_text(&pp, it->src.external_id != NULL ? it->src.mailbox : "email");
-	p_text(&pp, p->message_id);
-	p_text(&pp, p->in_reply_to);
-	p_text(&pp, p->refs);
-	p_text(&pp, p->from ? p->from : "");
-	p_text(&pp, p->from_name ? p->from_name : "");
-	p_text(&pp, p->subject);
-	p_text(&pp, mime_body(p->msg));
-	if (p->oversize)
-		p_bin(&pp, NULL, 0);
-	else
-		p_bin(&pp, it->raw, it->len);
-	p_text(&pp, new_status);
-	p_text(&pp, kind);
-	p_text(&pp, ev);
-	p_text(&pp, warn);
-	res = run(in, S_ATTACH, &pp);
-	free(ev);
-	free(warn);
-	if (!check(tx, res, PGRES_TUPLES_OK, "attach"))
-		return false;
-	int64_t message = get_id(res, 0, 0);
-	PQclear(res);
-	r->outcome = outcome;
-	r->ticket = ticket;
-	if (outcome == INTAKE_AUTO_ATTACHED)
-		set_reason(r, p->auto_reason);
-	if (!p->oversize && !store_attachments(tx, p, message))
-		return false;
-	return true;
-}
-
-/* One message inside the open transaction. */
-static bool store_one(struct tx *tx, struct intake_item *it, struct prep *p)
-{
-	struct intake *in = tx->in;
-	struct intake_result *r = &it->result;
-	bool claimed = false;
-
-	*r = (struct intake_result){.outcome = INTAKE_REJECTED};
-	if (p->msg == NULL) {
-		if (!claim(tx, it, p, INTAKE_REJECTED, p->reject, true, 0, &claimed))
-			return false;
-		if (claimed)
-			set_reason(r, p->reject);
-		return true;
-	}
-
-	int64_t ticket = 0;
-	char status[16] = "", requester[256] = "";
-	bool in_window = false;
-	if (p->candidates != NULL) {
+	if (!p->claimed) {
 		struct params pp = {.n = 0};
-		p_text(&pp, p->candidates);
-		p_int(&pp, p->tag_ticket);
-		p_int(&pp, in->set.reopen_window);
-		PGresult *res = run(in, S_LOOKUP, &pp);
+		bool ext = it->src.external_id != NULL;
+		p_text(&pp, it->src.mailbox);
+		p_id(&pp, ext ? 0 : it->src.uidvalidity);
+		p_id(&pp, ext ? 0 : it->src.uid);
+		p_text(&pp, it->src.external_id);
+		p_text(&pp, p->msg != NULL ? p->message_id : NULL);
+		p_text(&pp, p->key);
+		p_text(&pp, p->message_id != NULL ? "Message-ID seen before"
+		                                  : "the same source seen before (no Message-ID)");
+		return send_stmt(tx, OP_DUP, i, S_DUP, &pp);
+	}
+	if (p->plan == PLAN_CLAIM)
+		return true;
+	if (!p->oversize && !send_attachments(tx, i))
+		return false;
+	return p->plan != PLAN_NEW || send_ack(tx, i);
+}
+
+/* -- results ------------------------------------------------------------------------- */
+
+static bool handle_store(struct tx *tx, size_t i, PGresult *res)
+{
+	struct prep *p = &tx->preps[i];
+	struct intake_result *r = &tx->items[i].result;
+
+	if (!check(tx, res, PGRES_TUPLES_OK, p->plan == PLAN_NEW      ? "new ticket"
+	                                     : p->plan == PLAN_ATTACH ? "attach"
+	                                                              : "claim"))
+		return false;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		return check(tx, NULL, PGRES_TUPLES_OK, "store: no row");
+	}
+	if (!PQgetisnull(res, 0, 0) && (p->key = strdup(PQgetvalue(res, 0, 0))) == NULL) {
+		PQclear(res);
+		return oom(tx);
+	}
+	p->claimed = !PQgetisnull(res, 0, 1);
+	if (p->claimed) {
+		r->log_id = get_id(res, 0, 1);
+		r->outcome = p->plan_outcome;
+		switch (p->plan) {
+		case PLAN_CLAIM:
+			set_reason(r, p->plan_reason);
+			break;
+		case PLAN_NEW:
+			r->ticket = get_id(res, 0, 2);
+			r->follows = p->plan_follows;
+			if (p->plan_follows != 0)
+				snprintf(r->reason, sizeof(r->reason),
+				         "ticket %lld was resolved more than the reopen window ago",
+				         (long long)p->plan_follows);
+			p->message = get_id(res, 0, 3);
+			break;
+		case PLAN_ATTACH:
+			r->ticket = get_id(res, 0, 2);
+			if (p->plan_outcome == INTAKE_AUTO_ATTACHED)
+				set_reason(r, p->auto_reason);
+			p->message = get_id(res, 0, 3);
+			break;
+		}
+	}
+	PQclear(res);
+	return true;
+}
+
+static bool handle(struct tx *tx, const struct op *op, PGresult *res)
+{
+	struct intake *in = tx->in;
+	struct prep *p = &tx->preps[op->item];
+	struct intake_result *r = &tx->items[op->item].result;
+	static const char *const what[] = {"BEGIN", "COMMIT", "NOTIFY", "", "",
+	                                   "",      "attachment"};
+
+	switch (op->kind) {
+	case OP_BEGIN:
+	case OP_COMMIT:
+	case OP_NOTIFY:
+	case OP_ATTACHMENT:
+		if (!check(tx, res, PGRES_COMMAND_OK, what[op->kind]))
+			return false;
+		break;
+	case OP_LOOKUP:
 		if (!check(tx, res, PGRES_TUPLES_OK, "lookup"))
 			return false;
 		if (PQntuples(res) == 1) {
-			ticket = get_id(res, 0, 0);
-			snprintf(status, sizeof(status), "%s", PQgetvalue(res, 0, 1));
-			snprintf(requester, sizeof(requester), "%s", PQgetvalue(res, 0, 2));
-			in_window = strcmp(PQgetvalue(res, 0, 3), "t") == 0;
+			p->look_ticket = get_id(res, 0, 0);
+			snprintf(p->look_status, sizeof(p->look_status), "%s", PQgetvalue(res, 0, 1));
+			snprintf(p->look_requester, sizeof(p->look_requester), "%s",
+			         PQgetvalue(res, 0, 2));
+			p->look_in_window = strcmp(PQgetvalue(res, 0, 3), "t") == 0;
 		}
-		PQclear(res);
-	}
-
-	if (p->is_auto) {
-		if (ticket != 0)
-			return store_attach(tx, it, p, ticket, INTAKE_AUTO_ATTACHED, status, NULL);
-		if (!claim(tx, it, p, INTAKE_AUTO, p->auto_reason, true, 0, &claimed))
+		break;
+	case OP_STORE:
+		return handle_store(tx, op->item, res);
+	case OP_DUP:
+		if (!check(tx, res, PGRES_TUPLES_OK, "duplicate"))
 			return false;
-		if (claimed) {
-			r->outcome = INTAKE_AUTO;
-			set_reason(r, p->auto_reason);
+		*r = (struct intake_result){.outcome = INTAKE_DUPLICATE};
+		if (PQntuples(res) >= 1) {
+			r->log_id = get_id(res, 0, 0);
+			r->ticket = get_id(res, 0, 1);
 		}
-		return true;
+		if (r->log_id != 0)
+			set_reason(r, p->message_id != NULL
+			                  ? "Message-ID seen before"
+			                  : "the same source seen before (no Message-ID)");
+		else
+			set_reason(r, "source key seen before");
+		break;
+	case OP_ACK:
+		if (!check(tx, res, PGRES_TUPLES_OK, "ack"))
+			return false;
+		r->ack = PQgetisnull(res, 0, 1) ? INTAKE_ACK_RATE_LIMITED : INTAKE_ACK_QUEUED;
+		break;
+	case OP_ACK_COUNT:
+		if (!check(tx, res, PGRES_TUPLES_OK, "ack rate limit"))
+			return false;
+		if (get_id(res, 0, 0) >= (int64_t)in->set.ack_limit) {
+			r->ack = INTAKE_ACK_RATE_LIMITED;
+		} else {
+			r->ack = INTAKE_ACK_REFUSED;
+			set_reason(r, p->ack_err ? p->ack_err : "outbox refused the ack");
+		}
+		break;
 	}
-	if (ticket == 0)
-		return store_new(tx, it, p, 0);
-	if (strcmp(status, "resolved") == 0 || strcmp(status, "closed") == 0) {
-		if (!in_window)
-			return store_new(tx, it, p, ticket);
-		return store_attach(tx, it, p, ticket, INTAKE_REOPENED, status, "open");
-	}
-	bool from_requester = p->from != NULL && strcasecmp(p->from, requester) == 0;
-	if (strcmp(status, "pending") == 0 && from_requester)
-		return store_attach(tx, it, p, ticket, INTAKE_FOLLOWUP, status, "open");
-	return store_attach(tx, it, p, ticket, INTAKE_FOLLOWUP, status, NULL);
+	PQclear(res);
+	return true;
 }
 
 /* -- transactions ---------------------------------------------------------------------- */
 
-static bool exec_simple(struct tx *tx, const char *sql)
+/* Random hex, for the retry jitter. */
+static void random_hex(char *out, size_t bytes)
 {
-	PGresult *res = PQexec(tx->in->conn, sql);
+	unsigned char buf[16];
+	static const char hex[] = "0123456789abcdef";
 
-	if (!check(tx, res, PGRES_COMMAND_OK, sql))
-		return false;
-	PQclear(res);
-	return true;
+	if (bytes > sizeof(buf))
+		bytes = sizeof(buf);
+	if (getrandom(buf, bytes, 0) != (ssize_t)bytes)
+		memset(buf, 0x5a, bytes);
+	for (size_t i = 0; i < bytes; i++) {
+		out[2 * i] = hex[buf[i] >> 4];
+		out[2 * i + 1] = hex[buf[i] & 15];
+	}
+	out[2 * bytes] = '\0';
 }
 
-static void rollback(struct intake *in) { PQclear(PQexec(in->conn, "ROLLBACK")); }
-
-/* Runs items[from, from + count) in one transaction.  On FAIL_ITEM,
- * *failed_r is the index of the item that failed. */
-static enum fail run_tx(struct tx *tx, struct intake_item *items, struct prep *preps, size_t from,
-                        size_t count, size_t *failed_r)
+/* Runs items[from, from + count) in one transaction, as one pipeline: the
+ * stores in order (waiting only for lookups), then what depends on their
+ * results, then COMMIT.  Statements run on the server in the order sent,
+ * so each sees the ones before it.  On FAIL_ITEM, *failed_r is the index of
+ * the item that failed. */
+static enum fail run_tx(struct tx *tx, size_t from, size_t count, size_t *failed_r)
 {
+	PGconn *conn = tx->in->conn;
+	bool ok;
+
 	tx->fail = FAIL_NONE;
-	if (!exec_simple(tx, "BEGIN"))
-		return tx->fail == FAIL_NONE ? FAIL_FATAL : tx->fail;
-	for (size_t i = from; i < from + count; i++) {
-		if (!store_one(tx, &items[i], &preps[i])) {
-			*failed_r = i;
-			rollback(tx->in);
-			return tx->fail;
-		}
+	tx->nops = tx->done = 0;
+	tx->synced = tx->any_ack = false;
+	tx->failed = from;
+	if (!PQenterPipelineMode(conn)) {
+		(void)send_failed(tx, "entering pipeline mode");
+		return FAIL_FATAL;
 	}
-	if (!exec_simple(tx, "COMMIT")) {
-		*failed_r = from;
-		rollback(tx->in);
-		/* an integrity failure at commit cannot be pinned on one item */
-		return tx->fail == FAIL_ITEM && count > 1 ? FAIL_ITEM : tx->fail;
+	ok = send_sql(tx, OP_BEGIN, from, "BEGIN");
+	for (size_t i = from; ok && i < from + count; i++)
+		ok = plan_one(tx, i);
+	ok = ok && wait_all(tx);
+	for (size_t i = from; ok && i < from + count; i++)
+		ok = plan_rest(tx, i);
+	/* one notification per transaction wakes the senders */
+	ok = ok && (!tx->any_ack || send_sql(tx, OP_NOTIFY, from, "NOTIFY outbox"));
+	ok = ok && send_sql(tx, OP_COMMIT, from, "COMMIT");
+	if (ok) {
+		tx->synced = PQpipelineSync(conn) == 1;
+		ok = tx->synced ? wait_all(tx) : send_failed(tx, "a pipeline sync");
 	}
-	return FAIL_NONE;
+	if (ok) {
+		PGresult *res = PQgetResult(conn);
+		ok = res != NULL && PQresultStatus(res) == PGRES_PIPELINE_SYNC;
+		PQclear(res);
+		ok = ok && PQexitPipelineMode(conn) == 1;
+		if (!ok)
+			(void)check(tx, NULL, PGRES_COMMAND_OK, "ending the pipeline");
+	}
+	if (ok)
+		return FAIL_NONE;
+	if (tx->fail == FAIL_NONE)
+		tx->fail = FAIL_FATAL;
+	abort_tx(tx);
+	/* an integrity failure at commit is pinned on the first item: the one
+	 * by one runs find the culprit */
+	*failed_r = tx->failed;
+	return tx->fail;
 }
 
 static void backoff(unsigned attempt)
@@ -1290,11 +1531,10 @@ static void backoff(unsigned attempt)
 }
 
 /* run_tx() with retries of deadlocks and serialisation failures. */
-static enum fail run_retrying(struct tx *tx, struct intake_item *items, struct prep *preps,
-                              size_t from, size_t count, size_t *failed_r)
+static enum fail run_retrying(struct tx *tx, size_t from, size_t count, size_t *failed_r)
 {
 	for (unsigned attempt = 0;; attempt++) {
-		enum fail f = run_tx(tx, items, preps, from, count, failed_r);
+		enum fail f = run_tx(tx, from, count, failed_r);
 
 		if (f != FAIL_RETRY)
 			return f;
@@ -1309,21 +1549,22 @@ static enum fail run_retrying(struct tx *tx, struct intake_item *items, struct p
 }
 
 /* Logs an item that could not be stored as rejected, in a transaction of its own. */
-static enum fail reject_alone(struct tx *tx, struct intake_item *it, struct prep *p)
+static enum fail reject_alone(struct tx *tx, size_t i)
 {
+	struct prep *p = &tx->preps[i];
 	char why[200];
 
 	snprintf(why, sizeof(why), "cannot store: %s", tx->error ? tx->error : "?");
 	mime_msg_free(&p->msg);
 	snprintf(p->reject, sizeof(p->reject), "%s", why);
 	size_t failed = 0;
-	enum fail f = run_retrying(tx, it, p, 0, 1, &failed);
+	enum fail f = run_retrying(tx, i, 1, &failed);
 	return f == FAIL_ITEM ? FAIL_FATAL : f;
 }
 
 bool intake_process(struct intake *in, struct intake_item *items, size_t n, char **error_r)
 {
-	struct tx tx = {.in = in};
+	struct tx tx = {.in = in, .items = items};
 	struct prep *preps;
 	enum fail f;
 	size_t failed = 0;
@@ -1333,7 +1574,8 @@ bool intake_process(struct intake *in, struct intake_item *items, size_t n, char
 		*error_r = strdup("intake: batch of 1 to 1000 messages expected");
 		return false;
 	}
-	if (PQtransactionStatus(in->conn) != PQTRANS_IDLE) {
+	if (PQtransactionStatus(in->conn) != PQTRANS_IDLE ||
+	    PQpipelineStatus(in->conn) != PQ_PIPELINE_OFF) {
 		*error_r = strdup("intake: the connection is not idle");
 		return false;
 	}
@@ -1342,6 +1584,7 @@ bool intake_process(struct intake *in, struct intake_item *items, size_t n, char
 		*error_r = strdup("intake: out of memory");
 		return false;
 	}
+	tx.preps = preps;
 	f = FAIL_NONE;
 	for (size_t i = 0; i < n && f == FAIL_NONE; i++)
 		if (items[i].src.mailbox == NULL ||
@@ -1355,19 +1598,20 @@ bool intake_process(struct intake *in, struct intake_item *items, size_t n, char
 			f = FAIL_FATAL;
 		}
 	if (f == FAIL_NONE)
-		f = run_retrying(&tx, items, preps, 0, n, &failed);
+		f = run_retrying(&tx, 0, n, &failed);
 	if (f == FAIL_ITEM) {
 		/* one by one, so that only the bad one is rejected */
 		f = FAIL_NONE;
 		for (size_t i = 0; i < n && f == FAIL_NONE; i++) {
-			f = run_retrying(&tx, items, preps, i, 1, &failed);
+			f = run_retrying(&tx, i, 1, &failed);
 			if (f == FAIL_ITEM)
-				f = reject_alone(&tx, &items[i], &preps[i]);
+				f = reject_alone(&tx, i);
 		}
 	}
 	for (size_t i = 0; i < n; i++)
 		prep_free(&preps[i]);
 	free(preps);
+	free(tx.ops);
 	if (f != FAIL_NONE) {
 		*error_r = tx.error != NULL ? tx.error : strdup("intake: failed");
 		return false;

@@ -58,7 +58,13 @@ static bool ensure_db(struct mailbox *mb, struct runtime *rt, char **error_r)
 	if (mb->db != NULL && PQstatus(mb->db) != CONNECTION_OK)
 		drop_db(mb);
 	if (mb->rt != rt) {
-		/* A fresh connection: the intake prepares its statements anew. */
+		/* A reload: a fresh connection, on which the intake prepares its
+		 * statements anew, and a new IMAP session if the section changed. */
+		const struct config_mailbox *was =
+		    mb->rt ? config_mailbox_find(mb->rt->cfg, mb->name) : NULL;
+		const struct config_mailbox *now = config_mailbox_find(rt->cfg, mb->name);
+		if (was == NULL || now == NULL || !config_mailbox_equal(was, now))
+			drop_imap(mb);
 		drop_db(mb);
 		runtime_unref(&mb->rt);
 		mb->rt = runtime_current();

@@ -517,139 +517,178 @@ static char *headers_json(const struct outbox_mail *mail)
 	return r;
 }
 
-enum outbox_enqueue_result outbox_enqueue(PGconn *conn, const struct outbox_settings *set,
-                                          const struct outbox_mail *mail, long long *id_r,
-                                          char **message_id_r, char **error_r)
+struct outbox_row {
+	char *message_id;
+	MMAPString *composed; /* NULL: the caller's raw message as it is */
+	char *hdrs;
+	char *subject;
+	char ticket[24], message[24];
+	const char *values[OUTBOX_ROW_PARAMS];
+	int lengths[OUTBOX_ROW_PARAMS];
+	int formats[OUTBOX_ROW_PARAMS];
+};
+
+void outbox_row_free(struct outbox_row **row)
+{
+	struct outbox_row *r = *row;
+
+	if (r == NULL)
+		return;
+	if (r->composed)
+		mmap_string_free(r->composed);
+	free(r->message_id);
+	free(r->hdrs);
+	free(r->subject);
+	free(r);
+	*row = NULL;
+}
+
+const char *outbox_row_message_id(const struct outbox_row *row) { return row->message_id; }
+
+void outbox_row_params(const struct outbox_row *row, const char *const **values_r,
+                       const int **lengths_r, const int **formats_r)
+{
+	*values_r = row->values;
+	*lengths_r = row->lengths;
+	*formats_r = row->formats;
+}
+
+struct outbox_row *outbox_compose(const struct outbox_settings *set,
+                                  const struct outbox_mail *mail, char **error_r)
 {
 	const char *kind = mail->kind ? mail->kind : "reply";
 	const char *envelope = mail->envelope_from ? mail->envelope_from : set->bounce_address;
 	const char *why = loop_reason(set, mail->to);
-	MMAPString *composed = NULL;
-	char *mid = NULL, *prefix = NULL, *err = NULL, *hdrs = NULL;
-	const char *raw;
-	size_t raw_len;
-	char ticket[24], message[24];
-	enum outbox_enqueue_result ret = OUTBOX_REFUSED;
-	PGresult *res = NULL;
+	struct outbox_row *row;
+	char *err;
 
 	if (set->message_id_domain == NULL &&
 	    (set->bounce_address == NULL || strchr(set->bounce_address, '@') == NULL)) {
 		*error_r = xasprintf("outbox: neither message_id_domain nor bounce_address is set");
-		return OUTBOX_REFUSED;
+		return NULL;
 	}
 	if (why) {
 		*error_r = xasprintf("outbox: not queued (loop protection): %s", why);
-		return OUTBOX_REFUSED;
+		return NULL;
 	}
 	if (!address_ok(mail->to)) {
 		*error_r = xasprintf("outbox: recipient is not a bare local@domain");
-		return OUTBOX_REFUSED;
+		return NULL;
 	}
 	if (envelope == NULL)
 		envelope = "";
 	if (*envelope != '\0' && !address_ok(envelope)) {
 		*error_r = xasprintf("outbox: envelope sender is not a bare local@domain");
-		return OUTBOX_REFUSED;
+		return NULL;
 	}
 	if (strlen(kind) > 32 ||
 	    strspn(kind, "abcdefghijklmnopqrstuvwxyz0123456789_-") != strlen(kind) ||
 	    !(*kind >= 'a' && *kind <= 'z')) {
 		*error_r = xasprintf("outbox: kind '%.40s' is not [a-z][a-z0-9_-]{0,31}", kind);
-		return OUTBOX_REFUSED;
+		return NULL;
 	}
+	row = calloc(1, sizeof(*row));
+	if (row == NULL)
+		abort();
 	if (mail->raw) {
 		bool bad;
 		if (mail->raw_len > set->max_message_bytes) {
 			*error_r = xasprintf("outbox: message of %zu bytes, more than %zu",
 			                     mail->raw_len, set->max_message_bytes);
-			return OUTBOX_REFUSED;
+			goto refused;
 		}
-		mid = raw_message_id(mail->raw, mail->raw_len, &bad);
+		row->message_id = raw_message_id(mail->raw, mail->raw_len, &bad);
 		if (bad) {
 			*error_r = xasprintf("outbox: the message's header does not parse");
-			return OUTBOX_REFUSED;
+			goto refused;
 		}
-		if (mid && !message_id_ok(mid)) {
+		if (row->message_id && !message_id_ok(row->message_id)) {
 			*error_r = xasprintf("outbox: the message's Message-ID is unusable");
-			free(mid);
-			return OUTBOX_REFUSED;
+			goto refused;
 		}
-		if (mid == NULL) {
-			mid = new_message_id(set);
-			prefix = xasprintf("Message-ID: <%s>\r\n", mid);
-			composed = mmap_string_new(prefix);
-			if (composed == NULL || !append(composed, mail->raw, mail->raw_len))
+		if (row->message_id == NULL) {
+			char *prefix;
+			row->message_id = new_message_id(set);
+			prefix = xasprintf("Message-ID: <%s>\r\n", row->message_id);
+			row->composed = mmap_string_new(prefix);
+			free(prefix);
+			if (row->composed == NULL ||
+			    !append(row->composed, mail->raw, mail->raw_len))
 				abort();
 		}
 	} else {
 		if ((err = compose_problem(mail)) != NULL) {
 			*error_r = err;
-			return OUTBOX_REFUSED;
+			goto refused;
 		}
-		mid = new_message_id(set);
-		composed = compose(mail, mid);
-		if (composed == NULL)
+		row->message_id = new_message_id(set);
+		row->composed = compose(mail, row->message_id);
+		if (row->composed == NULL)
 			abort();
-		if (composed->len > set->max_message_bytes) {
+		if (row->composed->len > set->max_message_bytes) {
 			*error_r = xasprintf("outbox: message of %zu bytes, more than %zu",
-			                     composed->len, set->max_message_bytes);
-			goto out;
+			                     row->composed->len, set->max_message_bytes);
+			goto refused;
 		}
 	}
-	raw = composed ? composed->str : mail->raw;
-	raw_len = composed ? composed->len : mail->raw_len;
-
-	snprintf(ticket, sizeof(ticket), "%lld", mail->ticket);
-	snprintf(message, sizeof(message), "%lld", mail->message);
-	hdrs = headers_json(mail);
+	snprintf(row->ticket, sizeof(row->ticket), "%lld", mail->ticket);
+	snprintf(row->message, sizeof(row->message), "%lld", mail->message);
+	row->hdrs = headers_json(mail);
+	row->subject = one_line(mail->subject ? mail->subject : "", MAX_SUBJECT * 4);
 	{
-		char *subject = one_line(mail->subject ? mail->subject : "", MAX_SUBJECT * 4);
-		const char *values[] = {
-		    mail->ticket ? ticket : NULL,
-		    mail->message ? message : NULL,
-		    mid,
+		const char *values[OUTBOX_ROW_PARAMS] = {
+		    mail->ticket ? row->ticket : NULL,
+		    mail->message ? row->message : NULL,
+		    row->message_id,
 		    mail->to,
-		    subject ? subject : "",
-		    hdrs,
+		    row->subject ? row->subject : "",
+		    row->hdrs,
 		    mail->raw ? "" : (mail->body ? mail->body : ""),
 		    kind,
 		    envelope,
-		    raw,
+		    row->composed ? row->composed->str : mail->raw,
 		};
-		int lengths[10] = {0};
-		int formats[10] = {0};
-		lengths[9] = (int)raw_len;
-		formats[9] = 1;
-		/* Equal payloads fold into one notification per transaction. */
-		res = PQexecParams(conn,
-		                   "WITH ins AS (INSERT INTO outbox (ticket, message, message_id,"
-		                   " to_address, subject, headers, body, kind, envelope_from, raw)"
-		                   " VALUES ($1::bigint, $2::bigint, $3, $4, $5, $6::jsonb, $7, $8,"
-		                   " $9, $10::bytea) RETURNING id)"
-		                   " SELECT id, pg_notify('outbox', '') FROM ins",
-		                   10, NULL, values, lengths, formats, 0);
-		free(subject);
+		memcpy(row->values, values, sizeof(values));
 	}
+	row->lengths[9] = (int)(row->composed ? row->composed->len : mail->raw_len);
+	row->formats[9] = 1; /* bytea in binary: no escaping */
+	return row;
+refused:
+	outbox_row_free(&row);
+	return NULL;
+}
+
+enum outbox_enqueue_result outbox_enqueue(PGconn *conn, const struct outbox_settings *set,
+                                          const struct outbox_mail *mail, long long *id_r,
+                                          char **message_id_r, char **error_r)
+{
+	struct outbox_row *row = outbox_compose(set, mail, error_r);
+	char *err = NULL;
+	PGresult *res;
+
+	if (row == NULL)
+		return OUTBOX_REFUSED;
+	/* Equal payloads fold into one notification per transaction. */
+	res = PQexecParams(conn,
+	                   "WITH ins AS (INSERT INTO outbox (" OUTBOX_ROW_COLUMNS ")"
+	                   " VALUES (" OUTBOX_ROW_VALUES ") RETURNING id)"
+	                   " SELECT id, pg_notify('outbox', '') FROM ins",
+	                   OUTBOX_ROW_PARAMS, NULL, row->values, row->lengths, row->formats, 0);
 	if (!db_result_ok(conn, res, PGRES_TUPLES_OK, &err)) {
 		*error_r = prefixed("cannot queue the mail", err);
-		ret = OUTBOX_FAILED;
-		goto out;
+		PQclear(res);
+		outbox_row_free(&row);
+		return OUTBOX_FAILED;
 	}
 	if (id_r)
 		*id_r = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	if (message_id_r) {
-		*message_id_r = mid;
-		mid = NULL;
+		*message_id_r = row->message_id;
+		row->message_id = NULL;
 	}
-	ret = OUTBOX_ENQUEUED;
-out:
 	PQclear(res);
-	if (composed)
-		mmap_string_free(composed);
-	free(prefix);
-	free(hdrs);
-	free(mid);
-	return ret;
+	outbox_row_free(&row);
+	return OUTBOX_ENQUEUED;
 }
 
 /* ---- sending ------------------------------------------------------------ */

@@ -123,6 +123,31 @@ enum outbox_enqueue_result outbox_enqueue(PGconn *conn, const struct outbox_sett
                                           char **message_id_r, char **error_r)
     __attribute__((warn_unused_result));
 
+/* For a caller that inserts the row with a statement of its own (inside a
+ * larger statement, with a condition, or pipelined): outbox_compose() does
+ * all of outbox_enqueue() but the INSERT.  The row's parameters are $1 to
+ * $OUTBOX_ROW_PARAMS of OUTBOX_ROW_VALUES for the columns OUTBOX_ROW_COLUMNS;
+ * such a caller sends NOTIFY outbox itself (once per transaction is enough). */
+#define OUTBOX_ROW_PARAMS 10
+#define OUTBOX_ROW_COLUMNS                                                                         \
+	"ticket, message, message_id, to_address, subject, headers, body, kind, envelope_from, raw"
+#define OUTBOX_ROW_VALUES "$1::bigint, $2::bigint, $3, $4, $5, $6::jsonb, $7, $8, $9, $10::bytea"
+
+struct outbox_row; /* opaque */
+
+/* The row for mail, or NULL with *error_r set when outbox_enqueue() would
+ * refuse it (OUTBOX_REFUSED).  mail's strings are borrowed by the row. */
+struct outbox_row *outbox_compose(const struct outbox_settings *set,
+                                  const struct outbox_mail *mail, char **error_r)
+    __attribute__((warn_unused_result));
+/* Its Message-ID, without brackets. */
+const char *outbox_row_message_id(const struct outbox_row *row);
+/* Its parameters for PQexecParams() or PQsendQueryPrepared(): OUTBOX_ROW_PARAMS
+ * values, lengths and formats (raw goes in binary). */
+void outbox_row_params(const struct outbox_row *row, const char *const **values_r,
+                       const int **lengths_r, const int **formats_r);
+void outbox_row_free(struct outbox_row **row);
+
 /* What one outbox_send_due() call did. */
 struct outbox_stats {
 	size_t claimed;   /* rows claimed */

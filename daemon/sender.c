@@ -8,9 +8,12 @@
 #include "runtime.h"
 #include "worker.h"
 
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Rows per outbox_send_due() call; the round repeats while rows come. */
 #define SENDER_ROUND 64
@@ -32,6 +35,55 @@ static void drop_db(struct sender *s)
 	s->db = NULL;
 }
 
+/* A daemon killed while sending leaves its claimed rows 'sending' until
+ * their lease ends (15 minutes or more).  Claims made on this host by a
+ * process that no longer exists (claimed_by is "HOST:PID", see outbox.h)
+ * cannot finish, so their lease is ended now and the next claim takes them
+ * over (counted as recovered, the protocol's one duplicate window).  A pid
+ * that was reused since only keeps the lease running until it ends. */
+static bool recover_dead_claims(struct sender *s, char **error_r)
+{
+	char prefix[300], host[256] = "";
+	const char *params[1] = {prefix};
+	PGresult *res;
+
+	gethostname(host, sizeof(host) - 1);
+	snprintf(prefix, sizeof(prefix), "%s:", host);
+	res = PQexecParams(s->db,
+			   "SELECT DISTINCT claimed_by FROM outbox WHERE status = 'sending'"
+			   " AND left(claimed_by, length($1)) = $1",
+			   1, NULL, params, NULL, NULL, 0);
+	if (!db_result_ok(s->db, res, PGRES_TUPLES_OK, error_r)) {
+		PQclear(res);
+		return false;
+	}
+	for (int i = 0; i < PQntuples(res); i++) {
+		const char *by = PQgetvalue(res, i, 0), *p = by + strlen(prefix);
+		char *end;
+		long pid = strtol(p, &end, 10);
+		if (*p == '\0' || *end != '\0' || pid <= 0 || pid == (long)getpid() ||
+		    kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue;
+		const char *up[1] = {by};
+		PGresult *r = PQexecParams(s->db,
+					   "UPDATE outbox SET next_attempt_at = now()"
+					   " WHERE status = 'sending' AND claimed_by = $1",
+					   1, NULL, up, NULL, NULL, 0);
+		bool ok = db_result_ok(s->db, r, PGRES_COMMAND_OK, error_r);
+		if (ok)
+			log_warn("sender=%u event=recover_claims rows=%s claimed_by=%s: that "
+				 "process is gone; its mail is sent again now",
+				 s->index, PQcmdTuples(r), by);
+		PQclear(r);
+		if (!ok) {
+			PQclear(res);
+			return false;
+		}
+	}
+	PQclear(res);
+	return true;
+}
+
 static bool ensure_db(struct sender *s, const struct runtime *rt, char **error_r)
 {
 	char appname[64];
@@ -43,7 +95,7 @@ static bool ensure_db(struct sender *s, const struct runtime *rt, char **error_r
 	s->db = db_connect_config(rt->cfg, appname, error_r);
 	if (s->db == NULL)
 		return false;
-	if (!db_exec(s->db, "LISTEN outbox", error_r)) {
+	if (!db_exec(s->db, "LISTEN outbox", error_r) || !recover_dead_claims(s, error_r)) {
 		drop_db(s);
 		return false;
 	}

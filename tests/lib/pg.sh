@@ -19,7 +19,8 @@
 # set); a script that sets its own EXIT trap later sets PG_NO_TRAP=1 and calls
 # pg_cleanup from it.  Should the script die without running its traps, a
 # watchdog stops the cluster once the script's process is gone.
-# PG_KEEP=1 keeps the directory for a post-mortem.
+# PG_KEEP=1 keeps the directory for a post-mortem; PG_NO_WATCHDOG=1 lets the
+# cluster outlive the script (the demo does that).
 
 PG_BINDIR=${PG_BINDIR:-/usr/lib/postgresql/15/bin}
 PG_DIR=
@@ -99,7 +100,7 @@ _pg_init() {
 	fi
 	export PG_DIR PG_DATA PG_LOG
 	[ "${PG_NO_TRAP:-0}" = 1 ] || _pg_trap
-	_pg_watchdog $$
+	[ "${PG_NO_WATCHDOG:-0}" = 1 ] || _pg_watchdog $$
 }
 
 # Starts the cluster (creating it on the first call).

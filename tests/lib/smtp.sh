@@ -9,6 +9,9 @@
 #                         mail-permfail | stall  (see smtp_server.py)
 #   smtp_count            prints how many messages it has accepted
 #   smtp_wait_count N [S] waits up to S seconds (default 10) for N messages
+#   smtp_down             stops the server only, keeping its directory, mail
+#                         and port (a relay outage)
+#   smtp_up               starts it again on the same port and directory
 #   smtp_stop             stops it (by its own pid) and removes the temp dir
 #
 # smtp_start installs an EXIT trap that calls smtp_stop; a script with its own
@@ -68,6 +71,44 @@ smtp_start() {
 	export SMTP_PORT SMTP_DIR SMTP_MAILDIR
 }
 
+# Kills the server process (by its own pid) and waits until it has gone.
+_smtp_kill() {
+	[ -n "$SMTP_PID" ] || return 0
+	kill "$SMTP_PID" 2>/dev/null
+	_smtp_i=0
+	while kill -0 "$SMTP_PID" 2>/dev/null && [ "$_smtp_i" -lt 50 ]; do
+		_smtp_i=$((_smtp_i + 1))
+		sleep 0.1
+	done
+	kill -9 "$SMTP_PID" 2>/dev/null
+	wait "$SMTP_PID" 2>/dev/null
+	SMTP_PID=
+}
+
+smtp_down() {
+	_smtp_kill
+}
+
+smtp_up() {
+	[ -n "$SMTP_DIR" ] && [ -n "$SMTP_PORT" ] || { echo "smtp_up: no server to restart" >&2; return 1; }
+	[ -z "$SMTP_PID" ] || return 0
+	rm -f "$SMTP_DIR/port"
+	"$SMTP_PYTHON" "$_smtp_lib_dir/smtp_server.py" "$SMTP_DIR" "$SMTP_PORT" \
+		>>"$SMTP_DIR/server.log" 2>&1 &
+	SMTP_PID=$!
+	_smtp_i=0
+	while [ ! -s "$SMTP_DIR/port" ]; do
+		if ! kill -0 "$SMTP_PID" 2>/dev/null || [ "$_smtp_i" -gt 200 ]; then
+			echo "smtp_up: the server did not come back on port $SMTP_PORT:" >&2
+			tail -5 "$SMTP_DIR/server.log" >&2
+			_smtp_kill
+			return 1
+		fi
+		_smtp_i=$((_smtp_i + 1))
+		sleep 0.1
+	done
+}
+
 smtp_mode() {
 	printf '%s\n' "$1" >"$SMTP_DIR/mode.tmp" && mv "$SMTP_DIR/mode.tmp" "$SMTP_DIR/mode"
 }
@@ -87,17 +128,7 @@ smtp_wait_count() {
 }
 
 smtp_stop() {
-	if [ -n "$SMTP_PID" ]; then
-		kill "$SMTP_PID" 2>/dev/null
-		_smtp_i=0
-		while kill -0 "$SMTP_PID" 2>/dev/null && [ "$_smtp_i" -lt 50 ]; do
-			_smtp_i=$((_smtp_i + 1))
-			sleep 0.1
-		done
-		kill -9 "$SMTP_PID" 2>/dev/null
-		wait "$SMTP_PID" 2>/dev/null
-		SMTP_PID=
-	fi
+	_smtp_kill
 	if [ -n "$SMTP_DIR" ] && [ -d "$SMTP_DIR" ]; then
 		rm -rf "$SMTP_DIR"
 	fi

@@ -1,9 +1,9 @@
 """A private SMTP server for the integration tests (run with /usr/bin/python3).
 
-usage: smtp_server.py DIR
+usage: smtp_server.py DIR [PORT]
 
-Listens on 127.0.0.1 at a random free port in 20000-40000, writes the port to
-DIR/port once it accepts connections, and keeps every accepted message byte
+Listens on 127.0.0.1 at PORT, or at a random free port in 20000-40000, writes
+the port to DIR/port once it accepts connections, and keeps every accepted message byte
 for byte (as received, after dot-unstuffing) in the maildir DIR/maildir, with
 the envelope in two prepended headers, X-MailFrom and X-RcptTo.
 
@@ -105,19 +105,22 @@ class Authenticator:
 
 
 def main():
-    if len(sys.argv) != 2:
-        sys.exit("usage: smtp_server.py DIR")
+    if len(sys.argv) not in (2, 3):
+        sys.exit("usage: smtp_server.py DIR [PORT]")
     top = sys.argv[1]
+    fixed = int(sys.argv[2]) if len(sys.argv) == 3 else 0
     handler = Keeper(top)
     controller = None
     for _ in range(50):
-        port = random.randint(20000, 40000)
+        port = fixed or random.randint(20000, 40000)
         c = Controller(handler, hostname="127.0.0.1", port=port,
                        server_hostname="smtp.test.invalid",
                        authenticator=Authenticator(top), auth_require_tls=False)
         try:
             c.start()
         except Exception:
+            if fixed:
+                time.sleep(0.2)  # a restart: the port may be busy for a moment
             continue
         controller = c
         break
