@@ -2,14 +2,23 @@
  *
  * Per message: the parse, auto-detection and (when a ticket is made)
  * classification run outside the transaction's statements and are kept
- * across retries; the database sees two to four statements per message:
+ * across retries; the database sees one to three statements per message:
  *   lookup  (only with In-Reply-To, References or a subject tag)
- *   claim   the intake_log row (ON CONFLICT DO NOTHING), with its final
- *           outcome when no ticket is made; "dup" logs a duplicate instead
- *   new     ticket + message + events + the intake_log update, one statement
- *   attach  message + status change + event, one statement
- *   ack     the rate-limit count and the outbox row, one statement
- * plus one per attachment.
+ *   store   one of: claim (the intake_log row with its final outcome, no
+ *           ticket), new (claim + ticket + message + events) or attach
+ *           (claim + message + status change + event); the claim is
+ *           INSERT ... ON CONFLICT DO NOTHING, and a duplicate gets "dup"
+ *   ack     the rate-limit count and the outbox row (composed by
+ *           outbox_compose()), one statement
+ * plus one per attachment, and one NOTIFY outbox per transaction.
+ *
+ * A batch is one transaction sent as a libpq pipeline: the stores go out in
+ * order without waiting, except that a message with a lookup waits for it
+ * (and so for all before it, which it must see); then, with the stores'
+ * results in hand, the duplicates' rows, attachments and acks; then COMMIT.
+ * Nothing sent later can change what an earlier statement saw, and what
+ * the second round writes (acks with fresh Message-IDs, attachments, rows
+ * of duplicates) is nothing a store of the same batch looks at.
  */
 #include "autoconfig.h"
 
@@ -58,17 +67,23 @@ struct intake {
  * $5 message_id, $6 Message-ID key or NULL, $7 hash offset or NULL,
  * $8 outcome, $9 reason, $10 raw (kept or hashed) or NULL, $11 keep raw.
  * The NOT EXISTS checks find the usual duplicates before RAW and TICKET are
- * evaluated (no ticket number is spent on them); ON CONFLICT settles races. */
+ * evaluated (no ticket number is spent on them); ON CONFLICT settles races.
+ * They compare with parameters only, never with a column of k, and each
+ * names a whole unique key: so every plan, also a generic one made while
+ * the tables were small, is an index probe (a correlated form becomes a
+ * hashed subplan that reads the whole table). */
 #define SQL_CLAIM(RAW, TICKET)                                                                     \
 	"WITH k AS (SELECT " SQL_KEY " AS key),"                                                   \
 	" c AS (INSERT INTO intake_log (mailbox, uidvalidity, uid, external_id, message_id,"       \
 	"  dedupe_key, outcome, reason, raw, ticket)"                                              \
 	"  SELECT $1, $2::bigint, $3::bigint, $4, $5, k.key, $8, $9, " RAW ", " TICKET             \
 	"  FROM k WHERE NOT EXISTS (SELECT 1 FROM intake_log l WHERE l.mailbox = $1"               \
-	"   AND ((l.uidvalidity = $2::bigint AND l.uid = $3::bigint) OR l.external_id = $4))"      \
-	"  AND (k.key IS NULL OR NOT (EXISTS (SELECT 1 FROM intake_log l WHERE l.dedupe_key = k.key)" \
-	"   OR EXISTS (SELECT 1 FROM messages WHERE message_id = k.key)"                            \
-	"   OR EXISTS (SELECT 1 FROM outbox WHERE message_id = k.key)))"                            \
+	"   AND l.uidvalidity = $2::bigint AND l.uid = $3::bigint)"                                \
+	"  AND NOT EXISTS (SELECT 1 FROM intake_log l WHERE l.mailbox = $1 AND l.external_id = "   \
+	"$4)"                                                                                      \
+	"  AND NOT EXISTS (SELECT 1 FROM intake_log l WHERE l.dedupe_key = " SQL_KEY ")"           \
+	"  AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.message_id = " SQL_KEY ")"             \
+	"  AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.message_id = " SQL_KEY ")"               \
 	"  ON CONFLICT DO NOTHING RETURNING id, ticket)"
 
 /* Every store statement returns one row: key, log id (NULL: not claimed, a
@@ -79,24 +94,28 @@ static const struct stmt {
 } stmts[] = {
 #define S_LOOKUP 0
     {"intake_lookup",
-     /* $1 candidate Message-IDs, nearest first; $2 tagged ticket or 0; $3 window (s) */
-     "WITH ref AS ("
-     " SELECT m.ticket, array_position($1::text[], m.message_id) AS pos"
-     "  FROM messages m WHERE m.message_id = ANY ($1::text[])"
+     /* $1 candidate Message-IDs, nearest first; $2 tagged ticket or 0; $3 window (s).
+      * One index probe per candidate and one for the ticket, whatever the
+      * statistics were when the plan was made. */
+     "WITH c AS (SELECT id, pos FROM unnest($1::text[]) WITH ORDINALITY u(id, pos)),"
+     " ref AS ("
+     " SELECT (SELECT m.ticket FROM messages m WHERE m.message_id = c.id) AS ticket, c.pos"
+     "  FROM c"
      " UNION ALL"
-     " SELECT o.ticket, array_position($1::text[], o.message_id)"
-     "  FROM outbox o WHERE o.message_id = ANY ($1::text[]) AND o.ticket IS NOT NULL"
+     " SELECT (SELECT o.ticket FROM outbox o WHERE o.message_id = c.id), c.pos FROM c"
      " UNION ALL"
-     " SELECT number, 2147483647 FROM tickets WHERE number = $2::bigint)"
+     " SELECT (SELECT number FROM tickets WHERE number = $2::bigint), 2147483647)"
      "SELECT t.number, t.status, lower(t.requester_address),"
      " coalesce(t.resolved_at, t.updated_at) >= now() - make_interval(secs => $3::int)"
-     " FROM ref JOIN tickets t ON t.number = ref.ticket"
-     " ORDER BY ref.pos, t.number DESC LIMIT 1 FOR UPDATE OF t"},
+     " FROM tickets t WHERE t.number = (SELECT ticket FROM ref WHERE ticket IS NOT NULL"
+     "  ORDER BY pos, ticket DESC LIMIT 1)"
+     " FOR UPDATE"},
 #define S_CLAIM 1
     {"intake_claim",
      /* the claim with its final outcome, no ticket: auto, rejected */
-     SQL_CLAIM("CASE WHEN $11::boolean THEN $10::bytea END", "NULL::bigint")
-     "SELECT k.key, c.id, NULL::bigint, NULL::bigint FROM k LEFT JOIN c ON true"},
+     SQL_CLAIM("CASE WHEN $11::boolean THEN $10::bytea END",
+               "NULL::bigint") "SELECT k.key, c.id, NULL::bigint, NULL::bigint FROM k LEFT JOIN c "
+                               "ON true"},
 #define S_DUP 2
     {"intake_dup",
      /* $1-$5 as claim, $6 the key or NULL, $7 the reason.  No row: the
@@ -112,7 +131,9 @@ static const struct stmt {
      "SELECT id, ticket FROM ins"
      " UNION ALL SELECT 0, l.ticket FROM intake_log l"
      "  WHERE NOT EXISTS (SELECT 1 FROM ins) AND l.mailbox = $1"
-     "  AND ((l.uidvalidity = $2::bigint AND l.uid = $3::bigint) OR l.external_id = $4)"},
+     "  AND l.uidvalidity = $2::bigint AND l.uid = $3::bigint"
+     " UNION ALL SELECT 0, l.ticket FROM intake_log l"
+     "  WHERE NOT EXISTS (SELECT 1 FROM ins) AND l.mailbox = $1 AND l.external_id = $4"},
 #define S_NEW 3
     {"intake_new",
      /* the claim, then $12 requester, $13 name, $14 subject, $15 municipality,
@@ -121,41 +142,63 @@ static const struct stmt {
       * $27 event data, $28 warning.  The ticket number is taken with the
       * claim, so that its intake_log row is written once, complete (the
       * foreign key is checked at the end of the statement). */
-     SQL_CLAIM("NULL::bytea", "nextval('tickets_number_seq'::regclass)")
-     ", t AS (INSERT INTO tickets (number, requester_address, requester_name, subject,"
-     "  municipality, sector, category, priority, lang, queue, follows, classification)"
-     "  OVERRIDING SYSTEM VALUE"
-     "  SELECT c.ticket, $12, $13, $14, (SELECT id FROM organisations WHERE id = $15),"
-     "  (SELECT id FROM sectors WHERE id = $16), (SELECT id FROM categories WHERE id = $17),"
-     "  $18, $19, $20, $21::bigint, $22::jsonb FROM c RETURNING number),"
-     " m AS (INSERT INTO messages (ticket, direction, channel, message_id, in_reply_to, refs,"
-     "  from_address, from_name, subject, body, raw)"
-     "  SELECT number, 'in', $23, $5, $24, $25::text[], $12, $13, $14, $26,"
-     "   CASE WHEN $11::boolean THEN $10::bytea END FROM t RETURNING id, ticket),"
-     " e AS (INSERT INTO events (ticket, actor, kind, data)"
-     "  SELECT ticket, 'intake', 'ticket_created', $27::jsonb FROM m"
-     "  UNION ALL SELECT ticket, 'intake', 'warning', $28::jsonb FROM m WHERE $28 IS NOT NULL"
-     "  UNION ALL SELECT $21::bigint, 'intake', 'continued', jsonb_build_object('ticket',"
-     "   m.ticket) FROM m WHERE $21 IS NOT NULL)"
-     "SELECT k.key, c.id, m.ticket, m.id FROM k LEFT JOIN c ON true LEFT JOIN m ON true"},
+     SQL_CLAIM(
+         "NULL::bytea",
+         "nextval('tickets_number_seq'::regclass)") ", t AS (INSERT INTO tickets (number, "
+                                                    "requester_address, requester_name, subject,"
+                                                    "  municipality, sector, category, priority, "
+                                                    "lang, queue, follows, classification)"
+                                                    "  OVERRIDING SYSTEM VALUE"
+                                                    "  SELECT c.ticket, $12, $13, $14, (SELECT id "
+                                                    "FROM organisations WHERE id = $15),"
+                                                    "  (SELECT id FROM sectors WHERE id = $16), "
+                                                    "(SELECT id FROM categories WHERE id = $17),"
+                                                    "  $18, $19, $20, $21::bigint, $22::jsonb FROM "
+                                                    "c RETURNING number),"
+                                                    " m AS (INSERT INTO messages (ticket, "
+                                                    "direction, channel, message_id, in_reply_to, "
+                                                    "refs,"
+                                                    "  from_address, from_name, subject, body, raw)"
+                                                    "  SELECT number, 'in', $23, $5, $24, "
+                                                    "$25::text[], $12, $13, $14, $26,"
+                                                    "   CASE WHEN $11::boolean THEN $10::bytea END "
+                                                    "FROM t RETURNING id, ticket),"
+                                                    " e AS (INSERT INTO events (ticket, actor, "
+                                                    "kind, data)"
+                                                    "  SELECT ticket, 'intake', 'ticket_created', "
+                                                    "$27::jsonb FROM m"
+                                                    "  UNION ALL SELECT ticket, 'intake', "
+                                                    "'warning', $28::jsonb FROM m WHERE $28 IS NOT "
+                                                    "NULL"
+                                                    "  UNION ALL SELECT $21::bigint, 'intake', "
+                                                    "'continued', jsonb_build_object('ticket',"
+                                                    "   m.ticket) FROM m WHERE $21 IS NOT NULL)"
+                                                    "SELECT k.key, c.id, m.ticket, m.id FROM k "
+                                                    "LEFT JOIN c ON true LEFT JOIN m ON true"},
 #define S_ATTACH 4
     {"intake_attach",
      /* the claim, then $12 ticket, $13 direction, $14 channel, $15 in_reply_to,
       * $16 refs, $17 from, $18 name, $19 subject, $20 body, $21 new status or
       * NULL, $22 event kind, $23 event data, $24 warning */
-     SQL_CLAIM("NULL::bytea", "$12::bigint")
-     ", m AS (INSERT INTO messages (ticket, direction, channel, message_id, in_reply_to,"
-     "  refs, from_address, from_name, subject, body, raw)"
-     "  SELECT $12::bigint, $13, $14, $5, $15, $16::text[], $17, $18, $19, $20,"
-     "   CASE WHEN $11::boolean THEN $10::bytea END FROM c RETURNING id, ticket),"
-     " u AS (UPDATE tickets SET status = $21,"
-     "  pause_total = pause_total + coalesce(now() - paused_at, interval '0'),"
-     "  paused_at = NULL, resolved_at = NULL, closed_at = NULL"
-     "  WHERE number = $12::bigint AND $21::text IS NOT NULL AND EXISTS (SELECT 1 FROM c)),"
-     " e AS (INSERT INTO events (ticket, actor, kind, data)"
-     "  SELECT ticket, 'intake', $22, $23::jsonb FROM m"
-     "  UNION ALL SELECT ticket, 'intake', 'warning', $24::jsonb FROM m WHERE $24 IS NOT NULL)"
-     "SELECT k.key, c.id, m.ticket, m.id FROM k LEFT JOIN c ON true LEFT JOIN m ON true"},
+     SQL_CLAIM(
+         "NULL::bytea",
+         "$12::bigint") ", m AS (INSERT INTO messages (ticket, direction, channel, message_id, "
+                        "in_reply_to,"
+                        "  refs, from_address, from_name, subject, body, raw)"
+                        "  SELECT $12::bigint, $13, $14, $5, $15, $16::text[], $17, $18, $19, $20,"
+                        "   CASE WHEN $11::boolean THEN $10::bytea END FROM c RETURNING id, "
+                        "ticket),"
+                        " u AS (UPDATE tickets SET status = $21,"
+                        "  pause_total = pause_total + coalesce(now() - paused_at, interval '0'),"
+                        "  paused_at = NULL, resolved_at = NULL, closed_at = NULL"
+                        "  WHERE number = $12::bigint AND $21::text IS NOT NULL AND EXISTS (SELECT "
+                        "1 FROM c)),"
+                        " e AS (INSERT INTO events (ticket, actor, kind, data)"
+                        "  SELECT ticket, 'intake', $22, $23::jsonb FROM m"
+                        "  UNION ALL SELECT ticket, 'intake', 'warning', $24::jsonb FROM m WHERE "
+                        "$24 IS NOT NULL)"
+                        "SELECT k.key, c.id, m.ticket, m.id FROM k LEFT JOIN c ON true LEFT JOIN m "
+                        "ON true"},
 #define S_ATTACHMENT 5
     {"intake_attachment",
      "INSERT INTO attachments (message, filename, content_type, content_id, is_inline, size,"
@@ -663,7 +706,7 @@ static bool prep_message(struct intake *in, const struct intake_item *it, struct
 		mime_msg_free(&p->msg);
 		return true;
 	}
-	p->oversize = it->len > in->set.limits.max_message_bytes;
+	p->oversize = it->truncated || it->len > in->set.limits.max_message_bytes;
 	p->is_auto = autodetect_check(p->msg, p->auto_reason, sizeof(p->auto_reason));
 	p->suppress = p->is_auto || autodetect_suppress_reply(p->msg);
 	p->message_id = usable_id(mime_message_id(p->msg));
@@ -880,8 +923,7 @@ static bool send_failed(struct tx *tx, const char *what)
 {
 	tx->fail = FAIL_FATAL;
 	free(tx->error);
-	if (asprintf(&tx->error, "intake: sending %s: %s", what,
-	             PQerrorMessage(tx->in->conn)) < 0)
+	if (asprintf(&tx->error, "intake: sending %s: %s", what, PQerrorMessage(tx->in->conn)) < 0)
 		tx->error = NULL;
 	return false;
 }
@@ -989,7 +1031,8 @@ static char *oversize_warning(const struct intake *in, const struct intake_item 
 	snprintf(text, sizeof(text),
 	         "message of %zu bytes is over the limit of %zu: only its header and first "
 	         "text part were kept, not the source or attachments",
-	         it->len, in->set.limits.max_message_bytes);
+	         it->truncated && it->full_size > it->len ? it->full_size : it->len,
+	         in->set.limits.max_message_bytes);
 	return json_take(json_pack("{s:s}", "warning", text));
 }
 
@@ -1346,9 +1389,10 @@ static bool handle_store(struct tx *tx, size_t i, PGresult *res)
 	struct prep *p = &tx->preps[i];
 	struct intake_result *r = &tx->items[i].result;
 
-	if (!check(tx, res, PGRES_TUPLES_OK, p->plan == PLAN_NEW      ? "new ticket"
-	                                     : p->plan == PLAN_ATTACH ? "attach"
-	                                                              : "claim"))
+	if (!check(tx, res, PGRES_TUPLES_OK,
+	           p->plan == PLAN_NEW      ? "new ticket"
+	           : p->plan == PLAN_ATTACH ? "attach"
+	                                    : "claim"))
 		return false;
 	if (PQntuples(res) != 1) {
 		PQclear(res);
@@ -1392,8 +1436,7 @@ static bool handle(struct tx *tx, const struct op *op, PGresult *res)
 	struct intake *in = tx->in;
 	struct prep *p = &tx->preps[op->item];
 	struct intake_result *r = &tx->items[op->item].result;
-	static const char *const what[] = {"BEGIN", "COMMIT", "NOTIFY", "", "",
-	                                   "",      "attachment"};
+	static const char *const what[] = {"BEGIN", "COMMIT", "NOTIFY", "", "", "", "attachment"};
 
 	switch (op->kind) {
 	case OP_BEGIN:
@@ -1408,7 +1451,8 @@ static bool handle(struct tx *tx, const struct op *op, PGresult *res)
 			return false;
 		if (PQntuples(res) == 1) {
 			p->look_ticket = get_id(res, 0, 0);
-			snprintf(p->look_status, sizeof(p->look_status), "%s", PQgetvalue(res, 0, 1));
+			snprintf(p->look_status, sizeof(p->look_status), "%s",
+			         PQgetvalue(res, 0, 1));
 			snprintf(p->look_requester, sizeof(p->look_requester), "%s",
 			         PQgetvalue(res, 0, 2));
 			p->look_in_window = strcmp(PQgetvalue(res, 0, 3), "t") == 0;

@@ -37,14 +37,17 @@
  * outbox inside the same transaction; concurrent workers may each count
  * before the other commits, so the limit is a brake, not an exact figure).
  * A rate-limited ack leaves an "ack_rate_limited" event on the ticket.  The
- * ack goes through outbox_enqueue() (kind 'ack') in the same transaction, so
- * it exists exactly when its ticket does; its Message-ID is in outbox, where
- * the threading of replies finds it.
+ * ack is composed by outbox_compose() (kind 'ack') and inserted in the same
+ * transaction, with one NOTIFY outbox per transaction, so it exists exactly
+ * when its ticket does; its Message-ID is in outbox, where the threading of
+ * replies finds it.
  *
  * Threads: a struct intake belongs to one connection and one thread at a
  * time; the rules are shared read-only.  The connection must be blocking
- * and idle; intake_new() prepares its statements on it (names "intake_*"),
- * so give each connection one struct intake.  After a connection failure,
+ * and idle (not in pipeline mode); intake_new() prepares its statements on
+ * it (names "intake_*"), so give each connection one struct intake.
+ * intake_process() runs each batch as a libpq pipeline and leaves the
+ * connection idle and out of pipeline mode again.  After a connection failure,
  * free the intake, reconnect and make a new one.
  */
 #ifndef SEUTUDESK_INTAKE_H
@@ -139,11 +142,15 @@ struct intake_result {
 };
 
 /* One message of a batch: fill in src, raw and len; intake_process() fills
- * in result.  raw is borrowed for the call. */
+ * in result.  raw is borrowed for the call.  A source that was cut on the
+ * way (IMAP fetches at most a mailbox's size limit) sets truncated and its
+ * real size: it is stored like one over the limit. */
 struct intake_item {
 	struct intake_source src;
 	const char *raw;
 	size_t len;
+	bool truncated;   /* raw is only the first len bytes of the source */
+	size_t full_size; /* with truncated: the source's real size */
 	struct intake_result result;
 };
 

@@ -163,6 +163,8 @@ static bool store_batch(struct mailbox *mb, const struct config_mailbox *cm,
 		items[ni].src.uid = msgs[i].uid;
 		items[ni].raw = msgs[i].data;
 		items[ni].len = msgs[i].len;
+		items[ni].truncated = msgs[i].truncated;
+		items[ni].full_size = msgs[i].size;
 		uids[ni++] = msgs[i].uid;
 	}
 	if (ni == 0)

@@ -553,8 +553,8 @@ void outbox_row_params(const struct outbox_row *row, const char *const **values_
 	*formats_r = row->formats;
 }
 
-struct outbox_row *outbox_compose(const struct outbox_settings *set,
-                                  const struct outbox_mail *mail, char **error_r)
+struct outbox_row *outbox_compose(const struct outbox_settings *set, const struct outbox_mail *mail,
+                                  char **error_r)
 {
 	const char *kind = mail->kind ? mail->kind : "reply";
 	const char *envelope = mail->envelope_from ? mail->envelope_from : set->bounce_address;

@@ -130,16 +130,16 @@ enum outbox_enqueue_result outbox_enqueue(PGconn *conn, const struct outbox_sett
  * such a caller sends NOTIFY outbox itself (once per transaction is enough). */
 #define OUTBOX_ROW_PARAMS 10
 #define OUTBOX_ROW_COLUMNS                                                                         \
-	"ticket, message, message_id, to_address, subject, headers, body, kind, envelope_from, raw"
+	"ticket, message, message_id, to_address, subject, headers, body, kind, envelope_from, "   \
+	"raw"
 #define OUTBOX_ROW_VALUES "$1::bigint, $2::bigint, $3, $4, $5, $6::jsonb, $7, $8, $9, $10::bytea"
 
 struct outbox_row; /* opaque */
 
 /* The row for mail, or NULL with *error_r set when outbox_enqueue() would
  * refuse it (OUTBOX_REFUSED).  mail's strings are borrowed by the row. */
-struct outbox_row *outbox_compose(const struct outbox_settings *set,
-                                  const struct outbox_mail *mail, char **error_r)
-    __attribute__((warn_unused_result));
+struct outbox_row *outbox_compose(const struct outbox_settings *set, const struct outbox_mail *mail,
+                                  char **error_r) __attribute__((warn_unused_result));
 /* Its Message-ID, without brackets. */
 const char *outbox_row_message_id(const struct outbox_row *row);
 /* Its parameters for PQexecParams() or PQsendQueryPrepared(): OUTBOX_ROW_PARAMS

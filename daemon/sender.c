@@ -26,6 +26,8 @@ struct sender {
 	PGconn *db;
 	unsigned failures;
 	struct outbox_stats total;
+	char host[256];
+	char claim_id[300]; /* claimed_by of our claims: "HOST:PID/INDEX" */
 };
 
 static void drop_db(struct sender *s)
@@ -35,20 +37,22 @@ static void drop_db(struct sender *s)
 	s->db = NULL;
 }
 
-/* A daemon killed while sending leaves its claimed rows 'sending' until
- * their lease ends (15 minutes or more).  Claims made on this host by a
- * process that no longer exists (claimed_by is "HOST:PID", see outbox.h)
- * cannot finish, so their lease is ended now and the next claim takes them
- * over (counted as recovered, the protocol's one duplicate window).  A pid
- * that was reused since only keeps the lease running until it ends. */
-static bool recover_dead_claims(struct sender *s, char **error_r)
+/* A sender that lost its database while it held claims, or a daemon that
+ * was killed, leaves rows 'sending' until their lease ends (15 minutes or
+ * more).  Each sender claims as "HOST:PID/INDEX" (see outbox.h's
+ * claimed_by), so on every fresh connection it ends the leases that cannot
+ * finish: its own earlier claims (it is between rounds, so it is sending
+ * none of them) and the claims of processes on this host that no longer
+ * exist.  The next claim takes them over and counts them as recovered: the
+ * protocol's one window for a duplicate.  A pid reused since only keeps the
+ * lease running until it ends. */
+static bool recover_claims(struct sender *s, char **error_r)
 {
-	char prefix[300], host[256] = "";
+	char prefix[300];
 	const char *params[1] = {prefix};
 	PGresult *res;
 
-	gethostname(host, sizeof(host) - 1);
-	snprintf(prefix, sizeof(prefix), "%s:", host);
+	snprintf(prefix, sizeof(prefix), "%s:", s->host);
 	res = PQexecParams(s->db,
 			   "SELECT DISTINCT claimed_by FROM outbox WHERE status = 'sending'"
 			   " AND left(claimed_by, length($1)) = $1",
@@ -61,8 +65,9 @@ static bool recover_dead_claims(struct sender *s, char **error_r)
 		const char *by = PQgetvalue(res, i, 0), *p = by + strlen(prefix);
 		char *end;
 		long pid = strtol(p, &end, 10);
-		if (*p == '\0' || *end != '\0' || pid <= 0 || pid == (long)getpid() ||
-		    kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+		bool own = strcmp(by, s->claim_id) == 0;
+		if (!own && (*p == '\0' || (*end != '\0' && *end != '/') || pid <= 0 ||
+			     pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH))
 			continue;
 		const char *up[1] = {by};
 		PGresult *r = PQexecParams(s->db,
@@ -70,10 +75,12 @@ static bool recover_dead_claims(struct sender *s, char **error_r)
 					   " WHERE status = 'sending' AND claimed_by = $1",
 					   1, NULL, up, NULL, NULL, 0);
 		bool ok = db_result_ok(s->db, r, PGRES_COMMAND_OK, error_r);
-		if (ok)
-			log_warn("sender=%u event=recover_claims rows=%s claimed_by=%s: that "
-				 "process is gone; its mail is sent again now",
-				 s->index, PQcmdTuples(r), by);
+		if (ok && strcmp(PQcmdTuples(r), "0") != 0)
+			log_warn("sender=%u event=recover_claims rows=%s claimed_by=%s: %s; "
+				 "sending them again now",
+				 s->index, PQcmdTuples(r), by,
+				 own ? "claims of ours before the database failed"
+				     : "that process is gone");
 		PQclear(r);
 		if (!ok) {
 			PQclear(res);
@@ -95,7 +102,7 @@ static bool ensure_db(struct sender *s, const struct runtime *rt, char **error_r
 	s->db = db_connect_config(rt->cfg, appname, error_r);
 	if (s->db == NULL)
 		return false;
-	if (!db_exec(s->db, "LISTEN outbox", error_r) || !recover_dead_claims(s, error_r)) {
+	if (!db_exec(s->db, "LISTEN outbox", error_r) || !recover_claims(s, error_r)) {
 		drop_db(s);
 		return false;
 	}
@@ -121,7 +128,9 @@ static bool sender_round(struct sender *s, const struct runtime *rt, char **erro
 
 	if (!ensure_db(s, rt, error_r))
 		return false;
-	if (!outbox_send_due(s->db, &rt->outbox, &rt->smtp, SENDER_ROUND, &st, error_r)) {
+	struct outbox_settings set = rt->outbox;
+	set.sender_id = s->claim_id;
+	if (!outbox_send_due(s->db, &set, &rt->smtp, SENDER_ROUND, &st, error_r)) {
 		drop_db(s);
 		return false;
 	}
@@ -185,6 +194,8 @@ struct sender *sender_start(unsigned index, char **error_r)
 		return NULL;
 	}
 	s->index = index;
+	gethostname(s->host, sizeof(s->host) - 1);
+	snprintf(s->claim_id, sizeof(s->claim_id), "%s:%ld/%u", s->host, (long)getpid(), index);
 	snprintf(name, sizeof(name), "sender %u", index);
 	s->worker = worker_start(name, sender_run, s, error_r);
 	if (s->worker == NULL) {

@@ -23,14 +23,14 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *const domains[] = {"karstula.fi", "saarijarvi.fi", "viitasaari.fi",
-                                      "kannonkoski.fi", "kivijarvi.fi", "kyyjarvi.fi",
-                                      "gmail.com", "saarikka.fi"};
-static const char *const subjects[] = {
-    "Tulostin ei tulosta",       "Wilma-salasana unohtunut", "Sähköposti ei toimi",
-    "Skrivaren fungerar inte",   "Lösenordet har gått ut",   "Laptop will not start",
-    "VPN-yhteys katkeilee",      "Uusi käyttäjätunnus",      "Näyttö pimeänä",
-    "Kotihoidon tabletti jumissa"};
+static const char *const domains[] = {"karstula.fi",    "saarijarvi.fi", "viitasaari.fi",
+                                      "kannonkoski.fi", "kivijarvi.fi",  "kyyjarvi.fi",
+                                      "gmail.com",      "saarikka.fi"};
+static const char *const subjects[] = {"Tulostin ei tulosta",    "Wilma-salasana unohtunut",
+                                       "Sähköposti ei toimi",    "Skrivaren fungerar inte",
+                                       "Lösenordet har gått ut", "Laptop will not start",
+                                       "VPN-yhteys katkeilee",   "Uusi käyttäjätunnus",
+                                       "Näyttö pimeänä",         "Kotihoidon tabletti jumissa"};
 static const char *const bodies[] = {
     "Hei,\n\ntoimiston tulostin ei tulosta, jono on jumissa. Voisitteko auttaa?\n\n"
     "Terveisin\n",

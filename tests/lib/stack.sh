@@ -97,8 +97,10 @@ ${STACK_EXTRA_CONF:-}
 CONF
 }
 
+# STACK_DAEMON_WRAPPER runs the daemon under a tool, e.g. "valgrind -q".
 daemon_start() {
-	"$top_builddir/seutudeskd" -f -c "$STACK_CONF" >>"$STACK_LOG" 2>&1 &
+	# shellcheck disable=SC2086
+	${STACK_DAEMON_WRAPPER:-} "$top_builddir/seutudeskd" -f -c "$STACK_CONF" >>"$STACK_LOG" 2>&1 &
 	STACK_DAEMON_PID=$!
 	export STACK_DAEMON_PID
 }
