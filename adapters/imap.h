@@ -18,9 +18,14 @@
  * Folder names are passed to the server as given (IMAP modified UTF-7 for
  * non-ASCII names).
  *
- * TLS (imaps, starttls) sends SNI but does NOT yet verify the server's
- * certificate: libetpan's GnuTLS layer does not, and the check against the
- * system trust store and the host name is still to be added here.
+ * TLS (imaps, starttls) sends SNI and, right after the handshake and before
+ * anything else is read or sent (the greeting with imaps, LOGIN with
+ * starttls), verifies the server's certificate chain against the system trust
+ * store, or against tls_ca_file alone when that is set, and the certificate
+ * against host (a DNS name, or an IP address matched to the certificate's IP
+ * addresses).  There is no way to turn that off: a private CA goes in
+ * tls_ca_file.  A failure names host:port and why, e.g.
+ *   "imap test@mail.example.fi:993 INBOX: TLS certificate: not trusted: ..."
  *
  * The process must ignore SIGPIPE: a write to a dropped connection is then an
  * error return, not a signal.
@@ -44,6 +49,7 @@ struct imap_settings {
 	enum imap_tls tls; /* default IMAP_TLS_IMAPS */
 	const char *user;
 	const char *password;      /* never copied into an error */
+	const char *tls_ca_file;   /* PEM CAs trusted instead of the system store; NULL: system */
 	const char *folder;        /* the intake folder (default "INBOX") */
 	unsigned timeout;          /* seconds, connect and each socket read/write (default 30) */
 	size_t max_message_bytes;  /* most bytes of one source fetched (default 32 MiB) */
@@ -56,11 +62,16 @@ void imap_settings_default(struct imap_settings *s);
 /* Parses "imaps", "starttls" or "none". */
 bool imap_tls_parse(const char *name, enum imap_tls *tls_r) __attribute__((warn_unused_result));
 
+/* Whether path is a PEM file imap_connect() can take as tls_ca_file (at least
+ * one CA certificate in it); for checking a configuration before use. */
+bool imap_ca_file_check(const char *path, char **error_r) __attribute__((warn_unused_result));
+
 struct imap_conn; /* opaque */
 
-/* Connects, negotiates TLS as configured and logs in.  The settings' strings
- * are copied.  NULL with *error_r set on failure (bad settings, tls=none to a
- * host that is not loopback, connection, TLS or login failure). */
+/* Connects, negotiates TLS as configured, verifies the certificate and logs
+ * in.  The settings' strings are copied.  NULL with *error_r set on failure
+ * (bad settings, tls=none to a host that is not loopback, an unreadable
+ * tls_ca_file, connection, TLS, certificate or login failure). */
 struct imap_conn *imap_connect(const struct imap_settings *s, char **error_r)
     __attribute__((warn_unused_result));
 /* Sends LOGOUT when the connection still works, frees *conn, sets it to NULL. */

@@ -3,8 +3,8 @@
 # Debian 12.  Run as root.  Quiet when everything is already there.
 set -e
 PKGS="autoconf automake pkg-config make gcc build-essential
-libevent-dev libpq-dev libpcre2-dev libetpan-dev libesmtp-dev libjansson-dev
-libncurses-dev libxml2-dev
+libevent-dev libpq-dev libpcre2-dev libetpan-dev libgnutls28-dev libesmtp-dev libjansson-dev
+libncurses-dev libxml2-dev openssl ca-certificates
 postgresql-15 dovecot-core dovecot-imapd python3-aiosmtpd tmux
 clang libclang-rt-14-dev valgrind"
 missing=""

@@ -643,70 +643,130 @@ static struct classify_rules *rules_new(void)
 
 /* ---- prefilter ----
  *
- * Most match lines search the same long text and most find nothing.  PCRE2
- * searches the union (?:p1)|(?:p2)|... of several patterns in one scan much
- * faster than each pattern in a scan of its own, so at load time the
- * positive lines of each target are put in groups, in rule order, and the
- * union of each group is compiled.  When a group's union finds nothing, its
- * members are "not found" without running them.  A member of a group that
- * did match is still run by itself, for its own result and explanation.  A
- * group of more than GROUP_SPLIT members gets two halves as subgroups, so
- * that a hit costs fewer member runs.
+ * Most match lines search the same text and most find nothing.  Nearly all
+ * of them look for words: every alternative starts with \b.  PCRE2 tries a
+ * pattern at each possible start, and most of the cost at each is that \b
+ * (Unicode-aware, so it decodes the characters around it).  One scan of
+ *     \b(?:(?:p1)|(?:p2)|...)     (each pi without its leading \b)
+ * tests \b once per position for all of them, and costs about what three or
+ * four of them cost alone.  (A plain union (?:\bp1)|(?:\bp2) costs more than
+ * its members together, which is why only such patterns are grouped.)
+ *
+ * So at load time the positive lines of each target that have this form are
+ * put in groups of up to GROUP_MAX, in rule order, and each group's union is
+ * compiled; a group of more than GROUP_SPLIT also gets its two halves as
+ * subgroups, so that a hit costs fewer member runs.  When a group's union
+ * finds nothing, its members are "not found" without running them.  A member
+ * of a group that did match is still run by itself, for its own result and
+ * explanation, so nothing a caller sees changes.
  *
  * The union matches exactly when one of its members matches somewhere, as
  * long as no member refers to a group by number or recurses (numbers shift
  * in the union) or uses a backtracking verb or a callout ((*COMMIT) can fail
- * the whole union): such patterns are left out by groupable().  A union that
- * does not compile (two members name the same group, say) is left out too,
- * and one that fails with an error (a match limit) lets its members run.
+ * the whole union): word_body() refuses those, and anything it does not
+ * understand.  A union that does not compile (two members name the same
+ * group, say) is left out, and one that fails with an error (a match limit)
+ * lets its members run by themselves.
  *
- * CLASSIFY_NO_PREFILTER in the environment, at load time, turns it off.
+ * CLASSIFY_NO_PREFILTER in the environment at load time turns it off.
  */
-#define GROUP_MAX 8
+#define GROUP_MAX 12
 #define GROUP_SPLIT 4
 
-/* Can pattern p join a union?  Errs on the side of "no". */
-static bool groupable(const char *p)
+/* If every top-level alternative of pattern p starts with \b, returns p with
+ * those \b removed (malloc'd), else NULL.  Also NULL for what may not join a
+ * union (see above) and for what this scan does not follow: \Q...\E, and #
+ * (a comment in extended mode, which could hide a parenthesis). */
+static char *word_body(const char *p)
 {
-	for (; *p != '\0'; p++) {
+	char *out = malloc(strlen(p) + 1), *o = out;
+	int depth = 0;
+	bool in_class = false, alt_start = true;
+
+	if (out == NULL)
+		return NULL;
+	while (*p != '\0') {
+		if (alt_start) {
+			if (p[0] != '\\' || p[1] != 'b' || (p[2] != '\0' && strchr("*+?{", p[2])))
+				goto no;
+			p += 2;
+			alt_start = false;
+			continue;
+		}
 		if (p[0] == '\\') {
 			/* \1..\9 backreference; \g, \k references and subroutine calls */
-			if (p[1] == '\0' || (p[1] >= '1' && p[1] <= '9') || p[1] == 'g' ||
-			    p[1] == 'k')
-				return false;
-			p++;
-		} else if (p[0] == '(' && p[1] == '*') {
-			return false; /* (*VERB) or a leading option such as (*UTF) */
-		} else if (p[0] == '(' && p[1] == '?') {
+			if (p[1] == '\0' || (p[1] >= '1' && p[1] <= '9') || strchr("gkQE", p[1]))
+				goto no;
+			*o++ = *p++;
+		} else if (in_class) {
+			if (p[0] == '[' && (p[1] == ':' || p[1] == '.' || p[1] == '=')) {
+				/* [:alpha:] and the like: copied whole */
+				const char *end = strchr(p + 2, p[1]);
+				if (end == NULL || end[1] != ']')
+					goto no;
+				while (p < end + 1)
+					*o++ = *p++;
+			} else if (p[0] == ']') {
+				in_class = false;
+			}
+		} else if (p[0] == '[') {
+			in_class = true;
+			*o++ = *p++;
+			if (*p == '^')
+				*o++ = *p++;
+			if (*p == ']')
+				*o++ = *p++; /* a literal ] */
+			continue;
+		} else if (p[0] == '(') {
 			const char *q = p + 2;
-			/* (?R) (?1) (?+1) (?-1) (?&n) (?P=n) (?P>n) (?(cond)) (?C) */
-			if (*q == 'R' || isdigit((unsigned char)*q) || *q == '+' ||
-			    (*q == '-' && isdigit((unsigned char)q[1])) || *q == '&' ||
-			    (*q == 'P' && (q[1] == '=' || q[1] == '>')) || *q == '(' || *q == 'C')
-				return false;
+			/* (*VERB) (?R) (?1) (?+1) (?-1) (?&n) (?P=n) (?P>n) (?(cond)) (?C) (?#) */
+			if (p[1] == '*' ||
+			    (p[1] == '?' &&
+			     (*q == 'R' || isdigit((unsigned char)*q) || *q == '+' ||
+			      (*q == '-' && isdigit((unsigned char)q[1])) || *q == '&' ||
+			      (*q == 'P' && (q[1] == '=' || q[1] == '>')) || *q == '(' || *q == 'C')))
+				goto no;
+			depth++;
+		} else if (p[0] == ')') {
+			if (--depth < 0)
+				goto no;
+		} else if (p[0] == '|' && depth == 0) {
+			alt_start = true;
+		} else if (p[0] == '#') {
+			goto no;
 		}
+		if (*p != '\0')
+			*o++ = *p++;
 	}
-	return true;
+	if (alt_start || depth != 0 || in_class)
+		goto no;
+	*o = '\0';
+	return out;
+no:
+	free(out);
+	return NULL;
 }
 
-/* Compiles the union of members[0..n) as a group under parent; its index or -1. */
+/* Compiles \b(?:(?:b1)|(?:b2)|...) of the members' word bodies as a group
+ * under parent; returns its index, or -1. */
 static int group_add(struct classify_rules *r, pcre2_compile_context *cctx,
                      struct cl_match *const *members, size_t n, int parent)
 {
 	struct cl_group *groups;
 	pcre2_code *code;
-	size_t len = 0;
+	size_t len = 8;
 	char *u;
 	int err;
 	PCRE2_SIZE off;
 
 	for (size_t i = 0; i < n; i++)
-		len += strlen(members[i]->src) + 5; /* (?:...)| */
-	if ((u = malloc(len + 1)) == NULL)
+		len += strlen(members[i]->src) + 5;
+	if ((u = malloc(len)) == NULL)
 		return -1;
-	len = 0;
+	len = (size_t)sprintf(u, "\\b(?:");
 	for (size_t i = 0; i < n; i++)
 		len += (size_t)sprintf(u + len, "%s(?:%s)", i > 0 ? "|" : "", members[i]->src);
+	len += (size_t)sprintf(u + len, ")");
 	code = pcre2_compile((PCRE2_SPTR)u, len,
 	                     PCRE2_CASELESS | PCRE2_UTF | PCRE2_UCP | PCRE2_NEVER_BACKSLASH_C,
 	                     &err, &off, cctx);
@@ -742,7 +802,7 @@ static void group_build(struct classify_rules *r, pcre2_compile_context *cctx,
 }
 
 /* Groups the positive lines of every target but to and header (matched per
- * address or per call of a callback); drops the pattern sources.  Without
+ * address, or through a callback); drops the pattern sources.  Short of
  * memory it builds fewer groups or none: matching stays right, only slower. */
 static void prefilter_build(struct classify_rules *r)
 {
@@ -752,8 +812,8 @@ static void prefilter_build(struct classify_rules *r)
 	if (getenv("CLASSIFY_NO_PREFILTER") == NULL)
 		cctx = pcre2_compile_context_create(NULL);
 	if (cctx != NULL) {
-		pcre2_set_max_pattern_length(cctx, GROUP_MAX * (CLASSIFY_MAX_PATTERN + 5));
-		pcre2_set_parens_nest_limit(cctx, 51);
+		pcre2_set_max_pattern_length(cctx, GROUP_MAX * (CLASSIFY_MAX_PATTERN + 5) + 8);
+		pcre2_set_parens_nest_limit(cctx, 52);
 	}
 	for (int t = 0; t <= T_TEXT && cctx != NULL; t++) {
 		size_t n = 0;
@@ -763,8 +823,11 @@ static void prefilter_build(struct classify_rules *r)
 			struct cl_rule *rule = &r->rules[i];
 			for (unsigned j = 0; j < rule->match_count; j++) {
 				struct cl_match *m = &rule->matches[j];
-				if ((int)m->target != t || m->negate || !groupable(m->src))
+				char *body;
+				if ((int)m->target != t || m->negate || (body = word_body(m->src)) == NULL)
 					continue;
+				free(m->src);
+				m->src = body;
 				members[n++] = m;
 				if (n == GROUP_MAX) {
 					group_build(r, cctx, members, n);
@@ -776,7 +839,6 @@ static void prefilter_build(struct classify_rules *r)
 			group_build(r, cctx, members, n);
 	}
 	pcre2_compile_context_free(cctx);
-	if (getenv("CLASSIFY_STATS")) for (size_t i = 0; i < r->count; i++) for (unsigned j = 0; j < r->rules[i].match_count; j++) { size_t js = 0; struct cl_match *m = &r->rules[i].matches[j]; if (m->group >= 0) pcre2_pattern_info(r->groups[m->group].code, PCRE2_INFO_JITSIZE, &js); fprintf(stderr, "%s %d %s g=%d p=%d jit=%zu\n", r->rules[i].name, m->target, m->negate ? "!" : "", m->group, m->group >= 0 ? r->groups[m->group].parent : -9, js); }
 	for (size_t i = 0; i < r->count; i++) {
 		for (unsigned j = 0; j < r->rules[i].match_count; j++) {
 			free(r->rules[i].matches[j].src);

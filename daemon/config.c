@@ -1,6 +1,7 @@
 /* config: a declarative table drives parsing, defaults, the dump and reload checks. */
 #include "autoconfig.h"
 
+#include "calendar.h"
 #include "config.h"
 #include "mime.h"
 
@@ -426,12 +427,19 @@ static const char *check_address(const char *v)
 	return mailbox_ok(v, false) ? NULL : "a bare address like tuki@seutu-it.fi";
 }
 
+/* [calendar NAME] values: calendar.h owns their syntax. */
+static const char *check_hours(const char *v) { return calendar_check_hours(v); }
+static const char *check_closed(const char *v) { return calendar_check_closed(v); }
+static const char *check_shortened(const char *v) { return calendar_check_shortened(v); }
+static const char *check_timezone(const char *v) { return calendar_check_timezone(v); }
+
 /* -- the table ---------------------------------------------------------- */
 
 static const char *const log_level_names[] = {"error", "warn", "info", "debug", NULL};
 static const char *const imap_tls_names[] = {"imaps", "starttls", "none", NULL};
 static const char *const processed_names[] = {"move", "flag", NULL};
 static const char *const starttls_names[] = {"no", "if-available", "required", NULL};
+static const char *const holidays_names[] = {"finland", "none", NULL};
 _Static_assert(sizeof(enum log_level) == sizeof(int), "CFG_ENUM stores an int");
 _Static_assert(sizeof(enum imap_tls) == sizeof(int) && IMAP_TLS_IMAPS == 0 &&
                    IMAP_TLS_STARTTLS == 1 && IMAP_TLS_NONE == 2,
@@ -701,6 +709,7 @@ enum {
 	MB_HOST,
 	MB_PORT,
 	MB_TLS,
+	MB_TLS_CA_FILE,
 	MB_USER,
 	MB_PASSWORD_FILE,
 	MB_FOLDER,
@@ -734,6 +743,14 @@ static const struct cfg_key mailbox_keys[MB_NKEYS] = {
                 .names = imap_tls_names,
                 .flags = CFG_RELOAD,
                 .help = "imaps, starttls, or none (only to localhost or a loopback address)"},
+    [MB_TLS_CA_FILE] = {.name = "tls_ca_file",
+                        .type = CFG_PATH,
+                        .offset = MAILBOX(tls_ca_file),
+                        .def = NULL,
+                        .def_doc = "the system trust store",
+                        .flags = CFG_RELOAD | CFG_OPTIONAL,
+                        .help = "PEM file of the CAs that alone are trusted to sign the "
+                                "server's certificate (a private CA)"},
     [MB_USER] = {.name = "user",
                  .type = CFG_STRING,
                  .offset = MAILBOX(user),
@@ -801,6 +818,69 @@ static const struct cfg_key mailbox_keys[MB_NKEYS] = {
                              .help = "most bytes of one mail fetched from this mailbox"},
 };
 
+#define CALENDAR(f) offsetof(struct config_calendar, f)
+/* clang-format off */
+#define CAL_DAY(day)                                                                               \
+	{.name = #day,                                                                             \
+	 .type = CFG_STRING,                                                                       \
+	 .offset = CALENDAR(day),                                                                  \
+	 .def = "closed",                                                                          \
+	 .check = check_hours,                                                                     \
+	 .flags = CFG_RELOAD,                                                                      \
+	 .help = "opening hours on " #day "s: 08:00-16:00, 08:00-12:00,13:00-16:00 or closed"}
+/* clang-format on */
+enum {
+	CAL_TIMEZONE,
+	CAL_HOLIDAYS,
+	CAL_MONDAY,
+	CAL_SUNDAY = CAL_MONDAY + 6,
+	CAL_CLOSED,
+	CAL_SHORT,
+	CAL_NKEYS
+};
+static const struct cfg_key calendar_keys[CAL_NKEYS] = {
+    [CAL_TIMEZONE] = {.name = "timezone",
+                      .type = CFG_STRING,
+                      .offset = CALENDAR(timezone),
+                      .def = "Europe/Helsinki",
+                      .check = check_timezone,
+                      .flags = CFG_RELOAD,
+                      .help = "the zone of the hours, from the system's tz database"},
+    [CAL_HOLIDAYS] = {.name = "holidays",
+                      .type = CFG_ENUM,
+                      .offset = CALENDAR(holidays),
+                      .def = "finland",
+                      .names = holidays_names,
+                      .flags = CFG_RELOAD,
+                      .help = "finland (closed on the Finnish public holidays) or none"},
+    [CAL_MONDAY] = CAL_DAY(monday),
+    [CAL_MONDAY + 1] = CAL_DAY(tuesday),
+    [CAL_MONDAY + 2] = CAL_DAY(wednesday),
+    [CAL_MONDAY + 3] = CAL_DAY(thursday),
+    [CAL_MONDAY + 4] = CAL_DAY(friday),
+    [CAL_MONDAY + 5] = CAL_DAY(saturday),
+    [CAL_SUNDAY] = CAL_DAY(sunday),
+    [CAL_CLOSED] = {.name = "closed",
+                    .type = CFG_STRING,
+                    .offset = CALENDAR(closed),
+                    .def = NULL,
+                    .check = check_closed,
+                    .flags = CFG_RELOAD | CFG_OPTIONAL,
+                    .help = "extra closed dates: 2026-12-28, 2026-12-29"},
+    [CAL_SHORT] = {.name = "short",
+                   .type = CFG_STRING,
+                   .offset = CALENDAR(shortened),
+                   .def = NULL,
+                   .check = check_shortened,
+                   .flags = CFG_RELOAD | CFG_OPTIONAL,
+                   .help = "shortened days, each date with its hours: 2026-12-23 08:00-12:00, "
+                           "2026-12-31 08:00-10:00,11:00-13:00"},
+};
+_Static_assert(sizeof(enum config_holidays) == sizeof(int) && CONFIG_HOLIDAYS_FINLAND == 0 &&
+                   CONFIG_HOLIDAYS_NONE == 1,
+               "holidays_names follows enum config_holidays");
+
+static void validate_calendar(struct parse *p, void *base, const unsigned *set_line, unsigned line);
 static void validate_limits(struct parse *p, void *base, const unsigned *set_line, unsigned line);
 static void validate_smtp(struct parse *p, void *base, const unsigned *set_line, unsigned line);
 static void validate_outbox(struct parse *p, void *base, const unsigned *set_line, unsigned line);
@@ -827,15 +907,26 @@ static const struct cfg_section sections[] = {
      .count_offset = offsetof(struct config, nmailboxes),
      .size = sizeof(struct config_mailbox),
      .name_offset = offsetof(struct config_mailbox, name)},
+    {.name = "calendar",
+     .offset = offsetof(struct config, calendars),
+     .keys = calendar_keys,
+     .nkeys = CAL_NKEYS,
+     .validate = validate_calendar,
+     .max = CONFIG_MAX_CALENDARS,
+     .count_offset = offsetof(struct config, ncalendars),
+     .size = sizeof(struct config_calendar),
+     .name_offset = offsetof(struct config_calendar, name)},
 };
 #define NSECTIONS (sizeof(sections) / sizeof(sections[0]))
 #define NKEYS(keys) (sizeof(keys) / sizeof(keys[0]))
 _Static_assert(NKEYS(daemon_keys) + NKEYS(database_keys) + NKEYS(limits_keys) + NKEYS(intake_keys) +
-                       NKEYS(smtp_keys) + NKEYS(outbox_keys) + NKEYS(mailbox_keys) <=
+                       NKEYS(smtp_keys) + NKEYS(outbox_keys) + NKEYS(mailbox_keys) +
+                       NKEYS(calendar_keys) <=
                    CONFIG_MAX_KEYS,
                "raise CONFIG_MAX_KEYS");
 _Static_assert(NSECTIONS <= CONFIG_MAX_SECTIONS, "raise CONFIG_MAX_SECTIONS");
 _Static_assert(NKEYS(mailbox_keys) <= CONFIG_MAX_SECTION_KEYS, "raise CONFIG_MAX_SECTION_KEYS");
+_Static_assert(NKEYS(calendar_keys) <= CONFIG_MAX_SECTION_KEYS, "raise CONFIG_MAX_SECTION_KEYS");
 
 /* The index of a key among all keys, for struct parse's bookkeeping. */
 static size_t key_index(const struct cfg_section *sec, const struct cfg_key *key)
@@ -991,6 +1082,15 @@ static void validate_mailbox(struct parse *p, void *base, const unsigned *set_li
 		     shown(mb->host, sbuf));
 	if (set_line[MB_PORT] == 0)
 		mb->port = mb->tls == IMAP_TLS_IMAPS ? 993 : 143;
+	if (mb->tls_ca_file != NULL && mb->tls == IMAP_TLS_NONE) {
+		perr(p, set_line[MB_TLS_CA_FILE], "tls_ca_file needs tls = imaps or starttls");
+	} else if (mb->tls_ca_file != NULL) {
+		char *error = NULL;
+		if (!imap_ca_file_check(mb->tls_ca_file, &error)) {
+			perr(p, set_line[MB_TLS_CA_FILE], "%s", error ? error : "out of memory");
+			free(error);
+		}
+	}
 	if (mb->processed == CONFIG_PROCESSED_MOVE) {
 		unsigned at = set_line[MB_PROCESSED_FOLDER] ? set_line[MB_PROCESSED_FOLDER]
 		              : set_line[MB_PROCESSED]      ? set_line[MB_PROCESSED]
@@ -1003,6 +1103,65 @@ static void validate_mailbox(struct parse *p, void *base, const unsigned *set_li
 	}
 	if (mb->max_message_size == 0)
 		mb->max_message_size = p->cfg->limits.max_message_size;
+}
+
+/* Builds the calendar: what the per-key checks cannot see (closed and
+ * shortened on one date, no opening hours at all) is an error here. */
+static void validate_calendar(struct parse *p, void *base, const unsigned *set_line, unsigned line)
+{
+	struct config_calendar *cc = base;
+	struct calendar_settings s = {
+	    .name = cc->name,
+	    .timezone = cc->timezone,
+	    .finnish_holidays = cc->holidays == CONFIG_HOLIDAYS_FINLAND,
+	    .hours = {cc->monday, cc->tuesday, cc->wednesday, cc->thursday, cc->friday,
+	              cc->saturday, cc->sunday},
+	    .closed = cc->closed,
+	    .shortened = cc->shortened,
+	};
+	char *error = NULL;
+
+	(void)set_line;
+	cc->calendar = calendar_new(&s, &error);
+	if (cc->calendar == NULL) {
+		perr(p, line, "%s", error ? error : "out of memory");
+		free(error);
+	}
+}
+
+/* fi-office and 24x7, unless the file defines them: what the SLA policies
+ * may name without any [calendar] section. */
+static const struct {
+	const char *name, *text;
+} builtin_calendars[] = {
+    {"fi-office", "[calendar fi-office]\ntimezone = Europe/Helsinki\nholidays = finland\n"
+                  "monday = 08:00-16:00\ntuesday = 08:00-16:00\nwednesday = 08:00-16:00\n"
+                  "thursday = 08:00-16:00\nfriday = 08:00-16:00\n"},
+    {"24x7", "[calendar 24x7]\ntimezone = Europe/Helsinki\nholidays = none\n"
+             "monday = 00:00-24:00\ntuesday = 00:00-24:00\nwednesday = 00:00-24:00\n"
+             "thursday = 00:00-24:00\nfriday = 00:00-24:00\nsaturday = 00:00-24:00\n"
+             "sunday = 00:00-24:00\n"},
+};
+
+static void parse_text(struct parse *p, char *text, size_t len);
+
+static void add_builtin_calendars(struct parse *p)
+{
+	const char *file = p->file;
+
+	p->file = "(built-in calendars)";
+	for (size_t i = 0; i < sizeof(builtin_calendars) / sizeof(builtin_calendars[0]); i++) {
+		bool defined = false;
+		for (size_t c = 0; c < p->cfg->ncalendars; c++)
+			defined |=
+			    strcmp(p->cfg->calendars[c].name, builtin_calendars[i].name) == 0;
+		if (defined || p->cfg->ncalendars == CONFIG_MAX_CALENDARS)
+			continue;
+		char *text = xstrdup(builtin_calendars[i].text);
+		parse_text(p, text, strlen(text));
+		free(text);
+	}
+	p->file = file;
 }
 
 /* -- setting one value --------------------------------------------------- */
@@ -1589,6 +1748,7 @@ static struct config *load(const char *path, char **error_r)
 		free(text);
 		check_required(&p);
 	}
+	add_builtin_calendars(&p);
 	validate_all(&p); /* also fills in derived values, for the defaults too */
 	if (path == NULL && p.nerrors != 0)
 		abort(); /* the defaults must pass their own checks */
@@ -1633,6 +1793,8 @@ void config_free(struct config **cfgp)
 
 	if (cfg == NULL)
 		return;
+	for (size_t i = 0; i < cfg->ncalendars; i++)
+		calendar_free(&cfg->calendars[i].calendar); /* derived, not in the table */
 	for (size_t s = 0; s < NSECTIONS; s++) {
 		const struct cfg_section *sec = &sections[s];
 		for (size_t n = 0; n < section_count(cfg, sec); n++) {
@@ -1926,6 +2088,7 @@ void config_imap_settings(const struct config_mailbox *mb, struct imap_settings 
 	out->host = mb->host;
 	out->port = (uint16_t)mb->port;
 	out->tls = mb->tls;
+	out->tls_ca_file = mb->tls_ca_file;
 	out->user = mb->user;
 	out->password = mb->password;
 	out->folder = mb->folder;
@@ -1946,4 +2109,19 @@ void config_smtp_settings(const struct config *cfg, struct smtp_settings *out)
 	out->auth_password = cfg->smtp.user ? cfg->smtp.password : NULL;
 	out->auth_cleartext = smtp_auth_cleartext(&cfg->smtp);
 	out->timeout_ms = cfg->smtp.timeout * 1000;
+}
+
+size_t config_calendar_count(const struct config *cfg) { return cfg->ncalendars; }
+
+const struct config_calendar *config_calendar(const struct config *cfg, size_t i)
+{
+	return i < cfg->ncalendars ? &cfg->calendars[i] : NULL;
+}
+
+const struct calendar *config_calendar_find(const struct config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->ncalendars; i++)
+		if (strcmp(cfg->calendars[i].name, name) == 0)
+			return cfg->calendars[i].calendar;
+	return NULL;
 }

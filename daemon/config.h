@@ -19,6 +19,7 @@
 #ifndef SEUTUDESK_CONFIG_H
 #define SEUTUDESK_CONFIG_H
 
+#include "calendar.h"
 #include "imap.h"
 #include "log.h"
 #include "smtp.h"
@@ -31,6 +32,7 @@
 struct mime_limits;
 
 #define CONFIG_MAX_MAILBOXES 64
+#define CONFIG_MAX_CALENDARS 32
 
 enum config_processed {
 	CONFIG_PROCESSED_MOVE, /* move to processed_folder */
@@ -44,6 +46,7 @@ struct config_mailbox {
 	char *host;                      /* required */
 	int port;                        /* as set, else 993 with tls = imaps and 143 otherwise */
 	enum imap_tls tls;               /* default imaps; none only to a loopback host */
+	char *tls_ca_file;               /* PEM CAs trusted instead of the system store (NULL) */
 	char *user;                      /* required */
 	char *password_file;             /* required */
 	char *password;                  /* its content */
@@ -54,6 +57,25 @@ struct config_mailbox {
 	unsigned poll_interval;          /* seconds between polls without IDLE (default 60) */
 	unsigned idle_timeout;           /* seconds before IDLE is re-issued (default 25 min) */
 	size_t max_message_size;         /* as set, else [limits] max_message_size */
+};
+
+enum config_holidays {
+	CONFIG_HOLIDAYS_FINLAND, /* closed on the Finnish holidays (holidays.h) */
+	CONFIG_HOLIDAYS_NONE,
+};
+
+/* One [calendar NAME] section: business hours for SLA clocks.  The values
+ * are the section's text; calendar is built from them when the file loads
+ * (so an invalid calendar is a config error) and lives as long as the
+ * config.  fi-office and 24x7 are built in unless the file defines them. */
+struct config_calendar {
+	char *name;                    /* NAME: as for [mailbox NAME]; unique */
+	char *timezone;                /* IANA name (default "Europe/Helsinki") */
+	enum config_holidays holidays; /* default finland */
+	char *monday, *tuesday, *wednesday, *thursday, *friday, *saturday, *sunday; /* "closed" */
+	char *closed;              /* extra closed dates; NULL: none */
+	char *shortened;           /* the key "short": shortened days; NULL: none */
+	struct calendar *calendar; /* built from the above */
 };
 
 /* The effective settings.  Read-only for callers: only config_load() fills
@@ -113,6 +135,9 @@ struct config {
 	/* The [mailbox NAME] sections in file order; use the accessors below. */
 	struct config_mailbox *mailboxes;
 	size_t nmailboxes;
+	/* The [calendar NAME] sections in file order, then the built-in ones. */
+	struct config_calendar *calendars;
+	size_t ncalendars;
 };
 
 /* $SEUTUDESK_CONF if set and not empty, else SYSCONFDIR "/seutudesk/seutudesk.conf". */
@@ -154,6 +179,13 @@ const struct config_mailbox *config_mailbox_find(const struct config *cfg, const
 /* Whether two mailbox sections have the same settings (name included): on a
  * reload, a mailbox whose section is unchanged can keep its connection. */
 bool config_mailbox_equal(const struct config_mailbox *a, const struct config_mailbox *b);
+
+/* The [calendar NAME] sections: the file's, then fi-office and 24x7 unless
+ * the file defines those names itself. */
+size_t config_calendar_count(const struct config *cfg);
+const struct config_calendar *config_calendar(const struct config *cfg, size_t i);
+/* The calendar named name, or NULL; it lives as long as cfg. */
+const struct calendar *config_calendar_find(const struct config *cfg, const char *name);
 
 /* imap_settings_default() with the mailbox's settings applied.  The strings
  * are borrowed from mb: keep its config alive while out is in use. */

@@ -142,6 +142,30 @@ static bool ensure_imap(struct mailbox *mb, const struct config_mailbox *cm, cha
 	return true;
 }
 
+/* Records how far the mailbox is taken in, for operators and monitoring
+ * (exactly-once rests on intake_log, not on this). */
+static bool note_progress(struct mailbox *mb, uint32_t last_uid, char **error_r)
+{
+	char v[16], u[16];
+	const char *params[3] = {mb->name, v, u};
+
+	snprintf(v, sizeof(v), "%u", mb->uidvalidity);
+	snprintf(u, sizeof(u), "%u", last_uid);
+	PGresult *res = PQexecParams(
+	    mb->db,
+	    "INSERT INTO mailbox_state (mailbox, uidvalidity, last_uid) VALUES ($1, $2, $3) "
+	    "ON CONFLICT (mailbox) DO UPDATE SET uidvalidity = EXCLUDED.uidvalidity, "
+	    "last_uid = CASE WHEN mailbox_state.uidvalidity = EXCLUDED.uidvalidity "
+	    "THEN greatest(mailbox_state.last_uid, EXCLUDED.last_uid) ELSE EXCLUDED.last_uid END, "
+	    "updated_at = now()",
+	    3, NULL, params, NULL, NULL, 0);
+	bool ok = db_result_ok(mb->db, res, PGRES_COMMAND_OK, error_r);
+	PQclear(res);
+	if (!ok)
+		drop_db(mb);
+	return ok;
+}
+
 /* Stores one fetched batch, then marks it processed on the server: only
  * after the commit, so a crash in between makes the batch come again as
  * duplicates, never lost. */
@@ -192,6 +216,8 @@ static bool store_batch(struct mailbox *mb, const struct config_mailbox *cm,
 		drop_imap(mb);
 		return false;
 	}
+	if (!note_progress(mb, uids[ni - 1], error_r))
+		return false;
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	log_info("mailbox=%s event=batch messages=%zu new=%zu followup=%zu auto=%zu "
 		 "duplicate=%zu rejected=%zu ms=%ld",

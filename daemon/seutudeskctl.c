@@ -40,6 +40,8 @@ static const struct ctl_command {
 	{"migrate", ctl_migrate, "apply pending database migrations"},
 	{"classify", ctl_classify, "classify mail files and explain the decision"},
 	{"config", ctl_config, "print the effective configuration"},
+	{"sla", ctl_sla, "business-time arithmetic: due times and elapsed open time"},
+	{"holidays", ctl_holidays, "list a year's holidays and a calendar's closed days"},
 };
 
 static void usage(FILE *out)

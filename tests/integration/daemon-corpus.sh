@@ -40,6 +40,8 @@ awk -v a="$t0" -v b="$t1" -v c="$t2" -v d="$t3" 'BEGIN {
 check "tickets = the new labels" "$(stack_sql 'SELECT count(*) FROM tickets')" "$new"
 check "the INBOX is empty (all moved after commit)" \
 	"$(find "$(dovecot_maildir test)"/cur "$(dovecot_maildir test)"/new -type f | wc -l)" 0
+check "mailbox_state records the last UID taken in" \
+	"$(stack_sql "SELECT last_uid FROM mailbox_state WHERE mailbox = 'support'")" "$total"
 check "the daemon is still running" "$(kill -0 "$STACK_DAEMON_PID" && echo yes)" yes
 
 # One line per file: uid, outcome, ticket.

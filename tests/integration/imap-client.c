@@ -1,8 +1,8 @@
 /* imap-client: drives adapters/imap for tests/integration/imap.sh.
  *
  *   imap-client [--host H] --port P --user U --pass-file F [--folder INBOX]
- *               [--tls none|imaps|starttls] [--timeout S] [--max-message BYTES]
- *               [--budget BYTES] COMMAND [ARGS]
+ *               [--tls none|imaps|starttls] [--ca-file PEM] [--timeout S]
+ *               [--max-message BYTES] [--budget BYTES] COMMAND [ARGS]
  *
  * Commands:
  *   info                 "uidvalidity N", "uidnext N", "caps ..." lines
@@ -27,7 +27,7 @@
 static void usage(void)
 {
 	fprintf(stderr, "usage: imap-client [--host H] --port P --user U --pass-file F "
-	                "[--folder F] [--tls MODE] [--timeout S] COMMAND [ARGS]\n");
+	                "[--folder F] [--tls MODE] [--ca-file PEM] [--timeout S] COMMAND [ARGS]\n");
 	exit(2);
 }
 
@@ -240,6 +240,8 @@ int main(int argc, char **argv)
 			s.max_message_bytes = strtoul(val, NULL, 10);
 		else if (strcmp(opt, "--budget") == 0)
 			budget = strtoul(val, NULL, 10);
+		else if (strcmp(opt, "--ca-file") == 0)
+			s.tls_ca_file = val;
 		else if (strcmp(opt, "--tls") == 0) {
 			if (!imap_tls_parse(val, &s.tls))
 				usage();

@@ -7,8 +7,9 @@ top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 top_builddir=${top_builddir:-$top_srcdir/_build}
 client=$top_builddir/tests/integration/imap-client
 
-if [ "$(id -u)" != 0 ] || ! command -v dovecot >/dev/null || [ ! -x /usr/lib/dovecot/imap ]; then
-	echo "1..0 # SKIP needs root and Dovecot (dovecot-core, dovecot-imapd)"
+if [ "$(id -u)" != 0 ] || ! command -v dovecot >/dev/null || [ ! -x /usr/lib/dovecot/imap ] ||
+	! command -v openssl >/dev/null; then
+	echo "1..0 # SKIP needs root, Dovecot (dovecot-core, dovecot-imapd) and openssl"
 	exit 0
 fi
 if [ ! -x "$client" ]; then
@@ -33,7 +34,9 @@ ok() { # ok COND-STATUS DESCRIPTION
 diag() { sed 's/^/# /'; }
 ms() { echo $(($(date +%s%N) / 1000000)); }
 
-echo "1..17"
+echo "1..25"
+# With a test CA: STARTTLS on DOVECOT_PORT, implicit TLS on DOVECOT_IMAPS_PORT.
+DOVECOT_TLS=1
 if ! dovecot_start 2> >(diag); then
 	echo "Bail out! private Dovecot did not start"
 	exit 1
@@ -150,7 +153,66 @@ rc=$?
 [ "$rc" = 1 ] && grep -q "loopback" "$w/err"
 ok $? "tls=none to 192.0.2.1 refused: $(cat "$w/err")"
 
-# 17: nothing listening: the error names the place.
+# 17-18: imaps with the test CA as tls_ca_file: verified, logged in, fetched.
+T=(--user test --pass-file "$w/pw")
+log_from() { tail -c +$(($1 + 1)) "$DOVECOT_LOG"; }
+mkdir -p "$w/tls"
+dovecot_deliver test "${samples[1]}"
+off=$(stat -c %s "$DOVECOT_LOG")
+"$client" --tls imaps --port "$DOVECOT_IMAPS_PORT" --ca-file "$DOVECOT_CA" "${T[@]}" \
+	fetch-all "$w/tls" >"$w/tls.out" 2>"$w/err"
+ok $? "imaps with tls_ca_file = the test CA: $(cat "$w/tls.out")"
+diag <"$w/err"
+got=("$w/tls"/*.eml)
+[ "${#got[@]}" = 1 ] && cmp -s "${got[0]}" "${samples[1]}" &&
+	log_from "$off" | grep -q 'imap-login: .*Login: user=<test>.*TLS'
+ok $? "imaps: the source came over TLS byte-identical (${#got[@]} fetched)"
+
+# 19: STARTTLS to a DNS name (localhost, a DNS name in the certificate).
+"$client" --host localhost --tls starttls --port "$DOVECOT_PORT" --ca-file "$DOVECOT_CA" \
+	"${T[@]}" info >"$w/tls.out" 2>"$w/err"
+rc=$?
+[ "$rc" = 0 ] && grep -q '^uidvalidity [1-9]' "$w/tls.out"
+ok $? "starttls to localhost with tls_ca_file: $(head -1 "$w/tls.out")"
+diag <"$w/err"
+
+# 20-22: the system trust store does not know the test CA: imaps and STARTTLS
+# are refused after the handshake, and no login reached Dovecot.
+off=$(stat -c %s "$DOVECOT_LOG")
+"$client" --tls imaps --port "$DOVECOT_IMAPS_PORT" "${T[@]}" info >/dev/null 2>"$w/err"
+rc=$?
+[ "$rc" = 1 ] && grep -q "^imap test@127.0.0.1:$DOVECOT_IMAPS_PORT INBOX: TLS certificate: certificate not trusted" "$w/err"
+ok $? "imaps, system trust store: $(cat "$w/err")"
+"$client" --tls starttls --port "$DOVECOT_PORT" "${T[@]}" info >/dev/null 2>"$w/err"
+rc=$?
+[ "$rc" = 1 ] && grep -q "^imap test@127.0.0.1:$DOVECOT_PORT INBOX: TLS certificate: certificate not trusted" "$w/err"
+ok $? "starttls, system trust store: $(cat "$w/err")"
+for i in $(seq 1 50); do
+	[ "$(log_from "$off" | grep -c 'imap-login: .*Disconnected.*(no auth attempts.*TLS')" -ge 2 ] && break
+	sleep 0.1
+done
+noauth=$(log_from "$off" | grep -c 'imap-login: .*Disconnected.*(no auth attempts.*TLS')
+[ "$noauth" = 2 ] && ! log_from "$off" | grep -Eq 'Login: user=|auth failed|user=<test>|Aborted login'
+ok $? "Dovecot saw no login on the 2 refused connections ($noauth 'no auth attempts')"
+log_from "$off" | grep 'imap-login' | diag
+
+# 23: a certificate from the right CA for another host name.
+dovecot_tls_cert other.example 192.0.2.1 && dovecot_restart 2> >(diag)
+"$client" --tls imaps --port "$DOVECOT_IMAPS_PORT" --ca-file "$DOVECOT_CA" "${T[@]}" \
+	info >/dev/null 2>"$w/err"
+rc=$?
+[ "$rc" = 1 ] && grep -q "INBOX: TLS certificate: host name mismatch: .* is not for '127.0.0.1'" "$w/err"
+ok $? "certificate for other.example: $(cat "$w/err")"
+
+# 24: an expired certificate from the right CA.
+dovecot_tls_cert --expired 127.0.0.1 localhost && dovecot_restart 2> >(diag)
+"$client" --tls starttls --port "$DOVECOT_PORT" --ca-file "$DOVECOT_CA" "${T[@]}" \
+	info >/dev/null 2>"$w/err"
+rc=$?
+[ "$rc" = 1 ] && grep -q "INBOX: TLS certificate: certificate expired" "$w/err"
+ok $? "expired certificate: $(cat "$w/err")"
+
+# 25: nothing listening: the error names the place.
 dovecot_stop
 "$client" "${A[@]}" --timeout 2 info >/dev/null 2>"$w/err"
 rc=$?

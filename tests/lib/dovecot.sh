@@ -11,6 +11,14 @@
 # DOVECOT_EXTRA_CONF, when set at start or restart, is appended to the config
 # (e.g. "imap_capability = IMAP4rev1 IDLE UIDPLUS" to hide MOVE).
 #
+# TLS: DOVECOT_TLS=1 at the first start makes a throwaway CA ($DOVECOT_CA, PEM)
+# and a server certificate it issued for 127.0.0.1 and localhost, and turns on
+# ssl = yes: STARTTLS on DOVECOT_PORT and implicit TLS on DOVECOT_IMAPS_PORT.
+#   dovecot_tls_cert [--expired] NAME...   reissues the server certificate for
+#   other DNS names or IP addresses (or one already expired); it takes effect
+#   on the next dovecot_restart.
+# Needs the openssl command (Debian's openssl package).
+#
 # Everything lives in a fresh directory under ${TMPDIR:-/tmp}: config, base_dir,
 # state_dir, log, passwd file and the maildirs, with its own instance name and
 # a random port, so tests run in parallel and never touch a system Dovecot
@@ -22,9 +30,22 @@
 DOVECOT_DIR=
 DOVECOT_CONF=
 DOVECOT_PORT=
+DOVECOT_IMAPS_PORT=
 DOVECOT_LOG=
+DOVECOT_CA=
 
-# Writes the config for port $1.
+# The TLS part of the config: none, or ssl = yes with the test certificate.
+_dovecot_ssl_conf() {
+	if [ -z "$DOVECOT_CA" ]; then
+		echo "ssl = no"
+		return
+	fi
+	echo "ssl = yes"
+	echo "ssl_cert = <$DOVECOT_DIR/tls/server.pem"
+	echo "ssl_key = <$DOVECOT_DIR/tls/server.key"
+}
+
+# Writes the config for port $1 (and the imaps port $2; 0: none).
 _dovecot_write_conf() {
 	cat >"$DOVECOT_CONF" <<EOF
 # Private test instance; nothing here refers to the system's Dovecot.
@@ -33,7 +54,7 @@ base_dir = $DOVECOT_DIR/run
 state_dir = $DOVECOT_DIR/state
 protocols = imap
 listen = 127.0.0.1
-ssl = no
+$(_dovecot_ssl_conf)
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 log_path = $DOVECOT_DIR/dovecot.log
@@ -62,7 +83,9 @@ service imap-login {
     port = $1
   }
   inet_listener imaps {
-    port = 0
+    address = 127.0.0.1
+    port = ${2:-0}
+    ssl = yes
   }
 }
 service stats {
@@ -90,6 +113,63 @@ _dovecot_ready() {
 	) 2>/dev/null
 }
 
+# dovecot_tls_cert [--expired] NAME...: a fresh server key and certificate
+# from the test CA, for these DNS names or IP addresses (the first is also the
+# CN); --expired: valid only for a day in 2020.
+dovecot_tls_cert() {
+	local d=$DOVECOT_DIR/tls expired=0 san= name dates
+	[ "${1:-}" = --expired ] && { expired=1; shift; }
+	[ -f "$d/ca.key" ] || { echo "dovecot_tls_cert: no test CA (DOVECOT_TLS=1)" >&2; return 1; }
+	for name in "$@"; do
+		if [[ $name =~ ^[0-9.]+$ || $name == *:* ]]; then
+			san+=",IP:$name"
+		else
+			san+=",DNS:$name"
+		fi
+	done
+	printf '%s\n' "subjectAltName = ${san#,}" "basicConstraints = CA:FALSE" \
+		"keyUsage = digitalSignature" "extendedKeyUsage = serverAuth" >"$d/server.ext"
+	if [ "$expired" = 1 ]; then
+		dates="-startdate 20200101000000Z -enddate 20200102000000Z"
+	else
+		dates="-days 2"
+	fi
+	: >"$d/index"
+	# shellcheck disable=SC2086
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+		-keyout "$d/server.key" -subj "/CN=$1" -out "$d/server.csr" 2>>"$d/openssl.log" &&
+		openssl ca -batch -notext -config "$d/ca.cnf" -cert "$d/ca.pem" -keyfile "$d/ca.key" \
+			-in "$d/server.csr" -out "$d/server.pem" -extfile "$d/server.ext" $dates \
+			>>"$d/openssl.log" 2>&1 || {
+		echo "dovecot_tls_cert: openssl failed:" >&2
+		tail -5 "$d/openssl.log" >&2
+		return 1
+	}
+	chmod 0600 "$d/server.key"
+}
+
+# The throwaway CA, and a server certificate for 127.0.0.1 and localhost.
+_dovecot_tls_init() {
+	local d=$DOVECOT_DIR/tls
+	command -v openssl >/dev/null || { echo "dovecot_start: DOVECOT_TLS needs openssl" >&2; return 1; }
+	mkdir -p "$d/new"
+	printf '%s\n' "[ca]" "default_ca = test" "[test]" "database = $d/index" \
+		"new_certs_dir = $d/new" "serial = $d/serial" "default_md = sha256" "policy = any" \
+		"unique_subject = no" "[any]" "commonName = supplied" >"$d/ca.cnf"
+	echo 01 >"$d/serial"
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+		-keyout "$d/ca.key" -out "$d/ca.pem" -subj "/CN=seutudesk test CA $$" \
+		-addext "basicConstraints = critical,CA:TRUE" \
+		-addext "keyUsage = critical,keyCertSign,cRLSign" 2>>"$d/openssl.log" || {
+		echo "dovecot_start: cannot make the test CA:" >&2
+		tail -5 "$d/openssl.log" >&2
+		return 1
+	}
+	DOVECOT_CA=$d/ca.pem
+	export DOVECOT_CA
+	dovecot_tls_cert 127.0.0.1 localhost
+}
+
 # Adds (or replaces) a user with a plain-text password.
 dovecot_user() {
 	local user=$1 pass=$2
@@ -103,7 +183,7 @@ dovecot_user() {
 # Starts the instance; retries with another random port when the one picked
 # is taken.  Prints the log on failure.
 dovecot_start() {
-	local tries port i
+	local tries port sport i
 	if [ "$(id -u)" != 0 ]; then
 		echo "dovecot_start: needs root" >&2
 		return 1
@@ -126,15 +206,23 @@ dovecot_start() {
 			trap 'exit 130' INT
 			trap 'exit 143' TERM
 		fi
+		if [ "${DOVECOT_TLS:-0}" = 1 ]; then
+			_dovecot_tls_init || return 1
+		fi
 	fi
 	for tries in 1 2 3 4 5 6 7 8 9 10; do
 		if [ -n "$DOVECOT_PORT" ] && [ "$tries" = 1 ]; then
-			port=$DOVECOT_PORT # a restart keeps its port
+			port=$DOVECOT_PORT # a restart keeps its ports
+			sport=${DOVECOT_IMAPS_PORT:-0}
 		else
 			port=$((20000 + RANDOM % 20001))
+			sport=0
+			# Another port of the same range.
+			[ -n "$DOVECOT_CA" ] && sport=$((20000 + (port - 20000 + 1 + RANDOM % 20000) % 20001))
 		fi
 		_dovecot_port_open "$port" && continue
-		_dovecot_write_conf "$port" || return 1
+		[ "$sport" != 0 ] && _dovecot_port_open "$sport" && continue
+		_dovecot_write_conf "$port" "$sport" || return 1
 		# Never start on a broken config: Dovecot's defaults are the
 		# system instance's (/run/dovecot, port 143).
 		if [ "$(doveconf -c "$DOVECOT_CONF" -h base_dir 2>>"$DOVECOT_LOG")" != "$DOVECOT_DIR/run" ] ||
@@ -150,9 +238,11 @@ dovecot_start() {
 			return 1
 		fi
 		for i in $(seq 1 100); do
-			if _dovecot_ready "$port"; then
+			if _dovecot_ready "$port" &&
+				{ [ "$sport" = 0 ] || _dovecot_port_open "$sport"; }; then
 				DOVECOT_PORT=$port
-				export DOVECOT_PORT
+				DOVECOT_IMAPS_PORT=$sport
+				export DOVECOT_PORT DOVECOT_IMAPS_PORT
 				return 0
 			fi
 			[ -f "$DOVECOT_DIR/run/master.pid" ] || [ "$i" -lt 20 ] || break
@@ -194,6 +284,7 @@ dovecot_cleanup() {
 		rm -rf "$DOVECOT_DIR"
 	fi
 	DOVECOT_DIR=
+	DOVECOT_CA=
 }
 
 # dovecot_deliver USER FILE [FOLDER]: saves one message without SMTP.

@@ -1,6 +1,7 @@
 /* test-config: the configuration file: values, defaults, every error message, the dump. */
 #include "autoconfig.h"
 
+#include "calendar.h"
 #include "config.h"
 #include "imap.h"
 #include "mime.h"
@@ -14,6 +15,20 @@
 #include <unistd.h>
 
 static char tmpdir[PATH_MAX];
+
+/* A self-signed CA certificate, for tls_ca_file. */
+static const char test_ca_pem[] =
+    "-----BEGIN CERTIFICATE-----\n"
+    "MIIBmDCCAT+gAwIBAgIUDuOlbAZljxa/ZqYbJ6K5y9ZCV8owCgYIKoZIzj0EAwIw\n"
+    "ITEfMB0GA1UEAwwWc2V1dHVkZXNrIHVuaXQgdGVzdCBDQTAgFw0yNjEyMDExMzE5\n"
+    "MjNaGA8yMTI2MTEwNzEzMTkyM1owITEfMB0GA1UEAwwWc2V1dHVkZXNrIHVuaXQg\n"
+    "dGVzdCBDQTBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABJIGQPwg09zsVCqKmcbp\n"
+    "P2t6Qv0PL7P+JYpPRyVxPp2vILx7jIU0vzoiFhRm1y4wvQMhs2Q4GMDfkGPCximP\n"
+    "x32jUzBRMB0GA1UdDgQWBBQwDvIMBZ+5jWhmuB9Ars8oljVdszAfBgNVHSMEGDAW\n"
+    "gBQwDvIMBZ+5jWhmuB9Ars8oljVdszAPBgNVHRMBAf8EBTADAQH/MAoGCCqGSM49\n"
+    "BAMCA0cAMEQCIF8eEWmyYQtcwlj0tsAh8tY8Kf6qtt6HbKy9B1cSkTHLAiAA/RNh\n"
+    "ZurikwkaS4J9DleFZE2fOohW+jXfVQvwbHLK9Q==\n"
+    "-----END CERTIFICATE-----\n";
 static char datadir[PATH_MAX]; /* absolute tests/data/config */
 
 /* Writes text to tmpdir/name and returns the path (static buffer). */
@@ -280,6 +295,16 @@ static const struct {
     {MB("support") "idle_timeout = 29m\npoll_interval = 1h\n", NULL},
     {MB("support") "max_message_size = 1K\n", "t.conf:5: expected a size from 64K to 1G, got '1K'"},
     {MB("support") "max_message_size =\n", NULL},
+    {MB("support") "tls_ca_file = ca.pem\n", NULL},
+    {MB("support") "tls_ca_file =\n", NULL},
+    {MB("support") "tls = starttls\ntls_ca_file = ca.pem\n", NULL},
+    {MB("support") "tls_ca_file = missing.pem\n",
+     "t.conf:5: cannot read tls_ca_file 'DIR/missing.pem': No such file or directory"},
+    {MB("support") "tls_ca_file = mb.pass\n",
+     "t.conf:5: tls_ca_file 'DIR/mb.pass': no PEM certificate in it"},
+    {"[mailbox support]\nhost = 127.0.0.1\ntls = none\ntls_ca_file = ca.pem\nuser = u\n"
+     "password_file = mb.pass\n",
+     "t.conf:4: tls_ca_file needs tls = imaps or starttls"},
     /* A bad mailbox header skips its keys quietly; the next section is read again. */
     {"[mailbox Bad]\nhots = x\n[daemon]\nfoo = 1\n",
      "t.conf:1: expected a mailbox name of 1 to 64 of a-z, 0-9, '_' and '-', got 'Bad'\n"
@@ -292,6 +317,7 @@ static void test_error_cases(void)
 	write_conf("empty.pass", "\n");
 	write_conf("two.pass", "one\ntwo\n");
 	write_conf("mb.pass", "imap-secret\n");
+	write_conf("ca.pem", test_ca_pem);
 	{
 		char big[5000];
 		memset(big, 'x', sizeof(big) - 1);
@@ -640,6 +666,7 @@ static const char mailbox_conf[] = "[limits]\n"
                                    "[mailbox starttls]\n"
                                    "host = mail.example.fi\n"
                                    "tls = starttls\n"
+                                   "tls_ca_file = ca.pem\n"
                                    "user = st\n"
                                    "password_file = mb.pass\n"
                                    "processed_folder = Done\n"
@@ -672,6 +699,7 @@ static void test_mailboxes(void)
 
 	write_conf("mb.pass", "imap-secret\n");
 	write_conf("smtp.pass", "smtp-secret\n");
+	write_conf("ca.pem", test_ca_pem);
 	cfg = load_text("mailbox.conf", mailbox_conf);
 	tap_ok(cfg != NULL, "mailbox and smtp sections load");
 	if (cfg == NULL)
@@ -713,6 +741,10 @@ static void test_mailboxes(void)
 	tap_ok(b->poll_interval == 5 && b->idle_timeout == 600, "poll_interval, idle_timeout");
 	tap_ok(b->max_message_size == 1u << 20, "max_message_size of the mailbox wins");
 	tap_ok(c->tls == IMAP_TLS_STARTTLS && c->port == 143, "starttls defaults to port 143");
+	snprintf(want, sizeof(want), "%s/ca.pem", tmpdir);
+	tap_str(c->tls_ca_file, want, "tls_ca_file relative to the file");
+	tap_ok(a->tls_ca_file == NULL && b->tls_ca_file == NULL,
+	       "no tls_ca_file by default: the system trust store");
 	tap_str(c->processed_folder, "Done", "processed_folder");
 
 	/* The IMAP mapping. */
@@ -732,6 +764,10 @@ static void test_mailboxes(void)
 		           s.max_message_bytes == 8u << 20 &&
 		           strcmp(s.password, "imap-secret") == 0,
 		       "config_imap_settings of a defaulted mailbox");
+		tap_ok(s.tls_ca_file == NULL, "config_imap_settings: no tls_ca_file by default");
+		config_imap_settings(c, &s);
+		tap_ok(s.tls_ca_file == c->tls_ca_file && s.tls == IMAP_TLS_STARTTLS,
+		       "config_imap_settings borrows tls_ca_file");
 	}
 	/* The SMTP mapping. */
 	{
@@ -1096,7 +1132,7 @@ static void test_example(void)
 	fclose(seen_f);
 	free(line);
 	free(seen);
-	tap_ok(keys == 42, "the example shows all 42 keys (%u)", keys);
+	tap_ok(keys == 43, "the example shows all 43 keys (%u)", keys);
 
 	/* Uncommented, the live sections are the defaults: the dumps agree. */
 	cfg = config_load(write_conf("example.conf", text), &error);
@@ -1134,6 +1170,132 @@ static void test_example(void)
 	free(error);
 	config_free(&cfg);
 	config_free(&def);
+}
+
+/* [calendar NAME]: values, the built-in calendars, errors naming file and line. */
+static void test_calendars(void)
+{
+	struct config *cfg = config_load_defaults();
+	const struct config_calendar *cc;
+	const struct calendar *cal;
+	char *error = NULL, *e, *dump;
+	time_t t;
+
+	tap_ok(cfg && config_calendar_count(cfg) == 2 &&
+	           strcmp(config_calendar(cfg, 0)->name, "fi-office") == 0 &&
+	           strcmp(config_calendar(cfg, 1)->name, "24x7") == 0,
+	       "fi-office and 24x7 are built in");
+	cal = cfg ? config_calendar_find(cfg, "fi-office") : NULL;
+	tap_ok(cal && calendar_has_holidays(cal) &&
+	           strcmp(calendar_timezone(cal), "Europe/Helsinki") == 0 &&
+	           calendar_add(cal, 1798099200 /* 2026-12-24T10:00+02:00 */, 5400, &t, &error) &&
+	           t == 1798443000 /* 2026-12-28T09:30+02:00 */,
+	       "the built-in fi-office counts office hours and holidays");
+	free(error);
+	error = NULL;
+	tap_ok(cfg && config_calendar_find(cfg, "24x7") && !config_calendar_find(cfg, "nope") &&
+	           config_calendar(cfg, 2) == NULL,
+	       "calendars are found by name");
+	config_free(&cfg);
+
+	cfg =
+	    config_load(write_conf("t.conf", "[calendar kunta]\ntimezone = America/New_York\n"
+	                                     "holidays = none\nmonday = 08:00-12:00, 13:00-16:00\n"
+	                                     "saturday = 10:00-14:00\nclosed = 2026-12-28\n"
+	                                     "short = 2026-12-23 08:00-12:00\n"
+	                                     "[calendar fi-office]\nmonday = 09:00-15:00\n"),
+	                &error);
+	cc = cfg ? config_calendar(cfg, 0) : NULL;
+	tap_ok(cc && config_calendar_count(cfg) == 3 && strcmp(cc->name, "kunta") == 0 &&
+	           strcmp(cc->timezone, "America/New_York") == 0 &&
+	           cc->holidays == CONFIG_HOLIDAYS_NONE &&
+	           strcmp(cc->monday, "08:00-12:00, 13:00-16:00") == 0 &&
+	           strcmp(cc->tuesday, "closed") == 0 && strcmp(cc->saturday, "10:00-14:00") == 0 &&
+	           strcmp(cc->closed, "2026-12-28") == 0 &&
+	           strcmp(cc->shortened, "2026-12-23 08:00-12:00") == 0 && cc->calendar != NULL,
+	       "a [calendar] section's values%s%s", error ? ": " : "", error ? error : "");
+	free(error);
+	error = NULL;
+	cc = cfg ? config_calendar(cfg, 1) : NULL;
+	tap_ok(cc && strcmp(cc->name, "fi-office") == 0 &&
+	           strcmp(cc->timezone, "Europe/Helsinki") == 0 &&
+	           cc->holidays == CONFIG_HOLIDAYS_FINLAND &&
+	           strcmp(cc->monday, "09:00-15:00") == 0 && strcmp(cc->friday, "closed") == 0 &&
+	           cc->closed == NULL,
+	       "a section named fi-office replaces the built-in one; defaults apply");
+	tap_ok(cfg && strcmp(config_calendar(cfg, 2)->name, "24x7") == 0,
+	       "the other built-in calendar comes after the file's");
+	dump = NULL;
+	if (cfg) {
+		size_t len = 0;
+		FILE *f = open_memstream(&dump, &len);
+		config_dump(cfg, f);
+		fclose(f);
+	}
+	tap_ok(dump && strstr(dump, "\n[calendar kunta]\n") &&
+	           strstr(dump, "\nshort = 2026-12-23 08:00-12:00\n") &&
+	           strstr(dump, "\n[calendar 24x7]\n"),
+	       "calendars in the dump");
+	free(dump);
+	config_free(&cfg);
+
+	static const struct {
+		const char *text, *error;
+	} bad[] = {
+	    {"[calendar x]\nmonday = 8-16\n",
+	     "t.conf:2: expected opening hours like 08:00-16:00 or 08:00-12:00,13:00-16:00 "
+	     "(ascending, not overlapping, at most 8), or closed, got '8-16'"},
+	    {"[calendar x]\nmonday = 08:00-16:00\ntimezone = Europe/Nowhere\n",
+	     "t.conf:3: expected a time zone of the tz database like Europe/Helsinki, got "
+	     "'Europe/Nowhere'"},
+	    {"[calendar x]\nmonday = 08:00-16:00\nholidays = sweden\n",
+	     "t.conf:3: expected one of finland, none, got 'sweden'"},
+	    {"[calendar x]\nmonday = 08:00-16:00\nclosed = 2026-12-32\n",
+	     "t.conf:3: expected dates like 2026-12-28, 2026-12-29 (at most 400), got "
+	     "'2026-12-32'"},
+	    {"[calendar x]\nmonday = 08:00-16:00\nshort = 2026-12-23\n",
+	     "t.conf:3: expected dates with their hours like 2026-12-23 08:00-12:00, 2026-12-31 "
+	     "08:00-10:00,11:00-13:00 (each date once, at most 100), got '2026-12-23'"},
+	    {"[calendar x]\nmonday = 08:00-16:00\nclosed = 2026-12-23\nshort = 2026-12-23 "
+	     "08:00-12:00\n",
+	     "t.conf:1: calendar x: 2026-12-23 is both closed and shortened"},
+	    {"[calendar x]\ntimezone = UTC\n",
+	     "t.conf:1: calendar x: no opening hours on any weekday"},
+	    {"[calendar x]\nmonday = 08:00-16:00\n[calendar x]\n",
+	     "t.conf:3: duplicate section [calendar x] (first on line 1)"},
+	    {"[calendar x]\nmonday = 08:00-16:00\nmonday = 09:00-16:00\n",
+	     "t.conf:3: duplicate key 'monday' in [calendar x] (first set on line 2)"},
+	    {"[calendar x]\nopen = 08:00-16:00\n", "t.conf:2: unknown key 'open' in [calendar x]"},
+	    {"[calendar]\n", "t.conf:1: section [calendar] needs a name, as in [calendar support]"},
+	    {"[calendar Office]\n", "t.conf:1: expected a calendar name of 1 to 64 of a-z, 0-9, "
+	                            "'_' and '-', got 'Office'"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		e = load_error(bad[i].text);
+		tap_str(e, bad[i].error, "calendar error %zu", i);
+		free(e);
+	}
+
+	/* At most CONFIG_MAX_CALENDARS, the built-in ones included only when there is room. */
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	for (int i = 0; i <= CONFIG_MAX_CALENDARS; i++)
+		fprintf(f, "[calendar c%d]\nmonday = 08:00-16:00\n", i);
+	fclose(f);
+	e = load_error(text);
+	tap_ok(e && strstr(e, "more than 32 [calendar] sections") != NULL, "too many calendars: %s",
+	       e ? e : "(loaded)");
+	free(e);
+	text[strlen(text) - strlen("[calendar c32]\nmonday = 08:00-16:00\n")] = '\0';
+	cfg = config_load(write_conf("t.conf", text), &error);
+	tap_ok(cfg && config_calendar_count(cfg) == CONFIG_MAX_CALENDARS &&
+	           config_calendar_find(cfg, "fi-office") == NULL,
+	       "32 calendars load; no room for the built-in ones");
+	free(error);
+	error = NULL;
+	config_free(&cfg);
+	free(text);
 }
 
 static void test_default_path(void)
@@ -1203,6 +1365,7 @@ int main(void)
 	test_syntaxes();
 	test_example();
 	test_default_path();
+	test_calendars();
 	cleanup();
 	return tap_done();
 }
