@@ -116,6 +116,8 @@ struct session_ctx {
 	const struct smtp_settings *set;
 	const char *data; /* the message as sent */
 	size_t len, pos;
+	const struct smtp_hook *hook;
+	bool hook_done, hook_ok; /* before_dot ran (once), and what it said */
 	const char *problem; /* first session-level trouble an event reported */
 	/* The last complete reply line read, assembled by the monitor: it is the
 	 * only place libesmtp leaves a greeting's, EHLO's or AUTH's refusal. */
@@ -152,8 +154,19 @@ static const char *message_cb(void **ctx, int *len, void *arg)
 	if (n > SMTP_CHUNK)
 		n = SMTP_CHUNK;
 	*len = (int)n;
-	if (n == 0)
+	if (n == 0) {
+		/* libesmtp asks again at the end (a last line without CRLF
+		 * makes it ask twice), so the hook runs once and its answer
+		 * stays. */
+		if (!c->hook_done && c->hook != NULL && c->hook->before_dot != NULL) {
+			c->hook_done = true;
+			c->hook_ok = c->hook->before_dot(c->hook->ctx);
+		}
+		/* libesmtp takes any errno set here for an error: it then
+		 * drops the connection before the final ".". */
+		errno = c->hook_done && !c->hook_ok ? ECANCELED : 0;
 		return NULL;
+	}
 	c->pos += n;
 	return c->data + c->pos - n;
 }
@@ -510,6 +523,16 @@ static void judge(struct smtp_result *res, const struct session_ctx *c, int ok, 
 		auth_failed(res, c);
 		return;
 	}
+	if (c->hook_done && !c->hook_ok) {
+		res->outcome = SMTP_TEMPORARY;
+		res->dot_refused = true;
+		for (size_t i = 0; i < res->nrcpt; i++)
+			res->rcpt[i] = SMTP_TEMPORARY;
+		res->error = fmt("smtp %s:%u: the end of data was held back; the relay discards "
+		                 "the message",
+		                 set->host, set->port);
+		return;
+	}
 	if (mail == NULL || mail->code == 0) {
 		session_failed(res, c, ok);
 		return;
@@ -614,8 +637,15 @@ static bool setup(smtp_session_t s, smtp_message_t msg, struct session_ctx *c,
 bool smtp_send(const struct smtp_settings *set, const char *envelope_from, const char *const *rcpts,
                size_t nrcpt, const char *message, size_t len, struct smtp_result *result_r)
 {
+	return smtp_send_hooked(set, NULL, envelope_from, rcpts, nrcpt, message, len, result_r);
+}
+
+bool smtp_send_hooked(const struct smtp_settings *set, const struct smtp_hook *hook,
+                      const char *envelope_from, const char *const *rcpts, size_t nrcpt,
+                      const char *message, size_t len, struct smtp_result *result_r)
+{
 	struct smtp_result *res = result_r;
-	struct session_ctx c = {.set = set, .data = message, .len = len};
+	struct session_ctx c = {.set = set, .data = message, .len = len, .hook = hook};
 	smtp_session_t s = NULL;
 	smtp_message_t msg = NULL;
 	smtp_recipient_t *rs = NULL;

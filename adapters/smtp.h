@@ -63,6 +63,7 @@ struct smtp_result {
 	size_t naccepted;        /* recipients the relay accepted the message for */
 	size_t nrcpt;            /* entries in rcpt */
 	enum smtp_outcome *rcpt; /* per recipient, in the order given */
+	bool dot_refused;        /* the hook's before_dot held the final "." back */
 };
 
 /* Sends message (len bytes, a complete RFC 5322 message; bare LF or CR
@@ -75,6 +76,24 @@ struct smtp_result {
  * recipients still need a retry (SMTP_TEMPORARY) or failed for good. */
 bool smtp_send(const struct smtp_settings *set, const char *envelope_from, const char *const *rcpts,
                size_t nrcpt, const char *message, size_t len, struct smtp_result *result_r)
+    __attribute__((warn_unused_result));
+
+/* A hook into one session.  before_dot runs once, in smtp_send_hooked()'s
+ * thread, when libesmtp has taken the whole message and before it writes
+ * the final "." that makes the relay take responsibility: the last moment
+ * a caller can note that the message may be delivered from now on.  When
+ * it returns false the connection is dropped without the ".", so the relay
+ * discards the transaction; the outcome is SMTP_TEMPORARY with
+ * dot_refused set.  It may clobber errno. */
+struct smtp_hook {
+	bool (*before_dot)(void *ctx);
+	void *ctx;
+};
+
+/* smtp_send() with hook (may be NULL: none). */
+bool smtp_send_hooked(const struct smtp_settings *set, const struct smtp_hook *hook,
+                      const char *envelope_from, const char *const *rcpts, size_t nrcpt,
+                      const char *message, size_t len, struct smtp_result *result_r)
     __attribute__((warn_unused_result));
 
 /* Frees what *res holds and zeroes it. */

@@ -17,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #define DEFAULT_THRESHOLD 30
 #define DEFAULT_MARGIN 20
@@ -36,15 +35,21 @@ struct cl_match {
 	bool negate;
 	char *header; /* for T_HEADER */
 	char *src;    /* the pattern, until the prefilter is built */
-	int group;    /* prefilter group (index into classify_rules.groups), or -1 */
+	int member;   /* index into classify_rules.members, or -1: not in the prefilter */
 	pcre2_code *code;
 };
 
 /* A prefilter group: the union of some positive match lines of one target. */
 struct cl_group {
 	enum target target;
-	int parent; /* the enclosing group, or -1 */
+	size_t first, count; /* its members: classify_rules.members[first..first+count) */
 	pcre2_code *code;
+};
+
+struct cl_member {
+	const struct cl_match *m;
+	size_t group;
+	uint32_t capture; /* the number of the group around it in the union */
 };
 
 struct cl_set {
@@ -76,6 +81,9 @@ struct classify_rules {
 	size_t file_count;
 	struct cl_group *groups;
 	size_t group_count;
+	struct cl_member *members;
+	size_t member_count;
+	uint32_t max_captures; /* of any group's union */
 	pcre2_match_context *mctx;
 	pcre2_compile_context *cctx;
 };
@@ -427,7 +435,7 @@ static void directive_match(struct loader *ld, unsigned line, char **tok, int nt
 	memset(m, 0, sizeof(*m));
 	m->target = t;
 	m->negate = tok[1][0] == '!';
-	m->group = -1;
+	m->member = -1;
 	m->code = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
 	                        PCRE2_CASELESS | PCRE2_UTF | PCRE2_UCP |
 	                            PCRE2_NEVER_BACKSLASH_C,
@@ -643,35 +651,38 @@ static struct classify_rules *rules_new(void)
 
 /* ---- prefilter ----
  *
- * Most match lines search the same text and most find nothing.  Nearly all
- * of them look for words: every alternative starts with \b.  PCRE2 tries a
- * pattern at each possible start, and most of the cost at each is that \b
- * (Unicode-aware, so it decodes the characters around it).  One scan of
- *     \b(?:(?:p1)|(?:p2)|...)     (each pi without its leading \b)
- * tests \b once per position for all of them, and costs about what three or
- * four of them cost alone.  (A plain union (?:\bp1)|(?:\bp2) costs more than
- * its members together, which is why only such patterns are grouped.)
+ * Nearly every match line of the text looks for words: each alternative of
+ * its pattern starts with \b.  PCRE2 tries a pattern at each possible start,
+ * and most of the cost there is that \b (Unicode-aware, so it decodes the
+ * characters around it) and the first character of each alternative.  One
+ * scan of the union of such lines, each without its \b,
+ *     \b(?:(?<cl_m0>p0)|(?<cl_m1>p1)|...)
+ * costs about what three or four of them cost alone.  (A plain union
+ * (?:\bp0)|(?:\bp1) costs more than its members together, so only lines of
+ * this form are grouped.)  At load time the positive lines of each target
+ * that have it are put in groups of up to GROUP_MAX, in rule order.
  *
- * So at load time the positive lines of each target that have this form are
- * put in groups of up to GROUP_MAX, in rule order, and each group's union is
- * compiled; a group of more than GROUP_SPLIT also gets its two halves as
- * subgroups, so that a hit costs fewer member runs.  When a group's union
- * finds nothing, its members are "not found" without running them.  A member
- * of a group that did match is still run by itself, for its own result and
- * explanation, so nothing a caller sees changes.
+ * In a call, the first member that needs it runs its group (group_run): the
+ * union's leftmost match, at P, is by the first member, in union order, that
+ * matches at P (its named group tells which); no member matches before P and
+ * the members after it are tried at P alone, anchored.  The scan goes on
+ * after P while a member is undecided.  Then a member that matches nowhere is
+ * "not found" without running it, and one that matches is still run by
+ * itself, for its own match and explanation, but from P, its leftmost match.
+ * So nothing a caller sees changes.
  *
- * The union matches exactly when one of its members matches somewhere, as
- * long as no member refers to a group by number or recurses (numbers shift
- * in the union) or uses a backtracking verb or a callout ((*COMMIT) can fail
- * the whole union): word_body() refuses those, and anything it does not
- * understand.  A union that does not compile (two members name the same
- * group, say) is left out, and one that fails with an error (a match limit)
- * lets its members run by themselves.
+ * This holds as long as no member refers to a group by number or recurses
+ * (numbers shift in the union), uses a backtracking verb or a callout
+ * ((*COMMIT) can fail the whole union), \G (it depends on the start offset)
+ * or \K (it moves the start of the match): word_body() refuses those, and
+ * anything it does not follow.  A union that does not compile (two members
+ * name the same group, say) is left out; after an error (a match limit) the
+ * undecided members run as usual.
  *
  * CLASSIFY_NO_PREFILTER in the environment at load time turns it off.
  */
 #define GROUP_MAX 12
-#define GROUP_SPLIT 4
+#define GROUP_MAX_ROUNDS 32
 
 /* If every top-level alternative of pattern p starts with \b, returns p with
  * those \b removed (malloc'd), else NULL.  Also NULL for what may not join a
@@ -695,7 +706,7 @@ static char *word_body(const char *p)
 		}
 		if (p[0] == '\\') {
 			/* \1..\9 backreference; \g, \k references and subroutine calls */
-			if (p[1] == '\0' || (p[1] >= '1' && p[1] <= '9') || strchr("gkQE", p[1]))
+			if (p[1] == '\0' || (p[1] >= '1' && p[1] <= '9') || strchr("gkGKQE", p[1]))
 				goto no;
 			*o++ = *p++;
 		} else if (in_class) {
@@ -724,7 +735,8 @@ static char *word_body(const char *p)
 			    (p[1] == '?' &&
 			     (*q == 'R' || isdigit((unsigned char)*q) || *q == '+' ||
 			      (*q == '-' && isdigit((unsigned char)q[1])) || *q == '&' ||
-			      (*q == 'P' && (q[1] == '=' || q[1] == '>')) || *q == '(' || *q == 'C')))
+			      (*q == 'P' && (q[1] == '=' || q[1] == '>')) || *q == '(' ||
+			      *q == 'C')))
 				goto no;
 			depth++;
 		} else if (p[0] == ')') {
@@ -747,58 +759,65 @@ no:
 	return NULL;
 }
 
-/* Compiles \b(?:(?:b1)|(?:b2)|...) of the members' word bodies as a group
- * under parent; returns its index, or -1. */
-static int group_add(struct classify_rules *r, pcre2_compile_context *cctx,
-                     struct cl_match *const *members, size_t n, int parent)
+/* Compiles the union \b(?:(?<cl_m0>b0)|(?<cl_m1>b1)|...) of the members'
+ * word bodies as a new group; false if it cannot be made. */
+static bool group_add(struct classify_rules *r, pcre2_compile_context *cctx,
+                      struct cl_match *const *members, size_t n)
 {
 	struct cl_group *groups;
+	struct cl_member *mp;
 	pcre2_code *code;
 	size_t len = 8;
-	char *u;
+	uint32_t captures;
+	char *u, name[32];
 	int err;
 	PCRE2_SIZE off;
 
 	for (size_t i = 0; i < n; i++)
-		len += strlen(members[i]->src) + 5;
+		len += strlen(members[i]->src) + 16;
 	if ((u = malloc(len)) == NULL)
-		return -1;
+		return false;
 	len = (size_t)sprintf(u, "\\b(?:");
 	for (size_t i = 0; i < n; i++)
-		len += (size_t)sprintf(u + len, "%s(?:%s)", i > 0 ? "|" : "", members[i]->src);
+		len += (size_t)sprintf(u + len, "%s(?<cl_m%zu>%s)", i > 0 ? "|" : "", i,
+		                       members[i]->src);
 	len += (size_t)sprintf(u + len, ")");
 	code = pcre2_compile((PCRE2_SPTR)u, len,
 	                     PCRE2_CASELESS | PCRE2_UTF | PCRE2_UCP | PCRE2_NEVER_BACKSLASH_C,
 	                     &err, &off, cctx);
 	free(u);
 	if (code == NULL)
-		return -1;
+		return false;
 	groups = realloc(r->groups, (r->group_count + 1) * sizeof(*groups));
-	if (groups == NULL) {
+	if (groups != NULL)
+		r->groups = groups;
+	mp = realloc(r->members, (r->member_count + n) * sizeof(*mp));
+	if (mp != NULL)
+		r->members = mp;
+	if (groups == NULL || mp == NULL ||
+	    pcre2_pattern_info(code, PCRE2_INFO_CAPTURECOUNT, &captures) != 0) {
 		pcre2_code_free(code);
-		return -1;
+		return false;
 	}
+	for (size_t i = 0; i < n; i++) {
+		int num;
+		snprintf(name, sizeof(name), "cl_m%zu", i);
+		if ((num = pcre2_substring_number_from_name(code, (PCRE2_SPTR)name)) <= 0) {
+			pcre2_code_free(code);
+			return false;
+		}
+		mp[r->member_count + i] = (struct cl_member){
+		    .m = members[i], .group = r->group_count, .capture = (uint32_t)num};
+	}
+	for (size_t i = 0; i < n; i++)
+		members[i]->member = (int)(r->member_count + i);
 	(void)pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);
-	r->groups = groups;
-	groups[r->group_count] =
-	    (struct cl_group){.target = members[0]->target, .parent = parent, .code = code};
-	return (int)r->group_count++;
-}
-
-/* Makes a group of members[0..n), with two halves when it is large. */
-static void group_build(struct classify_rules *r, pcre2_compile_context *cctx,
-                        struct cl_match *const *members, size_t n)
-{
-	int top = group_add(r, cctx, members, n, -1);
-
-	if (top < 0)
-		return; /* the members stay unfiltered */
-	for (size_t half = 0; half < 2; half++) {
-		size_t from = half == 0 ? 0 : n / 2, to = half == 0 ? n / 2 : n;
-		int g = n > GROUP_SPLIT ? group_add(r, cctx, members + from, to - from, top) : -1;
-		for (size_t i = from; i < to; i++)
-			members[i]->group = g >= 0 ? g : top;
-	}
+	groups[r->group_count++] = (struct cl_group){
+	    .target = members[0]->target, .first = r->member_count, .count = n, .code = code};
+	r->member_count += n;
+	if (captures > r->max_captures)
+		r->max_captures = captures;
+	return true;
 }
 
 /* Groups the positive lines of every target but to and header (matched per
@@ -812,7 +831,7 @@ static void prefilter_build(struct classify_rules *r)
 	if (getenv("CLASSIFY_NO_PREFILTER") == NULL)
 		cctx = pcre2_compile_context_create(NULL);
 	if (cctx != NULL) {
-		pcre2_set_max_pattern_length(cctx, GROUP_MAX * (CLASSIFY_MAX_PATTERN + 5) + 8);
+		pcre2_set_max_pattern_length(cctx, GROUP_MAX * (CLASSIFY_MAX_PATTERN + 16) + 8);
 		pcre2_set_parens_nest_limit(cctx, 52);
 	}
 	for (int t = 0; t <= T_TEXT && cctx != NULL; t++) {
@@ -824,19 +843,20 @@ static void prefilter_build(struct classify_rules *r)
 			for (unsigned j = 0; j < rule->match_count; j++) {
 				struct cl_match *m = &rule->matches[j];
 				char *body;
-				if ((int)m->target != t || m->negate || (body = word_body(m->src)) == NULL)
+				if ((int)m->target != t || m->negate ||
+				    (body = word_body(m->src)) == NULL)
 					continue;
 				free(m->src);
 				m->src = body;
 				members[n++] = m;
 				if (n == GROUP_MAX) {
-					group_build(r, cctx, members, n);
+					(void)group_add(r, cctx, members, n);
 					n = 0;
 				}
 			}
 		}
 		if (n > 1)
-			group_build(r, cctx, members, n);
+			(void)group_add(r, cctx, members, n);
 	}
 	pcre2_compile_context_free(cctx);
 	for (size_t i = 0; i < r->count; i++) {
@@ -968,6 +988,7 @@ void classify_rules_free(struct classify_rules **rules)
 	for (size_t i = 0; i < r->group_count; i++)
 		pcre2_code_free(r->groups[i].code);
 	free(r->groups);
+	free(r->members);
 	pcre2_match_context_free(r->mctx);
 	pcre2_compile_context_free(r->cctx);
 	free(r);
@@ -1007,13 +1028,18 @@ struct cl_found {
 	size_t len;
 };
 
-enum { GROUP_UNKNOWN, GROUP_MAY_MATCH, GROUP_NONE };
+/* What a prefilter group found out about a member, else where its leftmost
+ * match starts. */
+#define FOUND_NONE SIZE_MAX          /* it matches nowhere */
+#define FOUND_UNKNOWN (SIZE_MAX - 1) /* not known: it runs as usual */
 
 struct cl_call {
 	const struct classify_rules *r;
 	pcre2_match_data *md;
+	pcre2_match_data *group_md; /* with room for any union's captures */
 	struct classify_result *res;
-	unsigned char *group_state; /* per prefilter group: GROUP_* */
+	bool *group_done;           /* per prefilter group: has it run? */
+	size_t *found;              /* per prefilter member: FOUND_* or an offset */
 	bool oom;
 };
 
@@ -1157,9 +1183,9 @@ static bool add_warning(struct cl_call *c, const char *fmt, ...)
 /* One pattern against one valid UTF-8 string: 1 found, 0 not, -1 error
  * (counted as not). */
 static int match_one(struct cl_call *c, const struct cl_rule *rule, const struct cl_match *m,
-                     const char *s, size_t len, struct cl_found *found)
+                     const char *s, size_t len, size_t start, struct cl_found *found)
 {
-	int rc = pcre2_match(m->code, (PCRE2_SPTR)s, len, 0, PCRE2_NO_UTF_CHECK, c->md,
+	int rc = pcre2_match(m->code, (PCRE2_SPTR)s, len, start, PCRE2_NO_UTF_CHECK, c->md,
 	                     c->r->mctx);
 
 	if (rc >= 0) {
@@ -1189,44 +1215,81 @@ static int match_loose(struct cl_call *c, struct cl_input *in, const struct cl_r
 		c->oom = true;
 		return -1;
 	}
-	return match_one(c, rule, m, s, len, found);
+	return match_one(c, rule, m, s, len, 0, found);
 }
 
-double dbg_rt[100], dbg_len; unsigned long dbg_rn[100]; const char *dbg_names[100];
-double dbg_gt[100]; unsigned long dbg_gn[100];
-unsigned long dbg_union, dbg_union_hit, dbg_member, dbg_member_hit, dbg_skip;
-__attribute__((destructor)) static void dbg_print(void)
-{
-	if (getenv("CLASSIFY_STATS"))
-		for (int g = 0; g < 40; g++) if (dbg_gn[g]) fprintf(stderr, "g%d %lu %.0f ns\n", g, dbg_gn[g], dbg_gt[g] / dbg_gn[g]);
-		for (int g = 0; g < 100; g++) if (dbg_rn[g]) fprintf(stderr, "r%d %s %lu %.0f ns\n", g, dbg_names[g], dbg_rn[g], dbg_rt[g] / dbg_rn[g]);
-		fprintf(stderr, "avg len %.0f\n", dbg_len / dbg_member);
-		if (getenv("CLASSIFY_STATS")) fprintf(stderr, "union %lu hit %lu member %lu hit %lu skip %lu\n", dbg_union,
-		        dbg_union_hit, dbg_member, dbg_member_hit, dbg_skip);
-}
-/* May a member of prefilter group g match in this call?  Runs the group's
- * union (after its parent's) once per call; false only when it surely found
- * nothing.  An error (a match limit) lets the members run by themselves. */
-static bool group_may_match(struct cl_call *c, const struct cl_input *in, int g)
+/* Runs prefilter group g, to fill c->found for its members.  The union's
+ * leftmost match, at P, is by the first member (in union order) that matches
+ * at P, and no member matches before P; the later members are tried at P
+ * alone (anchored, which is cheap).  The scan goes on after P while a member
+ * is undecided, GROUP_MAX_ROUNDS times at most. */
+static void group_run(struct cl_call *c, const struct cl_input *in, size_t g)
 {
 	const struct cl_group *grp = &c->r->groups[g];
-	unsigned char *state = &c->group_state[g];
+	const struct cl_member *mem = &c->r->members[grp->first];
+	const struct subject_text *t = &in->t[grp->target];
+	size_t *found = &c->found[grp->first], open = grp->count, pos = 0;
+	bool decided[GROUP_MAX] = {false};
+	bool none_left = false; /* the undecided are known to match nowhere */
 
-	if (*state == GROUP_UNKNOWN) {
-		if (grp->parent >= 0 && !group_may_match(c, in, grp->parent)) {
-			*state = GROUP_NONE;
-		} else {
-			const struct subject_text *t = &in->t[grp->target];
-			struct timespec t0, t1; clock_gettime(CLOCK_MONOTONIC, &t0);
-			int rc = pcre2_match(grp->code, (PCRE2_SPTR)t->s, t->len, 0,
-			                     PCRE2_NO_UTF_CHECK, c->md, c->r->mctx);
-			clock_gettime(CLOCK_MONOTONIC, &t1); dbg_gt[g] += (t1.tv_sec - t0.tv_sec) * 1e9 + (t1.tv_nsec - t0.tv_nsec); dbg_gn[g]++;
-			dbg_union++; dbg_union_hit += rc != PCRE2_ERROR_NOMATCH;
-			if (rc < -1) fprintf(stderr, "rc %d\n", rc);
-			*state = rc == PCRE2_ERROR_NOMATCH ? GROUP_NONE : GROUP_MAY_MATCH;
+	for (size_t i = 0; i < grp->count; i++)
+		found[i] = FOUND_UNKNOWN;
+	for (unsigned round = 0; open > 0 && round < GROUP_MAX_ROUNDS; round++) {
+		int rc = pcre2_match(grp->code, (PCRE2_SPTR)t->s, t->len, pos, PCRE2_NO_UTF_CHECK,
+		                     c->group_md, c->r->mctx);
+		PCRE2_SIZE *ov = pcre2_get_ovector_pointer(c->group_md), at;
+		size_t k = 0;
+
+		if (rc == PCRE2_ERROR_NOMATCH)
+			none_left = true;
+		if (rc <= 0)
+			break; /* after an error the undecided stay unknown */
+		at = ov[0];
+		while (k < grp->count && ov[2 * mem[k].capture] == PCRE2_UNSET)
+			k++;
+		if (k == grp->count)
+			break;
+		if (!decided[k]) {
+			decided[k] = true;
+			found[k] = at;
+			open--;
 		}
+		for (size_t j = k + 1; j < grp->count; j++) {
+			if (decided[j])
+				continue;
+			rc = pcre2_match(mem[j].m->code, (PCRE2_SPTR)t->s, t->len, at,
+			                 PCRE2_ANCHORED | PCRE2_NO_UTF_CHECK, c->md, c->r->mctx);
+			if (rc == PCRE2_ERROR_NOMATCH)
+				continue;
+			decided[j] = true;
+			open--;
+			if (rc >= 0)
+				found[j] = at;
+		}
+		if (at >= t->len) {
+			none_left = true;
+			break;
+		}
+		/* on to the next character */
+		for (pos = at + 1; pos < t->len && ((unsigned char)t->s[pos] & 0xc0) == 0x80; pos++)
+			;
 	}
-	return *state == GROUP_MAY_MATCH;
+	for (size_t i = 0; i < grp->count && none_left; i++)
+		if (!decided[i])
+			found[i] = FOUND_NONE;
+}
+
+/* Where to start looking for prefilter member idx: FOUND_NONE if it matches
+ * nowhere. */
+static size_t member_start(struct cl_call *c, const struct cl_input *in, int idx)
+{
+	size_t g = c->r->members[idx].group;
+
+	if (!c->group_done[g]) {
+		group_run(c, in, g);
+		c->group_done[g] = true;
+	}
+	return c->found[idx] == FOUND_UNKNOWN ? 0 : c->found[idx];
 }
 
 /* Does match line m hold?  Records the positive match in found. */
@@ -1243,13 +1306,12 @@ static bool match_line(struct cl_call *c, struct cl_input *in, const struct cl_r
 	} else if (m->target == T_HEADER) {
 		const char *v = in->header ? in->header(m->header, in->header_ctx) : NULL;
 		hit = match_loose(c, in, rule, m, v ? v : "", found) == 1;
-	} else if (m->group < 0 || group_may_match(c, in, m->group)) {
+	} else {
 		const struct subject_text *t = &in->t[m->target];
-		struct timespec t0, t1; clock_gettime(CLOCK_MONOTONIC, &t0);
-		hit = match_one(c, rule, m, t->s, t->len, found) == 1;
-		clock_gettime(CLOCK_MONOTONIC, &t1); size_t ri = (size_t)(rule - c->r->rules); dbg_rt[ri] += (t1.tv_sec - t0.tv_sec) * 1e9 + (t1.tv_nsec - t0.tv_nsec); dbg_rn[ri]++; dbg_len += t->len; if (rule->line < 3000) dbg_names[ri] = rule->name;
-		dbg_member++; dbg_member_hit += hit;
-	} else dbg_skip++;
+		size_t start = m->member >= 0 ? member_start(c, in, m->member) : 0;
+		if (start != FOUND_NONE)
+			hit = match_one(c, rule, m, t->s, t->len, start, found) == 1;
+	}
 	return hit != m->negate;
 }
 
@@ -1400,8 +1462,11 @@ static bool classify_run(const struct classify_rules *r, struct cl_input *in,
 	all = calloc(total + 1, sizeof(*all));
 	c.res = calloc(1, sizeof(*c.res));
 	c.md = pcre2_match_data_create(1, NULL);
-	c.group_state = calloc(r->group_count + 1, 1);
-	if (all == NULL || c.res == NULL || c.md == NULL || c.group_state == NULL)
+	c.group_md = pcre2_match_data_create(r->max_captures + 1, NULL);
+	c.group_done = calloc(r->group_count + 1, sizeof(*c.group_done));
+	c.found = malloc((r->member_count + 1) * sizeof(*c.found));
+	if (all == NULL || c.res == NULL || c.md == NULL || c.group_md == NULL ||
+	    c.group_done == NULL || c.found == NULL)
 		goto out;
 	for (int f = 0; f < CLASSIFY_FIELD_COUNT; f++) {
 		scores[f] = all + off;
@@ -1433,7 +1498,9 @@ static bool classify_run(const struct classify_rules *r, struct cl_input *in,
 out:
 	pcre2_match_data_free(c.md);
 	free(all);
-	free(c.group_state);
+	pcre2_match_data_free(c.group_md);
+	free(c.group_done);
+	free(c.found);
 	free(in->text);
 	in->text = NULL;
 	for (size_t i = 0; i < in->copy_count; i++)

@@ -24,7 +24,8 @@
  * field matches as "".  PATTERN (the rest of the line, trailing blanks cut)
  * is PCRE2, caseless, UTF and Unicode-aware (\b, \w know ä); "(?-i)" turns
  * caselessness off.  Only the first CLASSIFY_MAX_BODY_SCAN bytes of the body
- * are searched.
+ * (and of any other target) are searched.  A target that is not valid UTF-8
+ * is matched with each bad byte replaced by U+FFFD.
  *
  * Scoring: every matching rule adds its weight once to each (field, value) it
  * sets.  Per field the value with the highest score wins if it reaches the
@@ -32,6 +33,10 @@
  * field is "unknown" (priority: "normal").  A wrong guess costs more than
  * unknown, which goes to human triage, so thresholds should be set high.
  * lang, when no rule decides it, comes from lang_detect().
+ *
+ * Matching is sped up by a prefilter that is exact: it never changes a
+ * result (see classify.c).  CLASSIFY_NO_PREFILTER set in the environment
+ * when rules are loaded turns it off, to compare.
  *
  * Loading collects every error (file:line: what) instead of stopping at the
  * first.  Limits: CLASSIFY_MAX_* below.  Matching is bounded by PCRE2 match

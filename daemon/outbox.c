@@ -750,14 +750,16 @@ static bool claim(PGconn *conn, const struct outbox_settings *set, const char *s
 	res = PQexecParams(
 	    conn,
 	    "WITH due AS (SELECT id, status AS was FROM outbox"
-	    "  WHERE status IN ('queued', 'sending') AND next_attempt_at <= now()"
+	    "  WHERE (status = 'queued' OR (status = 'sending' AND data_end_at IS NULL))"
+	    "   AND next_attempt_at <= now()"
 	    "  ORDER BY next_attempt_at LIMIT $1::integer FOR UPDATE SKIP LOCKED)"
 	    " UPDATE outbox o SET status = 'sending', attempts = o.attempts + 1,"
 	    "  attempt_id = gen_random_uuid(), claimed_by = $2, last_attempt_at = now(),"
+	    "  data_end_at = NULL,"
 	    "  next_attempt_at = now() + make_interval(secs => $3::integer),"
 	    "  last_error = CASE WHEN due.was = 'sending' THEN 'attempt ' || o.attempt_id"
-	    "   || ' by ' || coalesce(o.claimed_by, '?') || ' did not finish (its lease ended);"
-	    " the mail may have gone once already' ELSE o.last_error END"
+	    "   || ' by ' || coalesce(o.claimed_by, '?') || ' did not finish (its lease ended)"
+	    " before the end of data: the relay discarded it' ELSE o.last_error END"
 	    " FROM due WHERE o.id = due.id"
 	    " RETURNING o.id, coalesce(o.ticket, 0), o.attempt_id, o.message_id, o.to_address,"
 	    "  o.envelope_from, o.raw, o.attempts, extract(epoch FROM now() - o.created_at),"
@@ -790,6 +792,63 @@ static bool claim(PGconn *conn, const struct outbox_settings *set, const char *s
 	PQclear(res);
 	*n_r = (size_t)n;
 	return true;
+}
+
+/* Step 1a: rows whose attempt reached the end of data and whose claim is
+ * dead (the lease ended, or recover_claims() ended it) may have been
+ * delivered: they become sent, noted, and are never sent again. */
+static bool settle(PGconn *conn, size_t *n_r, char **error_r)
+{
+	PGresult *res;
+	char *err = NULL;
+
+	res = PQexec(conn,
+	             "UPDATE outbox SET status = 'sent', sent_at = data_end_at, last_code = 0,"
+	             " last_error = 'delivery not confirmed: the sender stopped after the end of"
+	             " data (attempt ' || attempt_id || ' by ' || coalesce(claimed_by, '?') || ')'"
+	             " WHERE status = 'sending' AND data_end_at IS NOT NULL"
+	             " AND next_attempt_at <= now()");
+	if (!db_result_ok(conn, res, PGRES_COMMAND_OK, &err)) {
+		PQclear(res);
+		*error_r = prefixed("cannot settle attempts that ended their data", err);
+		return false;
+	}
+	*n_r = strtoul(PQcmdTuples(res), NULL, 10);
+	PQclear(res);
+	return true;
+}
+
+/* Step 3's hook: commits data_end_at just before the final ".". */
+struct data_end {
+	PGconn *conn;
+	const struct claimed *c;
+	bool marked;
+	char *error; /* why the "." was held back */
+};
+
+static bool mark_data_end(void *arg)
+{
+	struct data_end *d = arg;
+	char id[24];
+	const char *values[] = {id, d->c->attempt};
+	PGresult *res;
+	char *err = NULL;
+
+	snprintf(id, sizeof(id), "%lld", d->c->id);
+	res = PQexecParams(d->conn,
+	                   "UPDATE outbox SET data_end_at = now() WHERE id = $1::bigint"
+	                   " AND attempt_id = $2::uuid AND status = 'sending'",
+	                   2, NULL, values, NULL, NULL, 0);
+	if (!db_result_ok(d->conn, res, PGRES_COMMAND_OK, &err))
+		d->error = xasprintf("not sent: the end of data could not be recorded: %s",
+		                     err ? err : "unknown error");
+	else if (strcmp(PQcmdTuples(res), "1") != 0)
+		d->error = xasprintf("not sent: the claim was lost during the session");
+	else
+		d->marked = true;
+	free(err);
+	PQclear(res);
+	return d->marked;
 }
 
 /* Step 2: extends the lease of a row we hold.  *held_r is false when the
@@ -892,29 +951,43 @@ static bool send_one(PGconn *conn, const struct outbox_settings *set,
                      struct outbox_stats *st, char **error_r)
 {
 	const char *why = loop_reason(set, c->to);
+	struct data_end d = {.conn = conn, .c = c};
+	struct smtp_hook hook = {mark_data_end, &d};
 	struct smtp_result r = {0};
 	const char *rcpt[] = {c->to};
 	const char *status;
 	char *text = NULL;
 	char final[8];
 	int code = 0;
-	bool gave_up = false, ok;
+	bool gave_up = false, unconfirmed = false, ok;
 
 	if (why != NULL) {
 		status = "failed";
 		text = xasprintf("not sent (loop protection): %s", why);
 	} else {
 		/* The outcome is in r either way. */
-		if (smtp_send(smtp, c->envelope_from, rcpt, 1, (const char *)c->raw, c->raw_len,
-		              &r))
+		if (smtp_send_hooked(smtp, &hook, c->envelope_from, rcpt, 1,
+		                     (const char *)c->raw, c->raw_len, &r))
 			r.outcome = SMTP_DELIVERED;
 		code = r.code;
-		switch (r.outcome) {
+		/* After the end of data with no reply (the connection broke or
+		 * timed out) the relay may have the mail: a retry could
+		 * duplicate it.  A 4xx reply is a refusal: retried. */
+		if (d.marked && r.outcome == SMTP_TEMPORARY && r.code == 0)
+			unconfirmed = true;
+		switch (unconfirmed ? SMTP_DELIVERED : r.outcome) {
 		case SMTP_DELIVERED:
 			status = "sent";
+			if (unconfirmed) {
+				char *t = outcome_text(&r);
+				text = xasprintf("delivery not confirmed: no reply after the end "
+				                 "of data: %s",
+				                 t);
+				free(t);
+			}
 			break;
 		case SMTP_TEMPORARY:
-			text = outcome_text(&r);
+			text = d.error ? xstrdup(d.error) : outcome_text(&r);
 			if (c->age_s >= set->give_up_s) {
 				char *t = xasprintf("gave up after %d attempts over %.0f h: %s",
 				                    c->attempts, c->age_s / 3600, text);
@@ -933,6 +1006,7 @@ static bool send_one(PGconn *conn, const struct outbox_settings *set,
 		}
 	}
 	smtp_result_clear(&r);
+	free(d.error);
 	ok = record(conn, c, status, code, text, outbox_backoff(set, c->attempts, random01()),
 	            gave_up, final, error_r);
 	free(text);
@@ -941,6 +1015,8 @@ static bool send_one(PGconn *conn, const struct outbox_settings *set,
 	if (st) {
 		if (final[0] == '\0')
 			st->lost++;
+		else if (strcmp(final, "sent") == 0 && unconfirmed)
+			st->unconfirmed++;
 		else if (strcmp(final, "sent") == 0)
 			st->sent++;
 		else if (strcmp(final, "queued") == 0)
@@ -970,6 +1046,11 @@ bool outbox_send_due(PGconn *conn, const struct outbox_settings *set,
 		size_t want = max - done < set->batch ? max - done : set->batch, n = 0;
 		struct claimed *rows = NULL;
 		long long claimed_at = monotonic_ms();
+		size_t settled = 0;
+		if (!settle(conn, &settled, error_r))
+			return false;
+		if (st)
+			st->unconfirmed += settled;
 		if (!claim(conn, set, sender, want, &rows, &n, error_r))
 			return false;
 		if (st) {

@@ -156,6 +156,7 @@ struct outbox_stats {
 	size_t failed;    /* permanent failure, loop protection or given up: failed */
 	size_t recovered; /* claims that took over an expired lease (a possible duplicate) */
 	size_t lost;      /* rows whose claim was lost to another sender before sending */
+	size_t unconfirmed; /* past the end of data without a reply: sent, not confirmed */
 };
 
 /* Sends up to max due rows (see the protocol above) and adds to *st (may be

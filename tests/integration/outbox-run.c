@@ -182,6 +182,7 @@ static int send_loop(PGconn *conn, struct outbox_settings *set, const struct smt
 		st.failed += one.failed;
 		st.recovered += one.recovered;
 		st.lost += one.lost;
+		st.unconfirmed += one.unconfirmed;
 		if (one.claimed > 0)
 			continue;
 		if (!outbox_next_due(conn, &any, &next, &err)) {
@@ -200,8 +201,8 @@ static int send_loop(PGconn *conn, struct outbox_settings *set, const struct smt
 		usleep(next < 0.2 ? (useconds_t)(next * 1e6) + 1000 : 200000);
 	}
 	double secs = now_s() - start;
-	printf("claimed %zu sent %zu deferred %zu failed %zu recovered %zu lost %zu\n", st.claimed,
-	       st.sent, st.deferred, st.failed, st.recovered, st.lost);
+	printf("claimed %zu sent %zu deferred %zu failed %zu recovered %zu lost %zu unconfirmed %zu\n",
+	       st.claimed, st.sent, st.deferred, st.failed, st.recovered, st.lost, st.unconfirmed);
 	fprintf(stderr, "outbox-run: %zu sent in %.3f s: %.0f mails/s\n", st.sent, secs,
 	        secs > 0 ? st.sent / secs : 0.0);
 	return rc;

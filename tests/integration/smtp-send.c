@@ -2,12 +2,14 @@
  *
  * usage: smtp-send [-h HOST] [-p PORT] [-s no|if-available|required]
  *                  [-t TIMEOUT_MS] [-H HELO] [-u USER -P PASSWORD] [-c]
- *                  [-n COUNT] -f FROM -r RCPT [-r RCPT ...] FILE
+ *                  [-n COUNT] [-x|-X] -f FROM -r RCPT [-r RCPT ...] FILE
  *
  * Prints per attempt "OUTCOME CODE ENHANCED TEXT" ("-" for an empty field),
  * then "rcpt ADDRESS OUTCOME" per recipient and "error: ..." when there is
  * one.  With -n the file is sent COUNT times, one session each, and the
- * last attempt is printed.  Exit status: 0 delivered, 1 temporary,
+ * last attempt is printed.  -X passes a before_dot hook that lets the "."
+ * go and -x one that holds it back; either prints "hook N" (its calls).
+ * Exit status: 0 delivered, 1 temporary,
  * 2 permanent, 64 usage or file trouble.
  */
 #include <signal.h>
@@ -53,11 +55,19 @@ static char *slurp(const char *path, size_t *len_r)
 	return buf;
 }
 
+static int hook_calls;
+
+static bool hook_answer(void *ctx)
+{
+	hook_calls++;
+	return *(bool *)ctx;
+}
+
 static int usage(void)
 {
 	fprintf(stderr, "usage: smtp-send [-h HOST] [-p PORT] [-s no|if-available|required] "
 	                "[-t TIMEOUT_MS] [-H HELO] [-u USER -P PASSWORD] [-c] [-n COUNT] "
-	                "-f FROM -r RCPT... FILE\n");
+	                "[-x|-X] -f FROM -r RCPT... FILE\n");
 	return 64;
 }
 
@@ -69,12 +79,14 @@ int main(int argc, char **argv)
 	const char *from = NULL;
 	size_t nrcpt = 0, len = 0;
 	long count = 1;
+	bool hooked = false, let_go = true;
+	struct smtp_hook hook = {hook_answer, &let_go};
 	char *msg, *err;
 	int opt;
 
 	signal(SIGPIPE, SIG_IGN);
 	smtp_settings_default(&set);
-	while ((opt = getopt(argc, argv, "h:p:s:t:H:u:P:cn:f:r:")) != -1) {
+	while ((opt = getopt(argc, argv, "h:p:s:t:H:u:P:cn:xXf:r:")) != -1) {
 		switch (opt) {
 		case 'h':
 			set.host = optarg;
@@ -110,6 +122,11 @@ int main(int argc, char **argv)
 		case 'n':
 			count = strtol(optarg, NULL, 10);
 			break;
+		case 'x':
+		case 'X':
+			hooked = true;
+			let_go = opt == 'X';
+			break;
 		case 'f':
 			from = optarg;
 			break;
@@ -136,7 +153,8 @@ int main(int argc, char **argv)
 	}
 	for (long i = 0; i < count; i++) {
 		smtp_result_clear(&res);
-		if (!smtp_send(&set, from, rcpts, nrcpt, msg, len, &res))
+		if (!smtp_send_hooked(&set, hooked ? &hook : NULL, from, rcpts, nrcpt, msg, len,
+		                      &res))
 			break;
 	}
 	printf("%s %d %s %s\n", smtp_outcome_name(res.outcome), res.code,
@@ -145,6 +163,8 @@ int main(int argc, char **argv)
 		printf("rcpt %s %s\n", rcpts[i], smtp_outcome_name(res.rcpt[i]));
 	if (res.error != NULL)
 		printf("error: %s\n", res.error);
+	if (hooked)
+		printf("hook %d%s\n", hook_calls, res.dot_refused ? " refused" : "");
 	opt = res.outcome == SMTP_DELIVERED ? 0 : res.outcome == SMTP_TEMPORARY ? 1 : 2;
 	smtp_result_clear(&res);
 	free(msg);

@@ -25,7 +25,7 @@ run() {
 }
 has() { printf '%s\n' "$out" | grep -q -- "$1"; }
 
-echo "1..26"
+echo "1..30"
 if ! smtp_start; then
 	echo "Bail out! the SMTP test server does not start"
 	exit 1
@@ -92,6 +92,32 @@ ms=$((($(date +%s%N) - start) / 1000000))
 ok $bad "50 sends in a loop all delivered (${ms} ms)"
 smtp_wait_count $((before + 50)) 10
 ok $? "the server counted 50 more messages ($(($(smtp_count) - before)))"
+
+# The before_dot hook: it runs once, after the whole message and before
+# the final "."; when it says no, the relay never gets the "." and keeps
+# nothing (a large message and one without a final CRLF too).
+{ printf '%s\r\n' 'From: a@example.invalid' 'Message-ID: <hook-big@example.invalid>' ''
+	head -c 300000 /dev/zero | tr '\0' 'x' | fold -w 76 | sed 's/$/\r/'
+	printf 'no final line end'; } >"$work/big.eml"
+before=$(smtp_count)
+run -X -r hook-yes@example.invalid "$work/big.eml"
+smtp_wait_count $((before + 1)) 5
+[ $rc -eq 0 ] && has '^hook 1$' && [ "$(smtp_count)" -eq $((before + 1)) ]
+ok $? "a hook that lets the '.' go runs once and the message is delivered"
+before=$(smtp_count)
+run -x -r hook-no@example.invalid "$work/big.eml"
+r1=$rc o1=$out
+run -x -r hook-no@example.invalid "$work/utf8.eml"
+sleep 0.5
+[ $r1 -eq 1 ] && [ $rc -eq 1 ] && has '^hook 1 refused$' && has 'held back' &&
+	printf '%s\n' "$o1" | grep -q '^hook 1 refused$'
+ok $? "a hook that holds the '.' back: temporary, once, says so"
+[ "$(smtp_count)" -eq "$before" ] && ! grep -qs 'hook-no@' "$SMTP_MAILDIR"/new/*
+ok $? "... and the relay stored nothing"
+run -X -r hook-after@example.invalid "$work/utf8.eml"
+smtp_wait_count $((before + 1)) 5
+[ $rc -eq 0 ] && [ "$(smtp_count)" -eq $((before + 1)) ]
+ok $? "... and the relay takes the next message as usual"
 
 smtp_mode tempfail
 run -r kirjaamo@example.invalid "$work/utf8.eml"

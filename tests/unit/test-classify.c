@@ -1,11 +1,15 @@
 /* test-classify: rule loading (errors exactly), scoring, threshold, margin,
- * explanations and a message through mime_parse. */
+ * explanations, a message through mime_parse, invalid UTF-8 in every target,
+ * and the prefilter: results with it and without it are the same, on tricky
+ * patterns and on the whole corpus (SEUTUDESK_CORPUS, default
+ * $top_srcdir/../shared/corpus/dev; skipped when missing). */
 #include "autoconfig.h"
 
 #include "classify.h"
 #include "mime.h"
 #include "tap.h"
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +47,61 @@ static const struct classify_hit *find_hit(const struct classify_result *res, co
 		if (strcmp(res->hits[i].rule, rule) == 0)
 			return &res->hits[i];
 	return NULL;
+}
+
+
+/* Loads rules with the prefilter on (prefilter true) or off. */
+static struct classify_rules *load_with(const char *dir, bool file, bool prefilter)
+{
+	struct classify_rules *r;
+	char *err = NULL;
+
+	if (!prefilter)
+		setenv("CLASSIFY_NO_PREFILTER", "1", 1);
+	r = file ? classify_rules_load_file(dir, &err) : classify_rules_load(dir, &err);
+	unsetenv("CLASSIFY_NO_PREFILTER");
+	if (r == NULL)
+		printf("# %s: %s\n", dir, err ? err : "?");
+	free(err);
+	return r;
+}
+
+static bool same_str(const char *a, const char *b, const char *what, const char *where)
+{
+	if (strcmp(a, b) == 0)
+		return true;
+	printf("# %s: %s differs: '%s' vs '%s'\n", where, what, a, b);
+	return false;
+}
+
+/* Compares two results field by field and explanation by explanation. */
+static bool same_result(const struct classify_result *a, const struct classify_result *b,
+                        const char *where)
+{
+	bool ok = true;
+
+	for (int f = 0; f < CLASSIFY_FIELD_COUNT; f++) {
+		const struct classify_decision *x = &a->field[f], *y = &b->field[f];
+		ok &= same_str(x->value, y->value, classify_field_name(f), where);
+		ok &= same_str(x->reason, y->reason, "reason", where);
+		ok &= x->score == y->score && x->runner_up == y->runner_up;
+	}
+	if (a->hit_count != b->hit_count || a->warning_count != b->warning_count) {
+		printf("# %s: %zu vs %zu hits, %zu vs %zu warnings\n", where, a->hit_count,
+		       b->hit_count, a->warning_count, b->warning_count);
+		return false;
+	}
+	for (size_t i = 0; i < a->hit_count; i++) {
+		const struct classify_hit *x = &a->hits[i], *y = &b->hits[i];
+		ok &= same_str(x->rule, y->rule, "hit rule", where);
+		ok &= same_str(x->value, y->value, "hit value", where);
+		ok &= same_str(x->file, y->file, "hit file", where);
+		ok &= same_str(x->matched, y->matched, "hit explanation", where);
+		ok &= x->field == y->field && x->line == y->line && x->weight == y->weight;
+	}
+	for (size_t i = 0; i < a->warning_count; i++)
+		ok &= same_str(a->warnings[i], b->warnings[i], "warning", where);
+	return ok;
 }
 
 static void test_errors(void)
@@ -238,6 +297,7 @@ static void test_hostile(const struct classify_rules *r)
 	res = run(r, "x@gmail.com", "\xff\xfe koulu", "kirjasto \xc3");
 	tap_str(res ? res->field[CLASSIFY_SECTOR].value : NULL, "sivistys",
 	        "invalid UTF-8 tolerated");
+	tap_ok(res != NULL && res->warning_count == 0, "invalid UTF-8: no warnings");
 	classify_result_free(&res);
 	free(body);
 
@@ -264,6 +324,166 @@ static void test_hostile(const struct classify_rules *r)
 	classify_rules_free(&bad);
 	free(s);
 	free(err);
+}
+
+
+/* Patterns the prefilter must leave out or get right; texts that hit them at
+ * the start, at the end, twice at one place, and more often than a group
+ * scans. */
+static void test_prefilter_patterns(bool dup_name)
+{
+	static const char *const patterns[] = {
+	    "\\bkoulu\\w*",         "\\bkoul",           "\\b(?-i)Kirja\\w*", "\\b(a+)\\1",
+	    "\\b(?<n>wilma)",       "\\b(?<m>omaolo)",   "\\bvesi|mittari",   "\\bab(*COMMIT)c",
+	    "\\b\\w*",              "\\bx\\Ky",          "\\b\\Gq",           "\\b[|)(]z\\w*",
+	    "\\b[[:alpha:]]+end\\b", "\\bä\\w+|\\bö\\w+", "\\btulost|\\bprint", "\\b(?:verkko)$",
+	    "\\bne(?=t)\\w+",       "\\b(?<=a )b\\w*",   "\\bq\\Q)|\\E",      "\\bsalasan\\w*"};
+	static const char *const texts[] = {
+	    "koulu", "Koulun kirjasto ja Kirja", "kirja", "aa aa wilma omaolo", "mittari vesi",
+	    "abd abc", "xy xz", "q", "|z )zoo", "alphaend", "äiti öljy", "printer tulostin",
+	    "iso verkko", "net nettiyhteys", "a bee", "q)|", "",
+	    "koulu koulu koulu koulu koulu koulu koulu koulu koulu koulu koulu koulu koulu koulu "
+	    "koulu koulu koulu koulu koulu koulu koulu koulu koulu koulu koulu koulu koulu koulu "
+	    "koulu koulu koulu koulu koulu koulu koulu koulu koulu koulu salasana wilma"};
+	char path[] = "/tmp/test-classify-XXXXXX";
+	int fd = mkstemp(path);
+	FILE *f = fdopen(fd, "w");
+	struct classify_rules *on, *off;
+	bool ok = true;
+
+	/* A name used twice makes a union fail to compile: that group is left out. */
+	if (dup_name)
+		fprintf(f, "rule dup\n\tset category dup\n\ttext ~ \\b(?<n>omaolo)\n");
+	for (size_t i = 0; i < sizeof(patterns) / sizeof(patterns[0]); i++)
+		fprintf(f, "rule p%zu\n\tset category c%zu\n\ttext ~ %s\n", i, i, patterns[i]);
+	fclose(f);
+	on = load_with(path, true, true);
+	off = load_with(path, true, false);
+	unlink(path);
+	tap_ok(on != NULL && off != NULL, "tricky patterns load");
+	if (on == NULL || off == NULL)
+		goto out;
+	tap_ok(classify_rules_prefilter_count(on) == (dup_name ? 1 : 2) &&
+	           classify_rules_prefilter_count(off) == 0,
+	       "prefilter groups: %zu, none when turned off", classify_rules_prefilter_count(on));
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		struct classify_result *a = run(on, "x@y.fi", "", texts[i]);
+		struct classify_result *b = run(off, "x@y.fi", "", texts[i]);
+		ok &= a != NULL && b != NULL && same_result(a, b, texts[i]);
+		classify_result_free(&a);
+		classify_result_free(&b);
+	}
+	tap_ok(ok, "tricky patterns%s: the same results with and without the prefilter",
+	       dup_name ? " and a name used twice" : "");
+out:
+	classify_rules_free(&on);
+	classify_rules_free(&off);
+}
+
+static char *read_all(const char *path, size_t *len_r)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	long n;
+
+	if (f == NULL)
+		return NULL;
+	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
+	    (buf = malloc((size_t)n + 1)) != NULL)
+		*len_r = fread(buf, 1, (size_t)n, f);
+	fclose(f);
+	return buf;
+}
+
+/* Every corpus message classified with and without the prefilter. */
+static void test_prefilter_corpus(const char *top)
+{
+	const char *dir = getenv("SEUTUDESK_CORPUS");
+	char def[4200], path[4400];
+	struct classify_rules *on, *off;
+	struct mime_limits lim;
+	struct dirent *de;
+	size_t n = 0, same = 0;
+	DIR *d;
+
+	if (dir == NULL) {
+		snprintf(def, sizeof(def), "%s/../shared/corpus/dev", top);
+		dir = def;
+	}
+	if ((d = opendir(dir)) == NULL) {
+		tap_ok(1, "prefilter on the corpus # SKIP no corpus at %s", dir);
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/contrib/rules.d", top);
+	on = load_with(path, false, true);
+	off = load_with(path, false, false);
+	n = on != NULL ? classify_rules_prefilter_count(on) : 0;
+	tap_ok(off != NULL && n > 0, "contrib/rules.d: %zu prefilter groups", n);
+	n = 0;
+	mime_limits_default(&lim);
+	while (on != NULL && off != NULL && (de = readdir(d)) != NULL) {
+		size_t l = strlen(de->d_name), len = 0;
+		struct classify_result *a = NULL, *b = NULL;
+		struct mime_msg *msg;
+		char *data, *err = NULL;
+		if (l < 5 || strcmp(de->d_name + l - 4, ".eml") != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if ((data = read_all(path, &len)) == NULL)
+			continue;
+		n++;
+		msg = mime_parse(data, len, &lim, &err);
+		if (msg != NULL && classify_message(on, msg, &a) &&
+		    classify_message(off, msg, &b) && same_result(a, b, de->d_name))
+			same++;
+		classify_result_free(&a);
+		classify_result_free(&b);
+		mime_msg_free(&msg);
+		free(err);
+		free(data);
+	}
+	closedir(d);
+	tap_ok(n > 0 && same == n, "corpus: %zu of %zu messages the same with and without the "
+	       "prefilter", same, n);
+	classify_rules_free(&on);
+	classify_rules_free(&off);
+}
+
+/* Invalid UTF-8 in to addresses and header values is matched sanitised. */
+static void test_invalid_loose(void)
+{
+	static const char *const hdr[] = {"X-Unit", "kirja\xffsto", NULL};
+	const char *to[] = {"a\xc3@kunta.fi", "tuki@seutu-it.fi"};
+	char path[] = "/tmp/test-classify-XXXXXX";
+	int fd = mkstemp(path);
+	FILE *f = fdopen(fd, "w");
+	struct classify_rules *r;
+	struct classify_result *res = NULL;
+
+	fprintf(f, "rule to-bad\n\tset sector a\n\tto ~ ^a\\x{fffd}@\n"
+	           "rule header-bad\n\tset category b\n\theader:X-Unit ~ kirja.sto\n"
+	           "rule from-bad\n\tset municipality c\n\tfrom ~ ^x\\x{fffd}y@\n");
+	fclose(f);
+	r = load_with(path, true, true);
+	unlink(path);
+	struct classify_input in = {.from = "x\x80y@z.fi",
+	                            .to = to,
+	                            .to_count = 2,
+	                            .subject = "\xe4",
+	                            .header = header_cb,
+	                            .header_ctx = hdr};
+	tap_ok(r != NULL && classify_input(r, &in, &res), "classify_input with invalid UTF-8");
+	if (res != NULL) {
+		const struct classify_hit *h = find_hit(res, "to-bad");
+		tap_str(h ? h->matched : NULL, "to 'a\xef\xbf\xbd@'", "an invalid to address");
+		h = find_hit(res, "header-bad");
+		tap_str(h ? h->matched : NULL, "header:X-Unit 'kirja\xef\xbf\xbdsto'",
+		        "an invalid header value");
+		tap_ok(find_hit(res, "from-bad") != NULL && res->warning_count == 0,
+		       "an invalid sender, and no warnings");
+	}
+	classify_result_free(&res);
+	classify_rules_free(&r);
 }
 
 static void test_message(const struct classify_rules *r)
@@ -322,5 +542,10 @@ int main(void)
 	tap_ok(r != NULL, "contrib/rules.d loads: %s", err ? err : "ok");
 	free(err);
 	classify_rules_free(&r);
+
+	test_invalid_loose();
+	test_prefilter_patterns(false);
+	test_prefilter_patterns(true);
+	test_prefilter_corpus(top ? top : ".");
 	return tap_done();
 }
