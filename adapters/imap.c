@@ -84,6 +84,7 @@ bool imap_tls_parse(const char *name, enum imap_tls *tls_r)
 	return true;
 }
 
+static char *xvasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 static char *xvasprintf(const char *fmt, va_list ap)
 {
 	char *s;

@@ -118,7 +118,7 @@ struct session_ctx {
 	size_t len, pos;
 	const struct smtp_hook *hook;
 	bool hook_done, hook_ok; /* before_dot ran (once), and what it said */
-	const char *problem; /* first session-level trouble an event reported */
+	const char *problem;     /* first session-level trouble an event reported */
 	/* The last complete reply line read, assembled by the monitor: it is the
 	 * only place libesmtp leaves a greeting's, EHLO's or AUTH's refusal. */
 	char line[SMTP_LINE_MAX];

@@ -750,16 +750,17 @@ static bool claim(PGconn *conn, const struct outbox_settings *set, const char *s
 	res = PQexecParams(
 	    conn,
 	    "WITH due AS (SELECT id, status AS was FROM outbox"
-	    "  WHERE (status = 'queued' OR (status = 'sending' AND data_end_at IS NULL))"
-	    "   AND next_attempt_at <= now()"
+	    "  WHERE status IN ('queued', 'sending') AND next_attempt_at <= now()"
 	    "  ORDER BY next_attempt_at LIMIT $1::integer FOR UPDATE SKIP LOCKED)"
 	    " UPDATE outbox o SET status = 'sending', attempts = o.attempts + 1,"
 	    "  attempt_id = gen_random_uuid(), claimed_by = $2, last_attempt_at = now(),"
 	    "  data_end_at = NULL,"
 	    "  next_attempt_at = now() + make_interval(secs => $3::integer),"
 	    "  last_error = CASE WHEN due.was = 'sending' THEN 'attempt ' || o.attempt_id"
-	    "   || ' by ' || coalesce(o.claimed_by, '?') || ' did not finish (its lease ended)"
-	    " before the end of data: the relay discarded it' ELSE o.last_error END"
+	    "   || ' by ' || coalesce(o.claimed_by, '?') || ' did not finish (its lease ended) '"
+	    "   || CASE WHEN o.data_end_at IS NULL THEN 'before the end of data: the relay"
+	    " discarded it' ELSE 'after the end of data: the mail may have gone once already'"
+	    "   END ELSE o.last_error END"
 	    " FROM due WHERE o.id = due.id"
 	    " RETURNING o.id, coalesce(o.ticket, 0), o.attempt_id, o.message_id, o.to_address,"
 	    "  o.envelope_from, o.raw, o.attempts, extract(epoch FROM now() - o.created_at),"
@@ -794,20 +795,26 @@ static bool claim(PGconn *conn, const struct outbox_settings *set, const char *s
 	return true;
 }
 
-/* Step 1a: rows whose attempt reached the end of data and whose claim is
- * dead (the lease ended, or recover_claims() ended it) may have been
- * delivered: they become sent, noted, and are never sent again. */
-static bool settle(PGconn *conn, size_t *n_r, char **error_r)
+/* Step 1a: our own ended claims (a database failure stopped a round;
+ * recover_claims() ended their leases) that reached the end of data: this
+ * process lived on, so the "." went out and the relay has the mail or
+ * refused it; they become sent, noted, and are never sent again.  Claims of
+ * processes that died are claimed again: a crash may have come between
+ * the data_end_at commit and the ".". */
+static bool settle(PGconn *conn, const char *sender, size_t *n_r, char **error_r)
 {
+	const char *values[] = {sender};
 	PGresult *res;
 	char *err = NULL;
 
-	res = PQexec(conn,
-	             "UPDATE outbox SET status = 'sent', sent_at = data_end_at, last_code = 0,"
-	             " last_error = 'delivery not confirmed: the sender stopped after the end of"
-	             " data (attempt ' || attempt_id || ' by ' || coalesce(claimed_by, '?') || ')'"
-	             " WHERE status = 'sending' AND data_end_at IS NOT NULL"
-	             " AND next_attempt_at <= now()");
+	res =
+	    PQexecParams(conn,
+	                 "UPDATE outbox SET status = 'sent', sent_at = data_end_at, last_code = 0,"
+	                 " last_error = 'delivery not confirmed: the sender stopped after the end"
+	                 " of data (attempt ' || attempt_id || ')'"
+	                 " WHERE status = 'sending' AND data_end_at IS NOT NULL"
+	                 " AND claimed_by = $1 AND next_attempt_at <= now()",
+	                 1, NULL, values, NULL, NULL, 0);
 	if (!db_result_ok(conn, res, PGRES_COMMAND_OK, &err)) {
 		PQclear(res);
 		*error_r = prefixed("cannot settle attempts that ended their data", err);
@@ -966,28 +973,28 @@ static bool send_one(PGconn *conn, const struct outbox_settings *set,
 		text = xasprintf("not sent (loop protection): %s", why);
 	} else {
 		/* The outcome is in r either way. */
-		if (smtp_send_hooked(smtp, &hook, c->envelope_from, rcpt, 1,
-		                     (const char *)c->raw, c->raw_len, &r))
+		if (smtp_send_hooked(smtp, &hook, c->envelope_from, rcpt, 1, (const char *)c->raw,
+		                     c->raw_len, &r))
 			r.outcome = SMTP_DELIVERED;
 		code = r.code;
 		/* After the end of data with no reply (the connection broke or
-		 * timed out) the relay may have the mail: a retry could
-		 * duplicate it.  A 4xx reply is a refusal: retried. */
-		if (d.marked && r.outcome == SMTP_TEMPORARY && r.code == 0)
-			unconfirmed = true;
-		switch (unconfirmed ? SMTP_DELIVERED : r.outcome) {
+		 * timed out) the relay may or may not have the mail.  It is
+		 * retried: a duplicate is better than a lost mail, and the
+		 * stable Message-ID makes a duplicate recognisable. */
+		unconfirmed = d.marked && r.outcome == SMTP_TEMPORARY && r.code == 0;
+		switch (r.outcome) {
 		case SMTP_DELIVERED:
 			status = "sent";
-			if (unconfirmed) {
-				char *t = outcome_text(&r);
-				text = xasprintf("delivery not confirmed: no reply after the end "
-				                 "of data: %s",
-				                 t);
-				free(t);
-			}
 			break;
 		case SMTP_TEMPORARY:
 			text = d.error ? xstrdup(d.error) : outcome_text(&r);
+			if (unconfirmed) {
+				char *t = xasprintf("no reply after the end of data, so the relay "
+				                    "may have it already; sent again: %s",
+				                    text);
+				free(text);
+				text = t;
+			}
 			if (c->age_s >= set->give_up_s) {
 				char *t = xasprintf("gave up after %d attempts over %.0f h: %s",
 				                    c->attempts, c->age_s / 3600, text);
@@ -1015,8 +1022,6 @@ static bool send_one(PGconn *conn, const struct outbox_settings *set,
 	if (st) {
 		if (final[0] == '\0')
 			st->lost++;
-		else if (strcmp(final, "sent") == 0 && unconfirmed)
-			st->unconfirmed++;
 		else if (strcmp(final, "sent") == 0)
 			st->sent++;
 		else if (strcmp(final, "queued") == 0)
@@ -1047,7 +1052,7 @@ bool outbox_send_due(PGconn *conn, const struct outbox_settings *set,
 		struct claimed *rows = NULL;
 		long long claimed_at = monotonic_ms();
 		size_t settled = 0;
-		if (!settle(conn, &settled, error_r))
+		if (!settle(conn, sender, &settled, error_r))
 			return false;
 		if (st)
 			st->unconfirmed += settled;

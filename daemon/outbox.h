@@ -16,35 +16,59 @@
  * senders and daemons on one database):
  *   1. Claim, in its own committed transaction and BEFORE any SMTP: take up
  *      to `batch` rows that are due (status 'queued' with next_attempt_at
- *      reached, or 'sending' whose lease has ended) with
- *      SELECT ... FOR UPDATE SKIP LOCKED, and set status 'sending',
- *      attempts + 1, a fresh attempt_id, claimed_by and the lease end in
- *      next_attempt_at.  Other senders skip the row until the lease ends.
+ *      reached, or 'sending' whose lease has ended short of the end of
+ *      data, see below) with SELECT ... FOR UPDATE SKIP LOCKED, and set
+ *      status 'sending', attempts + 1, a fresh attempt_id, claimed_by, no
+ *      data_end_at and the lease end in next_attempt_at.  Other senders
+ *      skip the row until the lease ends.
  *   2. Before each send, a row whose lease could end during the session
  *      (lease left < the adapter's worst-case session time) has its lease
  *      renewed, guarded by its attempt_id; a row whose claim was lost is
  *      skipped.  So a live sender never talks to SMTP about a row it does
  *      not hold.
- *   3. Send: one SMTP session through smtp_send().
+ *   3. Send: one SMTP session through smtp_send_hooked().  When the whole
+ *      message has been handed over and before the final "." goes out,
+ *      the hook commits data_end_at (sql/005_outbox_dot.sql), guarded by
+ *      attempt_id, in its own autocommitted statement (the sender holds no
+ *      open transaction).  If that fails (the database is gone, or the
+ *      claim was lost), the connection is dropped without the ".": the
+ *      relay discards the mail, and the row is retried like a 4xx.
  *   4. Record at once, one autocommitted statement guarded by
  *      attempt_id and status 'sending': 250 -> 'sent' with sent_at; 4xx or
  *      no connection -> 'queued' with next_attempt_at = now + backoff
  *      (retry_min doubling up to retry_max, minus up to jitter_percent),
  *      or 'failed' once the row is older than give_up; 5xx -> 'failed'.
+ *      No reply at all after the end of data (the connection broke or
+ *      timed out waiting for the answer to ".") is ambiguous: the relay
+ *      may have the mail.  It is retried like a 4xx, noted in last_error:
+ *      a possible duplicate (same Message-ID) rather than a lost mail.
  *      A failure writes last_error, last_code and an event (kind
  *      'mail_failed') on the ticket.  A lost database connection here is
  *      retried (PQreset) a few times before giving up.
  * A 'sent' row is never claimed again, and a trigger (sql/004_outbox.sql)
- * refuses any change that would make it sendable.  The one window for a
- * duplicate, as in every mail system, is a crash (or a database outage)
- * between the relay's 250 and the commit of 'sent': the row stays 'sending'
- * until its lease ends, and the next claim sends it again, with the same
- * Message-ID, so the copy is recognisable; the claim that takes over an
- * expired lease counts it (outbox_stats.recovered) and notes it in
- * last_error.  A sender sends rows one after the other, so one crash can
- * duplicate at most one mail per sender.  A crash anywhere else either
- * never reached SMTP (the row is simply sent later) or lost a 4xx/5xx that
- * the retry meets again.
+ * refuses any change that would make it sendable.
+ *
+ * Crashes and outages.  Before each claim, outbox_send_due() settles the
+ * sender's own ended claims (same sender_id: a database failure stopped
+ * its round, and recover_claims() ended their leases on reconnect) that
+ * have data_end_at: the process lived on, so the "." went out and the
+ * relay took or refused the mail; such a row becomes 'sent' (sent_at =
+ * data_end_at), noted "delivery not confirmed: the sender stopped after
+ * the end of data", counted as unconfirmed, never resent.  So a database
+ * outage between the relay's 250 and the commit of 'sent' no longer
+ * duplicates a mail, and one before the end of data holds the "." back.
+ * The claims of a process that died are claimed again (counted as
+ * recovered, noted "did not finish ... before/after the end of data"):
+ * without data_end_at the relay never saw the "."; with it, the crash may
+ * have come between the data_end_at commit and the "." (a database round
+ * trip, not microseconds: under load about as long as the relay's answer),
+ * so settling those as sent would trade the duplicate for a lost mail.  The
+ * one window for a duplicate is therefore a crash between the "." and the
+ * commit of 'sent'; the copy has the same Message-ID, and last_error says
+ * "after the end of data" on the row.  A sender sends rows one after the
+ * other, so one crash can duplicate at most one mail per sender.  A crash
+ * anywhere else either never reached the end of data or lost a 4xx/5xx
+ * that the retry meets again.  The cost is one more commit per mail.
  *
  * Blocking (libpq and libesmtp): call the sender from a worker thread with
  * its own connection, woken by a timer (outbox_next_due()) and by
@@ -150,13 +174,13 @@ void outbox_row_free(struct outbox_row **row);
 
 /* What one outbox_send_due() call did. */
 struct outbox_stats {
-	size_t claimed;   /* rows claimed */
-	size_t sent;      /* 250: sent, never again */
-	size_t deferred;  /* temporary failure: queued for a retry */
-	size_t failed;    /* permanent failure, loop protection or given up: failed */
-	size_t recovered; /* claims that took over an expired lease (a possible duplicate) */
-	size_t lost;      /* rows whose claim was lost to another sender before sending */
-	size_t unconfirmed; /* past the end of data without a reply: sent, not confirmed */
+	size_t claimed;     /* rows claimed */
+	size_t sent;        /* 250: sent, never again */
+	size_t deferred;    /* temporary failure: queued for a retry */
+	size_t failed;      /* permanent failure, loop protection or given up: failed */
+	size_t recovered;   /* claims that took over an expired lease */
+	size_t lost;        /* rows whose claim was lost to another sender before sending */
+	size_t unconfirmed; /* own rows settled as sent after a database failure past the end of data */
 };
 
 /* Sends up to max due rows (see the protocol above) and adds to *st (may be

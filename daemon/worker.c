@@ -123,7 +123,7 @@ bool worker_sleep(struct worker *w, unsigned ms)
 unsigned worker_backoff_ms(unsigned failures)
 {
 	unsigned ms = 1000;
-	while (failures-- > 1 && ms < 60000)
+	while (failures-- > 1 && ms < 15000)
 		ms *= 2;
-	return ms < 60000 ? ms : 60000;
+	return ms < 15000 ? ms : 15000;
 }

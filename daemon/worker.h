@@ -31,7 +31,8 @@ bool worker_sleep(struct worker *w, unsigned ms);
  * timeout or stop (check worker_stopping()). */
 bool worker_wait_fd(struct worker *w, int fd, unsigned ms);
 
-/* Exponential backoff for reconnects: 1 s doubling to 60 s. */
+/* Exponential backoff for reconnects: 1 s doubling to 15 s, so that a
+ * server that comes back is used again within seconds. */
 unsigned worker_backoff_ms(unsigned failures);
 
 #endif

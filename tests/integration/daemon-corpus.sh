@@ -26,6 +26,13 @@ for f in $files; do dovecot_deliver test "$corpus/$f" || not_ok "deliver $f"; do
 total=$(echo "$files" | wc -l)
 new=$(awk -F'\t' '$2 == "new"' "$corpus/labels.tsv" | wc -l)
 t1=$(date +%s.%N)
+# The daemon runs under valgrind where it is installed (VALGRIND=no skips it).
+vglog=$STACK_DIR/valgrind.log
+if [ "${VALGRIND:-yes}" != no ] && command -v valgrind >/dev/null; then
+	STACK_DAEMON_WRAPPER="valgrind -q --suppressions=$top_srcdir/tests/data/valgrind.supp
+		--leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=99
+		--log-file=$vglog"
+fi
 daemon_start
 stack_wait "SELECT count(*) FROM intake_log" "$total" 120 && ok "all $total mails taken in" ||
 	not_ok "all $total mails taken in"
@@ -93,6 +100,7 @@ agree=$(stack_sql "SELECT uid, coalesce(municipality, 'unknown'), coalesce(secto
 echo "# stored classification of the new tickets agrees with the labels: $agree"
 
 daemon_stop
-check "SIGTERM stops the daemon cleanly" "$?" 0
+check "SIGTERM stops the daemon cleanly${STACK_DAEMON_WRAPPER:+ (under valgrind: no errors, no leaks)}" "$?" 0
+[ -s "$vglog" ] && head -40 "$vglog" | sed 's/^/#   /'
 grep -q 'error' "$STACK_LOG" && { echo "# errors in the daemon's log:"; grep error "$STACK_LOG" | head -5 | sed 's/^/#   /'; }
 echo "1..$n"

@@ -82,7 +82,11 @@ check_phase() {
 	ok $([ "$got" = 0 ]; echo $?) "$name: INBOX is empty" "$got left"
 	read -r deliveries distinct < <(acks_for "$p")
 	echo "# $name: $deliveries acks delivered, $distinct distinct, at $(elapsed)"
-	ok $([ "$distinct" = "$want" ] && [ "$deliveries" -le $((want + 1)) ]; echo $?) \
+	# A relay that dies between storing a mail and answering its "." (the
+	# SMTP case) gets that one mail again: a duplicate, never a loss.
+	local extra=0
+	case $name in "(c)"*) extra=1 ;; esac
+	ok $([ "$distinct" = "$want" ] && [ "$deliveries" -le $((want + extra)) ]; echo $?) \
 		"$name: one ack per request at the SMTP server" "$deliveries deliveries, $distinct distinct"
 }
 

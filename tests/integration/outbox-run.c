@@ -201,8 +201,9 @@ static int send_loop(PGconn *conn, struct outbox_settings *set, const struct smt
 		usleep(next < 0.2 ? (useconds_t)(next * 1e6) + 1000 : 200000);
 	}
 	double secs = now_s() - start;
-	printf("claimed %zu sent %zu deferred %zu failed %zu recovered %zu lost %zu unconfirmed %zu\n",
-	       st.claimed, st.sent, st.deferred, st.failed, st.recovered, st.lost, st.unconfirmed);
+	printf(
+	    "claimed %zu sent %zu deferred %zu failed %zu recovered %zu lost %zu unconfirmed %zu\n",
+	    st.claimed, st.sent, st.deferred, st.failed, st.recovered, st.lost, st.unconfirmed);
 	fprintf(stderr, "outbox-run: %zu sent in %.3f s: %.0f mails/s\n", st.sent, secs,
 	        secs > 0 ? st.sent / secs : 0.0);
 	return rc;
@@ -240,7 +241,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	optind = 2;
-	while ((opt = getopt(argc, argv, "d:n:T:k:r:1p:b:L:t:w:m:o")) != -1) {
+	while ((opt = getopt(argc, argv, "d:n:T:k:r:1p:b:L:t:w:m:oS:")) != -1) {
 		switch (opt) {
 		case 'd':
 			conninfo = optarg;
@@ -256,6 +257,9 @@ int main(int argc, char **argv)
 			break;
 		case 'r':
 			prefix = optarg;
+			break;
+		case 'S':
+			set.sender_id = optarg;
 			break;
 		case '1':
 			each = true;

@@ -2,7 +2,8 @@
 # The durable outbox against a private PostgreSQL and a private SMTP server
 # (TAP): delivery, retries with backoff, permanent failures, the server down,
 # loop protection, bounce matching, two senders at once and senders killed
-# with SIGKILL.  top_srcdir and top_builddir come from make check.
+# with SIGKILL, the end-of-data mark held back, the database failing after
+# a 250 (no duplicate), no reply after the end of data.  top_srcdir and top_builddir come from make check.
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 top_builddir=${top_builddir:-$top_srcdir/_build}
 RUN=$top_builddir/tests/integration/outbox-run
@@ -65,7 +66,7 @@ received_ids() {
 }
 rate() { sed -n 's/.*: \([0-9]*\) mails\/s$/\1/p' "$W/err"; }
 
-echo "1..42"
+echo "1..52"
 ticket=$(q "INSERT INTO tickets (requester_address, subject) VALUES ('asiakas@example.invalid', 'Tulostin') RETURNING number")
 
 # -- 100 queued, 100 received, each once ------------------------------------
@@ -83,7 +84,7 @@ is "$(q "SELECT count(*) FROM outbox WHERE status = 'sent' AND attempts = 1 AND 
 	"all 100 rows are sent, after one attempt"
 is "$(q "SELECT count(DISTINCT attempt_id) FROM outbox")" 100 "each attempt had its own attempt id"
 send
-is "$(cat "$W/out")" "claimed 0 sent 0 deferred 0 failed 0 recovered 0 lost 0" \
+is "$(cat "$W/out")" "claimed 0 sent 0 deferred 0 failed 0 recovered 0 lost 0 unconfirmed 0" \
 	"a second run sends nothing again"
 q "UPDATE outbox SET status = 'queued', sent_at = NULL WHERE id = 1" >/dev/null 2>"$W/err"
 ok $((! $?)) "the schema refuses to make a sent row sendable again"
@@ -99,19 +100,19 @@ ok $? "the envelope sender is the bounce address; headers are encoded and kept"
 smtp_mode tempfail
 send -o
 ok $rc "a run against a relay that answers 451 ends (exit $rc)"
-is "$(cat "$W/out")" "claimed 5 sent 0 deferred 5 failed 0 recovered 0 lost 0" "5 deferred"
+is "$(cat "$W/out")" "claimed 5 sent 0 deferred 5 failed 0 recovered 0 lost 0 unconfirmed 0" "5 deferred"
 is "$(q "SELECT count(*) FROM outbox WHERE to_address LIKE 'temp%' AND status = 'queued'
 	AND attempts = 1 AND last_code = 451 AND last_error LIKE '451 4.3.0 %'
 	AND next_attempt_at BETWEEN now() + interval '47 s' AND now() + interval '61 s'")" 5 \
 	"rows stay queued: attempts 1, the 451 kept, next attempt in 48-60 s (60 s minus jitter)"
 is "$(received_ids temp | wc -l | tr -d ' ')" 0 "nothing arrived"
 send -o
-is "$(cat "$W/out")" "claimed 0 sent 0 deferred 0 failed 0 recovered 0 lost 0" \
+is "$(cat "$W/out")" "claimed 0 sent 0 deferred 0 failed 0 recovered 0 lost 0 unconfirmed 0" \
 	"nothing is retried before its time"
 smtp_mode accept
 q "UPDATE outbox SET next_attempt_at = now() WHERE status = 'queued'" >/dev/null
 send
-is "$(cat "$W/out")" "claimed 5 sent 5 deferred 0 failed 0 recovered 0 lost 0" \
+is "$(cat "$W/out")" "claimed 5 sent 5 deferred 0 failed 0 recovered 0 lost 0 unconfirmed 0" \
 	"after time travel the 5 are sent"
 is "$(received_ids temp | uniq | wc -l | tr -d ' ') $(received_ids temp | wc -l | tr -d ' ')" "5 5" \
 	"each arrived exactly once"
@@ -125,7 +126,7 @@ is "$(awk '{printf "%s ", $3}' "$W/backoff")" "60 120 240 480 960 1920 3600 3600
 "$RUN" enqueue -d "$db" -n 3 -T "$ticket" -r perm >/dev/null
 smtp_mode permfail
 send -o
-is "$(cat "$W/out")" "claimed 3 sent 0 deferred 0 failed 3 recovered 0 lost 0" "554: 3 failed"
+is "$(cat "$W/out")" "claimed 3 sent 0 deferred 0 failed 3 recovered 0 lost 0 unconfirmed 0" "554: 3 failed"
 is "$(q "SELECT count(*) FROM outbox WHERE to_address LIKE 'perm%' AND status = 'failed'
 	AND failed_at IS NOT NULL AND last_code = 554
 	AND last_error = '554 5.6.0 Message content rejected'")" 3 "rows failed with the 5xx text"
@@ -140,7 +141,7 @@ is "$(received_ids perm | wc -l | tr -d ' ')" 0 "failed mail is never retried"
 port=$SMTP_PORT
 SMTP_PORT=1 send -o
 SMTP_PORT=$port
-is "$(cat "$W/out")" "claimed 4 sent 0 deferred 4 failed 0 recovered 0 lost 0" \
+is "$(cat "$W/out")" "claimed 4 sent 0 deferred 4 failed 0 recovered 0 lost 0 unconfirmed 0" \
 	"no server: the 4 are deferred"
 is "$(q "SELECT count(*) FROM outbox WHERE to_address LIKE 'down%' AND status = 'queued'
 	AND last_code = 0 AND last_error LIKE '%refused%'")" 4 "... with the connection error kept"
@@ -252,13 +253,68 @@ total=$(wc -l <"$W/kill.got" | tr -d ' ')
 distinct=$(uniq <"$W/kill.got" | wc -l | tr -d ' ')
 dups=$((total - distinct))
 recovered=$(q "SELECT count(*) FROM outbox WHERE to_address LIKE 'kill%' AND last_error LIKE '%did not finish%'")
-echo "# $kills kills: $total received, $distinct distinct, $dups duplicates; $recovered rows retaken after an expired lease"
+after=$(q "SELECT count(*) FROM outbox WHERE to_address LIKE 'kill%' AND last_error LIKE '%did not finish%after the end of data%'")
+echo "# $kills kills: $total received, $distinct distinct, $dups duplicates; $recovered rows retaken" \
+	"after an expired lease, $after of them after the end of data"
 sort -u "$W/kill.ids" | cmp -s - <(uniq "$W/kill.got")
 ok $? "every queued mail arrived at least once"
-[ "$dups" -le "$kills" ]
-ok $? "at most one duplicate per kill ($dups duplicates, $kills kills)"
-[ "$dups" -le "$recovered" ]
-ok $? "every duplicate is a row marked as retaken after an expired lease"
+[ "$dups" -le "$kills" ] && [ "$dups" -le "$after" ]
+ok $? "at most one duplicate per kill, each a row retaken after the end of data ($dups duplicates, $kills kills)"
+
+# -- the end of data cannot be recorded: the "." is held back -----------------
+"$RUN" enqueue -d "$db" -n 3 -r abort >"$W/abort.ids"
+q "CREATE FUNCTION test_refuse_dot() RETURNS trigger LANGUAGE plpgsql AS \$\$
+BEGIN
+	IF NEW.data_end_at IS NOT NULL AND OLD.data_end_at IS NULL AND NEW.to_address LIKE 'abort%' THEN
+		RAISE EXCEPTION 'test: no end of data for %', NEW.to_address;
+	END IF;
+	IF NEW.status = 'sent' AND OLD.status = 'sending' AND NEW.to_address LIKE 'outage%' THEN
+		RAISE EXCEPTION 'test: no sent for %', NEW.to_address;
+	END IF;
+	RETURN NEW;
+END \$\$;
+CREATE TRIGGER test_refuse_dot BEFORE UPDATE ON outbox FOR EACH ROW EXECUTE FUNCTION test_refuse_dot()" >/dev/null
+before=$(smtp_count)
+send -o
+is "$(cat "$W/out")" "claimed 3 sent 0 deferred 3 failed 0 recovered 0 lost 0 unconfirmed 0" \
+	"the end of data not recorded: the 3 are deferred"
+is "$(q "SELECT count(*) FROM outbox WHERE to_address LIKE 'abort%' AND status = 'queued'
+	AND data_end_at IS NULL AND last_error LIKE 'not sent: the end of data could not be recorded: %test: no end of data%'")" 3 \
+	"... with why"
+sleep 0.5
+is "$(smtp_count) $(received_ids abort | wc -l | tr -d ' ')" "$before 0" "... and the relay stored nothing"
+q "DROP TRIGGER test_refuse_dot ON outbox; UPDATE outbox SET next_attempt_at = now() WHERE status = 'queued'" >/dev/null
+send
+received_ids abort >"$W/abort.got"
+sort "$W/abort.ids" | cmp -s - "$W/abort.got"
+ok $? "retried later, each arrives exactly once ($(wc -l <"$W/abort.got") received)"
+
+# -- the database fails at the commit of 'sent' after the relay's 250 ---------
+"$RUN" enqueue -d "$db" -n 1 -r outage >"$W/outage.ids"
+q "CREATE TRIGGER test_refuse_dot BEFORE UPDATE ON outbox FOR EACH ROW EXECUTE FUNCTION test_refuse_dot()" >/dev/null
+send -o -S outage-sender
+ok $((rc == 0)) "recording 'sent' fails: the sender reports database trouble (exit $rc)"
+is "$(q "SELECT count(*) FROM outbox WHERE to_address LIKE 'outage%' AND status = 'sending' AND data_end_at IS NOT NULL")" 1 \
+	"... and its row stays 'sending', past the end of data"
+q "DROP TRIGGER test_refuse_dot ON outbox; UPDATE outbox SET next_attempt_at = now() WHERE status = 'sending'" >/dev/null
+send -S outage-sender
+is "$(cat "$W/out")" "claimed 0 sent 0 deferred 0 failed 0 recovered 0 lost 0 unconfirmed 1" \
+	"the same sender's next run settles it as sent, unconfirmed, without sending it again"
+received_ids outage >"$W/outage.got"
+sort "$W/outage.ids" | cmp -s - "$W/outage.got"
+ok $? "it arrived exactly once"
+is "$(q "SELECT status || ' ' || (sent_at = data_end_at) || ' ' || (last_error LIKE 'delivery not confirmed: the sender stopped after the end of data%') FROM outbox WHERE to_address LIKE 'outage%'")" \
+	"sent true true" "... noted on the row, sent at the end of data"
+
+# -- no reply after the end of data: the relay may have it; retried, noted --
+"$RUN" enqueue -d "$db" -n 1 -r stall >/dev/null
+smtp_mode stall
+send -o
+smtp_mode accept
+is "$(cat "$W/out")" "claimed 1 sent 0 deferred 1 failed 0 recovered 0 lost 0 unconfirmed 0" \
+	"a timeout waiting for the reply to the '.': retried (a duplicate rather than a loss)"
+is "$(q "SELECT status || ' ' || (last_error LIKE 'no reply after the end of data, so the relay may have it already; sent again: %') FROM outbox WHERE to_address LIKE 'stall%'")" \
+	"queued true" "... noted on the row"
 
 echo "# figures: 100 mails at $bulk_rate mails/s by one sender; 200 at $pair_rate mails/s by two"
 exit $((failed > 0))
