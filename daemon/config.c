@@ -2,6 +2,7 @@
 #include "autoconfig.h"
 
 #include "calendar.h"
+#include "xalloc.h"
 #include "config.h"
 #include "mime.h"
 
@@ -108,20 +109,6 @@ struct cursor {
 	size_t index;       /* the instance of a repeated section */
 	unsigned *set_line; /* where each of sec's keys was set */
 };
-
-static void *xmalloc(size_t n)
-{
-	void *p = malloc(n ? n : 1);
-	if (p == NULL)
-		abort();
-	return p;
-}
-
-static char *xstrdup(const char *s)
-{
-	size_t n = strlen(s) + 1;
-	return memcpy(xmalloc(n), s, n);
-}
 
 static void perr(struct parse *p, unsigned line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

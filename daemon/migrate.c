@@ -2,6 +2,7 @@
 #include "autoconfig.h"
 
 #include "db.h"
+#include "xalloc.h"
 #include "migrate.h"
 
 #include <dirent.h>
@@ -30,27 +31,6 @@ struct migrate_set {
 	struct migration *m;
 	size_t n;
 };
-
-static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *xasprintf(const char *fmt, ...)
-{
-	va_list ap;
-	char *r;
-
-	va_start(ap, fmt);
-	if (vasprintf(&r, fmt, ap) < 0)
-		abort();
-	va_end(ap);
-	return r;
-}
-
-static char *xstrndup(const char *s, size_t n)
-{
-	char *r = strndup(s, n);
-	if (r == NULL)
-		abort();
-	return r;
-}
 
 /* -1: not a migration (ignore), 0: malformed, 1: ok with *version_r and the name's length. */
 static int parse_file_name(const char *f, unsigned *version_r, size_t *name_len_r)

@@ -1,5 +1,6 @@
 /* outbox: durable outgoing mail in PostgreSQL; see outbox.h for the protocol. */
 #include "outbox.h"
+#include "xalloc.h"
 
 #include "db.h"
 
@@ -27,19 +28,6 @@ enum {
 	RECORD_TRIES = 4,
 	SESSION_STEPS = 12, /* protocol steps of one SMTP session, each bounded by timeout_ms */
 };
-
-static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *xasprintf(const char *fmt, ...)
-{
-	va_list ap;
-	char *r;
-
-	va_start(ap, fmt);
-	if (vasprintf(&r, fmt, ap) < 0)
-		abort();
-	va_end(ap);
-	return r;
-}
 
 static char *prefixed(const char *what, char *db_err)
 {
@@ -724,15 +712,6 @@ static long long monotonic_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static char *xstrdup(const char *s)
-{
-	char *r = strdup(s);
-
-	if (r == NULL)
-		abort();
-	return r;
 }
 
 /* Step 1: claims up to limit due rows in one committed statement. */
