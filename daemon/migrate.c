@@ -2,19 +2,17 @@
 #include "autoconfig.h"
 
 #include "db.h"
+#include "fileio.h"
 #include "xalloc.h"
 #include "migrate.h"
 
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #define MIGRATE_MAX_FILES 10000
 #define MIGRATE_MAX_FILE_SIZE (16 * 1024 * 1024)
@@ -57,38 +55,18 @@ static int parse_file_name(const char *f, unsigned *version_r, size_t *name_len_
 
 static char *read_sql(const char *path, char **error_r)
 {
-	struct stat st;
 	char *buf;
-	size_t len = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	size_t len;
+	int err = fileio_read(path, MIGRATE_MAX_FILE_SIZE, &buf, &len);
 
-	if (fd < 0) {
-		*error_r = xasprintf("%s: cannot open: %s", path, strerror(errno));
-		return NULL;
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > MIGRATE_MAX_FILE_SIZE) {
+	if (err == EINVAL || err == EFBIG) {
 		*error_r = xasprintf("%s: not a regular file of at most 16M", path);
-		close(fd);
 		return NULL;
 	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (buf == NULL)
-		abort();
-	while (len < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + len, (size_t)st.st_size - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			*error_r = xasprintf("%s: cannot read: %s", path,
-			                     n < 0 ? strerror(errno) : "file shrank");
-			free(buf);
-			close(fd);
-			return NULL;
-		}
-		len += (size_t)n;
+	if (err != 0) {
+		*error_r = xasprintf("%s: cannot read: %s", path, strerror(err));
+		return NULL;
 	}
-	close(fd);
-	buf[len] = '\0';
 	if (memchr(buf, '\0', len) != NULL) {
 		*error_r = xasprintf("%s: contains a NUL byte", path);
 		free(buf);

@@ -3,14 +3,13 @@
 
 #include "tz.h"
 
+#include "fileio.h"
+
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #define TZ_MAX_FILE (256 * 1024) /* the largest zone file is a few kilobytes */
 #define TZ_MAX_TIMES 4096
@@ -412,34 +411,15 @@ static bool name_ok(const char *name)
 
 static unsigned char *read_zone(const char *path, size_t *len_r, const char **why)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	unsigned char *buf;
-	struct stat st;
-	size_t len = 0;
+	char *buf;
+	int err = fileio_read(path, TZ_MAX_FILE, &buf, len_r);
 
-	if (fd < 0) {
-		*why = errno == ENOENT ? "no such zone in the tz database" : strerror(errno);
-		return NULL;
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > TZ_MAX_FILE) {
-		*why = "not a zone file";
-		close(fd);
-		return NULL;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (buf == NULL)
-		abort();
-	while (len < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + len, (size_t)st.st_size - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-	}
-	close(fd);
-	*len_r = len;
-	return buf;
+	if (err == 0)
+		return (unsigned char *)buf;
+	*why = err == ENOENT         ? "no such zone in the tz database"
+	       : err == EINVAL || err == EFBIG ? "not a zone file"
+	                                       : strerror(err);
+	return NULL;
 }
 
 struct tz *tz_load(const char *name, char **error_r)

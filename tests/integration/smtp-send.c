@@ -18,41 +18,16 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "smtp.h"
 
 enum { MAX_RCPTS = 16, MAX_FILE = 64 << 20 };
 
+/* The whole file, or NULL. */
 static char *slurp(const char *path, size_t *len_r)
 {
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	size_t n = 0, cap = 0;
-
-	if (f == NULL)
-		return NULL;
-	for (;;) {
-		if (n == cap) {
-			char *nb;
-			cap = cap ? cap * 2 : 65536;
-			if (cap > MAX_FILE || (nb = realloc(buf, cap)) == NULL) {
-				free(buf);
-				fclose(f);
-				return NULL;
-			}
-			buf = nb;
-		}
-		size_t got = fread(buf + n, 1, cap - n, f);
-		n += got;
-		if (got == 0)
-			break;
-	}
-	if (ferror(f)) {
-		free(buf);
-		buf = NULL;
-	}
-	fclose(f);
-	*len_r = n;
-	return buf;
+	char *buf;
+	return fileio_read(path, MAX_FILE, &buf, len_r) == 0 ? buf : NULL;
 }
 
 static int hook_calls;
