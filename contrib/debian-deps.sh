@@ -4,7 +4,7 @@
 set -e
 PKGS="autoconf automake pkg-config make gcc build-essential
 libevent-dev libpq-dev libpcre2-dev libetpan-dev libgnutls28-dev libesmtp-dev libjansson-dev
-libncurses-dev libxml2-dev openssl ca-certificates
+libncurses-dev libxml2-dev libssl-dev libcurl4-gnutls-dev openssl ca-certificates curl
 postgresql-15 dovecot-core dovecot-imapd python3-aiosmtpd tmux
 clang libclang-rt-14-dev valgrind"
 missing=""

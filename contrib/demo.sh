@@ -44,12 +44,28 @@ mkdir -p "$build"
 echo "==> starting PostgreSQL, Dovecot and an SMTP server on loopback"
 export top_srcdir=$top top_builddir=$build
 export PG_NO_WATCHDOG=1 STACK_KEEP=1
+mkdir -p "$state"
+# The agents' API on a loopback port with a certificate of its own.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
+	-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+	-keyout "$state/api-key.pem" -out "$state/api-cert.pem" 2>/dev/null
+chmod 0644 "$state/api-key.pem" # the daemon runs as root here; the key is the demo's alone
+api_port=8443
+while (exec 3<>"/dev/tcp/127.0.0.1/$api_port") 2>/dev/null; do api_port=$((api_port + 1)); done
+# The region's queues, routes and SLA policies of the example config, and the API.
+STACK_EXTRA_CONF="$(awk '/^\[(queue|route|sla) / { on = 1 } /^\[(mailbox|calendar|daemon|api)/ { on = 0 }
+	/^# \[/ { on = 0 } on' "$top/contrib/seutudesk.conf.example")
+[api]
+listen = 127.0.0.1:$api_port
+cert_file = $state/api-cert.pem
+key_file = $state/api-key.pem
+"
+export STACK_EXTRA_CONF
 set +eu
 # shellcheck disable=SC1091
 . "$top/tests/lib/stack.sh"
 stack_start || { echo "demo.sh: the servers did not start" >&2; stack_cleanup; exit 1; }
 trap - EXIT INT TERM # from here on everything keeps running
-mkdir -p "$state"
 {
 	for v in STACK_DIR STACK_CONF STACK_LOG PG_DIR PG_DATA DOVECOT_DIR DOVECOT_CONF SMTP_DIR \
 		SMTP_PID SMTP_MAILDIR; do
@@ -70,6 +86,10 @@ stack_sql "SELECT format('%5s  %-11s %-15s %-10s %-8s %-4s %s', number, coalesce
 	coalesce(sector, 'unknown'), coalesce(category, 'unknown'), priority, lang, left(subject, 50))
 	FROM tickets ORDER BY number"
 echo
+echo "==> tickets per queue (the [route] sections of contrib/seutudesk.conf.example)"
+stack_sql "SELECT format('%5s  %s', n, queue) FROM (SELECT count(*) AS n, queue FROM tickets
+	GROUP BY queue) q ORDER BY n DESC, queue"
+echo
 echo "==> tickets per municipality and sector"
 stack_sql "SELECT format('%5s  %-11s %s', n, m, s) FROM (SELECT count(*) AS n,
 	coalesce(municipality, 'unknown') AS m, coalesce(sector, 'unknown') AS s
@@ -84,9 +104,24 @@ grep -h '^Subject:' "$SMTP_MAILDIR"/new/* | head -3 | sed 's/^/    /'
 echo
 echo "==> the classifier's decision on each sample (seutudeskctl classify --table)"
 "$build/seutudeskctl" classify --rules "$top/contrib/rules.d" --table "$top"/contrib/samples/*.eml
+
+# Two agents: Aino sees everything (cleared for sote), Olli all but sote.
+ctl() { "$build/seutudeskctl" -c "$STACK_CONF" "$@"; }
+ctl agent add aino --name "Aino Agentti" --email aino@seutu-it.fi --role lead --sote >/dev/null
+ctl agent add olli --name "Olli Operaattori" --email olli@seutu-it.fi >/dev/null
+ctl token issue aino 2>/dev/null >"$state/aino.token"
+ctl token issue olli 2>/dev/null >"$state/olli.token"
+chmod 0600 "$state"/*.token
+echo
+echo "==> the queue as agent aino sees it (seutudesk list)"
+SEUTUDESK_URL=https://127.0.0.1:$api_port SEUTUDESK_CA=$state/api-cert.pem \
+	SEUTUDESK_TOKEN=$(cat "$state/aino.token") "$build/seutudesk" list --limit 15
 echo
 cat <<EOF
 The demo keeps running: seutudeskd picks up new mail at once (IMAP IDLE).
+  Open the queue (agent aino, cleared for sote; olli.token for one who is not):
+    SEUTUDESK_URL=https://127.0.0.1:$api_port SEUTUDESK_CA=$state/api-cert.pem \\
+    SEUTUDESK_TOKEN=\$(cat $state/aino.token) $build/seutudesk
   Send another:   doveadm -c $DOVECOT_CONF save -u test < FILE.eml
   Daemon log:     $STACK_LOG
   Database:       psql "$STACK_DB"

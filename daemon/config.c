@@ -5,6 +5,7 @@
 #include "xalloc.h"
 #include "config.h"
 #include "mime.h"
+#include "route.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -24,7 +25,7 @@
 #define CONFIG_MAX_LINE 4096
 #define CONFIG_MAX_ERRORS 50
 #define CONFIG_MAX_SECRET 4096
-#define CONFIG_MAX_KEYS 64 /* all keys of all sections, for the per-load bookkeeping */
+#define CONFIG_MAX_KEYS 128 /* all keys of all sections, for the per-load bookkeeping */
 #define CONFIG_MAX_SECTIONS 16
 #define CONFIG_MAX_SECTION_KEYS 16
 #define CONFIG_MAX_NAME 64 /* of a repeated section's instance, [mailbox NAME] */
@@ -45,6 +46,7 @@ enum {
 	CFG_RELOAD = 1 << 0,   /* a reload may change it */
 	CFG_OPTIONAL = 1 << 1, /* an empty value means "not set" (NULL, or 0 for a size) */
 	CFG_REQUIRED = 1 << 2, /* must be set (repeated sections only: a singleton has defaults) */
+	CFG_OPEN_TIME = 1 << 3, /* CFG_DURATION of business time: hours and minutes, no days */
 };
 
 struct cfg_key {
@@ -250,7 +252,7 @@ static void format_size(uint64_t n, char buf[static 32])
 		snprintf(buf, 32, "%" PRIu64 "%c", n, units[u]);
 }
 
-static void format_duration(uint64_t s, char buf[static 48])
+static void format_duration_units(uint64_t s, bool days, char buf[static 48])
 {
 	static const struct {
 		char unit;
@@ -262,7 +264,7 @@ static void format_duration(uint64_t s, char buf[static 48])
 		strcpy(buf, "0s");
 		return;
 	}
-	for (size_t i = 0; i < 4; i++) {
+	for (size_t i = days ? 0 : 1; i < 4; i++) {
 		if (s >= units[i].seconds) {
 			len += (size_t)snprintf(buf + len, 48 - len, "%" PRIu64 "%c",
 			                        s / units[i].seconds, units[i].unit);
@@ -270,6 +272,8 @@ static void format_duration(uint64_t s, char buf[static 48])
 		}
 	}
 }
+
+static void format_duration(uint64_t s, char buf[static 48]) { format_duration_units(s, true, buf); }
 
 /* -- value checks ------------------------------------------------------- */
 
@@ -352,6 +356,96 @@ static bool host_is_loopback(const char *h)
 	return false;
 }
 
+/* "ADDRESS:PORT" or "[IPV6]:PORT" for a listening socket. */
+static const char *check_listen(const char *v)
+{
+	const char *colon = strrchr(v, ':');
+	char host[64];
+	struct in_addr a4;
+	struct in6_addr a6;
+	char *end;
+	size_t n;
+
+	if (colon == NULL || colon == v || (n = (size_t)(colon - v)) >= sizeof(host))
+		return "ADDRESS:PORT, like 127.0.0.1:8443 or [::1]:8443";
+	long port = strtol(colon + 1, &end, 10);
+	if (*end != '\0' || colon[1] == '\0' || port < 1 || port > 65535)
+		return "ADDRESS:PORT with a port from 1 to 65535";
+	if (v[0] == '[' && colon[-1] == ']') {
+		memcpy(host, v + 1, n - 2);
+		host[n - 2] = '\0';
+		return inet_pton(AF_INET6, host, &a6) == 1 ? NULL : "an IPv6 address in brackets";
+	}
+	memcpy(host, v, n);
+	host[n] = '\0';
+	return inet_pton(AF_INET, host, &a4) == 1 ? NULL : "an IPv4 address and port, like 0.0.0.0:8443";
+}
+
+/* Whether listen ("ADDRESS:PORT", checked) is on a loopback address. */
+static bool listen_is_loopback(const char *v)
+{
+	char host[64];
+	size_t n = (size_t)(strrchr(v, ':') - v);
+
+	if (v[0] == '[') {
+		memcpy(host, v + 1, n - 2);
+		host[n - 2] = '\0';
+	} else {
+		memcpy(host, v, n);
+		host[n] = '\0';
+	}
+	return host_is_loopback(host);
+}
+
+static const char *check_id(const char *v)
+{
+	size_t n = strlen(v);
+
+	if (n == 0 || n > 32 || !(v[0] >= 'a' && v[0] <= 'z') ||
+	    strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789_-") != n)
+		return "an id of a-z, 0-9, '_' and '-', starting with a letter";
+	return NULL;
+}
+
+/* The NAME of a repeated section, as [calendar 24x7]. */
+static const char *check_section_name(const char *v)
+{
+	size_t n = strlen(v);
+
+	if (n == 0 || n > CONFIG_MAX_NAME || strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789_-") != n)
+		return "a section name of a-z, 0-9, '_' and '-'";
+	return NULL;
+}
+
+static const char *check_list(const char *v) { return route_check_list(v); }
+
+static const char *check_address(const char *v);
+
+/* [sla] notify: "lead" and/or mail addresses, comma-separated. */
+static const char *check_notify(const char *v)
+{
+	char item[256];
+
+	for (const char *s = v; *s != '\0';) {
+		size_t n = strcspn(s, ",");
+		const char *a = s, *e = s + n;
+		while (a < e && *a == ' ')
+			a++;
+		while (e > a && e[-1] == ' ')
+			e--;
+		if (e == a || (size_t)(e - a) >= sizeof(item))
+			return "\"lead\" and/or mail addresses, separated by commas";
+		memcpy(item, a, (size_t)(e - a));
+		item[e - a] = '\0';
+		if (strcmp(item, "lead") != 0 && check_address(item) != NULL)
+			return "\"lead\" and/or mail addresses, separated by commas";
+		s += n;
+		if (*s == ',')
+			s++;
+	}
+	return NULL;
+}
+
 /* IMAP user names and folder names: passed on as given. */
 static const char *check_text(const char *v)
 {
@@ -427,6 +521,7 @@ static const char *const imap_tls_names[] = {"imaps", "starttls", "none", NULL};
 static const char *const processed_names[] = {"move", "flag", NULL};
 static const char *const starttls_names[] = {"no", "if-available", "required", NULL};
 static const char *const holidays_names[] = {"finland", "none", NULL};
+static const char *const assign_names[] = {"manual", "round_robin", "least_loaded", NULL};
 _Static_assert(sizeof(enum log_level) == sizeof(int), "CFG_ENUM stores an int");
 _Static_assert(sizeof(enum imap_tls) == sizeof(int) && IMAP_TLS_IMAPS == 0 &&
                    IMAP_TLS_STARTTLS == 1 && IMAP_TLS_NONE == 2,
@@ -867,7 +962,208 @@ _Static_assert(sizeof(enum config_holidays) == sizeof(int) && CONFIG_HOLIDAYS_FI
                    CONFIG_HOLIDAYS_NONE == 1,
                "holidays_names follows enum config_holidays");
 
+#define QUEUE(f) offsetof(struct config_queue, f)
+enum { Q_TITLE, Q_DESCRIPTION, Q_ASSIGN, Q_NKEYS };
+static const struct cfg_key queue_keys[Q_NKEYS] = {
+    [Q_TITLE] = {.name = "title",
+                 .type = CFG_STRING,
+                 .offset = QUEUE(title),
+                 .def = NULL,
+                 .def_doc = "the queue's NAME",
+                 .check = check_text,
+                 .flags = CFG_RELOAD | CFG_OPTIONAL,
+                 .help = "the queue's name as agents see it"},
+    [Q_DESCRIPTION] = {.name = "description",
+                       .type = CFG_STRING,
+                       .offset = QUEUE(description),
+                       .def = NULL,
+                       .check = check_text,
+                       .flags = CFG_RELOAD | CFG_OPTIONAL,
+                       .help = "what the queue is for"},
+    [Q_ASSIGN] = {.name = "assign",
+                  .type = CFG_ENUM,
+                  .offset = QUEUE(assign),
+                  .def = "manual",
+                  .names = assign_names,
+                  .flags = CFG_RELOAD,
+                  .help = "manual (agents claim), round_robin or least_loaded (among the "
+                          "eligible agents online)"},
+};
+_Static_assert(sizeof(enum config_assign) == sizeof(int) && CONFIG_ASSIGN_LEAST_LOADED == 2,
+               "assign_names follows enum config_assign");
+
+#define ROUTE(f) offsetof(struct config_route, f)
+#define MATCH_KEY(st, f, what)                                                                     \
+	{.name = #f,                                                                               \
+	 .type = CFG_STRING,                                                                       \
+	 .offset = offsetof(struct st, f),                                                         \
+	 .def = NULL,                                                                              \
+	 .def_doc = "any",                                                                         \
+	 .check = check_list,                                                                      \
+	 .flags = CFG_RELOAD | CFG_OPTIONAL,                                                       \
+	 .help = what}
+enum { R_QUEUE, R_MUNICIPALITY, R_SECTOR, R_CATEGORY, R_PRIORITY, R_NKEYS };
+static const struct cfg_key route_keys[R_NKEYS] = {
+    [R_QUEUE] = {.name = "queue",
+                 .type = CFG_STRING,
+                 .offset = ROUTE(queue),
+                 .check = check_id,
+                 .flags = CFG_RELOAD | CFG_REQUIRED,
+                 .help = "the [queue] that matching tickets go to"},
+    [R_MUNICIPALITY] = MATCH_KEY(config_route, municipality,
+                                 "municipality ids to match, or unknown (saarijarvi, karstula)"),
+    [R_SECTOR] = MATCH_KEY(config_route, sector, "sector ids to match, or unknown (sote)"),
+    [R_CATEGORY] = MATCH_KEY(config_route, category, "category ids to match, or unknown"),
+    [R_PRIORITY] = MATCH_KEY(config_route, priority, "priorities: low, normal, high, critical"),
+};
+
+#define SLA(f) offsetof(struct config_sla, f)
+enum {
+	S_PRIORITY,
+	S_SECTOR,
+	S_MUNICIPALITY,
+	S_QUEUE,
+	S_FIRST_RESPONSE,
+	S_RESOLUTION,
+	S_CALENDAR,
+	S_WARN,
+	S_NOTIFY,
+	S_NKEYS
+};
+static const struct cfg_key sla_keys[S_NKEYS] = {
+    [S_PRIORITY] = MATCH_KEY(config_sla, priority, "priorities this policy is for"),
+    [S_SECTOR] = MATCH_KEY(config_sla, sector, "sectors this policy is for, or unknown"),
+    [S_MUNICIPALITY] =
+        MATCH_KEY(config_sla, municipality, "municipalities this policy is for, or unknown"),
+    [S_QUEUE] = MATCH_KEY(config_sla, queue, "queues this policy is for"),
+    [S_FIRST_RESPONSE] = {.name = "first_response",
+                          .type = CFG_DURATION,
+                          .offset = SLA(first_response),
+                          .def = "0",
+                          .def_doc = "none",
+                          .min = 0,
+                          .max = 10000 * 3600,
+                          .flags = CFG_RELOAD | CFG_OPEN_TIME,
+                          .help = "open time to the first agent reply: 30m, 4h, 1h30m; 0: none"},
+    [S_RESOLUTION] = {.name = "resolution",
+                      .type = CFG_DURATION,
+                      .offset = SLA(resolution),
+                      .def = "0",
+                      .def_doc = "none",
+                      .min = 0,
+                      .max = 10000 * 3600,
+                      .flags = CFG_RELOAD | CFG_OPEN_TIME,
+                      .help = "open time to resolution, not counting pending: 8h, 40h; 0: none"},
+    [S_CALENDAR] = {.name = "calendar",
+                    .type = CFG_STRING,
+                    .offset = SLA(calendar),
+                    .def = "fi-office",
+                    .check = check_section_name,
+                    .flags = CFG_RELOAD,
+                    .help = "the [calendar] whose open hours the targets count"},
+    [S_WARN] = {.name = "warn",
+                .type = CFG_INT,
+                .offset = SLA(warn),
+                .def = "75",
+                .min = 1,
+                .max = 99,
+                .flags = CFG_RELOAD,
+                .help = "warn when this percentage of a target has passed"},
+    [S_NOTIFY] = {.name = "notify",
+                  .type = CFG_STRING,
+                  .offset = SLA(notify),
+                  .def = NULL,
+                  .def_doc = "nobody",
+                  .check = check_notify,
+                  .flags = CFG_RELOAD | CFG_OPTIONAL,
+                  .help = "whom to mail warnings and breaches: lead (the queue's leads) "
+                          "and/or addresses"},
+};
+
+#define API(f) offsetof(struct config_api, f)
+enum {
+	API_LISTEN,
+	API_SOCKET,
+	API_TLS,
+	API_CERT_FILE,
+	API_KEY_FILE,
+	API_WORKERS,
+	API_MAX_BODY,
+	API_ONLINE_WINDOW,
+	API_AUTH_LIMIT,
+	API_NKEYS
+};
+static const struct cfg_key api_keys[API_NKEYS] = {
+    [API_LISTEN] = {.name = "listen",
+                    .type = CFG_STRING,
+                    .offset = API(listen),
+                    .def = NULL,
+                    .def_doc = "no TCP listener",
+                    .check = check_listen,
+                    .flags = CFG_OPTIONAL,
+                    .help = "ADDRESS:PORT of the agents' API, like 0.0.0.0:8443"},
+    [API_SOCKET] = {.name = "socket",
+                    .type = CFG_PATH,
+                    .offset = API(socket),
+                    .def = NULL,
+                    .def_doc = "none",
+                    .flags = CFG_OPTIONAL,
+                    .help = "a Unix socket for the API as well (plain HTTP, local clients)"},
+    [API_TLS] = {.name = "tls",
+                 .type = CFG_BOOL,
+                 .offset = API(tls),
+                 .def = "yes",
+                 .help = "TLS on listen; no is allowed only on a loopback address"},
+    [API_CERT_FILE] = {.name = "cert_file",
+                       .type = CFG_PATH,
+                       .offset = API(cert_file),
+                       .def = NULL,
+                       .flags = CFG_OPTIONAL,
+                       .help = "PEM certificate chain of the API (with tls)"},
+    [API_KEY_FILE] = {.name = "key_file",
+                      .type = CFG_PATH,
+                      .offset = API(key_file),
+                      .def = NULL,
+                      .flags = CFG_OPTIONAL,
+                      .help = "PEM private key of cert_file"},
+    [API_WORKERS] = {.name = "workers",
+                     .type = CFG_INT,
+                     .offset = API(workers),
+                     .def = "4",
+                     .min = 1,
+                     .max = 64,
+                     .help = "database connections serving API calls at the same time"},
+    [API_MAX_BODY] = {.name = "max_body",
+                      .type = CFG_SIZE,
+                      .offset = API(max_body),
+                      .def = "1M",
+                      .min = 1024,
+                      .max = 64 * 1024 * 1024,
+                      .flags = CFG_RELOAD,
+                      .help = "the largest request body accepted"},
+    [API_ONLINE_WINDOW] = {.name = "online_window",
+                           .type = CFG_DURATION,
+                           .offset = API(online_window),
+                           .def = "5m",
+                           .min = 30,
+                           .max = 3600,
+                           .flags = CFG_RELOAD,
+                           .help = "an agent counts as online this long after a call, for "
+                                   "assignment (and while an event stream is open)"},
+    [API_AUTH_LIMIT] = {.name = "auth_limit",
+                        .type = CFG_INT,
+                        .offset = API(auth_limit),
+                        .def = "10",
+                        .min = 1,
+                        .max = 10000,
+                        .flags = CFG_RELOAD,
+                        .help = "failed logins per client address per minute before 429"},
+};
+
 static void validate_calendar(struct parse *p, void *base, const unsigned *set_line, unsigned line);
+static void validate_route(struct parse *p, void *base, const unsigned *set_line, unsigned line);
+static void validate_sla(struct parse *p, void *base, const unsigned *set_line, unsigned line);
+static void validate_api(struct parse *p, void *base, const unsigned *set_line, unsigned line);
 static void validate_limits(struct parse *p, void *base, const unsigned *set_line, unsigned line);
 static void validate_smtp(struct parse *p, void *base, const unsigned *set_line, unsigned line);
 static void validate_outbox(struct parse *p, void *base, const unsigned *set_line, unsigned line);
@@ -903,12 +1199,40 @@ static const struct cfg_section sections[] = {
      .count_offset = offsetof(struct config, ncalendars),
      .size = sizeof(struct config_calendar),
      .name_offset = offsetof(struct config_calendar, name)},
+    {.name = "queue",
+     .offset = offsetof(struct config, queues),
+     .keys = queue_keys,
+     .nkeys = Q_NKEYS,
+     .max = CONFIG_MAX_QUEUES,
+     .count_offset = offsetof(struct config, nqueues),
+     .size = sizeof(struct config_queue),
+     .name_offset = offsetof(struct config_queue, name)},
+    {.name = "route",
+     .offset = offsetof(struct config, routes),
+     .keys = route_keys,
+     .nkeys = R_NKEYS,
+     .validate = validate_route,
+     .max = CONFIG_MAX_ROUTES,
+     .count_offset = offsetof(struct config, nroutes),
+     .size = sizeof(struct config_route),
+     .name_offset = offsetof(struct config_route, name)},
+    {.name = "sla",
+     .offset = offsetof(struct config, slas),
+     .keys = sla_keys,
+     .nkeys = S_NKEYS,
+     .validate = validate_sla,
+     .max = CONFIG_MAX_POLICIES,
+     .count_offset = offsetof(struct config, nslas),
+     .size = sizeof(struct config_sla),
+     .name_offset = offsetof(struct config_sla, name)},
+    SECTION(api, api_keys, validate_api),
 };
 #define NSECTIONS (sizeof(sections) / sizeof(sections[0]))
 #define NKEYS(keys) (sizeof(keys) / sizeof(keys[0]))
 _Static_assert(NKEYS(daemon_keys) + NKEYS(database_keys) + NKEYS(limits_keys) + NKEYS(intake_keys) +
                        NKEYS(smtp_keys) + NKEYS(outbox_keys) + NKEYS(mailbox_keys) +
-                       NKEYS(calendar_keys) <=
+                       NKEYS(calendar_keys) + NKEYS(queue_keys) + NKEYS(route_keys) +
+                       NKEYS(sla_keys) + NKEYS(api_keys) <=
                    CONFIG_MAX_KEYS,
                "raise CONFIG_MAX_KEYS");
 _Static_assert(NSECTIONS <= CONFIG_MAX_SECTIONS, "raise CONFIG_MAX_SECTIONS");
@@ -1116,35 +1440,122 @@ static void validate_calendar(struct parse *p, void *base, const unsigned *set_l
 	}
 }
 
-/* fi-office and 24x7, unless the file defines them: what the SLA policies
- * may name without any [calendar] section. */
+/* What exists unless the file defines it: the calendars fi-office and 24x7,
+ * which SLA policies may name without any [calendar] section, and the
+ * queue triage, where unrouted tickets wait. */
 static const struct {
-	const char *name, *text;
-} builtin_calendars[] = {
-    {"fi-office", "[calendar fi-office]\ntimezone = Europe/Helsinki\nholidays = finland\n"
+	const char *section, *name, *text;
+} builtins[] = {
+    {"calendar", "fi-office", "[calendar fi-office]\ntimezone = Europe/Helsinki\nholidays = finland\n"
                   "monday = 08:00-16:00\ntuesday = 08:00-16:00\nwednesday = 08:00-16:00\n"
                   "thursday = 08:00-16:00\nfriday = 08:00-16:00\n"},
-    {"24x7", "[calendar 24x7]\ntimezone = Europe/Helsinki\nholidays = none\n"
+    {"calendar", "24x7", "[calendar 24x7]\ntimezone = Europe/Helsinki\nholidays = none\n"
              "monday = 00:00-24:00\ntuesday = 00:00-24:00\nwednesday = 00:00-24:00\n"
              "thursday = 00:00-24:00\nfriday = 00:00-24:00\nsaturday = 00:00-24:00\n"
              "sunday = 00:00-24:00\n"},
+    {"queue", "triage",
+     "[queue triage]\ntitle = Triage\ndescription = New requests waiting to be routed\n"},
 };
 
 static void parse_text(struct parse *p, char *text, size_t len);
 
-static void add_builtin_calendars(struct parse *p)
+static bool queue_defined(const struct config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->nqueues; i++)
+		if (strcmp(cfg->queues[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+/* Match-list values that name no known priority are typos: refuse them.
+ * (Municipalities, sectors and categories live in the database.) */
+static void check_priorities(struct parse *p, unsigned line, const char *list)
+{
+	static const char *const known[] = {"low", "normal", "high", "critical"};
+	size_t hits = 0;
+
+	if (list == NULL)
+		return;
+	for (size_t i = 0; i < 4; i++)
+		hits += route_list_match(list, known[i]);
+	for (const char *c = list; *c != '\0'; c++)
+		hits -= *c == ',';
+	if (hits != 1)
+		perr(p, line, "priority: expected low, normal, high and/or critical, got '%s'",
+		     list);
+}
+
+static void validate_route(struct parse *p, void *base, const unsigned *set_line, unsigned line)
+{
+	const struct config_route *r = base;
+	char sbuf[72];
+
+	(void)line;
+	if (!queue_defined(p->cfg, r->queue))
+		perr(p, set_line[R_QUEUE], "queue '%s' is not a [queue] section (nor triage)",
+		     shown(r->queue, sbuf));
+	check_priorities(p, set_line[R_PRIORITY], r->priority);
+}
+
+static void validate_sla(struct parse *p, void *base, const unsigned *set_line, unsigned line)
+{
+	const struct config_sla *sla = base;
+	char sbuf[72];
+
+	if (config_calendar_find(p->cfg, sla->calendar) == NULL)
+		perr(p, set_line[S_CALENDAR] ? set_line[S_CALENDAR] : line,
+		     "calendar '%s' is not a [calendar] section (nor fi-office or 24x7)",
+		     shown(sla->calendar, sbuf));
+	if (sla->first_response == 0 && sla->resolution == 0)
+		perr(p, line, "[sla %s] sets neither first_response nor resolution", sla->name);
+	if (sla->queue != NULL) {
+		for (size_t i = 0; i < p->cfg->nqueues; i++)
+			if (route_list_match(sla->queue, p->cfg->queues[i].name))
+				goto queue_ok;
+		perr(p, set_line[S_QUEUE], "queue: none of '%s' is a [queue] section",
+		     shown(sla->queue, sbuf));
+	}
+queue_ok:
+	check_priorities(p, set_line[S_PRIORITY], sla->priority);
+}
+
+static void validate_api(struct parse *p, void *base, const unsigned *set_line, unsigned line)
+{
+	const struct config_api *a = base;
+
+	(void)line;
+	if (a->listen == NULL)
+		return;
+	if (!a->tls && !listen_is_loopback(a->listen))
+		perr(p, set_line[API_TLS],
+		     "tls = no is allowed only on a loopback address, not on %s", a->listen);
+	if (a->tls && (a->cert_file == NULL || a->key_file == NULL))
+		perr(p, set_line[API_LISTEN], "listen with tls needs cert_file and key_file");
+}
+
+static const struct cfg_section *section_named(const char *name)
+{
+	for (size_t s = 0; s < NSECTIONS; s++)
+		if (strcmp(sections[s].name, name) == 0)
+			return &sections[s];
+	abort(); /* builtins[] names a section that does not exist */
+}
+
+static void add_builtins(struct parse *p)
 {
 	const char *file = p->file;
 
-	p->file = "(built-in calendars)";
-	for (size_t i = 0; i < sizeof(builtin_calendars) / sizeof(builtin_calendars[0]); i++) {
-		bool defined = false;
-		for (size_t c = 0; c < p->cfg->ncalendars; c++)
-			defined |=
-			    strcmp(p->cfg->calendars[c].name, builtin_calendars[i].name) == 0;
-		if (defined || p->cfg->ncalendars == CONFIG_MAX_CALENDARS)
+	p->file = "(built-in sections)";
+	for (size_t i = 0; i < sizeof(builtins) / sizeof(builtins[0]); i++) {
+		const struct cfg_section *sec = section_named(builtins[i].section);
+		size_t n = section_count(p->cfg, sec);
+		bool defined = n == sec->max;
+		for (size_t c = 0; c < n && !defined; c++)
+			defined = strcmp(instance_name(sec, section_cbase(p->cfg, sec, c)),
+			                 builtins[i].name) == 0;
+		if (defined)
 			continue;
-		char *text = xstrdup(builtin_calendars[i].text);
+		char *text = xstrdup(builtins[i].text);
 		parse_text(p, text, strlen(text));
 		free(text);
 	}
@@ -1315,6 +1726,13 @@ static void set_value(struct parse *p, unsigned line, const struct cfg_key *k, v
 			*FIELD(base, k, size_t) = (size_t)u;
 		return;
 	case CFG_DURATION:
+		if ((k->flags & CFG_OPEN_TIME) && strchr(v, 'd') != NULL) {
+			perr(p, line,
+			     "open time is written in hours and minutes (16h, 1h30m), not days: "
+			     "'%s'",
+			     shown(v, sbuf));
+			return;
+		}
 		if (!config_parse_duration(v, &u)) {
 			perr(p, line, "expected a duration like 30s, 5m, 2h or 1h30m, got '%s'",
 			     shown(v, sbuf));
@@ -1735,7 +2153,7 @@ static struct config *load(const char *path, char **error_r)
 		free(text);
 		check_required(&p);
 	}
-	add_builtin_calendars(&p);
+	add_builtins(&p);
 	validate_all(&p); /* also fills in derived values, for the defaults too */
 	if (path == NULL && p.nerrors != 0)
 		abort(); /* the defaults must pass their own checks */
@@ -1882,7 +2300,7 @@ static void dump_value(const struct cfg_key *k, const void *base, FILE *out)
 		fputs(buf, out);
 		break;
 	case CFG_DURATION:
-		format_duration(*CFIELD(base, k, unsigned), buf);
+		format_duration_units(*CFIELD(base, k, unsigned), !(k->flags & CFG_OPEN_TIME), buf);
 		fputs(buf, out);
 		break;
 	case CFG_ENUM:
@@ -2110,5 +2528,13 @@ const struct calendar *config_calendar_find(const struct config *cfg, const char
 	for (size_t i = 0; i < cfg->ncalendars; i++)
 		if (strcmp(cfg->calendars[i].name, name) == 0)
 			return cfg->calendars[i].calendar;
+	return NULL;
+}
+
+const struct config_queue *config_queue_find(const struct config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->nqueues; i++)
+		if (strcmp(cfg->queues[i].name, name) == 0)
+			return &cfg->queues[i];
 	return NULL;
 }

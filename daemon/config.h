@@ -33,6 +33,9 @@ struct mime_limits;
 
 #define CONFIG_MAX_MAILBOXES 64
 #define CONFIG_MAX_CALENDARS 32
+#define CONFIG_MAX_QUEUES 64
+#define CONFIG_MAX_ROUTES 128
+#define CONFIG_MAX_POLICIES 64
 
 enum config_processed {
 	CONFIG_PROCESSED_MOVE, /* move to processed_folder */
@@ -76,6 +79,48 @@ struct config_calendar {
 	char *closed;              /* extra closed dates; NULL: none */
 	char *shortened;           /* the key "short": shortened days; NULL: none */
 	struct calendar *calendar; /* built from the above */
+};
+
+enum config_assign {
+	CONFIG_ASSIGN_MANUAL,       /* agents claim; nothing is assigned */
+	CONFIG_ASSIGN_ROUND_ROBIN,  /* eligible online agents in turn */
+	CONFIG_ASSIGN_LEAST_LOADED, /* the eligible online agent with the fewest open tickets */
+};
+
+/* One [queue NAME] section: a queue of the pool.  triage always exists
+ * (built in unless the file defines it): unrouted tickets wait there. */
+struct config_queue {
+	char *name;               /* NAME: the id in tickets.queue */
+	char *title;              /* shown to agents (default: NAME) */
+	char *description;        /* default "" */
+	enum config_assign assign; /* default manual */
+};
+
+/* One [route NAME] section.  Routes are tried in file order and the first
+ * that matches decides the queue; when none does, the ticket goes to
+ * triage.  The match keys are lists ("sote, sivistys"): a ticket matches a
+ * key when its value is in the list, where "unknown" stands for a value the
+ * classifier could not determine; a key not set matches everything, except
+ * that an unknown municipality or sector matches only a list naming
+ * "unknown" (so, by default, such tickets go to triage). */
+struct config_route {
+	char *name;
+	char *queue;                    /* required: a [queue] or triage */
+	char *municipality, *sector, *category, *priority; /* NULL: any */
+};
+
+/* One [sla NAME] section: an SLA policy.  A ticket gets the policy whose
+ * match keys (lists, as for [route]) all match it; of several, the one with
+ * the most keys set, and of equals the first in the file.  Targets count
+ * open time of the calendar. */
+struct config_sla {
+	char *name;
+	char *priority, *sector, *municipality, *queue; /* NULL: any */
+	unsigned first_response; /* seconds of open time; 0: no first-response target */
+	unsigned resolution;     /* seconds of open time; 0: no resolution target */
+	char *calendar;          /* a [calendar] (default "fi-office") */
+	int warn;                /* warn at this percentage of a target (default 75) */
+	char *notify; /* "lead" (the queue's leads) and/or addresses, comma-separated; NULL: none */
 };
 
 /* The effective settings.  Read-only for callers: only config_load() fills
@@ -132,12 +177,32 @@ struct config {
 		    give_up_after; /* a temporary failure this old is permanent (default 2 d) */
 		int workers;       /* sender threads, 1 to 16 (default 1; needs a restart) */
 	} outbox;
+	struct config_api {
+		char *listen;      /* "ADDRESS:PORT" of the agents' API; NULL: none (default) */
+		char *socket;      /* a Unix socket path for it as well; NULL: none */
+		bool tls;          /* default yes; no only when listen is a loopback address */
+		char *cert_file;   /* PEM certificate chain; required with tls */
+		char *key_file;    /* PEM private key; required with tls */
+		int workers;       /* database threads serving requests, 1 to 64 (default 4) */
+		size_t max_body;   /* largest request body (default 1M) */
+		unsigned online_window; /* an agent is online this long after a call (default 5m) */
+		int auth_limit;    /* failed logins per client address per minute (default 10) */
+	} api;
 	/* The [mailbox NAME] sections in file order; use the accessors below. */
 	struct config_mailbox *mailboxes;
 	size_t nmailboxes;
 	/* The [calendar NAME] sections in file order, then the built-in ones. */
 	struct config_calendar *calendars;
 	size_t ncalendars;
+	/* The [queue NAME] sections in file order, then triage unless defined. */
+	struct config_queue *queues;
+	size_t nqueues;
+	/* The [route NAME] sections in file order. */
+	struct config_route *routes;
+	size_t nroutes;
+	/* The [sla NAME] sections in file order. */
+	struct config_sla *slas;
+	size_t nslas;
 };
 
 /* $SEUTUDESK_CONF if set and not empty, else SYSCONFDIR "/seutudesk/seutudesk.conf". */
@@ -186,6 +251,9 @@ size_t config_calendar_count(const struct config *cfg);
 const struct config_calendar *config_calendar(const struct config *cfg, size_t i);
 /* The calendar named name, or NULL; it lives as long as cfg. */
 const struct calendar *config_calendar_find(const struct config *cfg, const char *name);
+
+/* The [queue NAME] sections, triage included. */
+const struct config_queue *config_queue_find(const struct config *cfg, const char *name);
 
 /* imap_settings_default() with the mailbox's settings applied.  The strings
  * are borrowed from mb: keep its config alive while out is in use. */

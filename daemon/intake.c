@@ -27,7 +27,9 @@
 #include "autodetect.h"
 #include "classify.h"
 #include "db.h"
+#include "config.h"
 #include "outbox.h"
+#include "route.h"
 #include "template.h"
 
 #include <jansson.h>
@@ -495,6 +497,7 @@ void intake_settings_default(struct intake_settings *set)
 	set->template_dir = PKGDATADIR "/templates";
 	mime_limits_default(&set->limits);
 	set->max_retries = 5;
+	set->online_window = 300;
 }
 
 const char *intake_outcome_name(enum intake_outcome outcome)
@@ -512,14 +515,6 @@ const char *intake_ack_name(enum intake_ack ack)
 	                                    "disabled"};
 
 	return (unsigned)ack < sizeof(names) / sizeof(names[0]) ? names[ack] : "?";
-}
-
-const char *intake_pick_queue(const char *municipality, const char *sector, const char *category)
-{
-	(void)category;
-	if (municipality == NULL || sector == NULL)
-		return "triage";
-	return "triage"; /* routing to the pool's queues is not built yet */
 }
 
 int64_t intake_subject_ticket(const char *subject, const char *tag)
@@ -649,6 +644,7 @@ struct prep {
 	enum intake_outcome plan_outcome;
 	const char *plan_reason; /* PLAN_CLAIM */
 	int64_t plan_follows;    /* PLAN_NEW */
+	const char *plan_queue;  /* PLAN_NEW: the queue routed to (borrowed from the config) */
 	int64_t look_ticket;     /* the lookup's ticket; 0: none */
 	char look_status[16], look_requester[256];
 	bool look_in_window;
@@ -837,6 +833,7 @@ enum op_kind {
 	OP_ATTACHMENT,
 	OP_ACK,
 	OP_ACK_COUNT,
+	OP_ASSIGN,
 };
 
 struct op {
@@ -1096,7 +1093,12 @@ static bool send_new(struct tx *tx, size_t i, int64_t follows)
 	p->plan_follows = follows;
 	const char *mun = known(p, CLASSIFY_MUNICIPALITY), *sec = known(p, CLASSIFY_SECTOR),
 	           *cat = known(p, CLASSIFY_CATEGORY);
-	const char *queue = intake_pick_queue(mun, sec, cat);
+	const struct route_ticket rt = {.municipality = mun,
+	                                .sector = sec,
+	                                .category = cat,
+	                                .priority = p->cls->field[CLASSIFY_PRIORITY].value};
+	const char *queue = in->set.routes != NULL ? route_queue(in->set.routes, &rt, NULL) : "triage";
+	p->plan_queue = queue;
 	ev = event_data(it, p, "queue", json_string(queue));
 	if (p->oversize)
 		warn = oversize_warning(in, it);
@@ -1256,6 +1258,27 @@ static bool ascii_line(const char *s)
 	return true;
 }
 
+/* Offers a new ticket to the agents of its queue when the queue assigns
+ * (sql/009_assign.sql); manual queues wait for a claim. */
+static bool send_assign(struct tx *tx, size_t i)
+{
+	const struct intake *in = tx->in;
+	const struct prep *p = &tx->preps[i];
+	const struct config_queue *q =
+	    in->set.routes != NULL ? config_queue_find(in->set.routes, p->plan_queue) : NULL;
+	char num[24], window[24];
+	const char *v[2] = {num, window};
+
+	if (q == NULL || q->assign == CONFIG_ASSIGN_MANUAL)
+		return true;
+	snprintf(num, sizeof(num), "%lld", (long long)tx->items[i].result.ticket);
+	snprintf(window, sizeof(window), "%u", in->set.online_window);
+	if (!PQsendQueryParams(in->conn, "SELECT seutudesk_assign($1::bigint, make_interval(secs => $2::int))",
+	                       2, NULL, v, NULL, NULL, 0))
+		return send_failed(tx, "seutudesk_assign");
+	return push_op(tx, OP_ASSIGN, i);
+}
+
 /* Queues the acknowledgement of a new ticket, within the rate limit (the
  * count and the insert are one statement). */
 static bool send_ack(struct tx *tx, size_t i)
@@ -1379,7 +1402,7 @@ static bool plan_rest(struct tx *tx, size_t i)
 		return true;
 	if (!p->oversize && !send_attachments(tx, i))
 		return false;
-	return p->plan != PLAN_NEW || send_ack(tx, i);
+	return p->plan != PLAN_NEW || (send_ack(tx, i) && send_assign(tx, i));
 }
 
 /* -- results ------------------------------------------------------------------------- */
@@ -1479,6 +1502,10 @@ static bool handle(struct tx *tx, const struct op *op, PGresult *res)
 		if (!check(tx, res, PGRES_TUPLES_OK, "ack"))
 			return false;
 		r->ack = PQgetisnull(res, 0, 1) ? INTAKE_ACK_RATE_LIMITED : INTAKE_ACK_QUEUED;
+		break;
+	case OP_ASSIGN:
+		if (!check(tx, res, PGRES_TUPLES_OK, "assignment"))
+			return false;
 		break;
 	case OP_ACK_COUNT:
 		if (!check(tx, res, PGRES_TUPLES_OK, "ack rate limit"))

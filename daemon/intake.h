@@ -61,6 +61,7 @@
 #include <stdint.h>
 
 struct classify_rules;
+struct config;
 struct outbox_settings;
 
 /* Message-IDs (and In-Reply-To, References entries) longer than this are
@@ -89,6 +90,10 @@ struct intake_settings {
 	                            * is also the limit for keeping the raw source */
 	unsigned max_retries;      /* retries of a transaction after a deadlock or
 	                            * serialisation failure (default 5) */
+	const struct config *routes; /* its [route] sections pick new tickets' queues
+	                              * (route.h); NULL (the default): all go to triage */
+	unsigned online_window;      /* seconds an agent counts as online, for the
+	                              * queues' assignment (default 300) */
 };
 
 /* Fills in the documented defaults. */
@@ -175,11 +180,6 @@ void intake_free(struct intake **in);
  * committed, and processing the same items again later is safe. */
 bool intake_process(struct intake *in, struct intake_item *items, size_t n, char **error_r)
     __attribute__((warn_unused_result));
-
-/* The queue for a new ticket; NULL values are unknown.  Every ticket goes
- * to "triage" for now (routing comes later); unknown municipality or sector
- * always will. */
-const char *intake_pick_queue(const char *municipality, const char *sector, const char *category);
 
 /* Parses "[TAG #N]" in subject (tag compared case-insensitively); the
  * ticket number, or 0 when there is none. */

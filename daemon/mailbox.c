@@ -7,6 +7,7 @@
 #include "imap.h"
 #include "intake.h"
 #include "log.h"
+#include "route.h"
 #include "runtime.h"
 #include "worker.h"
 
@@ -75,6 +76,11 @@ static bool ensure_db(struct mailbox *mb, struct runtime *rt, char **error_r)
 		mb->db = db_connect_config(mb->rt->cfg, appname, error_r);
 		if (mb->db == NULL)
 			return false;
+		/* New tickets refer to the configured queues: make sure they exist. */
+		if (!route_sync_queues(mb->db, mb->rt->cfg, error_r)) {
+			drop_db(mb);
+			return false;
+		}
 	}
 	if (mb->intake == NULL) {
 		mb->intake = intake_new(mb->db, mb->rt->rules, &mb->rt->intake, error_r);

@@ -49,6 +49,8 @@ static void derive_settings(struct runtime *rt)
 	rt->intake.message_id_domain = cfg->intake.message_id_domain;
 	rt->intake.outbox = &rt->outbox;
 	rt->intake.template_dir = cfg->intake.templates_dir;
+	rt->intake.routes = cfg;
+	rt->intake.online_window = cfg->api.online_window;
 	config_mime_limits(cfg, &rt->intake.limits);
 }
 

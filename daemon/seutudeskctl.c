@@ -42,6 +42,8 @@ static const struct ctl_command {
 	{"config", ctl_config, "print the effective configuration"},
 	{"sla", ctl_sla, "business-time arithmetic: due times and elapsed open time"},
 	{"holidays", ctl_holidays, "list a year's holidays and a calendar's closed days"},
+	{"agent", ctl_agent, "add, list, change, disable and enable the pool's agents"},
+	{"token", ctl_token, "issue, revoke, list and check agents' API tokens"},
 };
 
 static void usage(FILE *out)

@@ -3,15 +3,18 @@
  * cleanly. */
 #include "autoconfig.h"
 
+#include "api.h"
 #include "classify.h"
 #include "config.h"
 #include "log.h"
 #include "mailbox.h"
 #include "runtime.h"
 #include "sender.h"
+#include "timers.h"
 
 #include <errno.h>
 #include <event2/event.h>
+#include <event2/thread.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
@@ -30,6 +33,7 @@ struct daemon_state {
 	char *mailbox_names[CONFIG_MAX_MAILBOXES];
 	size_t nmailboxes;
 	struct sender *senders[MAX_SENDERS];
+	struct timers *timers;
 	size_t nsenders;
 };
 
@@ -101,6 +105,17 @@ static void start_senders(struct daemon_state *st, const struct config *cfg)
 	}
 }
 
+static void start_timers(struct daemon_state *st)
+{
+	char *error = NULL;
+
+	st->timers = timers_start(&error);
+	if (st->timers == NULL) {
+		log_error("timers event=not_started: %s", error ? error : "out of memory");
+		free(error);
+	}
+}
+
 static void stop_workers(struct daemon_state *st)
 {
 	/* Ask all first, so that they wind down in parallel. */
@@ -108,12 +123,15 @@ static void stop_workers(struct daemon_state *st)
 		mailbox_stop(st->mailboxes[i]);
 	for (size_t i = 0; i < st->nsenders; i++)
 		sender_stop(st->senders[i]);
+	if (st->timers != NULL)
+		timers_stop(st->timers);
 	for (size_t i = 0; i < st->nmailboxes; i++) {
 		mailbox_join(&st->mailboxes[i]);
 		free(st->mailbox_names[i]);
 	}
 	for (size_t i = 0; i < st->nsenders; i++)
 		sender_join(&st->senders[i]);
+	timers_join(&st->timers);
 	st->nmailboxes = st->nsenders = 0;
 }
 
@@ -215,8 +233,19 @@ static int run(struct daemon_state *st, const struct config *cfg, bool foregroun
 		 PACKAGE_VERSION, st->config_path, config_mailbox_count(cfg), cfg->outbox.workers,
 		 (long)getpid());
 	start_senders(st, cfg);
+	start_timers(st);
 	start_mailboxes(st, cfg);
+	/* The API's listeners and TLS files are restart keys: see on_reload. */
+	struct api *api = NULL;
+	int status = 0;
+	if ((cfg->api.listen || cfg->api.socket) && (api = api_start(st->base, &error)) == NULL) {
+		log_error("api event=not_started: %s", error ? error : "out of memory");
+		free(error);
+		event_base_loopexit(st->base, NULL);
+		status = 1;
+	}
 	event_base_dispatch(st->base);
+	api_stop(&api);
 	stop_workers(st);
 
 	event_free(ev_term);
@@ -227,7 +256,7 @@ static int run(struct daemon_state *st, const struct config *cfg, bool foregroun
 		unlink(pid_file);
 	free(pid_file);
 	log_info("event=exit");
-	return 0;
+	return status;
 }
 
 int main(int argc, char **argv)
@@ -286,6 +315,12 @@ int main(int argc, char **argv)
 		       config_mailbox_count(rt->cfg));
 		runtime_unref(&rt);
 		return 0;
+	}
+	/* The loop takes events from worker threads (dbpool, event_active). */
+	if (evthread_use_pthreads() != 0) {
+		fprintf(stderr, "seutudeskd: cannot enable libevent's thread support\n");
+		runtime_unref(&rt);
+		return 1;
 	}
 	/* Workers write to sockets that may close under them. */
 	signal(SIGPIPE, SIG_IGN);

@@ -1,0 +1,47 @@
+/* apicall: one call of the agents' API, as its handlers see it.
+ *
+ * The API server (api.c) parses and authenticates a request on the loop
+ * thread, then runs its handler on a database worker thread with that
+ * thread's own connection.  A handler is a plain blocking function of a
+ * connection and a call: it does its work (one transaction, access checked
+ * in the SQL itself), then fills in the result, which the server sends back
+ * from the loop thread.  Handlers never touch the request or the socket.
+ */
+#ifndef SEUTUDESK_APICALL_H
+#define SEUTUDESK_APICALL_H
+
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <stddef.h>
+
+struct runtime;
+
+struct api_call {
+	long long agent;          /* the caller: agents.id */
+	const char *login;        /* agents.login */
+	const char *role;         /* agents.role: agent, lead, manager or admin */
+	const struct runtime *rt; /* configuration and derived settings, alive during the call */
+	long long ticket;         /* N of /tickets/N/...; 0: none */
+	long long item;           /* ID of /tickets/N/attachments/ID; 0: none */
+	const char *action;       /* ACTION of POST /tickets/N/ACTION (claim, reply, ...); NULL */
+	json_t *query;            /* the query parameters: an object of strings (never NULL) */
+	json_t *body;             /* the request's JSON body (an object), or NULL */
+};
+
+struct api_result {
+	int status;  /* the HTTP status: 200, 201, 400, 403, 404, 409, 422, 500, ... */
+	json_t *json; /* the body (an object), owned by the result; or NULL with bytes */
+	/* Raw bodies (attachments): bytes of len, owned (free()), with their type. */
+	char *bytes;
+	size_t len;
+	char content_type[128];
+	char filename[256];
+};
+
+typedef void api_handler_fn(PGconn *conn, const struct api_call *call, struct api_result *res);
+
+/* An error result: {"error": message, "field": field} (field NULL: left out). */
+void api_result_error(struct api_result *res, int status, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+#endif

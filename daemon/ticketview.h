@@ -1,0 +1,46 @@
+/* ticketview: the read side of the agents' API.
+ *
+ *   GET /api/v1/tickets                         ticketview_list
+ *   GET /api/v1/tickets/N                       ticketview_show
+ *   GET /api/v1/tickets/N/attachments/ID        ticketview_attachment
+ *
+ * Each is an api_handler_fn (apicall.h): one transaction on the worker's
+ * connection, with access checked in the SQL itself (seutudesk_may_see), so
+ * a ticket the agent may not see is never read at all.  Such a ticket
+ * answers 404 exactly as a number that does not exist.  A read of a ticket
+ * in a sensitive sector (sote) writes an event kind 'read', actor the
+ * agent's login, in the same transaction as the read.
+ */
+#ifndef SEUTUDESK_TICKETVIEW_H
+#define SEUTUDESK_TICKETVIEW_H
+
+#include "apicall.h"
+
+/* The access check every read and write of the API makes, in SQL: may
+ * the agent's row, aliased me, see the ticket aliased t?  The one
+ * definition is seutudesk_may_see() (sql/007_pool.sql); the sector's
+ * sensitivity is read for each ticket row as it is (so also for a row
+ * re-read after a lock wait), from an array of the sensitive sectors that
+ * PostgreSQL computes once per statement. */
+#define TICKETVIEW_SQL_SENSITIVE                                                                   \
+	"coalesce(t.sector = ANY (ARRAY(SELECT s.id FROM sectors s WHERE s.sensitive)), false)"
+#define TICKETVIEW_SQL_MAY_SEE                                                                     \
+	"seutudesk_may_see(me, t.queue, t.municipality, t.sector, " TICKETVIEW_SQL_SENSITIVE ")"
+
+/* Query parameters of the listing and their bounds. */
+#define TICKETVIEW_LIMIT_DEFAULT 50
+#define TICKETVIEW_LIMIT_MAX 200
+#define TICKETVIEW_Q_MAX 200 /* bytes of the search text */
+
+/* The listing: filters queue, status, assignee, municipality, sector,
+ * breaching, q; limit and cursor.  Sorted by due_resolution (NULLS LAST),
+ * then number; the cursor is the keyset position after the last item.
+ * {"tickets": [...], "next_cursor": "..." | null}. */
+api_handler_fn ticketview_list;
+/* One ticket (call->ticket) with its messages, attachment metadata,
+ * events and SLA timers. */
+api_handler_fn ticketview_show;
+/* The bytes of attachment call->item of ticket call->ticket. */
+api_handler_fn ticketview_attachment;
+
+#endif
