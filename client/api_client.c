@@ -2,9 +2,9 @@
 #include "autoconfig.h"
 
 #include "api_client.h"
+#include "xalloc.h"
 
 #include <curl/curl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,19 +31,6 @@ struct buf {
 	bool overflow;
 };
 
-static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
-
-static char *fmt(const char *f, ...)
-{
-	va_list ap;
-	char *s;
-
-	va_start(ap, f);
-	if (vasprintf(&s, f, ap) < 0)
-		s = NULL;
-	va_end(ap);
-	return s;
-}
 
 static bool buf_add(struct buf *b, const char *p, size_t n, size_t max)
 {
@@ -132,11 +119,11 @@ struct api_client *api_client_new(const char *url, const char *token, const char
 		return NULL;
 	}
 	if (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0) {
-		*error_r = fmt("the URL %s does not start with https://", url);
+		*error_r = xasprintf("the URL %s does not start with https://", url);
 		return NULL;
 	}
 	if (token == NULL || *token == '\0') {
-		*error_r = fmt("no token: log in with 'seutudesk login %s' (ask your lead for a "
+		*error_r = xasprintf("no token: log in with 'seutudesk login %s' (ask your lead for a "
 		               "token) or set SEUTUDESK_TOKEN",
 		               url);
 		return NULL;
@@ -159,7 +146,7 @@ struct api_client *api_client_new(const char *url, const char *token, const char
 		return NULL;
 	}
 	c->url = strdup(url);
-	c->auth = fmt("Authorization: Bearer %s", token);
+	c->auth = xasprintf("Authorization: Bearer %s", token);
 	c->ca_file = ca_file ? strdup(ca_file) : NULL;
 	if (c->url == NULL || c->auth == NULL || (ca_file != NULL && c->ca_file == NULL)) {
 		api_client_free(&c);
@@ -212,15 +199,15 @@ static char *transport_error(struct api_client *c, CURLcode rc)
 	case CURLE_SSL_CACERT:
 #endif
 	case CURLE_SSL_CACERT_BADFILE:
-		return fmt("the server %s is not trusted (%s): give its CA with --ca-file or "
+		return xasprintf("the server %s is not trusted (%s): give its CA with --ca-file or "
 		           "ca_file",
 		           c->url, detail);
 	case CURLE_OPERATION_TIMEDOUT:
-		return fmt("the server %s did not answer in time", c->url);
+		return xasprintf("the server %s did not answer in time", c->url);
 	case CURLE_COULDNT_RESOLVE_HOST:
-		return fmt("the server's name in %s is not known (%s)", c->url, detail);
+		return xasprintf("the server's name in %s is not known (%s)", c->url, detail);
 	default:
-		return fmt("cannot reach the server %s (%s)", c->url, detail);
+		return xasprintf("cannot reach the server %s (%s)", c->url, detail);
 	}
 }
 
@@ -238,21 +225,21 @@ static void classify(struct api_client *c, struct api_reply *r)
 		r->field = strdup(field);
 	if (r->status == 401) {
 		r->fail = API_AUTH;
-		r->error = fmt("the server refused the token (revoked or not valid): ask for a "
+		r->error = xasprintf("the server refused the token (revoked or not valid): ask for a "
 		               "new one and run 'seutudesk login %s'",
 		               c->url);
 	} else if (r->status >= 400 && r->status < 500) {
 		r->fail = API_REFUSED;
 		r->error =
-		    msg ? strdup(msg) : fmt("the server refused the call (HTTP %ld)", r->status);
+		    msg ? strdup(msg) : xasprintf("the server refused the call (HTTP %ld)", r->status);
 	} else if (r->status >= 500 && r->status < 600) {
 		r->fail = API_SERVER;
-		r->error = fmt("the server has a problem: %s (HTTP %ld)", msg ? msg : "no details",
+		r->error = xasprintf("the server has a problem: %s (HTTP %ld)", msg ? msg : "no details",
 		               r->status);
 	} else {
 		r->fail = API_BAD_ANSWER;
 		r->error =
-		    fmt("the server answered HTTP %ld, which the API does not use", r->status);
+		    xasprintf("the server answered HTTP %ld, which the API does not use", r->status);
 	}
 }
 
@@ -262,7 +249,7 @@ static bool perform(struct api_client *c, const char *path, const char *body, st
 	struct headers h = {0};
 	struct curl_slist *hdr = NULL;
 	CURL *e = c->easy;
-	char *url = fmt("%s%s", c->url, path);
+	char *url = xasprintf("%s%s", c->url, path);
 
 	memset(r, 0, sizeof(*r));
 	if (url == NULL) {
@@ -300,7 +287,7 @@ static bool perform(struct api_client *c, const char *path, const char *body, st
 		    b.overflow || rc == CURLE_FILESIZE_EXCEEDED ? API_BAD_ANSWER : API_UNREACHABLE;
 		r->error =
 		    r->fail == API_BAD_ANSWER
-		        ? fmt("the server's answer is larger than %d MB", API_CLIENT_MAX_BODY >> 20)
+		        ? xasprintf("the server's answer is larger than %d MB", API_CLIENT_MAX_BODY >> 20)
 		        : transport_error(c, rc);
 		return false;
 	}
@@ -317,7 +304,7 @@ static bool perform(struct api_client *c, const char *path, const char *body, st
 			r->json = NULL;
 			r->fail = API_BAD_ANSWER;
 			r->error =
-			    fmt("the server's answer (HTTP %ld) is not a JSON object", r->status);
+			    xasprintf("the server's answer (HTTP %ld) is not a JSON object", r->status);
 			return false;
 		}
 	}
@@ -522,7 +509,7 @@ static void stream_close(struct api_stream *s)
 
 static void stream_open(struct api_stream *s)
 {
-	char *url = fmt("%s/api/v1/events", s->c->url);
+	char *url = xasprintf("%s/api/v1/events", s->c->url);
 	char last[64];
 
 	stream_close(s);

@@ -1,27 +1,14 @@
 /* compose: see compose.h. */
 #include "compose.h"
+#include "xalloc.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
-
-static char *fmt(const char *f, ...)
-{
-	va_list ap;
-	char *s;
-
-	va_start(ap, f);
-	if (vasprintf(&s, f, ap) < 0)
-		s = NULL;
-	va_end(ap);
-	return s;
-}
 
 static char *read_stream(FILE *f, const char *name, char **error_r)
 {
@@ -32,18 +19,18 @@ static char *read_stream(FILE *f, const char *name, char **error_r)
 		return (*error_r = strdup("out of memory")), NULL;
 	n = fread(buf, 1, COMPOSE_MAX + 1, f);
 	if (ferror(f)) {
-		*error_r = fmt("%s: %s", name, strerror(errno));
+		*error_r = xasprintf("%s: %s", name, strerror(errno));
 		free(buf);
 		return NULL;
 	}
 	if (n > COMPOSE_MAX) {
-		*error_r = fmt("%s: longer than %d bytes", name, COMPOSE_MAX);
+		*error_r = xasprintf("%s: longer than %d bytes", name, COMPOSE_MAX);
 		free(buf);
 		return NULL;
 	}
 	buf[n] = '\0';
 	if (memchr(buf, '\0', n) != NULL) {
-		*error_r = fmt("%s: not text (a NUL byte)", name);
+		*error_r = xasprintf("%s: not text (a NUL byte)", name);
 		free(buf);
 		return NULL;
 	}
@@ -83,7 +70,7 @@ char *compose_read_file(const char *path, char **error_r)
 
 	*error_r = NULL;
 	if (f == NULL)
-		return (*error_r = fmt("%s: %s", path, strerror(errno))), NULL;
+		return (*error_r = xasprintf("%s: %s", path, strerror(errno))), NULL;
 	text = read_stream(f, strcmp(path, "-") == 0 ? "standard input" : path, error_r);
 	if (f != stdin)
 		fclose(f);
@@ -100,7 +87,7 @@ enum compose_result compose_edit(const char *template, char **text_r, char **err
 {
 	const char *tmpdir = getenv("TMPDIR");
 	const char *editor = getenv("VISUAL");
-	char *path = fmt("%s/seutudesk-XXXXXX.txt", tmpdir && *tmpdir ? tmpdir : "/tmp");
+	char *path = xasprintf("%s/seutudesk-XXXXXX.txt", tmpdir && *tmpdir ? tmpdir : "/tmp");
 	int fd;
 
 	*text_r = NULL;
@@ -110,13 +97,13 @@ enum compose_result compose_edit(const char *template, char **text_r, char **err
 	if (editor == NULL || *editor == '\0')
 		editor = "vi";
 	if (path == NULL || (fd = mkstemps(path, 4)) < 0) {
-		*error_r = fmt("cannot make a temporary file: %s", strerror(errno));
+		*error_r = xasprintf("cannot make a temporary file: %s", strerror(errno));
 		free(path);
 		return COMPOSE_FAILED;
 	}
 	size_t n = strlen(template);
 	if (write(fd, template, n) != (ssize_t)n) {
-		*error_r = fmt("%s: %s", path, strerror(errno));
+		*error_r = xasprintf("%s: %s", path, strerror(errno));
 		close(fd);
 		unlink(path);
 		free(path);
@@ -124,7 +111,7 @@ enum compose_result compose_edit(const char *template, char **text_r, char **err
 	}
 	close(fd);
 	/* As git does: the variable may hold options ("emacs -nw"). */
-	char *cmd = fmt("%s \"$1\"", editor);
+	char *cmd = xasprintf("%s \"$1\"", editor);
 	pid_t pid = cmd != NULL ? fork() : -1;
 	if (pid == 0) {
 		execl("/bin/sh", "sh", "-c", cmd, "sh", path, (char *)NULL);
@@ -133,13 +120,13 @@ enum compose_result compose_edit(const char *template, char **text_r, char **err
 	free(cmd);
 	int status = 0;
 	if (pid < 0 || waitpid(pid, &status, 0) < 0) {
-		*error_r = fmt("cannot run the editor: %s", strerror(errno));
+		*error_r = xasprintf("cannot run the editor: %s", strerror(errno));
 		unlink(path);
 		free(path);
 		return COMPOSE_FAILED;
 	}
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		*error_r = fmt("the editor (%s) failed (status %d): nothing was sent", editor,
+		*error_r = xasprintf("the editor (%s) failed (status %d): nothing was sent", editor,
 		               WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 		unlink(path);
 		free(path);

@@ -1,28 +1,15 @@
 /* settings: see settings.h. */
 #include "settings.h"
+#include "xalloc.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
-
-static char *fmt(const char *f, ...)
-{
-	va_list ap;
-	char *s;
-
-	va_start(ap, f);
-	if (vasprintf(&s, f, ap) < 0)
-		s = NULL;
-	va_end(ap);
-	return s;
-}
 
 static void set(char **field, const char *value)
 {
@@ -36,7 +23,7 @@ static char *expand(const char *path)
 	const char *home = getenv("HOME");
 
 	if (path[0] == '~' && path[1] == '/' && home != NULL)
-		return fmt("%s%s", home, path + 1);
+		return xasprintf("%s%s", home, path + 1);
 	return strdup(path);
 }
 
@@ -46,8 +33,8 @@ static char *config_dir(void)
 	const char *home = getenv("HOME");
 
 	if (xdg != NULL && xdg[0] == '/')
-		return fmt("%s/seutudesk", xdg);
-	return fmt("%s/.config/seutudesk", home != NULL ? home : ".");
+		return xasprintf("%s/seutudesk", xdg);
+	return xasprintf("%s/.config/seutudesk", home != NULL ? home : ".");
 }
 
 static char *trim(char *s)
@@ -103,7 +90,7 @@ static bool parse_config(struct settings *s, char *text, char **error_r)
 			continue;
 		char *eq = strchr(l, '=');
 		if (eq == NULL) {
-			*error_r = fmt("%s:%u: expected 'key = value'", s->config_path, lineno);
+			*error_r = xasprintf("%s:%u: expected 'key = value'", s->config_path, lineno);
 			return false;
 		}
 		*eq = '\0';
@@ -114,7 +101,7 @@ static bool parse_config(struct settings *s, char *text, char **error_r)
 		               : strcmp(key, "canned_dir") == 0 ? &s->canned_dir
 		                                                : NULL;
 		if (field == NULL) {
-			*error_r = fmt("%s:%u: unknown key '%.40s' (url, token_file, ca_file, "
+			*error_r = xasprintf("%s:%u: unknown key '%.40s' (url, token_file, ca_file, "
 			               "canned_dir)",
 			               s->config_path, lineno, key);
 			return false;
@@ -140,7 +127,7 @@ static bool read_token(struct settings *s, char **error_r)
 	if (text == NULL) {
 		if (errno == ENOENT)
 			return true; /* not logged in: said when a call needs it */
-		*error_r = fmt("%s: %s", s->token_file,
+		*error_r = xasprintf("%s: %s", s->token_file,
 		               errno == EFBIG ? "longer than a token" : strerror(errno));
 		return false;
 	}
@@ -164,13 +151,13 @@ bool settings_load(struct settings *s, char **error_r)
 	if (dir == NULL)
 		return (*error_r = strdup("out of memory")), false;
 	env = getenv("SEUTUDESK_CONFIG");
-	s->config_path = env && *env ? strdup(env) : fmt("%s/config", dir);
-	s->token_file = fmt("%s/token", dir);
-	s->canned_dir = fmt("%s/canned", dir);
+	s->config_path = env && *env ? strdup(env) : xasprintf("%s/config", dir);
+	s->token_file = xasprintf("%s/token", dir);
+	s->canned_dir = xasprintf("%s/canned", dir);
 	free(dir);
 	char *text = slurp(s->config_path, SETTINGS_MAX_FILE);
 	if (text == NULL && errno != ENOENT) {
-		*error_r = fmt("%s: %s", s->config_path,
+		*error_r = xasprintf("%s: %s", s->config_path,
 		               errno == EFBIG ? "the file is too large" : strerror(errno));
 		return false;
 	}
@@ -195,7 +182,7 @@ bool settings_load(struct settings *s, char **error_r)
 /* Writes text to path with mode 0600, replacing it atomically. */
 static bool write_private(const char *path, const char *text, char **error_r)
 {
-	char *tmp = fmt("%s.tmp%ld", path, (long)getpid());
+	char *tmp = xasprintf("%s.tmp%ld", path, (long)getpid());
 	int fd;
 
 	if (tmp == NULL)
@@ -215,7 +202,7 @@ static bool write_private(const char *path, const char *text, char **error_r)
 	}
 	if (!ok) {
 		unlink(tmp);
-		*error_r = fmt("%s: %s", path, strerror(err));
+		*error_r = xasprintf("%s: %s", path, strerror(err));
 	}
 	free(tmp);
 	return ok;
@@ -230,7 +217,7 @@ static bool make_dirs(const char *file, char **error_r)
 	for (char *q = strchr(p + 1, '/'); q != NULL; q = strchr(q + 1, '/')) {
 		*q = '\0';
 		if (mkdir(p, 0700) != 0 && errno != EEXIST) {
-			*error_r = fmt("%s: %s", p, strerror(errno));
+			*error_r = xasprintf("%s: %s", p, strerror(errno));
 			free(p);
 			return false;
 		}
@@ -252,14 +239,14 @@ bool settings_save_login(const struct settings *s, const char *url, const char *
 		return (*error_r = strdup("a line break in the URL, token or CA file")), false;
 	if (!make_dirs(s->config_path, error_r) || !make_dirs(s->token_file, error_r))
 		return false;
-	char *line = fmt("%s\n", token);
+	char *line = xasprintf("%s\n", token);
 	ok = line != NULL && write_private(s->token_file, line, error_r);
 	if (line != NULL)
 		explicit_bzero(line, strlen(line));
 	free(line);
 	if (!ok)
 		return false;
-	text = fmt("# seutudesk client settings (written by seutudesk login)\n"
+	text = xasprintf("# seutudesk client settings (written by seutudesk login)\n"
 	           "url = %s\ntoken_file = %s\n%s%s%s",
 	           url, s->token_file, ca_file ? "ca_file = " : "", ca_file ? ca_file : "",
 	           ca_file ? "\n" : "");

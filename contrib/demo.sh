@@ -46,10 +46,8 @@ export top_srcdir=$top top_builddir=$build
 export PG_NO_WATCHDOG=1 STACK_KEEP=1
 mkdir -p "$state"
 # The agents' API on a loopback port with a certificate of its own.
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
-	-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
-	-keyout "$state/api-key.pem" -out "$state/api-cert.pem" 2>/dev/null
-chmod 0644 "$state/api-key.pem" # the daemon runs as root here; the key is the demo's alone
+. "$top/tests/lib/tls.sh"
+tls_cert "$state" 30
 api_port=8443
 while (exec 3<>"/dev/tcp/127.0.0.1/$api_port") 2>/dev/null; do api_port=$((api_port + 1)); done
 # The region's queues, routes and SLA policies of the example config, and the API.
@@ -57,8 +55,8 @@ STACK_EXTRA_CONF="$(awk '/^\[(queue|route|sla) / { on = 1 } /^\[(mailbox|calenda
 	/^# \[/ { on = 0 } on' "$top/contrib/seutudesk.conf.example")
 [api]
 listen = 127.0.0.1:$api_port
-cert_file = $state/api-cert.pem
-key_file = $state/api-key.pem
+cert_file = $state/cert.pem
+key_file = $state/key.pem
 "
 export STACK_EXTRA_CONF
 set +eu
@@ -114,13 +112,13 @@ ctl token issue olli 2>/dev/null >"$state/olli.token"
 chmod 0600 "$state"/*.token
 echo
 echo "==> the queue as agent aino sees it (seutudesk list)"
-SEUTUDESK_URL=https://127.0.0.1:$api_port SEUTUDESK_CA=$state/api-cert.pem \
+SEUTUDESK_URL=https://127.0.0.1:$api_port SEUTUDESK_CA=$state/cert.pem \
 	SEUTUDESK_TOKEN=$(cat "$state/aino.token") "$build/seutudesk" list --limit 15
 echo
 cat <<EOF
 The demo keeps running: seutudeskd picks up new mail at once (IMAP IDLE).
   Open the queue (agent aino, cleared for sote; olli.token for one who is not):
-    SEUTUDESK_URL=https://127.0.0.1:$api_port SEUTUDESK_CA=$state/api-cert.pem \\
+    SEUTUDESK_URL=https://127.0.0.1:$api_port SEUTUDESK_CA=$state/cert.pem \\
     SEUTUDESK_TOKEN=\$(cat $state/aino.token) $build/seutudesk
   Send another:   doveadm -c $DOVECOT_CONF save -u test < FILE.eml
   Daemon log:     $STACK_LOG

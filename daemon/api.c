@@ -525,6 +525,12 @@ static void send_result(struct evhttp_request *req, struct api_result *res, cons
 			evbuffer_add(buf, "\n", 1);
 		}
 		free(text);
+	} else if (res->json_text) {
+		evhttp_add_header(h, "Content-Type", "application/json; charset=utf-8");
+		if (buf != NULL) {
+			evbuffer_add(buf, res->bytes, res->len);
+			evbuffer_add(buf, "\n", 1);
+		}
 	} else {
 		char disp[600];
 		safe_header(res->content_type);
@@ -697,6 +703,18 @@ static void req_work(PGconn *conn, void *arg)
 	if (q->res.status == 0) {
 		log_error("api=%s event=handler_without_status", q->route.name);
 		api_result_error(&q->res, 500, NULL, "internal error");
+	}
+	/* The loop thread only sends: the JSON is serialised here. */
+	if (q->res.json != NULL) {
+		char *text = json_dumps(q->res.json, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		if (text != NULL) {
+			json_decref(q->res.json);
+			q->res.json = NULL;
+			free(q->res.bytes);
+			q->res.bytes = text;
+			q->res.len = strlen(text);
+			q->res.json_text = true;
+		}
 	}
 }
 

@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 #include <libpq-fe.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 struct runtime;
@@ -36,6 +37,7 @@ struct api_result {
 	size_t len;
 	char content_type[128];
 	char filename[256];
+	bool json_text; /* bytes are a JSON body (made off the loop), not a download */
 };
 
 typedef void api_handler_fn(PGconn *conn, const struct api_call *call, struct api_result *res);

@@ -1057,8 +1057,9 @@ static enum outcome run_once(struct act *a, const struct action *ac)
 		if (r == NULL)
 			return ACT_FAILED;
 		if (PQntuples(r) == 1)
-			log_info("event=access_denied action=%s ticket=%s agent=%s", ac->name,
-			         a->num, a->call->login);
+			log_info("event=api_refused what=ticket action=%s ticket=%s login=%s "
+			         "reason=\"not visible to the agent\"",
+			         ac->name, a->num, a->call->login);
 		PQclear(r);
 		api_result_error(a->res, 404, NULL, "no such ticket");
 		return ACT_REFUSED;

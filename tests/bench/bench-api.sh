@@ -180,9 +180,9 @@ EXPLAIN
 	done
 fi
 
-openssl req -x509 -newkey rsa:2048 -nodes -keyout "$W/key.pem" -out "$W/cert.pem" -days 1 \
-	-subj /CN=localhost >/dev/null 2>&1 || { echo "bench-api: openssl req failed" >&2; exit 1; }
-port=$((40001 + RANDOM % 20000))
+. "$top_srcdir/tests/lib/tls.sh"
+tls_cert "$W" || { echo "bench-api: openssl req failed" >&2; exit 1; }
+port=$(free_port) || { echo "bench-api: no free port" >&2; exit 1; }
 cat >"$W/seutudesk.conf" <<CONF
 [daemon]
 rules_dir = $top_srcdir/contrib/rules.d

@@ -61,10 +61,9 @@ ANALYZE;
 SQL
 echo "# $(pg_psql -d bench -c "SELECT count(*) || ' tickets, ' || count(*) FILTER (WHERE status IN ('new', 'open', 'pending')) || ' active' FROM tickets") in $(($(date +%s) - t0)) s"
 
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
-	-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
-	-keyout "$W/key.pem" -out "$W/cert.pem" 2>/dev/null || exit 1
-port=$((40000 + RANDOM % 20000))
+. "$top_srcdir/tests/lib/tls.sh"
+tls_cert "$W" || exit 1
+port=$(free_port) || exit 1
 cat >"$W/seutudesk.conf" <<CONF
 [daemon]
 rules_dir = $top_srcdir/contrib/rules.d

@@ -57,6 +57,16 @@ static void print_result(const struct api_result *res)
 	if (res->json != NULL) {
 		json_dumpf(res->json, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		putchar('\n');
+	} else if (res->json_text) {
+		/* Printed as the server's own JSON would be, indented. */
+		json_t *doc = json_loadb(res->bytes, res->len, 0, NULL);
+		if (doc == NULL) {
+			printf("(not JSON) %.*s\n", (int)res->len, res->bytes);
+			return;
+		}
+		json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		putchar('\n');
+		json_decref(doc);
 	} else if (res->bytes != NULL) {
 		fprintf(stderr, "content-type: %s\nfilename: %s\nlength: %zu\n", res->content_type,
 		        res->filename, res->len);

@@ -39,16 +39,9 @@ db=$(pg_createdb seutudesk) || exit 1
 sql() { pg_psql -d seutudesk -c "$1"; }
 
 # A self-signed certificate for 127.0.0.1, made here and trusted by curl.
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
-	-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
-	-keyout "$tmp/key.pem" -out "$tmp/cert.pem" 2>"$tmp/openssl.log" ||
-	{ cat "$tmp/openssl.log"; echo "Bail out! openssl failed"; exit 1; }
-
-port=0
-for _ in 1 2 3 4 5 6 7 8 9 10; do
-	port=$((40000 + RANDOM % 20000))
-	(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || break
-done
+. "$src/tests/lib/tls.sh"
+tls_cert "$tmp" || { echo "Bail out! openssl failed"; exit 1; }
+port=$(free_port) || { echo "Bail out! no free port"; exit 1; }
 cat >"$tmp/seutudesk.conf" <<CONF
 [daemon]
 rules_dir = $src/contrib/rules.d
@@ -130,7 +123,8 @@ check "a JSON array body: 400" \
 	'[ "$(req -H "$(auth "$anna")" --data-binary "[1]" /api/v1/tickets/1/note)" = 400 ]'
 head -c 70000 /dev/zero | tr '\0' 'a' >"$tmp/big"
 check "a body over max_body: 413" \
-	'[ "$(req -H "$(auth "$anna")" --data-binary @"$tmp/big" /api/v1/tickets/1/note)" = 413 ]'
+	'[ "$(req -H "$(auth "$anna")" -H "Expect: 100-continue" --data-binary @"$tmp/big" \
+		/api/v1/tickets/1/note)" = 413 ]'
 check "an unknown path: 404" '[ "$(req -H "$(auth "$anna")" /api/v1/nothing)" = 404 ]'
 check "GET on an action: 405 with Allow: POST" \
 	'[ "$(req -H "$(auth "$anna")" /api/v1/tickets/1/claim)" = 405 ] && grep -qi "^Allow: POST" "$tmp/headers"'

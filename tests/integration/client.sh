@@ -25,15 +25,9 @@ sdbin=${CLIENT_BIN:-$bin/seutudesk}
 
 certs=$(mktemp -d "${TMPDIR:-/tmp}/client-certs.XXXXXX")
 chmod 0755 "$certs"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
-	-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
-	-keyout "$certs/key.pem" -out "$certs/cert.pem" 2>"$certs/openssl.log" ||
-	{ cat "$certs/openssl.log"; echo "Bail out! openssl failed"; exit 1; }
-port=0
-for _ in 1 2 3 4 5 6 7 8 9 10; do
-	port=$((40000 + RANDOM % 20000))
-	(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || break
-done
+. "$src/tests/lib/tls.sh"
+tls_cert "$certs" || { echo "Bail out! openssl failed"; exit 1; }
+port=$(free_port) || { echo "Bail out! no free port"; exit 1; }
 # Normal tickets have hours; a critical one breaches in two seconds.
 STACK_EXTRA_CONF="
 [api]
