@@ -36,6 +36,8 @@ cert_file = $certs/cert.pem
 key_file = $certs/key.pem
 workers = 4
 
+[queue network]
+
 [sla normal]
 first_response = 4h
 resolution = 8h
@@ -48,7 +50,7 @@ calendar = 24x7
 "
 . "$src/tests/lib/stack.sh"
 
-echo "1..28"
+echo "1..31"
 if ! stack_start; then
 	echo "Bail out! the test stack did not start"
 	exit 0
@@ -200,6 +202,24 @@ check "r replies through \$EDITOR" \
 smtp_wait_count $((before + 1)) 20
 check "the requester's mail reaches the SMTP server" \
 	'[ $? = 0 ] && grep -l "pekka@saarijarvi.fi" "$SMTP_MAILDIR"/new/* 2>/dev/null | xargs grep -l "Verkko toimii taas" >/dev/null 2>&1'
+# The ticket view's other actions, each through its prompt.
+tm send-keys -t anna w
+wait_screen anna "minutes worked" 5 >/dev/null
+tm send-keys -t anna 15 Enter
+wait_screen anna "what was done" 5 >/dev/null
+tm send-keys -t anna "Reititin vaihdettu" Enter
+wait_screen anna "work time logged" 5
+check "w logs work time" '[ $? = 0 ] && [ "$(stack_sql "SELECT minutes || note FROM worklog WHERE ticket = $crit")" = "15Reititin vaihdettu" ]'
+tm send-keys -t anna e
+wait_screen anna "reclassify" 5 >/dev/null
+tm send-keys -t anna "category=verkko sector=tekninen" Enter
+wait_screen anna "reclassified" 5
+check "e reclassifies" '[ $? = 0 ] && [ "$(stack_sql "SELECT category || sector FROM tickets WHERE number = $crit")" = verkkotekninen ]'
+tm send-keys -t anna t
+wait_screen anna "transfer to queue" 5 >/dev/null
+tm send-keys -t anna network Enter
+wait_screen anna "transferred" 5
+check "t transfers to another queue" '[ $? = 0 ] && [ "$(stack_sql "SELECT queue FROM tickets WHERE number = $crit")" = network ]'
 # The second client: bert's queue follows anna's changes live.
 wait_screen bert "Tab: next view" 10 >/dev/null
 other=$(stack_sql "SELECT number FROM tickets WHERE subject LIKE 'Skrivaren%'")
