@@ -31,7 +31,6 @@ struct buf {
 	bool overflow;
 };
 
-
 static bool buf_add(struct buf *b, const char *p, size_t n, size_t max)
 {
 	if (b->len + n > max) {
@@ -123,9 +122,10 @@ struct api_client *api_client_new(const char *url, const char *token, const char
 		return NULL;
 	}
 	if (token == NULL || *token == '\0') {
-		*error_r = xasprintf("no token: log in with 'seutudesk login %s' (ask your lead for a "
-		               "token) or set SEUTUDESK_TOKEN",
-		               url);
+		*error_r =
+		    xasprintf("no token: log in with 'seutudesk login %s' (ask your lead for a "
+		              "token) or set SEUTUDESK_TOKEN",
+		              url);
 		return NULL;
 	}
 	if (strpbrk(token, "\r\n ") != NULL) {
@@ -200,8 +200,8 @@ static char *transport_error(struct api_client *c, CURLcode rc)
 #endif
 	case CURLE_SSL_CACERT_BADFILE:
 		return xasprintf("the server %s is not trusted (%s): give its CA with --ca-file or "
-		           "ca_file",
-		           c->url, detail);
+		                 "ca_file",
+		                 c->url, detail);
 	case CURLE_OPERATION_TIMEDOUT:
 		return xasprintf("the server %s did not answer in time", c->url);
 	case CURLE_COULDNT_RESOLVE_HOST:
@@ -225,21 +225,22 @@ static void classify(struct api_client *c, struct api_reply *r)
 		r->field = strdup(field);
 	if (r->status == 401) {
 		r->fail = API_AUTH;
-		r->error = xasprintf("the server refused the token (revoked or not valid): ask for a "
-		               "new one and run 'seutudesk login %s'",
-		               c->url);
+		r->error =
+		    xasprintf("the server refused the token (revoked or not valid): ask for a "
+		              "new one and run 'seutudesk login %s'",
+		              c->url);
 	} else if (r->status >= 400 && r->status < 500) {
 		r->fail = API_REFUSED;
-		r->error =
-		    msg ? strdup(msg) : xasprintf("the server refused the call (HTTP %ld)", r->status);
+		r->error = msg ? strdup(msg)
+		               : xasprintf("the server refused the call (HTTP %ld)", r->status);
 	} else if (r->status >= 500 && r->status < 600) {
 		r->fail = API_SERVER;
-		r->error = xasprintf("the server has a problem: %s (HTTP %ld)", msg ? msg : "no details",
-		               r->status);
+		r->error = xasprintf("the server has a problem: %s (HTTP %ld)",
+		                     msg ? msg : "no details", r->status);
 	} else {
 		r->fail = API_BAD_ANSWER;
-		r->error =
-		    xasprintf("the server answered HTTP %ld, which the API does not use", r->status);
+		r->error = xasprintf("the server answered HTTP %ld, which the API does not use",
+		                     r->status);
 	}
 }
 
@@ -285,10 +286,10 @@ static bool perform(struct api_client *c, const char *path, const char *body, st
 		free(b.data);
 		r->fail =
 		    b.overflow || rc == CURLE_FILESIZE_EXCEEDED ? API_BAD_ANSWER : API_UNREACHABLE;
-		r->error =
-		    r->fail == API_BAD_ANSWER
-		        ? xasprintf("the server's answer is larger than %d MB", API_CLIENT_MAX_BODY >> 20)
-		        : transport_error(c, rc);
+		r->error = r->fail == API_BAD_ANSWER
+		               ? xasprintf("the server's answer is larger than %d MB",
+		                           API_CLIENT_MAX_BODY >> 20)
+		               : transport_error(c, rc);
 		return false;
 	}
 	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &r->status);
@@ -303,8 +304,8 @@ static bool perform(struct api_client *c, const char *path, const char *body, st
 			json_decref(r->json);
 			r->json = NULL;
 			r->fail = API_BAD_ANSWER;
-			r->error =
-			    xasprintf("the server's answer (HTTP %ld) is not a JSON object", r->status);
+			r->error = xasprintf("the server's answer (HTTP %ld) is not a JSON object",
+			                     r->status);
 			return false;
 		}
 	}

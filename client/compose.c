@@ -9,7 +9,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-
 static char *read_stream(FILE *f, const char *name, char **error_r)
 {
 	char *buf = malloc(COMPOSE_MAX + 2);
@@ -127,7 +126,7 @@ enum compose_result compose_edit(const char *template, char **text_r, char **err
 	}
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		*error_r = xasprintf("the editor (%s) failed (status %d): nothing was sent", editor,
-		               WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+		                     WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 		unlink(path);
 		free(path);
 		return COMPOSE_FAILED;

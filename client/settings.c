@@ -10,7 +10,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-
 static void set(char **field, const char *value)
 {
 	free(*field);
@@ -90,7 +89,8 @@ static bool parse_config(struct settings *s, char *text, char **error_r)
 			continue;
 		char *eq = strchr(l, '=');
 		if (eq == NULL) {
-			*error_r = xasprintf("%s:%u: expected 'key = value'", s->config_path, lineno);
+			*error_r =
+			    xasprintf("%s:%u: expected 'key = value'", s->config_path, lineno);
 			return false;
 		}
 		*eq = '\0';
@@ -101,9 +101,10 @@ static bool parse_config(struct settings *s, char *text, char **error_r)
 		               : strcmp(key, "canned_dir") == 0 ? &s->canned_dir
 		                                                : NULL;
 		if (field == NULL) {
-			*error_r = xasprintf("%s:%u: unknown key '%.40s' (url, token_file, ca_file, "
-			               "canned_dir)",
-			               s->config_path, lineno, key);
+			*error_r =
+			    xasprintf("%s:%u: unknown key '%.40s' (url, token_file, ca_file, "
+			              "canned_dir)",
+			              s->config_path, lineno, key);
 			return false;
 		}
 		free(*field);
@@ -128,7 +129,7 @@ static bool read_token(struct settings *s, char **error_r)
 		if (errno == ENOENT)
 			return true; /* not logged in: said when a call needs it */
 		*error_r = xasprintf("%s: %s", s->token_file,
-		               errno == EFBIG ? "longer than a token" : strerror(errno));
+		                     errno == EFBIG ? "longer than a token" : strerror(errno));
 		return false;
 	}
 	char *nl = strchr(text, '\n');
@@ -158,7 +159,7 @@ bool settings_load(struct settings *s, char **error_r)
 	char *text = slurp(s->config_path, SETTINGS_MAX_FILE);
 	if (text == NULL && errno != ENOENT) {
 		*error_r = xasprintf("%s: %s", s->config_path,
-		               errno == EFBIG ? "the file is too large" : strerror(errno));
+		                     errno == EFBIG ? "the file is too large" : strerror(errno));
 		return false;
 	}
 	bool ok = text == NULL || parse_config(s, text, error_r);
@@ -247,9 +248,9 @@ bool settings_save_login(const struct settings *s, const char *url, const char *
 	if (!ok)
 		return false;
 	text = xasprintf("# seutudesk client settings (written by seutudesk login)\n"
-	           "url = %s\ntoken_file = %s\n%s%s%s",
-	           url, s->token_file, ca_file ? "ca_file = " : "", ca_file ? ca_file : "",
-	           ca_file ? "\n" : "");
+	                 "url = %s\ntoken_file = %s\n%s%s%s",
+	                 url, s->token_file, ca_file ? "ca_file = " : "", ca_file ? ca_file : "",
+	                 ca_file ? "\n" : "");
 	if (text == NULL)
 		return (*error_r = strdup("out of memory")), false;
 	ok = write_private(s->config_path, text, error_r);

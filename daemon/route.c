@@ -117,8 +117,9 @@ bool route_sync_queues(PGconn *conn, const struct config *cfg, char **error_r)
 	if (ok) {
 		/* Queue ids are [a-z0-9_-]: a comma joins them unambiguously. */
 		const char *v[1] = {ids};
-		res = PQexecParams(conn, "UPDATE queues SET active = false WHERE active AND"
-		                         " NOT id = ANY (string_to_array($1, ','))",
+		res = PQexecParams(conn,
+		                   "UPDATE queues SET active = false WHERE active AND"
+		                   " NOT id = ANY (string_to_array($1, ','))",
 		                   1, NULL, v, NULL, NULL, 0);
 		ok = db_result_ok(conn, res, PGRES_COMMAND_OK, error_r);
 		PQclear(res);

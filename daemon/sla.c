@@ -154,8 +154,8 @@ static bool compute_timers(const struct config_sla *pol, const struct calendar *
 	memset(tm, 0, NKINDS * sizeof(*tm));
 	if (pol->first_response > 0) {
 		uint64_t w = (uint64_t)pol->first_response * (uint64_t)pol->warn / 100;
-		if (!compute(cal, h, pol->first_response, w > 0 ? w : 1, NULL, 0, &tm[FIRST_RESPONSE],
-		             error_r))
+		if (!compute(cal, h, pol->first_response, w > 0 ? w : 1, NULL, 0,
+		             &tm[FIRST_RESPONSE], error_r))
 			return false;
 		tm[FIRST_RESPONSE].stopped_at = h->first_response != 0 ? h->first_response : stop;
 	}
@@ -278,7 +278,8 @@ static void batch_ticket(struct batch *b, long long number, const struct config_
 	arr_time(&b->ticket[B_T_FIRST], pol != NULL ? tm[FIRST_RESPONSE].due_at : 0);
 	arr_time(&b->ticket[B_T_RESOLUTION], pol != NULL ? tm[RESOLUTION].due_at : 0);
 	arr_addll(&b->ticket[B_T_KEEP],
-	          pol == NULL ? 0 : (tm[FIRST_RESPONSE].set ? 1 : 0) | (tm[RESOLUTION].set ? 2 : 0));
+	          pol == NULL ? 0
+	                      : (tm[FIRST_RESPONSE].set ? 1 : 0) | (tm[RESOLUTION].set ? 2 : 0));
 }
 
 /* Computes one ticket into the batch.  A policy whose target the calendar
@@ -297,7 +298,8 @@ static void recompute_one(const struct config *cfg, const struct history *h, str
 	if (pol != NULL &&
 	    !compute_timers(pol, config_calendar_find(cfg, pol->calendar), h, tm, &err)) {
 		if (*error_r == NULL)
-			*error_r = xasprintf("ticket %lld, policy %s: %s", h->number, pol->name, err);
+			*error_r =
+			    xasprintf("ticket %lld, policy %s: %s", h->number, pol->name, err);
 		free(err);
 		pol = NULL;
 	}
@@ -373,7 +375,8 @@ static PGresult *exec1(PGconn *conn, const char *sql, const char *param, ExecSta
                        char **error_r)
 {
 	const char *v[1] = {param};
-	PGresult *res = PQexecParams(conn, sql, param ? 1 : 0, NULL, param ? v : NULL, NULL, NULL, 0);
+	PGresult *res =
+	    PQexecParams(conn, sql, param ? 1 : 0, NULL, param ? v : NULL, NULL, NULL, 0);
 
 	if (!db_result_ok(conn, res, want, error_r)) {
 		PQclear(res);
@@ -393,13 +396,14 @@ static void rollback(PGconn *conn)
 static bool recompute_tickets(PGconn *conn, const struct config *cfg, const char *ids,
                               size_t *done_r, char **error_r)
 {
-	PGresult *t = exec1(conn,
-	                    "SELECT number, priority, sector, municipality, queue, status,"
-	                    "  extract(epoch FROM created_at), extract(epoch FROM first_response_at)"
-	                    " FROM tickets WHERE number = ANY ($1::bigint[])"
-	                    "  AND pg_try_advisory_xact_lock(1397506369, (number % 2147483647)::int)"
-	                    " ORDER BY number",
-	                    ids, PGRES_TUPLES_OK, error_r);
+	PGresult *t =
+	    exec1(conn,
+	          "SELECT number, priority, sector, municipality, queue, status,"
+	          "  extract(epoch FROM created_at), extract(epoch FROM first_response_at)"
+	          " FROM tickets WHERE number = ANY ($1::bigint[])"
+	          "  AND pg_try_advisory_xact_lock(1397506369, (number % 2147483647)::int)"
+	          " ORDER BY number",
+	          ids, PGRES_TUPLES_OK, error_r);
 	PGresult *p = t == NULL ? NULL
 	                        : exec1(conn,
 	                                "SELECT ticket, extract(epoch FROM started_at),"
@@ -438,7 +442,8 @@ static bool recompute_tickets(PGconn *conn, const struct config *cfg, const char
 		log_warn("timers event=no_timers: %s", problem);
 		free(problem);
 	}
-	ok = ok && (b.timer[0].s == NULL || exec_arrays(conn, store_timers, b.timer, NB_TIMER, error_r));
+	ok = ok &&
+	     (b.timer[0].s == NULL || exec_arrays(conn, store_timers, b.timer, NB_TIMER, error_r));
 	ok = ok && (b.ticket[0].s == NULL ||
 	            exec_arrays(conn, store_tickets, b.ticket, NB_TICKET, error_r));
 	for (int i = 0; i < NB_TIMER; i++)
@@ -462,9 +467,10 @@ bool sla_recompute(PGconn *conn, const struct runtime *rt, size_t max, struct sl
 	if (!db_exec(conn, "BEGIN", error_r))
 		return false;
 	snprintf(lim, sizeof(lim), "%zu", max);
-	q = exec1(conn,
-	          "SELECT id, ticket FROM sla_recompute ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
-	          lim, PGRES_TUPLES_OK, error_r);
+	q = exec1(
+	    conn,
+	    "SELECT id, ticket FROM sla_recompute ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED", lim,
+	    PGRES_TUPLES_OK, error_r);
 	if (q == NULL) {
 		rollback(conn);
 		return false;
@@ -565,8 +571,8 @@ static char *notice_body(const PGresult *res, int i, bool breach, const char *du
 
 /* The addresses of [sla] notify for a ticket of queue: "lead" becomes the
  * queue's leads. */
-static bool notice_recipients(PGconn *conn, const char *notify, const char *queue,
-                              PGresult **res_r, char **error_r)
+static bool notice_recipients(PGconn *conn, const char *notify, const char *queue, PGresult **res_r,
+                              char **error_r)
 {
 	const char *v[2] = {notify, queue};
 
@@ -726,9 +732,10 @@ static char *config_signature(const struct config *cfg)
 	}
 	for (size_t i = 0; i < config_calendar_count(cfg); i++) {
 		const struct config_calendar *c = config_calendar(cfg, i);
-		fprintf(f, "%s|%s|%d|%s|%s|%s|%s|%s|%s|%s|%s|%s\n", c->name, c->timezone, c->holidays,
-		        c->monday, c->tuesday, c->wednesday, c->thursday, c->friday, c->saturday,
-		        c->sunday, c->closed ? c->closed : "", c->shortened ? c->shortened : "");
+		fprintf(f, "%s|%s|%d|%s|%s|%s|%s|%s|%s|%s|%s|%s\n", c->name, c->timezone,
+		        c->holidays, c->monday, c->tuesday, c->wednesday, c->thursday, c->friday,
+		        c->saturday, c->sunday, c->closed ? c->closed : "",
+		        c->shortened ? c->shortened : "");
 	}
 	fclose(f);
 	return buf;

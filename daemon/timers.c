@@ -23,7 +23,7 @@ struct timers {
 	struct worker *worker;
 	PGconn *db;
 	unsigned failures;
-	bool ready; /* the first round is done */
+	bool ready;          /* the first round is done */
 	unsigned generation; /* of the runtime the config was synced for; 0: none */
 	struct sla_stats total;
 	struct event_base *base;
@@ -160,7 +160,8 @@ static void timers_run(struct worker *w, void *arg)
 			t->failures = 0;
 		} else {
 			unsigned ms = worker_backoff_ms(++t->failures);
-			log_error("timers event=retry in_ms=%u: %s", ms, error ? error : "out of memory");
+			log_error("timers event=retry in_ms=%u: %s", ms,
+			          error ? error : "out of memory");
 			free(error);
 			worker_sleep(w, ms);
 		}
@@ -201,10 +202,7 @@ struct timers *timers_start(char **error_r)
 	return t;
 }
 
-void timers_stop(struct timers *t)
-{
-	worker_stop(t->worker);
-}
+void timers_stop(struct timers *t) { worker_stop(t->worker); }
 
 void timers_join(struct timers **tp)
 {

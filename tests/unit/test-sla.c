@@ -80,7 +80,8 @@ static const char *policy(const char *priority, const char *sector)
 static void test_policies(void)
 {
 	tap_str(policy("normal", "tekninen"), "normal", "no key set matches everything");
-	tap_str(policy("critical", "tekninen"), "critical", "one key beats none; the first of equals");
+	tap_str(policy("critical", "tekninen"), "critical",
+	        "one key beats none; the first of equals");
 	tap_str(policy("critical", "sote"), "sote-critical", "two keys beat one");
 	tap_str(policy("low", NULL), "unknown-sector", "unknown matches a list naming it");
 	tap_str(policy("low", "sote"), "normal", "... and only that");
@@ -136,8 +137,9 @@ static void test_clock(void)
 	struct sla_pause holiday[] = {{at("2026-12-04T15:00"), at("2026-12-07T09:00")}};
 	tap_str(run(office, "2026-12-04T14:00", 2 * h, holiday, 1), "2026-12-07T10:00:00+02:00",
 	        "Friday 14:00, pending 15:00 to Monday 09:00: 1 h used, due Monday 10:00");
-	tap_str(run(office, "2026-12-04T14:00", 4 * h, NULL, 0), "2026-12-07T10:00:00+02:00",
-	        "Friday 14:00 + 4 h: over the weekend to Monday 10:00 (Independence Day is Sunday)");
+	tap_str(
+	    run(office, "2026-12-04T14:00", 4 * h, NULL, 0), "2026-12-07T10:00:00+02:00",
+	    "Friday 14:00 + 4 h: over the weekend to Monday 10:00 (Independence Day is Sunday)");
 	struct sla_pause dst[] = {{at("2027-03-28T01:00"), at("2027-03-28T05:00")}};
 	tap_str(run(always, "2027-03-28T00:00", 2 * h, dst, 1), "2027-03-28T06:00:00+03:00",
 	        "24x7 across spring-forward: 1 h before the pause, 1 h after it");
