@@ -1008,7 +1008,18 @@ enum agent_lookup agent_token_lookup(PGconn *conn, const char *token, struct age
 	}
 	if (!token_hash(token, hash, error_r))
 		return AGENT_LOOKUP_ERROR;
-	res = PQexecParams(conn, sql, 1, types, params, lengths, formats, 0);
+	/* Every API call makes it: prepared once per connection, on first use. */
+	res = PQexecPrepared(conn, "agent_token_lookup", 1, params, lengths, formats, 0);
+	if (PQresultStatus(res) == PGRES_FATAL_ERROR &&
+	    strcmp(db_sqlstate(res), "26000") == 0) { /* invalid_sql_statement_name */
+		PQclear(res);
+		res = PQprepare(conn, "agent_token_lookup", sql, 1, types);
+		if (PQresultStatus(res) == PGRES_COMMAND_OK) {
+			PQclear(res);
+			res = PQexecPrepared(conn, "agent_token_lookup", 1, params, lengths,
+			                     formats, 0);
+		}
+	}
 	if (!db_result_ok(conn, res, PGRES_TUPLES_OK, error_r)) {
 		rc = AGENT_LOOKUP_ERROR;
 	} else if (PQntuples(res) != 1) {
