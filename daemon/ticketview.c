@@ -825,16 +825,23 @@ static const char show_sql[] =
 	")::text FROM t";
 // clang-format on
 
+/* For the paths that take no query parameters: 422 naming the first one. */
+static bool no_parameters(const struct api_call *call, struct api_result *res)
+{
+	if (json_object_size(call->query) == 0)
+		return true;
+	const char *key = json_object_iter_key(json_object_iter(call->query));
+	api_result_error(res, 422, key, "%s: unknown parameter", key);
+	return false;
+}
+
 void ticketview_show(PGconn *conn, const struct api_call *call, struct api_result *res)
 {
 	char ticket[24], agent[24];
 	const char *params[3] = {ticket, agent, call->login};
 
-	if (json_object_size(call->query) > 0) {
-		const char *key = json_object_iter_key(json_object_iter(call->query));
-		api_result_error(res, 422, key, "%s: unknown parameter", key);
+	if (!no_parameters(call, res))
 		return;
-	}
 	snprintf(ticket, sizeof(ticket), "%lld", call->ticket);
 	snprintf(agent, sizeof(agent), "%lld", call->agent);
 	PGresult *r = dbpool_exec(conn, show_sql, 3, params, NULL, NULL, 0);
@@ -942,11 +949,8 @@ void ticketview_attachment(PGconn *conn, const struct api_call *call, struct api
 	char item[24], ticket[24], agent[24];
 	const char *params[4] = {item, ticket, agent, call->login};
 
-	if (json_object_size(call->query) > 0) {
-		const char *key = json_object_iter_key(json_object_iter(call->query));
-		api_result_error(res, 422, key, "%s: unknown parameter", key);
+	if (!no_parameters(call, res))
 		return;
-	}
 	snprintf(item, sizeof(item), "%lld", call->item);
 	snprintf(ticket, sizeof(ticket), "%lld", call->ticket);
 	snprintf(agent, sizeof(agent), "%lld", call->agent);
