@@ -358,7 +358,7 @@ struct mailbox *mailbox_start(const char *name, char **error_r)
 		return NULL;
 	}
 	snprintf(wname, sizeof(wname), "mailbox %s", name);
-	mb->worker = worker_start(wname, mailbox_run, mb, error_r);
+	worker_start(wname, mailbox_run, mb, &mb->worker, error_r);
 	if (mb->worker == NULL) {
 		free(mb->name);
 		free(mb);

@@ -207,7 +207,7 @@ struct sender *sender_start(unsigned index, char **error_r)
 	gethostname(s->host, sizeof(s->host) - 1);
 	snprintf(s->claim_id, sizeof(s->claim_id), "%s:%ld/%u", s->host, (long)getpid(), index);
 	snprintf(name, sizeof(name), "sender %u", index);
-	s->worker = worker_start(name, sender_run, s, error_r);
+	worker_start(name, sender_run, s, &s->worker, error_r);
 	if (s->worker == NULL) {
 		free(s);
 		return NULL;

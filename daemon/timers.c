@@ -194,7 +194,7 @@ struct timers *timers_start(char **error_r)
 		*error_r = strdup("out of memory");
 		return NULL;
 	}
-	t->worker = worker_start("timers", timers_run, t, error_r);
+	worker_start("timers", timers_run, t, &t->worker, error_r);
 	if (t->worker == NULL) {
 		timers_free(t);
 		return NULL;

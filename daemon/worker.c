@@ -29,11 +29,12 @@ static void *worker_main(void *p)
 }
 
 struct worker *worker_start(const char *name, void (*run)(struct worker *w, void *arg), void *arg,
-			    char **error_r)
+			    struct worker **w_r, char **error_r)
 {
 	struct worker *w = calloc(1, sizeof(*w));
 	int rc;
 
+	*w_r = NULL;
 	if (w == NULL || (w->name = strdup(name)) == NULL) {
 		free(w);
 		*error_r = strdup("out of memory");
@@ -49,7 +50,9 @@ struct worker *worker_start(const char *name, void (*run)(struct worker *w, void
 	w->run = run;
 	w->arg = arg;
 	atomic_init(&w->stopping, false);
+	*w_r = w; /* before the thread exists: pthread_create orders it before run */
 	if ((rc = pthread_create(&w->thread, NULL, worker_main, w)) != 0) {
+		*w_r = NULL;
 		if (asprintf(error_r, "worker %s: cannot start a thread: %s", name, strerror(rc)) <
 		    0)
 			*error_r = NULL;
