@@ -682,7 +682,7 @@ static void prep_free(struct prep *p)
 }
 
 /* Parses and inspects one message.  False only when out of memory. */
-static bool prep_message(struct intake *in, const struct intake_item *it, struct prep *p)
+static bool prep_message(const struct intake *in, const struct intake_item *it, struct prep *p)
 {
 	char *err = NULL;
 	size_t alen, acap, rlen, rcap;
@@ -759,7 +759,7 @@ static bool prep_message(struct intake *in, const struct intake_item *it, struct
 }
 
 /* The classification with its explanation, as JSON. */
-static bool prep_classify(struct intake *in, struct prep *p)
+static bool prep_classify(const struct intake *in, struct prep *p)
 {
 	json_t *o, *rules, *warns;
 
@@ -1633,43 +1633,79 @@ static enum fail reject_alone(struct tx *tx, size_t i)
 	return f == FAIL_ITEM ? FAIL_FATAL : f;
 }
 
-bool intake_process(struct intake *in, struct intake_item *items, size_t n, char **error_r)
-{
-	struct tx tx = {.in = in, .items = items};
+struct intake_batch {
+	struct intake_item *items;
+	size_t n;
 	struct prep *preps;
-	enum fail f;
-	size_t failed = 0;
+};
+
+void intake_batch_free(struct intake_batch **bp)
+{
+	struct intake_batch *b = *bp;
+
+	if (b == NULL)
+		return;
+	for (size_t i = 0; i < b->n; i++)
+		prep_free(&b->preps[i]);
+	free(b->preps);
+	free(b);
+	*bp = NULL;
+}
+
+struct intake_batch *intake_prepare(const struct intake *in, struct intake_item *items, size_t n,
+                                    char **error_r)
+{
+	struct intake_batch *b;
 
 	*error_r = NULL;
 	if (n == 0 || n > INTAKE_MAX_BATCH) {
 		*error_r = strdup("intake: batch of 1 to 1000 messages expected");
-		return false;
+		return NULL;
 	}
+	for (size_t i = 0; i < n; i++)
+		if (items[i].src.mailbox == NULL ||
+		    (items[i].src.external_id == NULL &&
+		     (items[i].src.uidvalidity == 0 || items[i].src.uid == 0))) {
+			*error_r = strdup("intake: a source needs a mailbox and a uidvalidity and "
+			                  "uid or an external id");
+			return NULL;
+		}
+	if ((b = calloc(1, sizeof(*b))) == NULL || (b->preps = calloc(n, sizeof(*b->preps))) == NULL) {
+		free(b);
+		*error_r = strdup("intake: out of memory");
+		return NULL;
+	}
+	b->items = items;
+	b->n = n;
+	for (size_t i = 0; i < n; i++) {
+		struct prep *p = &b->preps[i];
+		/* A message with nothing to thread by will make a ticket unless it
+		 * is a duplicate: classify it here, off the transaction's path. */
+		if (!prep_message(in, &items[i], p) ||
+		    (p->msg != NULL && !p->is_auto && p->candidates == NULL &&
+		     !prep_classify(in, p))) {
+			b->n = i + 1;
+			intake_batch_free(&b);
+			*error_r = strdup("intake: out of memory");
+			return NULL;
+		}
+	}
+	return b;
+}
+
+bool intake_store(struct intake *in, struct intake_batch *b, char **error_r)
+{
+	struct tx tx = {.in = in, .items = b->items, .preps = b->preps};
+	size_t n = b->n, failed = 0;
+	enum fail f;
+
+	*error_r = NULL;
 	if (PQtransactionStatus(in->conn) != PQTRANS_IDLE ||
 	    PQpipelineStatus(in->conn) != PQ_PIPELINE_OFF) {
 		*error_r = strdup("intake: the connection is not idle");
 		return false;
 	}
-	preps = calloc(n, sizeof(*preps));
-	if (preps == NULL) {
-		*error_r = strdup("intake: out of memory");
-		return false;
-	}
-	tx.preps = preps;
-	f = FAIL_NONE;
-	for (size_t i = 0; i < n && f == FAIL_NONE; i++)
-		if (items[i].src.mailbox == NULL ||
-		    (items[i].src.external_id == NULL &&
-		     (items[i].src.uidvalidity == 0 || items[i].src.uid == 0))) {
-			tx.error = strdup("intake: a source needs a mailbox and a uidvalidity and "
-			                  "uid or an external id");
-			f = FAIL_FATAL;
-		} else if (!prep_message(in, &items[i], &preps[i])) {
-			(void)oom(&tx);
-			f = FAIL_FATAL;
-		}
-	if (f == FAIL_NONE)
-		f = run_retrying(&tx, 0, n, &failed);
+	f = run_retrying(&tx, 0, n, &failed);
 	if (f == FAIL_ITEM) {
 		/* one by one, so that only the bad one is rejected */
 		f = FAIL_NONE;
@@ -1679,9 +1715,6 @@ bool intake_process(struct intake *in, struct intake_item *items, size_t n, char
 				f = reject_alone(&tx, i);
 		}
 	}
-	for (size_t i = 0; i < n; i++)
-		prep_free(&preps[i]);
-	free(preps);
 	free(tx.ops);
 	if (f != FAIL_NONE) {
 		*error_r = tx.error != NULL ? tx.error : strdup("intake: failed");
@@ -1689,4 +1722,16 @@ bool intake_process(struct intake *in, struct intake_item *items, size_t n, char
 	}
 	free(tx.error);
 	return true;
+}
+
+bool intake_process(struct intake *in, struct intake_item *items, size_t n, char **error_r)
+{
+	struct intake_batch *b = intake_prepare(in, items, n, error_r);
+	bool ok;
+
+	if (b == NULL)
+		return false;
+	ok = intake_store(in, b, error_r);
+	intake_batch_free(&b);
+	return ok;
 }

@@ -181,6 +181,20 @@ void intake_free(struct intake **in);
 bool intake_process(struct intake *in, struct intake_item *items, size_t n, char **error_r)
     __attribute__((warn_unused_result));
 
+/* intake_process() in two halves, so that a caller can prepare the next
+ * batch in another thread while this one is stored.  intake_prepare()
+ * parses, auto-detects and classifies (no database; it may run while
+ * intake_store() of the same intake runs elsewhere, and items must outlive
+ * the batch); intake_store() is the transaction and fills in the results.
+ * Either may fail as intake_process() does; a batch whose store failed is
+ * freed and prepared again from the same items for the next try. */
+struct intake_batch; /* opaque */
+struct intake_batch *intake_prepare(const struct intake *in, struct intake_item *items, size_t n,
+                                    char **error_r) __attribute__((warn_unused_result));
+bool intake_store(struct intake *in, struct intake_batch *b, char **error_r)
+    __attribute__((warn_unused_result));
+void intake_batch_free(struct intake_batch **b);
+
 /* Parses "[TAG #N]" in subject (tag compared case-insensitively); the
  * ticket number, or 0 when there is none. */
 int64_t intake_subject_ticket(const char *subject, const char *tag);

@@ -10,14 +10,16 @@
 #include "route.h"
 #include "runtime.h"
 #include "worker.h"
+#include "xalloc.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 /* Messages per intake transaction, and the bytes fetched for one batch. */
-#define MAILBOX_BATCH 200
+#define MAILBOX_BATCH 500
 #define MAILBOX_BATCH_BYTES (8 * 1024 * 1024)
 /* UIDs listed per round trip. */
 #define MAILBOX_LIST_MAX 5000
@@ -167,67 +169,149 @@ static bool note_progress(struct mailbox *mb, uint32_t last_uid, char **error_r)
 	    3, NULL, params, NULL, NULL, 0);
 	bool ok = db_result_ok(mb->db, res, PGRES_COMMAND_OK, error_r);
 	PQclear(res);
-	if (!ok)
-		drop_db(mb);
 	return ok;
 }
 
-/* Stores one fetched batch, then marks it processed on the server: only
- * after the commit, so a crash in between makes the batch come again as
- * duplicates, never lost. */
-static bool store_batch(struct mailbox *mb, const struct config_mailbox *cm,
-			struct imap_message *msgs, size_t n, char **error_r)
-{
+/* One fetched batch on its way: parsed and classified in a thread of its
+ * own (batch_prepare) while the batch before it is stored, so that the
+ * daemon's work overlaps the database's. */
+struct batch {
+	struct imap_message *msgs;
+	size_t got;
 	struct intake_item items[MAILBOX_BATCH];
 	uint32_t uids[MAILBOX_BATCH];
-	size_t ni = 0, count[INTAKE_REJECTED + 1] = {0};
+	size_t n;
+	uint32_t last_uid; /* the last UID asked for, gone or not */
+	const struct intake *intake;
+	struct intake_batch *prepared;
+	char *error; /* why preparing failed */
+	pthread_t thread;
+	bool threaded;
+};
+
+static void *batch_prepare_run(void *arg)
+{
+	struct batch *b = arg;
+
+	b->prepared = intake_prepare(b->intake, b->items, b->n, &b->error);
+	return NULL;
+}
+
+/* Fills in the batch's items and starts preparing them (in this thread
+ * when no other can be started). */
+static void batch_prepare(struct mailbox *mb, struct batch *b)
+{
+	for (size_t i = 0; i < b->got; i++) {
+		if (b->msgs[i].gone)
+			continue;
+		struct intake_item *it = &b->items[b->n];
+		memset(it, 0, sizeof(*it));
+		it->src.mailbox = mb->name;
+		it->src.uidvalidity = mb->uidvalidity;
+		it->src.uid = b->msgs[i].uid;
+		it->raw = b->msgs[i].data;
+		it->len = b->msgs[i].len;
+		it->truncated = b->msgs[i].truncated;
+		it->full_size = b->msgs[i].size;
+		b->uids[b->n++] = b->msgs[i].uid;
+	}
+	b->intake = mb->intake;
+	if (b->n > 0)
+		b->threaded = pthread_create(&b->thread, NULL, batch_prepare_run, b) == 0;
+	if (b->n > 0 && !b->threaded)
+		batch_prepare_run(b);
+}
+
+/* Waits until the batch is prepared. */
+static void batch_wait(struct batch *b)
+{
+	if (b->threaded)
+		pthread_join(b->thread, NULL);
+	b->threaded = false;
+}
+
+static void batch_free(struct batch **bp)
+{
+	struct batch *b = *bp;
+
+	if (b == NULL)
+		return;
+	batch_wait(b);
+	intake_batch_free(&b->prepared);
+	free(b->error);
+	imap_messages_free(b->msgs, b->got);
+	free(b);
+	*bp = NULL;
+}
+
+/* Fetches the next batch of infos[0..todo) (at least one message). */
+static struct batch *batch_fetch(struct mailbox *mb, const struct imap_msg_info *infos,
+				 size_t todo, char **error_r)
+{
+	struct batch *b = calloc(1, sizeof(*b));
+	size_t want = todo < MAILBOX_BATCH ? todo : MAILBOX_BATCH;
+
+	if (b == NULL) {
+		*error_r = xstrdup("out of memory");
+		return NULL;
+	}
+	if (!imap_fetch_batch(mb->imap, infos, want, MAILBOX_BATCH_BYTES, &b->msgs, &b->got,
+			      error_r)) {
+		free(b);
+		return NULL;
+	}
+	return b;
+}
+
+/* Stores one prepared batch, then marks it processed on the server: only
+ * after the commit, so a crash in between makes the batch come again as
+ * duplicates, never lost.  On a failure the connection that failed is
+ * named in *db_failed_r or is the IMAP one. */
+static bool store_batch(struct mailbox *mb, const struct config_mailbox *cm, struct batch *b,
+			bool *db_failed_r, char **error_r)
+{
+	size_t count[INTAKE_REJECTED + 1] = {0};
 	struct timespec t0, t1;
 
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (size_t i = 0; i < n; i++) {
-		if (msgs[i].gone)
-			continue;
-		memset(&items[ni], 0, sizeof(items[ni]));
-		items[ni].src.mailbox = mb->name;
-		items[ni].src.uidvalidity = mb->uidvalidity;
-		items[ni].src.uid = msgs[i].uid;
-		items[ni].raw = msgs[i].data;
-		items[ni].len = msgs[i].len;
-		items[ni].truncated = msgs[i].truncated;
-		items[ni].full_size = msgs[i].size;
-		uids[ni++] = msgs[i].uid;
-	}
-	if (ni == 0)
+	*db_failed_r = false;
+	if (b->n == 0)
 		return true;
-	if (!intake_process(mb->intake, items, ni, error_r)) {
-		drop_db(mb);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	batch_wait(b);
+	if (b->prepared == NULL) {
+		*error_r = b->error;
+		b->error = NULL;
+		*db_failed_r = true;
 		return false;
 	}
-	for (size_t i = 0; i < ni; i++) {
-		count[items[i].result.outcome]++;
-		mb->total[items[i].result.outcome]++;
-		if (items[i].result.outcome == INTAKE_REJECTED)
+	if (!intake_store(mb->intake, b->prepared, error_r)) {
+		*db_failed_r = true;
+		return false;
+	}
+	for (size_t i = 0; i < b->n; i++) {
+		const struct intake_item *it = &b->items[i];
+		count[it->result.outcome]++;
+		mb->total[it->result.outcome]++;
+		if (it->result.outcome == INTAKE_REJECTED)
 			log_warn("mailbox=%s uid=%u event=rejected reason=\"%s\"", mb->name,
-				 items[i].src.uid, items[i].result.reason);
+				 it->src.uid, it->result.reason);
 		else
 			log_debug("mailbox=%s uid=%u outcome=%s ticket=%lld ack=%s", mb->name,
-				  items[i].src.uid, intake_outcome_name(items[i].result.outcome),
-				  (long long)items[i].result.ticket,
-				  intake_ack_name(items[i].result.ack));
+				  it->src.uid, intake_outcome_name(it->result.outcome),
+				  (long long)it->result.ticket, intake_ack_name(it->result.ack));
 	}
-	bool ok = cm->processed == CONFIG_PROCESSED_MOVE
-			  ? imap_move(mb->imap, uids, ni, cm->processed_folder, error_r)
-			  : imap_flag(mb->imap, uids, ni, cm->processed_flag, error_r);
-	if (!ok) {
-		drop_imap(mb);
+	if (!(cm->processed == CONFIG_PROCESSED_MOVE
+		      ? imap_move(mb->imap, b->uids, b->n, cm->processed_folder, error_r)
+		      : imap_flag(mb->imap, b->uids, b->n, cm->processed_flag, error_r)))
+		return false;
+	if (!note_progress(mb, b->uids[b->n - 1], error_r)) {
+		*db_failed_r = true;
 		return false;
 	}
-	if (!note_progress(mb, uids[ni - 1], error_r))
-		return false;
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	log_info("mailbox=%s event=batch messages=%zu new=%zu followup=%zu auto=%zu "
 		 "duplicate=%zu rejected=%zu ms=%ld",
-		 mb->name, ni, count[INTAKE_NEW] + count[INTAKE_LINKED],
+		 mb->name, b->n, count[INTAKE_NEW] + count[INTAKE_LINKED],
 		 count[INTAKE_FOLLOWUP] + count[INTAKE_REOPENED],
 		 count[INTAKE_AUTO] + count[INTAKE_AUTO_ATTACHED], count[INTAKE_DUPLICATE],
 		 count[INTAKE_REJECTED],
@@ -235,14 +319,17 @@ static bool store_batch(struct mailbox *mb, const struct config_mailbox *cm,
 	return true;
 }
 
-/* Lists what is not yet processed and stores it batch by batch.  Sets
- * *idle_r when there was nothing to do. */
+/* Lists what is not yet processed and stores it batch by batch, each batch
+ * fetched and prepared while the one before it is stored.  Sets *idle_r
+ * when there was nothing to do. */
 static bool drain(struct mailbox *mb, const struct config_mailbox *cm, bool *idle_r,
 		  char **error_r)
 {
 	struct imap_msg_info *infos = NULL;
-	size_t n = 0, todo = 0;
+	size_t n = 0, todo = 0, fetched = 0;
 	const char *keyword = cm->processed == CONFIG_PROCESSED_FLAG ? cm->processed_flag : NULL;
+	struct batch *cur = NULL, *next = NULL;
+	bool ok = true, db_failed = false;
 
 	if (!imap_list(mb->imap, mb->scan_from, MAILBOX_LIST_MAX, keyword, &infos, &n, error_r)) {
 		drop_imap(mb);
@@ -255,26 +342,33 @@ static bool drain(struct mailbox *mb, const struct config_mailbox *cm, bool *idl
 	*idle_r = todo == 0;
 	if (todo == 0 && n > 0)
 		mb->scan_from = infos[n - 1].uid;
-	for (size_t done = 0; done < todo && !worker_stopping(mb->worker);) {
-		struct imap_message *msgs = NULL;
-		size_t got = 0, want = todo - done < MAILBOX_BATCH ? todo - done : MAILBOX_BATCH;
-		if (!imap_fetch_batch(mb->imap, infos + done, want, MAILBOX_BATCH_BYTES, &msgs, &got,
-				      error_r)) {
-			drop_imap(mb);
-			free(infos);
-			return false;
+	while (ok && fetched < todo && !worker_stopping(mb->worker)) {
+		if ((next = batch_fetch(mb, infos + fetched, todo - fetched, error_r)) == NULL) {
+			ok = false;
+			break;
 		}
-		bool ok = store_batch(mb, cm, msgs, got, error_r);
-		imap_messages_free(msgs, got);
-		if (!ok) {
-			free(infos);
-			return false;
+		fetched += next->got;
+		next->last_uid = infos[fetched - 1].uid;
+		batch_prepare(mb, next);
+		if (cur != NULL) {
+			if ((ok = store_batch(mb, cm, cur, &db_failed, error_r)))
+				mb->scan_from = cur->last_uid;
+			batch_free(&cur);
 		}
-		done += got;
-		mb->scan_from = infos[done - 1].uid;
+		cur = next;
+		next = NULL;
 	}
+	if (ok && cur != NULL && (ok = store_batch(mb, cm, cur, &db_failed, error_r)))
+		mb->scan_from = cur->last_uid;
+	/* What was fetched but not stored comes again in the next round. */
+	batch_free(&cur);
+	batch_free(&next);
+	if (!ok && db_failed)
+		drop_db(mb);
+	else if (!ok)
+		drop_imap(mb);
 	free(infos);
-	return true;
+	return ok;
 }
 
 /* Waits for new mail: IDLE when the server has it, else the poll interval. */
