@@ -66,7 +66,9 @@
  * one window for a duplicate is therefore a crash between the "." and the
  * commit of 'sent'; the copy has the same Message-ID, and last_error says
  * "after the end of data" on the row.  A sender sends rows one after the
- * other, so one crash can duplicate at most one mail per sender.  A crash
+ * other, so one crash can duplicate at most one mail per sender; the
+ * sender commits without waiting for the disk (see sender.c), so that
+ * window is the relay's answer and one round trip.  A crash
  * anywhere else either never reached the end of data or lost a 4xx/5xx
  * that the retry meets again.  The cost is one more commit per mail.
  *
