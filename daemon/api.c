@@ -13,6 +13,8 @@
 #include "worker.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
@@ -675,6 +677,7 @@ static bool authenticate(struct api_req *q, PGconn *conn)
 	snprintf(q->role, sizeof(q->role), "%s", agent_role_name(id.agent.role));
 	q->call.login = q->login;
 	q->call.role = q->role;
+	q->call.sote = id.agent.sote;
 	agent_identity_clear(&id);
 	touch_agent(q->api, conn, q->call.agent);
 	return true;
@@ -1733,12 +1736,21 @@ struct api *api_start(struct event_base *base, char **error_r)
 			goto fail;
 		if (api->ssl != NULL)
 			evhttp_set_bevcb(api->tcp.http, tls_bev, api);
-		if (evhttp_bind_socket_with_handle(api->tcp.http, addr, port) == NULL) {
+		struct evhttp_bound_socket *bound =
+		    evhttp_bind_socket_with_handle(api->tcp.http, addr, port);
+		if (bound == NULL) {
 			if (asprintf(error_r, "[api] listen %s: %s", a->listen, strerror(errno)) <
 			    0)
 				*error_r = NULL;
 			goto fail;
 		}
+		/* A response goes out in several writes (headers, body; TLS
+		 * records): with Nagle's algorithm a later one waits for the
+		 * client's delayed ACK of the first, 40 ms.  Accepted sockets
+		 * inherit the option from the listening one. */
+		int one = 1;
+		(void)setsockopt(evhttp_bound_socket_get_fd(bound), IPPROTO_TCP, TCP_NODELAY, &one,
+		                 sizeof(one));
 	}
 	if (a->socket != NULL && (!front_init(api, &api->unix_sock, true, error_r) ||
 	                          !bind_unix(api, a->socket, error_r)))

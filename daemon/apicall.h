@@ -21,6 +21,7 @@ struct api_call {
 	long long agent;          /* the caller: agents.id */
 	const char *login;        /* agents.login */
 	const char *role;         /* agents.role: agent, lead, manager or admin */
+	bool sote;                /* agents.sote: cleared for sensitive tickets */
 	const struct runtime *rt; /* configuration and derived settings, alive during the call */
 	long long ticket;         /* N of /tickets/N/...; 0: none */
 	long long item;           /* ID of /tickets/N/attachments/ID; 0: none */

@@ -19,6 +19,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -603,6 +604,10 @@ static void build_list(struct stmt *st, const struct api_call *call, const struc
 	 * number): the plan, made once per connection (dbpool_exec), depends
 	 * on them, since the active tickets have indexes of their own. */
 	sql_addp(st, " t.status = ANY ('%s'::text[])", lq->status);
+	/* What seutudesk_may_see() refuses an agent without clearance anyway,
+	 * said so that the plan reads the index of the rest (010_sensitive). */
+	if (!call->sote)
+		sql_add(st, " AND NOT t.sensitive");
 	if (lq->queue[0])
 		filter_list(st, "t.queue", lq->queue, false);
 	if (lq->municipality[0])
@@ -643,6 +648,12 @@ static void build_list(struct stmt *st, const struct api_call *call, const struc
 	sql_addp(st, " ORDER BY " SLA_KEY ", t.number LIMIT %lld", lq->limit + 1);
 }
 
+/* What a JSON string cannot hold as it is: the quote, the backslash and the
+ * control characters (NUL ends the text). */
+static const char json_escaped[] = "\"\\\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c"
+                                   "\x0d\x0e\x0f\x10\x11\x12\x13\x14\x15\x16\x17\x18"
+                                   "\x19\x1a\x1b\x1c\x1d\x1e\x1f";
+
 /* s as a JSON string (the database's text is UTF-8 already); NULL as null. */
 static void json_text(FILE *f, const char *s)
 {
@@ -651,14 +662,14 @@ static void json_text(FILE *f, const char *s)
 		return;
 	}
 	putc('"', f);
-	for (; *s != '\0'; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(f, "\\u%04x", c);
-		else
-			putc(c, f);
+	while (*s != '\0') {
+		size_t run = strcspn(s, json_escaped);
+		fwrite(s, 1, run, f);
+		s += run;
+		if (*s == '"' || *s == '\\')
+			fprintf(f, "\\%c", *s++);
+		else if (*s != '\0')
+			fprintf(f, "\\u%04x", (unsigned char)*s++);
 	}
 	putc('"', f);
 }
@@ -757,6 +768,8 @@ void ticketview_list(PGconn *conn, const struct api_call *call, struct api_resul
 		api_result_error(res, 500, NULL, "out of memory");
 		return;
 	}
+	/* The stream is this thread's alone: no lock per character. */
+	__fsetlocking(f, FSETLOCKING_BYCALLER);
 	fputs("{\"tickets\":[", f);
 	for (int i = 0; i < shown; i++) {
 		if (i > 0)
@@ -784,7 +797,7 @@ void ticketview_list(PGconn *conn, const struct api_call *call, struct api_resul
 /* $1 ticket, $2 agent, $3 login. */
 // clang-format off
 static const char show_sql[] =
-	"WITH t AS (SELECT t.*, " TICKETVIEW_SQL_SENSITIVE " AS sensitive"
+	"WITH t AS (SELECT t.*"
 	"  FROM agents me JOIN tickets t ON t.number = $1::bigint"
 	"  WHERE me.id = $2::bigint AND " MAY_SEE "),"
 	" audit AS (INSERT INTO events (ticket, actor, kind, data)"

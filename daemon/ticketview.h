@@ -18,12 +18,11 @@
 
 /* The access check every read and write of the API makes, in SQL: may
  * the agent's row, aliased me, see the ticket aliased t?  The one
- * definition is seutudesk_may_see() (sql/007_pool.sql); the sector's
- * sensitivity is read for each ticket row as it is (so also for a row
- * re-read after a lock wait), from an array of the sensitive sectors that
- * PostgreSQL computes once per statement. */
-#define TICKETVIEW_SQL_SENSITIVE                                                                   \
-	"coalesce(t.sector = ANY (ARRAY(SELECT s.id FROM sectors s WHERE s.sensitive)), false)"
+ * definition is seutudesk_may_see() (sql/007_pool.sql); the ticket's
+ * sensitivity is its own column, kept from its sector's by triggers
+ * (sql/010_sensitive.sql), so a row re-read after a lock wait brings its
+ * own. */
+#define TICKETVIEW_SQL_SENSITIVE "t.sensitive"
 #define TICKETVIEW_SQL_MAY_SEE                                                                     \
 	"seutudesk_may_see(me, t.queue, t.municipality, t.sector, " TICKETVIEW_SQL_SENSITIVE ")"
 

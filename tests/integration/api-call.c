@@ -97,7 +97,7 @@ int main(int argc, char **argv)
 	}
 	const char *params[1] = {argv[2]};
 	PGresult *r = PQexecParams(conn,
-	                           "SELECT id, login, role FROM agents"
+	                           "SELECT id, login, role, sote FROM agents"
 	                           " WHERE login = $1 AND active",
 	                           1, NULL, params, NULL, NULL, 0);
 	if (!db_result_ok(conn, r, PGRES_TUPLES_OK, &error) || PQntuples(r) != 1) {
@@ -109,6 +109,7 @@ int main(int argc, char **argv)
 	call.agent = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
 	call.login = PQgetvalue(r, 0, 1);
 	call.role = PQgetvalue(r, 0, 2);
+	call.sote = PQgetvalue(r, 0, 3)[0] == 't';
 	call.rt = rt;
 
 	int status = 0;

@@ -198,6 +198,17 @@ ok $? "... its type (parameters left out) and name"
 is "$(reads 1 sara)" 2 "... and the attachment read is audited too"
 is "$(pg_psql -d tv -c "SELECT data->>'attachment' FROM events WHERE kind = 'read' AND actor = 'sara' ORDER BY id DESC LIMIT 1")" \
 	"$att1" "... naming the attachment"
+
+# A ticket's sensitivity is its sector's, kept by triggers (010_sensitive.sql):
+# a reclassified ticket and a sector made sensitive carry it along.
+sens() { pg_psql -d tv -c "SELECT string_agg(number || ':' || sensitive, ' ' ORDER BY number) FROM tickets WHERE number IN (1, 2)"; }
+is "$(sens)" "1:true 2:false" "sensitive: the sote ticket is, the education one is not"
+sql "UPDATE tickets SET sector = 'sivistys' WHERE number = 1; UPDATE sectors SET sensitive = true WHERE id = 'sivistys'" >/dev/null
+is "$(sens)" "1:true 2:true" "... a sector made sensitive makes its tickets so, and a ticket moved into it"
+call anna /api/v1/tickets
+case " $(numbers) " in *" 1 "* | *" 2 "*) ok 1 "... anna lists neither" ;; *) ok 0 "... anna lists neither" ;; esac
+sql "UPDATE sectors SET sensitive = false WHERE id = 'sivistys'; UPDATE tickets SET sector = 'sote' WHERE number = 1" >/dev/null
+is "$(sens)" "1:true 2:false" "... and back"
 call anna "/api/v1/tickets/3/attachments/$att3"
 is "$(status)" 200 "anna fetches a plain attachment"
 grep -q '^filename: tulostin__kuva.png$' "$W/err"
