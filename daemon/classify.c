@@ -22,6 +22,9 @@
 #define DEFAULT_MARGIN 20
 #define DEFAULT_WEIGHT 10
 #define MAX_NAME 64
+#define LIT_MAX 24       /* bytes of a literal kept: a shorter start is as necessary */
+#define LIT_BUCKETS 1024 /* byte pairs told apart by the literal index: lit_key() */
+#define COMPILE_OPTIONS (PCRE2_CASELESS | PCRE2_UTF | PCRE2_UCP | PCRE2_NEVER_BACKSLASH_C)
 
 enum target { T_FROM, T_FROM_DOMAIN, T_FROM_NAME, T_TO, T_HEADER, T_SUBJECT, T_BODY, T_TEXT };
 
@@ -35,7 +38,9 @@ struct cl_match {
 	bool negate;
 	char *header; /* for T_HEADER */
 	char *src;    /* the pattern, until the prefilter is built */
-	int member;   /* index into classify_rules.members, or -1: not in the prefilter */
+	int member;   /* index into classify_rules.members, or -1: not in a union */
+	int lit;      /* index into classify_rules.lit_lines, or -1: not in the literal index */
+	size_t same;  /* its slot in a call's memo, shared by identical lines */
 	pcre2_code *code;
 };
 
@@ -50,6 +55,23 @@ struct cl_member {
 	const struct cl_match *m;
 	size_t group;
 	uint32_t capture; /* the number of the group around it in the union */
+};
+
+/* A literal that a match of some alternative of a line starts with. */
+struct cl_literal {
+	unsigned char s[LIT_MAX]; /* folded (lit_fold) */
+	uint8_t len;
+	uint8_t target; /* its line's */
+	bool word;      /* after \b: only where a word may start */
+	uint32_t line;  /* index into classify_rules.lit_lines */
+};
+
+/* A line in the literal index. */
+struct cl_litline {
+	enum target target;
+	pcre2_code *anchored; /* its pattern, compiled anchored */
+	size_t first, count;  /* its literals: classify_rules.lits[first..first+count) */
+	bool at_start;        /* an alternative starts with ^ */
 };
 
 struct cl_set {
@@ -84,6 +106,13 @@ struct classify_rules {
 	struct cl_member *members;
 	size_t member_count;
 	uint32_t max_captures; /* of any group's union */
+	size_t line_count;     /* match lines, and so memo slots */
+	struct cl_litline *lit_lines;
+	size_t lit_line_count;
+	struct cl_literal *lits;
+	size_t lit_count, lit_cap;
+	uint32_t *lit_order;                      /* lits by bucket (lit_key) */
+	uint32_t lit_bucket[2 * LIT_BUCKETS + 1]; /* b: lit_order[lit_bucket[b]..[b + 1]) */
 	pcre2_match_context *mctx;
 	pcre2_compile_context *cctx;
 };
@@ -436,10 +465,9 @@ static void directive_match(struct loader *ld, unsigned line, char **tok, int nt
 	m->target = t;
 	m->negate = tok[1][0] == '!';
 	m->member = -1;
-	m->code = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
-	                        PCRE2_CASELESS | PCRE2_UTF | PCRE2_UCP |
-	                            PCRE2_NEVER_BACKSLASH_C,
-	                        &err, &off, ld->r->cctx);
+	m->lit = -1;
+	m->code = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, COMPILE_OPTIONS, &err,
+	                        &off, ld->r->cctx);
 	if (m->code == NULL) {
 		PCRE2_UCHAR buf[256];
 		if (pcre2_get_error_message(err, buf, sizeof(buf)) < 0)
@@ -660,7 +688,8 @@ static struct classify_rules *rules_new(void)
  * costs about what three or four of them cost alone.  (A plain union
  * (?:\bp0)|(?:\bp1) costs more than its members together, so only lines of
  * this form are grouped.)  At load time the positive lines of each target
- * that have it are put in groups of up to GROUP_MAX, in rule order.
+ * that have it are put in groups of up to GROUP_MAX, in rule order, but for
+ * those that the literal index below decides more cheaply.
  *
  * In a call, the first member that needs it runs its group (group_run): the
  * union's leftmost match, at P, is by the first member, in union order, that
@@ -679,10 +708,43 @@ static struct classify_rules *rules_new(void)
  * name the same group, say) is left out; after an error (a match limit) the
  * undecided members run as usual.
  *
- * CLASSIFY_NO_PREFILTER in the environment at load time turns it off.
+ * CLASSIFY_NO_PREFILTER in the environment at load time turns it off, and
+ * the literal index and the memo of identical lines below with it.
  */
 #define GROUP_MAX 12
 #define GROUP_MAX_ROUNDS 32
+
+/* The ']' that ends the class opened at p ('['), read as PCRE2 reads it: a ']'
+ * right after "[" or "[^" is a member, and "[:" (or "[." "[=") starts a POSIX
+ * class only if its ":]" comes before any ']'; else "[" is a member.  NULL if
+ * the class does not end. */
+static const char *class_end(const char *p)
+{
+	p += p[1] == '^' ? 2 : 1;
+	if (*p == ']')
+		p++;
+	for (; *p != '\0'; p++) {
+		if (*p == ']')
+			return p;
+		if (*p == '\\') {
+			if (*++p == '\0')
+				return NULL;
+		} else if (*p == '[' && (p[1] == ':' || p[1] == '.' || p[1] == '=')) {
+			char term = p[1];
+			for (const char *q = p + 2; *q != '\0' && q[1] != '\0'; q++) {
+				if (*q == '\\' && (q[1] == ']' || q[1] == '\\')) {
+					q++;
+				} else if ((*q == '[' && q[1] == term) || *q == ']') {
+					break;
+				} else if (*q == term && q[1] == ']') {
+					p = q + 1; /* on the ']' of its ":]" */
+					break;
+				}
+			}
+		}
+	}
+	return NULL;
+}
 
 /* If every top-level alternative of pattern p starts with \b, returns p with
  * those \b removed (malloc'd), else NULL.  Also NULL for what may not join a
@@ -692,7 +754,7 @@ static char *word_body(const char *p)
 {
 	char *out = malloc(strlen(p) + 1), *o = out;
 	int depth = 0;
-	bool in_class = false, alt_start = true;
+	bool alt_start = true;
 
 	if (out == NULL)
 		return NULL;
@@ -709,25 +771,12 @@ static char *word_body(const char *p)
 			if (p[1] == '\0' || (p[1] >= '1' && p[1] <= '9') || strchr("gkGKQE", p[1]))
 				goto no;
 			*o++ = *p++;
-		} else if (in_class) {
-			if (p[0] == '[' && (p[1] == ':' || p[1] == '.' || p[1] == '=')) {
-				/* [:alpha:] and the like: copied whole */
-				const char *end = strchr(p + 2, p[1]);
-				if (end == NULL || end[1] != ']')
-					goto no;
-				while (p < end + 1)
-					*o++ = *p++;
-			} else if (p[0] == ']') {
-				in_class = false;
-			}
 		} else if (p[0] == '[') {
-			in_class = true;
-			*o++ = *p++;
-			if (*p == '^')
+			const char *end = class_end(p);
+			if (end == NULL)
+				goto no;
+			while (p < end)
 				*o++ = *p++;
-			if (*p == ']')
-				*o++ = *p++; /* a literal ] */
-			continue;
 		} else if (p[0] == '(') {
 			const char *q = p + 2;
 			/* (*VERB) (?R) (?1) (?+1) (?-1) (?&n) (?P=n) (?P>n) (?(cond)) (?C) (?#) */
@@ -750,7 +799,7 @@ static char *word_body(const char *p)
 		if (*p != '\0')
 			*o++ = *p++;
 	}
-	if (alt_start || depth != 0 || in_class)
+	if (alt_start || depth != 0)
 		goto no;
 	*o = '\0';
 	return out;
@@ -782,9 +831,7 @@ static bool group_add(struct classify_rules *r, pcre2_compile_context *cctx,
 		len += (size_t)sprintf(u + len, "%s(?<cl_m%zu>%s)", i > 0 ? "|" : "", i,
 		                       members[i]->src);
 	len += (size_t)sprintf(u + len, ")");
-	code = pcre2_compile((PCRE2_SPTR)u, len,
-	                     PCRE2_CASELESS | PCRE2_UTF | PCRE2_UCP | PCRE2_NEVER_BACKSLASH_C,
-	                     &err, &off, cctx);
+	code = pcre2_compile((PCRE2_SPTR)u, len, COMPILE_OPTIONS, &err, &off, cctx);
 	free(u);
 	if (code == NULL)
 		return false;
@@ -821,14 +868,15 @@ static bool group_add(struct classify_rules *r, pcre2_compile_context *cctx,
 }
 
 /* Groups the positive lines of every target but to and header (matched per
- * address, or through a callback); drops the pattern sources.  Short of
- * memory it builds fewer groups or none: matching stays right, only slower. */
-static void prefilter_build(struct classify_rules *r)
+ * address, or through a callback) that are not in the literal index; drops
+ * the pattern sources.  Short of memory it builds fewer groups or none:
+ * matching stays right, only slower. */
+static void union_build(struct classify_rules *r, bool on)
 {
 	pcre2_compile_context *cctx = NULL;
 	struct cl_match *members[GROUP_MAX];
 
-	if (getenv("CLASSIFY_NO_PREFILTER") == NULL)
+	if (on)
 		cctx = pcre2_compile_context_create(NULL);
 	if (cctx != NULL) {
 		pcre2_set_max_pattern_length(cctx, GROUP_MAX * (CLASSIFY_MAX_PATTERN + 16) + 8);
@@ -843,7 +891,7 @@ static void prefilter_build(struct classify_rules *r)
 			for (unsigned j = 0; j < rule->match_count; j++) {
 				struct cl_match *m = &rule->matches[j];
 				char *body;
-				if ((int)m->target != t || m->negate ||
+				if ((int)m->target != t || m->negate || m->lit >= 0 ||
 				    (body = word_body(m->src)) == NULL)
 					continue;
 				free(m->src);
@@ -867,9 +915,359 @@ static void prefilter_build(struct classify_rules *r)
 	}
 }
 
+/* ---- literal index ----
+ *
+ * Most match lines of the subject, the body and the text can match only
+ * where the text starts with one of a few literals: each alternative of
+ * \b(tulost|printter|...)\w* starts with one of its words.  At load time
+ * lit_alts() finds such a literal, of LIT_MIN characters or more, at the
+ * start of every top-level alternative of a line (looking into plain and
+ * (?: groups there), or learns that the alternative starts with ^ and so
+ * matches only where its target starts.  The literals of all lines are
+ * indexed by their first two bytes, and by whether a \b comes before them.
+ *
+ * In a call, one pass over the folded text (lit_fold) finds for each line
+ * the first LIT_SEEN places where one of its literals is (lit_scan).  The
+ * line is tried at each, with a copy of its pattern compiled anchored,
+ * until it matches; past those places the text is scanned again for that
+ * line alone.  That first match is the one a plain search finds: a search
+ * tries each start in order, a try is the same as an anchored one from
+ * there (PCRE2's limits count per start, too), and no try anywhere else
+ * can match.  After an error (a limit) the line is searched plainly, which
+ * meets the same error and warns about it.  A line whose literals the text
+ * lacks costs nothing.
+ *
+ * Caseless matching compares characters by Unicode's case equivalents.  A
+ * literal holds only characters whose equivalents are known: ASCII letters
+ * and digits, punctuation (it has none), and the Latin-1 letters but ß and
+ * ÿ.  Folding maps A-Z and À-Þ to their small letters; the only other
+ * equivalents, U+212A KELVIN SIGN (k), U+017F LONG S (s) and U+212B
+ * ANGSTROM SIGN (å), make a call leave the index aside.  A \b before a word
+ * character needs a non-word character, or nothing, before it; ASCII and
+ * Latin-1 letters, digits and _ are word characters (\w).
+ *
+ * lit_alts() follows only what it knows: a line with \Q, \E, \c, \G, \K, a
+ * back reference, #, a verb, an option setting, a group other than (, (?:
+ * and lookaround, or an alternative without such a literal is left out (to
+ * the unions above, or to plain search).
+ */
+#define LIT_MIN 2        /* characters of a literal: shorter ones are found everywhere */
+#define LIT_LINE_MAX 256 /* literals of one line */
+
+static bool quantified(const char *p) { return *p == '?' || *p == '*' || *p == '+' || *p == '{'; }
+
+static bool word_byte(unsigned char b)
+{
+	return (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') || (b >= '0' && b <= '9') ||
+	       b == '_';
+}
+
+/* Past the element at p, which is not '|' or ')': a group and all it holds,
+ * a class, an escape or a byte; NULL at what lit_alts() does not follow. */
+static const char *lit_skip(const char *p)
+{
+	const char *q;
+
+	switch (*p) {
+	case '\\':
+		return p[1] == '\0' || strchr("QEcGKgk123456789", p[1]) != NULL ? NULL : p + 2;
+	case '[':
+		q = class_end(p);
+		return q != NULL ? q + 1 : NULL;
+	case '#':
+		return NULL;
+	case '(':
+		/* only (, (?: and lookaround: (?= (?! (?<= (?<! */
+		q = p + 1;
+		if (*q == '*' || (*q == '?' && q[1] != ':' && q[1] != '=' && q[1] != '!' &&
+		                  (q[1] != '<' || (q[2] != '=' && q[2] != '!'))))
+			return NULL;
+		for (p++; *p != ')';) {
+			if (*p == '\0')
+				return NULL;
+			p = *p == '|' ? p + 1 : lit_skip(p);
+			if (p == NULL)
+				return NULL;
+		}
+		return p + 1;
+	default:
+		return p + 1;
+	}
+}
+
+/* The character at p if a literal may hold it: its folded bytes in out, how
+ * many (0 if it may not), and its length in the pattern in *used. */
+static size_t lit_char(const char *p, unsigned char out[2], size_t *used)
+{
+	unsigned char b = (unsigned char)p[0], d;
+
+	*used = 1;
+	out[0] = b >= 'A' && b <= 'Z' ? (unsigned char)(b + 32) : b;
+	if (b == '\0')
+		return 0;
+	if (word_byte(b) || strchr(" !\"%&',-/:;<=>@`~", b) != NULL)
+		return 1;
+	*used = 2;
+	d = (unsigned char)p[1];
+	if (b == '\\' && d > ' ' && d < 0x7f && !word_byte(d)) {
+		out[0] = d; /* an escaped punctuation character */
+		return 1;
+	}
+	if (b == 0xc3 && d >= 0x80 && d <= 0xbe && d != 0x97 && d != 0x9f && d != 0xb7) {
+		out[1] = d < 0xa0 ? (unsigned char)(d + 0x20) : d;
+		return 2;
+	}
+	return 0;
+}
+
+/* What lit_alts() collects about one line. */
+struct lit_line_build {
+	struct classify_rules *r;
+	struct cl_literal proto; /* the line and target of its literals */
+	size_t first;            /* its first literal in r->lits */
+	bool at_start;
+};
+
+static bool lit_push(struct classify_rules *r, const struct cl_literal *k)
+{
+	if (r->lit_count == r->lit_cap) {
+		size_t cap = r->lit_cap ? 2 * r->lit_cap : 64;
+		struct cl_literal *p = realloc(r->lits, cap * sizeof(*p));
+		if (p == NULL)
+			return false;
+		r->lits = p;
+		r->lit_cap = cap;
+	}
+	r->lits[r->lit_count++] = *k;
+	return true;
+}
+
+/* Adds the literal at *pp (moved past it): its characters up to the first
+ * that a literal may not hold or that is quantified. */
+static bool lit_run(struct lit_line_build *b, const char **pp, bool word)
+{
+	struct cl_literal k = b->proto;
+	const char *p = *pp;
+	unsigned char c[2];
+	size_t chars = 0, used, n;
+
+	while ((n = lit_char(p, c, &used)) > 0 && !quantified(p + used) && k.len + n <= LIT_MAX) {
+		memcpy(k.s + k.len, c, n);
+		k.len = (uint8_t)(k.len + n);
+		chars++;
+		p += used;
+	}
+	if (chars < LIT_MIN)
+		return false;
+	k.word = word && (word_byte(k.s[0]) || k.s[0] == 0xc3);
+	*pp = p;
+	return lit_push(b->r, &k);
+}
+
+static bool lit_alts(struct lit_line_build *b, const char **pp, bool word);
+
+/* The literal that the alternative at *pp starts with, or its ^; *pp moved
+ * past what was read.  word: after a \b. */
+static bool lit_head(struct lit_line_build *b, const char **pp, bool word)
+{
+	const char *p = *pp;
+
+	if (*p == '^') {
+		b->at_start = true;
+		*pp = p + 1;
+		return true;
+	}
+	if (p[0] == '\\' && p[1] == 'b' && !quantified(p + 2)) {
+		word = true;
+		p += 2;
+	}
+	if (*p != '(') {
+		*pp = p;
+		return lit_run(b, pp, word);
+	}
+	/* a group, plain or (?:, that is not optional or repeated */
+	p += p[1] == '?' && p[2] == ':' ? 3 : 1;
+	if (*p == '?' || *p == '*' || !lit_alts(b, &p, word) || *p != ')' || quantified(p + 1))
+		return false;
+	*pp = p + 1;
+	return true;
+}
+
+/* The literals of the alternatives from *pp to the ')' that ends them or to
+ * the end of the pattern, where *pp is left. */
+static bool lit_alts(struct lit_line_build *b, const char **pp, bool word)
+{
+	const char *p = *pp;
+
+	for (;;) {
+		if (!lit_head(b, &p, word))
+			return false;
+		while (p != NULL && *p != '\0' && *p != '|' && *p != ')')
+			p = lit_skip(p);
+		if (p == NULL || b->r->lit_count - b->first > LIT_LINE_MAX)
+			return false;
+		if (*p != '|')
+			break;
+		p++;
+	}
+	*pp = p;
+	return true;
+}
+
+static bool jitted(const pcre2_code *code)
+{
+	size_t size = 0;
+
+	return pcre2_pattern_info(code, PCRE2_INFO_JITSIZE, &size) == 0 && size > 0;
+}
+
+/* Puts line m, pattern src, in the literal index if lit_alts() finds its
+ * literals; false if not. */
+static bool lit_add(struct classify_rules *r, struct cl_match *m, const char *src)
+{
+	struct lit_line_build b = {
+	    .r = r,
+	    .proto = {.line = (uint32_t)r->lit_line_count, .target = (uint8_t)m->target},
+	    .first = r->lit_count};
+	const char *p = src;
+	pcre2_code *anchored = NULL;
+	int err;
+	PCRE2_SIZE off;
+
+	if (!lit_alts(&b, &p, false) || *p != '\0' ||
+	    (anchored = pcre2_compile((PCRE2_SPTR)src, PCRE2_ZERO_TERMINATED,
+	                              COMPILE_OPTIONS | PCRE2_ANCHORED, &err, &off, r->cctx)) ==
+	        NULL) {
+		r->lit_count = b.first;
+		return false;
+	}
+	(void)pcre2_jit_compile(anchored, PCRE2_JIT_COMPLETE);
+	if (jitted(anchored) != jitted(m->code)) {
+		/* they would count towards the match limit differently */
+		pcre2_code_free(anchored);
+		r->lit_count = b.first;
+		return false;
+	}
+	m->lit = (int)r->lit_line_count;
+	r->lit_lines[r->lit_line_count++] = (struct cl_litline){.target = m->target,
+	                                                        .anchored = anchored,
+	                                                        .first = b.first,
+	                                                        .count = r->lit_count - b.first,
+	                                                        .at_start = b.at_start};
+	return true;
+}
+
+/* The bucket of the literals that start with bytes s[0] and s[1], without
+ * (word false) or with a \b before them. */
+static uint32_t lit_key(const unsigned char *s, bool word)
+{
+	return ((uint32_t)(s[0] & 0x1f) << 5 | (s[1] & 0x1f)) << 1 | word;
+}
+
+/* Orders the literals by bucket (a counting sort): each bucket's end first,
+ * then its start, counting down as it fills. */
+static bool lit_index(struct classify_rules *r)
+{
+	if ((r->lit_order = malloc((r->lit_count + 1) * sizeof(*r->lit_order))) == NULL)
+		return false;
+	memset(r->lit_bucket, 0, sizeof(r->lit_bucket));
+	for (size_t i = 0; i < r->lit_count; i++)
+		r->lit_bucket[lit_key(r->lits[i].s, r->lits[i].word)]++;
+	for (size_t b = 1; b <= 2 * LIT_BUCKETS; b++)
+		r->lit_bucket[b] += r->lit_bucket[b - 1];
+	for (size_t i = r->lit_count; i-- > 0;)
+		r->lit_order[--r->lit_bucket[lit_key(r->lits[i].s, r->lits[i].word)]] = (uint32_t)i;
+	return true;
+}
+
+static void lit_free(struct classify_rules *r)
+{
+	for (size_t i = 0; i < r->lit_line_count; i++)
+		pcre2_code_free(r->lit_lines[i].anchored);
+	free(r->lit_lines);
+	free(r->lits);
+	free(r->lit_order);
+	r->lit_lines = NULL;
+	r->lits = NULL;
+	r->lit_order = NULL;
+	r->lit_line_count = r->lit_count = r->lit_cap = 0;
+}
+
+/* Indexes the lines of the subject, the body and the text that it can, once
+ * per memo slot (identical lines share one entry).  Short of memory it
+ * indexes fewer or none: matching stays right, only slower. */
+static void lit_build(struct classify_rules *r)
+{
+	int *slot_lit = malloc((r->line_count + 1) * sizeof(*slot_lit));
+
+	r->lit_lines = malloc((r->line_count + 1) * sizeof(*r->lit_lines));
+	if (slot_lit == NULL || r->lit_lines == NULL) {
+		free(slot_lit);
+		return;
+	}
+	for (size_t i = 0; i < r->line_count; i++)
+		slot_lit[i] = -1; /* not tried yet; -2: not indexed */
+	for (size_t i = 0; i < r->count; i++) {
+		for (unsigned j = 0; j < r->rules[i].match_count; j++) {
+			struct cl_match *m = &r->rules[i].matches[j];
+			if (m->target != T_SUBJECT && m->target != T_BODY && m->target != T_TEXT)
+				continue;
+			if (slot_lit[m->same] == -1)
+				slot_lit[m->same] = lit_add(r, m, m->src) ? m->lit : -2;
+			m->lit = slot_lit[m->same] >= 0 ? slot_lit[m->same] : -1;
+		}
+	}
+	free(slot_lit);
+	if (r->lit_line_count == 0 || lit_index(r))
+		return;
+	lit_free(r);
+	for (size_t i = 0; i < r->count; i++)
+		for (unsigned j = 0; j < r->rules[i].match_count; j++)
+			r->rules[i].matches[j].lit = -1;
+}
+
+static int line_cmp(const void *a, const void *b)
+{
+	const struct cl_match *x = *(const struct cl_match *const *)a;
+	const struct cl_match *y = *(const struct cl_match *const *)b;
+	int c;
+
+	if (x->target != y->target)
+		return x->target < y->target ? -1 : 1;
+	if ((c = strcmp(x->header ? x->header : "", y->header ? y->header : "")) != 0)
+		return c;
+	return strcmp(x->src, y->src);
+}
+
+/* Numbers the match lines' memo slots; with share, identical lines (the
+ * same target, header and pattern) get one, so that a call matches each
+ * pattern on each target once (match_line).  The default rules test the
+ * sender's domain with one pattern in up to eight rules. */
+static void memo_build(struct classify_rules *r, bool share)
+{
+	struct cl_match **all;
+	size_t n = 0;
+
+	for (size_t i = 0; i < r->count; i++)
+		for (unsigned j = 0; j < r->rules[i].match_count; j++)
+			r->rules[i].matches[j].same = n++;
+	r->line_count = n;
+	if (!share || n < 2 || (all = malloc(n * sizeof(*all))) == NULL)
+		return;
+	n = 0;
+	for (size_t i = 0; i < r->count; i++)
+		for (unsigned j = 0; j < r->rules[i].match_count; j++)
+			all[n++] = &r->rules[i].matches[j];
+	qsort(all, n, sizeof(*all), line_cmp);
+	for (size_t i = 1; i < n; i++)
+		if (line_cmp(&all[i - 1], &all[i]) == 0)
+			all[i]->same = all[i - 1]->same;
+	free(all);
+}
+
 size_t classify_rules_prefilter_count(const struct classify_rules *rules)
 {
-	return rules->group_count;
+	return rules->group_count + (rules->lit_line_count > 0);
 }
 
 static struct classify_rules *load_finish(struct loader *ld, char **error_r)
@@ -879,8 +1277,13 @@ static struct classify_rules *load_finish(struct loader *ld, char **error_r)
 		*error_r = ld->errors ? ld->errors : strdup("out of memory");
 		return NULL;
 	}
+	bool on = getenv("CLASSIFY_NO_PREFILTER") == NULL;
+
 	sort_matches(ld->r);
-	prefilter_build(ld->r);
+	memo_build(ld->r, on);
+	if (on)
+		lit_build(ld->r);
+	union_build(ld->r, on);
 	*error_r = NULL;
 	return ld->r;
 }
@@ -989,6 +1392,7 @@ void classify_rules_free(struct classify_rules **rules)
 		pcre2_code_free(r->groups[i].code);
 	free(r->groups);
 	free(r->members);
+	lit_free(r);
 	pcre2_match_context_free(r->mctx);
 	pcre2_compile_context_free(r->cctx);
 	free(r);
@@ -1033,13 +1437,32 @@ struct cl_found {
 #define FOUND_NONE SIZE_MAX          /* it matches nowhere */
 #define FOUND_UNKNOWN (SIZE_MAX - 1) /* not known: it runs as usual */
 
+/* The first places in its target where a literal line's literals are; when
+ * all LIT_SEEN are used there may be more after them. */
+#define LIT_SEEN 4
+struct lit_seen {
+	uint32_t at[LIT_SEEN];
+	unsigned n;
+};
+
+/* A memo slot: what a line's pattern found in its target in this call. */
+enum { MEMO_UNKNOWN, MEMO_NONE, MEMO_FOUND };
+
 struct cl_call {
 	const struct classify_rules *r;
 	pcre2_match_data *md;
 	pcre2_match_data *group_md; /* with room for any union's captures */
 	struct classify_result *res;
-	bool *group_done;           /* per prefilter group: has it run? */
-	size_t *found;              /* per prefilter member: FOUND_* or an offset */
+	bool *group_done;            /* per prefilter group: has it run? */
+	size_t *found;               /* per prefilter member: FOUND_* or an offset */
+	int lit_state;               /* 0: not scanned yet, 1: lit_seen is set, -1: not usable */
+	unsigned char *folded;       /* the text, folded for the literal index */
+	size_t lit_base[T_TEXT + 1]; /* where the subject, body and text start in it */
+	size_t lit_end[T_TEXT + 1];  /* and end */
+	struct lit_seen *lit_seen;   /* per literal line */
+	uint8_t *memo;               /* per memo slot: MEMO_* */
+	struct cl_found *memo_found; /* per memo slot, when MEMO_FOUND */
+	unsigned errors;             /* matching errors so far (each warned about) */
 	bool oom;
 };
 
@@ -1196,6 +1619,7 @@ static int match_one(struct cl_call *c, const struct cl_rule *rule, const struct
 	}
 	if (rc != PCRE2_ERROR_NOMATCH) {
 		PCRE2_UCHAR buf[128];
+		c->errors++;
 		if (pcre2_get_error_message(rc, buf, sizeof(buf)) < 0)
 			snprintf((char *)buf, sizeof(buf), "error %d", rc);
 		if (!add_warning(c, "rule '%s' (%s:%u): %s: treated as no match", rule->name,
@@ -1292,11 +1716,165 @@ static size_t member_start(struct cl_call *c, const struct cl_input *in, int idx
 	return c->found[idx] == FOUND_UNKNOWN ? 0 : c->found[idx];
 }
 
-/* Does match line m hold?  Records the positive match in found. */
-static bool match_line(struct cl_call *c, struct cl_input *in, const struct cl_rule *rule,
+/* Folds s[0..len) to out as literals are folded (see the literal index);
+ * false if s holds a character with another case equivalent. */
+static bool lit_fold(const char *s, size_t len, unsigned char *out)
+{
+	const unsigned char *u = (const unsigned char *)s;
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned char b = u[i];
+		if (b < 0x80) {
+			out[i] = b >= 'A' && b <= 'Z' ? (unsigned char)(b + 32) : b;
+		} else if (b == 0xc3 && i + 1 < len) {
+			out[i++] = b;
+			b = u[i];
+			out[i] = b <= 0x9e && b != 0x97 ? (unsigned char)(b + 0x20) : b;
+		} else if ((b == 0xc5 && i + 1 < len && u[i + 1] == 0xbf) ||
+		           (b == 0xe2 && i + 2 < len && u[i + 1] == 0x84 &&
+		            (u[i + 2] == 0xaa || u[i + 2] == 0xab))) {
+			return false;
+		} else {
+			out[i] = b;
+		}
+	}
+	return true;
+}
+
+/* Whether \b may hold before a word character at f[p]: not when the
+ * character before it is an ASCII or Latin-1 letter, a digit or _. */
+static bool lit_word_may_start(const unsigned char *f, size_t p)
+{
+	unsigned char b = p > 0 ? f[p - 1] : ' ';
+
+	if (b < 0x80)
+		return !word_byte(b);
+	return !(p >= 2 && f[p - 2] == 0xc3 && b != 0x97 && b != 0xb7);
+}
+
+/* Whether literal k is found at position p of the text, inside its target. */
+static bool lit_at(const struct cl_call *c, const struct cl_literal *k, size_t p)
+{
+	return p >= c->lit_base[k->target] && p + k->len <= c->lit_end[k->target] &&
+	       memcmp(c->folded + p, k->s, k->len) == 0;
+}
+
+/* The literals that may be found at position p: first bucket *b_r of the
+ * ones without \b; *end_r ends those and, where a word may start, the ones
+ * with it (the next bucket). */
+static inline void lit_buckets(const struct cl_call *c, size_t p, uint32_t *b_r, uint32_t *end_r)
+{
+	const uint32_t *bucket = c->r->lit_bucket;
+	uint32_t key = lit_key(c->folded + p, false);
+
+	*b_r = bucket[key];
+	*end_r = bucket[key + 1];
+	if (bucket[key + 2] > *end_r && lit_word_may_start(c->folded, p))
+		*end_r = bucket[key + 2];
+}
+
+/* Folds the text and finds where each literal line's first literals are;
+ * false if the literal index cannot be used on this text. */
+static bool lit_scan(struct cl_call *c, const struct cl_input *in)
+{
+	const struct classify_rules *r = c->r;
+	size_t len = in->t[T_TEXT].len;
+
+	if (!lit_fold(in->t[T_TEXT].s, len, c->folded))
+		return false;
+	for (int t = T_SUBJECT; t <= T_TEXT; t++) {
+		c->lit_base[t] = (size_t)(in->t[t].s - in->t[T_TEXT].s);
+		c->lit_end[t] = c->lit_base[t] + in->t[t].len;
+	}
+	for (size_t i = 0; i < r->lit_line_count; i++)
+		c->lit_seen[i].n = 0;
+	for (size_t p = 0; p + 1 < len; p++) {
+		uint32_t i, end;
+		for (lit_buckets(c, p, &i, &end); i < end; i++) {
+			const struct cl_literal *k = &r->lits[r->lit_order[i]];
+			struct lit_seen *seen = &c->lit_seen[k->line];
+			uint32_t at;
+			if (seen->n == LIT_SEEN || !lit_at(c, k, p))
+				continue;
+			/* two literals of a line may be found at one place */
+			at = (uint32_t)(p - c->lit_base[k->target]);
+			if (seen->n == 0 || seen->at[seen->n - 1] != at)
+				seen->at[seen->n++] = at;
+		}
+	}
+	return true;
+}
+
+/* Where one of literal line l's literals is, from from on in its target,
+ * by scanning; FOUND_NONE if none. */
+static size_t lit_scan_line(const struct cl_call *c, size_t l, size_t from)
+{
+	const struct classify_rules *r = c->r;
+	enum target t = r->lit_lines[l].target;
+
+	for (size_t p = c->lit_base[t] + from; p + 1 < c->lit_end[t]; p++) {
+		uint32_t i, end;
+		for (lit_buckets(c, p, &i, &end); i < end; i++) {
+			const struct cl_literal *k = &r->lits[r->lit_order[i]];
+			if (k->line == l && lit_at(c, k, p))
+				return p - c->lit_base[t];
+		}
+	}
+	return FOUND_NONE;
+}
+
+/* The next place, from from on in its target, where one of literal line l's
+ * literals is: one that lit_scan() saw, else, if there may be more, the
+ * next found by scanning again. */
+static size_t lit_next(const struct cl_call *c, size_t l, size_t from)
+{
+	const struct lit_seen *seen = &c->lit_seen[l];
+
+	for (unsigned i = 0; i < seen->n; i++)
+		if (seen->at[i] >= from)
+			return seen->at[i];
+	if (seen->n < LIT_SEEN)
+		return FOUND_NONE;
+	return lit_scan_line(c, l, from);
+}
+
+/* Decides line m of the literal index by trying it, anchored, where it may
+ * match, in order: 1 found (in found), 0 not, -1 not known (the index is not
+ * usable on this text, or an error): search as usual. */
+static int lit_match(struct cl_call *c, const struct cl_input *in, const struct cl_match *m,
+                     struct cl_found *found)
+{
+	const struct subject_text *t = &in->t[m->target];
+	const struct cl_litline *ll = &c->r->lit_lines[m->lit];
+
+	if (c->lit_state == 0)
+		c->lit_state = lit_scan(c, in) ? 1 : -1;
+	if (c->lit_state < 0)
+		return -1;
+	/* where its target starts, if it may match there, then where its literals are */
+	for (size_t at = ll->at_start ? 0 : lit_next(c, (size_t)m->lit, 0); at != FOUND_NONE;
+	     at = lit_next(c, (size_t)m->lit, at + 1)) {
+		int rc = pcre2_match(ll->anchored, (PCRE2_SPTR)t->s, t->len, at, PCRE2_NO_UTF_CHECK,
+		                     c->md, c->r->mctx);
+		if (rc >= 0) {
+			PCRE2_SIZE *ov = pcre2_get_ovector_pointer(c->md);
+			found->s = t->s + ov[0];
+			found->len = ov[1] >= ov[0] ? ov[1] - ov[0] : 0;
+			return 1;
+		}
+		if (rc != PCRE2_ERROR_NOMATCH)
+			return -1;
+	}
+	return 0;
+}
+
+/* Is m's pattern found in its target?  Records the match in found. */
+static bool match_find(struct cl_call *c, struct cl_input *in, const struct cl_rule *rule,
                        const struct cl_match *m, struct cl_found *found)
 {
+	const struct subject_text *t = &in->t[m->target];
 	bool hit = false;
+	int rc;
 
 	found->target = m->target;
 	if (m->target == T_TO) {
@@ -1306,11 +1884,36 @@ static bool match_line(struct cl_call *c, struct cl_input *in, const struct cl_r
 	} else if (m->target == T_HEADER) {
 		const char *v = in->header ? in->header(m->header, in->header_ctx) : NULL;
 		hit = match_loose(c, in, rule, m, v ? v : "", found) == 1;
+	} else if (m->lit >= 0 && (rc = lit_match(c, in, m, found)) >= 0) {
+		hit = rc == 1;
 	} else {
-		const struct subject_text *t = &in->t[m->target];
 		size_t start = m->member >= 0 ? member_start(c, in, m->member) : 0;
 		if (start != FOUND_NONE)
 			hit = match_one(c, rule, m, t->s, t->len, start, found) == 1;
+	}
+	return hit;
+}
+
+/* Does match line m hold?  Records the positive match in found.  What an
+ * identical line found before is reused, unless that met an error: then
+ * each line meets it and warns itself, as without the memo. */
+static bool match_line(struct cl_call *c, struct cl_input *in, const struct cl_rule *rule,
+                       const struct cl_match *m, struct cl_found *found)
+{
+	uint8_t *memo = &c->memo[m->same];
+	unsigned errors = c->errors;
+	bool hit;
+
+	if (*memo != MEMO_UNKNOWN) {
+		hit = *memo == MEMO_FOUND;
+		if (hit)
+			*found = c->memo_found[m->same];
+	} else {
+		hit = match_find(c, in, rule, m, found);
+		if (c->errors == errors)
+			*memo = hit ? MEMO_FOUND : MEMO_NONE;
+		if (c->errors == errors && hit)
+			c->memo_found[m->same] = *found;
 	}
 	return hit != m->negate;
 }
@@ -1448,25 +2051,51 @@ static bool run_rules(struct cl_call *c, struct cl_input *in, int *scores[])
 	return !c->oom;
 }
 
+/* A call's arrays in one block, the widest elements first so that each is
+ * aligned; the scores, group_done and memo zeroed.  The scores are returned
+ * in *scores_r. */
+static void *call_arrays(struct cl_call *c, const struct cl_input *in, size_t score_count,
+                         int **scores_r)
+{
+	const struct classify_rules *r = c->r;
+	size_t folded = r->lit_line_count > 0 ? in->t[T_TEXT].len + 1 : 0;
+	size_t zeroed = score_count * sizeof(int) + r->group_count * sizeof(bool) + r->line_count;
+	char *block =
+	    malloc(r->member_count * sizeof(size_t) + r->line_count * sizeof(struct cl_found) +
+	           r->lit_line_count * sizeof(struct lit_seen) + zeroed + folded + 1);
+
+	if (block == NULL)
+		return NULL;
+	c->found = (size_t *)block;
+	c->memo_found = (struct cl_found *)(c->found + r->member_count);
+	c->lit_seen = (struct lit_seen *)(c->memo_found + r->line_count);
+	*scores_r = (int *)(c->lit_seen + r->lit_line_count);
+	c->group_done = (bool *)(*scores_r + score_count);
+	c->memo = (uint8_t *)(c->group_done + r->group_count);
+	c->folded = c->memo + r->line_count;
+	memset(*scores_r, 0, zeroed);
+	return block;
+}
+
 static bool classify_run(const struct classify_rules *r, struct cl_input *in,
                          struct classify_result **result_r)
 {
 	struct cl_call c = {.r = r};
-	int *scores[CLASSIFY_FIELD_COUNT], *all;
+	int *scores[CLASSIFY_FIELD_COUNT], *all = NULL;
 	size_t total = 0, off = 0;
+	void *block;
 	bool ok = false;
 
 	*result_r = NULL;
 	for (int f = 0; f < CLASSIFY_FIELD_COUNT; f++)
 		total += r->value_count[f];
-	all = calloc(total + 1, sizeof(*all));
+	block = call_arrays(&c, in, total, &all);
 	c.res = calloc(1, sizeof(*c.res));
 	c.md = pcre2_match_data_create(1, NULL);
-	c.group_md = pcre2_match_data_create(r->max_captures + 1, NULL);
-	c.group_done = calloc(r->group_count + 1, sizeof(*c.group_done));
-	c.found = malloc((r->member_count + 1) * sizeof(*c.found));
-	if (all == NULL || c.res == NULL || c.md == NULL || c.group_md == NULL ||
-	    c.group_done == NULL || c.found == NULL)
+	if (r->group_count > 0)
+		c.group_md = pcre2_match_data_create(r->max_captures + 1, NULL);
+	if (block == NULL || c.res == NULL || c.md == NULL ||
+	    (r->group_count > 0 && c.group_md == NULL))
 		goto out;
 	for (int f = 0; f < CLASSIFY_FIELD_COUNT; f++) {
 		scores[f] = all + off;
@@ -1497,10 +2126,8 @@ static bool classify_run(const struct classify_rules *r, struct cl_input *in,
 	ok = true;
 out:
 	pcre2_match_data_free(c.md);
-	free(all);
 	pcre2_match_data_free(c.group_md);
-	free(c.group_done);
-	free(c.found);
+	free(block);
 	free(in->text);
 	in->text = NULL;
 	for (size_t i = 0; i < in->copy_count; i++)

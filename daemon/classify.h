@@ -36,7 +36,9 @@
  *
  * Matching is sped up by a prefilter that is exact: it never changes a
  * result (see classify.c).  CLASSIFY_NO_PREFILTER set in the environment
- * when rules are loaded turns it off, to compare.
+ * when rules are loaded turns it off, to compare.  A text holding U+212A
+ * KELVIN SIGN, U+017F LONG S or U+212B ANGSTROM SIGN is matched without
+ * most of it (they are caselessly k, s and å), so more slowly.
  *
  * Loading collects every error (file:line: what) instead of stopping at the
  * first.  Limits: CLASSIFY_MAX_* below.  Matching is bounded by PCRE2 match
@@ -87,7 +89,8 @@ struct classify_rules *classify_rules_load_file(const char *path, char **error_r
     __attribute__((warn_unused_result));
 void classify_rules_free(struct classify_rules **rules);
 size_t classify_rules_count(const struct classify_rules *rules);
-/* How many prefilter groups were built (see classify.c); for tests. */
+/* How many prefilter groups were built: the unions, and the literal index
+ * as one (see classify.c); for tests. */
 size_t classify_rules_prefilter_count(const struct classify_rules *rules);
 
 /* A rule that contributed to a decision. */

@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -267,19 +268,45 @@ static struct lang_word lang_words[] = {
     {"back", L_EN},
     {"live", L_EN},
 };
-static size_t lang_word_count;
 static pthread_once_t lang_once = PTHREAD_ONCE_INIT;
 
+/* lang_words by word_hash(), open addressing: index + 1, 0 for an empty slot.
+ * Four times as many slots as words keep the probes short. */
+#define LANG_HASH_SLOTS 1024
+static uint16_t lang_hash[LANG_HASH_SLOTS];
+static uint8_t lang_word_len[sizeof(lang_words) / sizeof(lang_words[0])];
+
+struct lang_affix {
+	const char *s;
+	size_t len;
+};
+#define AFFIX(s)                                                                                   \
+	{                                                                                          \
+		s, sizeof(s) - 1                                                                   \
+	}
+
 /* Finnish case and verb endings; rare at the end of Swedish or English words. */
-static const char *const fi_endings[] = {"ssa", "ssä", "lla", "llä", "lta", "ltä", "lle",
-                                         "sta", "stä", "ksi", "nen", "mme", "tte", "isi"};
+static const struct lang_affix fi_endings[] = {
+    AFFIX("ssa"), AFFIX("ssä"), AFFIX("lla"), AFFIX("llä"), AFFIX("lta"),
+    AFFIX("ltä"), AFFIX("lle"), AFFIX("sta"), AFFIX("stä"), AFFIX("ksi"),
+    AFFIX("nen"), AFFIX("mme"), AFFIX("tte"), AFFIX("isi")};
+
+/* FNV-1a */
+static uint32_t word_hash(const char *w, size_t len)
+{
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)w[i]) * 16777619u;
+	return h;
+}
 
 static int word_cmp(const void *a, const void *b)
 {
 	return strcmp(((const struct lang_word *)a)->word, ((const struct lang_word *)b)->word);
 }
 
-/* Sorts the table and merges duplicates, once per process. */
+/* Sorts the table, merges duplicates and hashes the words, once per process. */
 static void lang_init(void)
 {
 	size_t n = sizeof(lang_words) / sizeof(lang_words[0]), out = 0;
@@ -291,7 +318,26 @@ static void lang_init(void)
 		else
 			lang_words[out++] = lang_words[i];
 	}
-	lang_word_count = out;
+	for (size_t i = 0; i < out; i++) {
+		size_t len = strlen(lang_words[i].word);
+		uint32_t h = word_hash(lang_words[i].word, len) & (LANG_HASH_SLOTS - 1);
+		lang_word_len[i] = (uint8_t)len;
+		while (lang_hash[h] != 0)
+			h = (h + 1) & (LANG_HASH_SLOTS - 1);
+		lang_hash[h] = (uint16_t)(i + 1);
+	}
+}
+
+static const struct lang_word *word_find(const char *w, size_t len)
+{
+	uint32_t h = word_hash(w, len) & (LANG_HASH_SLOTS - 1);
+
+	for (; lang_hash[h] != 0; h = (h + 1) & (LANG_HASH_SLOTS - 1)) {
+		size_t i = lang_hash[h] - 1u;
+		if (lang_word_len[i] == len && memcmp(lang_words[i].word, w, len) == 0)
+			return &lang_words[i];
+	}
+	return NULL;
 }
 
 /* A word counts at most this often: a pasted stack trace full of "at" is not English. */
@@ -308,18 +354,19 @@ struct lang_counts {
 	unsigned char seen[512]; /* per lang_words entry, capped at LANG_MAX_PER_WORD */
 };
 
-static bool ends_with(const char *w, size_t len, const char *suffix)
+/* The last byte first: it rules out most endings at once. */
+static bool ends_with(const char *w, size_t len, const struct lang_affix *suffix)
 {
-	size_t sl = strlen(suffix);
-	return len >= sl && memcmp(w + len - sl, suffix, sl) == 0;
+	return len >= suffix->len && w[len - 1] == suffix->s[suffix->len - 1] &&
+	       memcmp(w + len - suffix->len, suffix->s, suffix->len) == 0;
 }
 
 static void count_word(const char *w, size_t len, struct lang_counts *c)
 {
-	struct lang_word key = {.word = w}, *hit;
+	const struct lang_word *hit;
 
 	c->tokens++;
-	hit = bsearch(&key, lang_words, lang_word_count, sizeof(lang_words[0]), word_cmp);
+	hit = word_find(w, len);
 	if (hit != NULL) {
 		size_t idx = (size_t)(hit - lang_words);
 		if (idx < sizeof(c->seen) && c->seen[idx]++ >= LANG_MAX_PER_WORD)
@@ -331,7 +378,7 @@ static void count_word(const char *w, size_t len, struct lang_counts *c)
 	}
 	if (len >= 6) {
 		for (size_t i = 0; i < sizeof(fi_endings) / sizeof(fi_endings[0]); i++) {
-			if (ends_with(w, len, fi_endings[i])) {
+			if (ends_with(w, len, &fi_endings[i])) {
 				c->endings++;
 				break;
 			}
@@ -402,39 +449,45 @@ static void count_span(const char *text, size_t len, struct lang_counts *c)
 	}
 }
 
-static bool starts_with_ci(const char *s, size_t len, const char *prefix)
+/* The first bytes compared alike (| 0x20 makes ASCII letters small) first:
+ * they rule out most prefixes at once. */
+static bool starts_with_ci(const char *s, size_t len, const struct lang_affix *prefix)
 {
-	size_t pl = strlen(prefix);
-	return len >= pl && strncasecmp(s, prefix, pl) == 0;
+	return len >= prefix->len && (s[0] | 0x20) == (prefix->s[0] | 0x20) &&
+	       strncasecmp(s, prefix->s, prefix->len) == 0;
 }
 
 /* A line that introduces quoted or forwarded text. */
 static bool is_quote_header(const char *s, size_t len)
 {
-	static const char *const prefixes[] = {"Lähettäjä:",
-	                                       "Lahettaja:",
-	                                       "From:",
-	                                       "Från:",
-	                                       "Lähetetty:",
-	                                       "Sent:",
-	                                       "Skickat:",
-	                                       "-----Original",
-	                                       "-----Alkuperäinen",
-	                                       "-----Ursprungligt",
-	                                       "---------- Forwarded",
-	                                       "-------- Välitetty",
-	                                       "-------- Vidarebefordrat",
-	                                       "Begin forwarded message"};
-	static const char *const suffixes[] = {"wrote:", "kirjoitti:", "skrev:"};
+	static const struct lang_affix prefixes[] = {AFFIX("Lähettäjä:"),
+	                                             AFFIX("Lahettaja:"),
+	                                             AFFIX("From:"),
+	                                             AFFIX("Från:"),
+	                                             AFFIX("Lähetetty:"),
+	                                             AFFIX("Sent:"),
+	                                             AFFIX("Skickat:"),
+	                                             AFFIX("-----Original"),
+	                                             AFFIX("-----Alkuperäinen"),
+	                                             AFFIX("-----Ursprungligt"),
+	                                             AFFIX("---------- Forwarded"),
+	                                             AFFIX("-------- Välitetty"),
+	                                             AFFIX("-------- Vidarebefordrat"),
+	                                             AFFIX("Begin forwarded message")};
+	/* all end with ':' */
+	static const struct lang_affix suffixes[] = {AFFIX("wrote:"), AFFIX("kirjoitti:"),
+	                                             AFFIX("skrev:")};
 
 	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
-		if (starts_with_ci(s, len, prefixes[i]))
+		if (starts_with_ci(s, len, &prefixes[i]))
 			return true;
 	while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\r'))
 		len--;
+	if (len == 0 || s[len - 1] != ':')
+		return false;
 	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
-		size_t sl = strlen(suffixes[i]);
-		if (len >= sl && strncasecmp(s + len - sl, suffixes[i], sl) == 0)
+		size_t sl = suffixes[i].len;
+		if (len >= sl && strncasecmp(s + len - sl, suffixes[i].s, sl) == 0)
 			return true;
 	}
 	return false;
