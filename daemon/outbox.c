@@ -714,6 +714,25 @@ static long long monotonic_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Runs sql as the prepared statement name of conn, preparing it on first
+ * use (so also after a reconnect): a sender runs these for every mail, and
+ * parsing and planning them each time was much of their cost. */
+static PGresult *out_exec(PGconn *conn, const char *name, const char *sql, int n,
+                          const char *const *values)
+{
+	PGresult *res = PQexecPrepared(conn, name, n, values, NULL, NULL, 0);
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+	if (state == NULL || strcmp(state, "26000") != 0) /* invalid_sql_statement_name */
+		return res;
+	PQclear(res);
+	res = PQprepare(conn, name, sql, n, NULL);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		return res;
+	PQclear(res);
+	return PQexecPrepared(conn, name, n, values, NULL, NULL, 0);
+}
+
 /* Step 1: claims up to limit due rows in one committed statement. */
 static bool claim(PGconn *conn, const struct outbox_settings *set, const char *sender, size_t limit,
                   struct claimed **rows_r, size_t *n_r, char **error_r)
@@ -726,8 +745,8 @@ static bool claim(PGconn *conn, const struct outbox_settings *set, const char *s
 
 	snprintf(lim, sizeof(lim), "%zu", limit);
 	snprintf(lease, sizeof(lease), "%u", set->lease_s);
-	res = PQexecParams(
-	    conn,
+	res = out_exec(
+	    conn, "outbox_claim",
 	    "WITH due AS (SELECT id, status AS was FROM outbox"
 	    "  WHERE status IN ('queued', 'sending') AND next_attempt_at <= now()"
 	    "  ORDER BY next_attempt_at LIMIT $1::integer FOR UPDATE SKIP LOCKED)"
@@ -744,7 +763,7 @@ static bool claim(PGconn *conn, const struct outbox_settings *set, const char *s
 	    " RETURNING o.id, coalesce(o.ticket, 0), o.attempt_id, o.message_id, o.to_address,"
 	    "  o.envelope_from, o.raw, o.attempts, extract(epoch FROM now() - o.created_at),"
 	    "  due.was = 'sending'",
-	    3, NULL, values, NULL, NULL, 0);
+	    3, values);
 	if (!db_result_ok(conn, res, PGRES_TUPLES_OK, &err)) {
 		PQclear(res);
 		*error_r = prefixed("cannot claim due mail", err);
@@ -786,14 +805,13 @@ static bool settle(PGconn *conn, const char *sender, size_t *n_r, char **error_r
 	PGresult *res;
 	char *err = NULL;
 
-	res =
-	    PQexecParams(conn,
+	res = out_exec(conn, "outbox_settle",
 	                 "UPDATE outbox SET status = 'sent', sent_at = data_end_at, last_code = 0,"
 	                 " last_error = 'delivery not confirmed: the sender stopped after the end"
 	                 " of data (attempt ' || attempt_id || ')'"
 	                 " WHERE status = 'sending' AND data_end_at IS NOT NULL"
 	                 " AND claimed_by = $1 AND next_attempt_at <= now()",
-	                 1, NULL, values, NULL, NULL, 0);
+	                 1, values);
 	if (!db_result_ok(conn, res, PGRES_COMMAND_OK, &err)) {
 		PQclear(res);
 		*error_r = prefixed("cannot settle attempts that ended their data", err);
@@ -821,10 +839,10 @@ static bool mark_data_end(void *arg)
 	char *err = NULL;
 
 	snprintf(id, sizeof(id), "%lld", d->c->id);
-	res = PQexecParams(d->conn,
-	                   "UPDATE outbox SET data_end_at = now() WHERE id = $1::bigint"
-	                   " AND attempt_id = $2::uuid AND status = 'sending'",
-	                   2, NULL, values, NULL, NULL, 0);
+	res = out_exec(d->conn, "outbox_data_end",
+	               "UPDATE outbox SET data_end_at = now() WHERE id = $1::bigint"
+	               " AND attempt_id = $2::uuid AND status = 'sending'",
+	               2, values);
 	if (!db_result_ok(d->conn, res, PGRES_COMMAND_OK, &err))
 		d->error = xasprintf("not sent: the end of data could not be recorded: %s",
 		                     err ? err : "unknown error");
@@ -849,11 +867,11 @@ static bool renew(PGconn *conn, const struct outbox_settings *set, const struct 
 
 	snprintf(id, sizeof(id), "%lld", c->id);
 	snprintf(lease, sizeof(lease), "%u", set->lease_s);
-	res = PQexecParams(conn,
-	                   "UPDATE outbox SET next_attempt_at = now() + make_interval(secs => "
-	                   "$3::integer) WHERE id = $1::bigint AND attempt_id = $2::uuid"
-	                   " AND status = 'sending'",
-	                   3, NULL, values, NULL, NULL, 0);
+	res = out_exec(conn, "outbox_renew",
+	               "UPDATE outbox SET next_attempt_at = now() + make_interval(secs => "
+	               "$3::integer) WHERE id = $1::bigint AND attempt_id = $2::uuid"
+	               " AND status = 'sending'",
+	               3, values);
 	if (!db_result_ok(conn, res, PGRES_COMMAND_OK, &err)) {
 		PQclear(res);
 		*error_r = prefixed("cannot renew a lease", err);
@@ -877,8 +895,8 @@ static bool record(PGconn *conn, const struct claimed *c, const char *status, in
 	snprintf(codes, sizeof(codes), "%d", code);
 	snprintf(delay, sizeof(delay), "%.3f", delay_s);
 	for (int tries = 1;; tries++) {
-		PGresult *res = PQexecParams(
-		    conn,
+		PGresult *res = out_exec(
+		    conn, "outbox_record",
 		    "WITH u AS (UPDATE outbox SET status = $3,"
 		    "  sent_at = CASE WHEN $3 = 'sent' THEN now() END,"
 		    "  failed_at = CASE WHEN $3 = 'failed' THEN now() END,"
@@ -895,7 +913,7 @@ static bool record(PGconn *conn, const struct claimed *c, const char *status, in
 		    "   'code', last_code, 'error', last_error, 'gave_up', $7::boolean)"
 		    "  FROM u WHERE status = 'failed')"
 		    " SELECT status FROM u",
-		    7, NULL, values, NULL, NULL, 0);
+		    7, values);
 		if (db_result_ok(conn, res, PGRES_TUPLES_OK, &err)) {
 			snprintf(final_r, 8, "%s", PQntuples(res) ? PQgetvalue(res, 0, 0) : "");
 			PQclear(res);
