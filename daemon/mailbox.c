@@ -331,14 +331,24 @@ static bool drain(struct mailbox *mb, const struct config_mailbox *cm, bool *idl
 	struct batch *cur = NULL, *next = NULL;
 	bool ok = true, db_failed = false;
 
-	if (!imap_list(mb->imap, mb->scan_from, MAILBOX_LIST_MAX, keyword, &infos, &n, error_r)) {
-		drop_imap(mb);
-		return false;
+	/* A server answers a command from the session's view of the folder
+	 * and brings the view up to date (EXISTS) only at its end: mail that
+	 * came while the session did nothing (a database outage, say) shows
+	 * in the second listing, and IDLE would not announce it again.  So
+	 * nothing to do is believed only when two listings say so. */
+	for (int pass = 0; pass < 2 && todo == 0; pass++) {
+		free(infos);
+		infos = NULL;
+		if (!imap_list(mb->imap, mb->scan_from, MAILBOX_LIST_MAX, keyword, &infos, &n,
+			       error_r)) {
+			drop_imap(mb);
+			return false;
+		}
+		/* Keep what still needs doing; in flag mode, skip what carries the flag. */
+		for (size_t i = 0; i < n; i++)
+			if (!(infos[i].flags & (IMAP_FLAG_KEYWORD | IMAP_FLAG_DELETED)))
+				infos[todo++] = infos[i];
 	}
-	/* Keep what still needs doing; in flag mode, skip what carries the flag. */
-	for (size_t i = 0; i < n; i++)
-		if (!(infos[i].flags & (IMAP_FLAG_KEYWORD | IMAP_FLAG_DELETED)))
-			infos[todo++] = infos[i];
 	*idle_r = todo == 0;
 	if (todo == 0 && n > 0)
 		mb->scan_from = infos[n - 1].uid;
