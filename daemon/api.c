@@ -624,7 +624,46 @@ struct api_req {
 
 /* agents.last_seen_at, at most every API_SEEN_INTERVAL_S per agent from
  * this daemon: assignment takes an agent who called in lately as online. */
-static void touch_agent(struct api *api, PGconn *conn, long long agent)
+/* Offers an agent who just came online the unassigned backlog of the
+ * automatically assigned queues they work, the earliest due first, as many
+ * as their max_open: it arrived while nobody eligible was online, and
+ * assignment at intake left it for a claim.  Each ticket is offered by its
+ * queue's strategy (seutudesk_assign, sql/009_assign.sql) in a transaction of
+ * its own, so the usual locking order holds and a claim meanwhile wins. */
+static void offer_backlog(PGconn *conn, const char *id, const char *window)
+{
+	const char *params[2] = {id, window};
+	PGresult *r = dbpool_exec(
+	    conn,
+	    "SELECT t.number FROM agents me JOIN tickets t ON t.assignee IS NULL"
+	    "  AND t.status IN ('new', 'open') AND t.merged_into IS NULL"
+	    " JOIN queues q ON q.id = t.queue AND q.active AND q.strategy <> 'manual'"
+	    " WHERE me.id = $1::bigint AND me.active"
+	    "  AND (me.queues IS NULL OR t.queue = ANY (me.queues)) AND " TICKETVIEW_SQL_MAY_SEE
+	    " ORDER BY coalesce(t.due_resolution, 'infinity'), t.number LIMIT (SELECT max_open"
+	    "  FROM agents WHERE id = $1::bigint)",
+	    1, params, NULL, NULL, 0);
+	int n = PQresultStatus(r) == PGRES_TUPLES_OK ? PQntuples(r) : -1, assigned = 0;
+
+	for (int i = 0; i < n; i++) {
+		const char *p[2] = {PQgetvalue(r, i, 0), window};
+		PGresult *a = dbpool_exec(conn,
+		                          "SELECT seutudesk_assign($1::bigint,"
+		                          " make_interval(secs => $2::int))",
+		                          2, p, NULL, NULL, 0);
+		assigned += PQresultStatus(a) == PGRES_TUPLES_OK && !PQgetisnull(a, 0, 0);
+		PQclear(a);
+	}
+	PQclear(r);
+	if (n < 0)
+		log_warn("api event=backlog_failed agent=%s", id);
+	else if (n > 0)
+		log_info("api event=backlog agent=%s offered=%d assigned=%d", id, n, assigned);
+}
+
+/* Marks the agent online (at most once every API_SEEN_INTERVAL_S per
+ * agent); one who was not online before is offered the backlog. */
+static void touch_agent(struct api *api, PGconn *conn, long long agent, unsigned online_window)
 {
 	double now = mono_now();
 	struct seen_slot *s = &api->seen[(unsigned long long)agent % API_SEEN_SLOTS];
@@ -639,14 +678,24 @@ static void touch_agent(struct api *api, PGconn *conn, long long agent)
 	pthread_mutex_unlock(&api->seen_lock);
 	if (!due)
 		return;
-	char id[24];
-	const char *params[1] = {id};
+	char id[24], window[16];
+	const char *params[2] = {id, window};
 	snprintf(id, sizeof(id), "%lld", agent);
-	PGresult *r = dbpool_exec(conn, "UPDATE agents SET last_seen_at = now() WHERE id = $1", 1,
-	                          params, NULL, NULL, 0);
-	if (PQresultStatus(r) != PGRES_COMMAND_OK)
+	snprintf(window, sizeof(window), "%u", online_window);
+	/* o is the row as it was before this statement. */
+	PGresult *r = dbpool_exec(conn,
+	                          "UPDATE agents a SET last_seen_at = now() FROM agents o"
+	                          " WHERE a.id = $1::bigint AND o.id = a.id"
+	                          " RETURNING o.last_seen_at IS NULL OR o.last_seen_at"
+	                          "  < now() - make_interval(secs => $2::int)",
+	                          2, params, NULL, NULL, 0);
+	bool came_online = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
+	                   PQgetvalue(r, 0, 0)[0] == 't';
+	if (PQresultStatus(r) != PGRES_TUPLES_OK)
 		log_warn("api event=last_seen_failed agent=%lld", agent);
 	PQclear(r);
+	if (came_online)
+		offer_backlog(conn, id, window);
 }
 
 /* Authenticates; false with res set when the call ends here. */
@@ -679,7 +728,9 @@ static bool authenticate(struct api_req *q, PGconn *conn)
 	q->call.role = q->role;
 	q->call.sote = id.agent.sote;
 	agent_identity_clear(&id);
-	touch_agent(q->api, conn, q->call.agent);
+	struct runtime *rt = runtime_current();
+	touch_agent(q->api, conn, q->call.agent, rt->cfg->api.online_window);
+	runtime_unref(&rt);
 	return true;
 }
 

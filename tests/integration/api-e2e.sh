@@ -596,6 +596,30 @@ is "$r1, $code $(j "d.get('field')")" "422 queue, 422 colour" \
 is "$(sql "SELECT status || ' ' || (SELECT count(*) FROM messages WHERE ticket = $t) FROM tickets WHERE number = $t")" \
 	"new 1" "the refused calls changed nothing"
 
+# -- the backlog: an agent who comes online is offered what waited ----------
+# r1-r3 go offline, two karstula mails arrive with nobody online in rr, then
+# roff (offline until now) gets a token and calls in.
+sql "UPDATE agents SET last_seen_at = now() - interval '1 hour' WHERE login IN ('r1', 'r2', 'r3')" >/dev/null
+: >"$W/in.mbox"
+for i in 1 2; do
+	mail "e2e.backlog$i@karstula.fi" "Liisa Korhonen <liisa.korhonen$i@karstula.fi>" \
+		"Tulostin ei tulosta taas ($i)" "Hei,
+
+kunnanviraston tulostin ei tulosta taaskaan.$(sign 'Liisa Korhonen')"
+done
+dovecot_import_many test "$W/in.mbox" >"$W/import.log" 2>&1
+backlog() { sql "SELECT count(*) || ' ' || coalesce(string_agg(a.login, ' ' ORDER BY t.number), '-')
+	FROM messages m JOIN tickets t ON t.number = m.ticket LEFT JOIN agents a ON a.id = t.assignee
+	WHERE m.message_id LIKE 'e2e.backlog%'"; }
+stack_wait "SELECT count(*) FROM messages WHERE message_id LIKE 'e2e.backlog%'" 2 30 2>/dev/null
+is "$(backlog) $(queue_of "$(tkt e2e.backlog1@karstula.fi)")" "2 - rr" \
+	"backlog: with nobody online in rr the two rr tickets wait unassigned"
+TOK[roff]=$(ctl token issue roff 2>>"$W/ctl.log" | grep -o 'sdt_[A-Za-z0-9_-]*' | head -1)
+get roff /api/v1/me >/dev/null
+is "$(backlog)" "2 roff roff" "backlog: roff, coming online, is offered both by the queue's strategy"
+is "$(sql "SELECT count(*) FROM events e JOIN messages m ON m.ticket = e.ticket WHERE e.kind = 'assign' AND m.message_id LIKE 'e2e.backlog%'")" \
+	2 "backlog: each assignment is an event"
+
 kill -0 "$STACK_DAEMON_PID" 2>/dev/null
 ok $? "the daemon is still running"
 if [ "$failed" -gt 0 ]; then
