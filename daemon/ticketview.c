@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdio_ext.h>
 #include <stdlib.h>
@@ -475,13 +476,54 @@ static bool parse_list_query(const json_t *query, struct list_query *lq, struct 
 	return true;
 }
 
+/* Filter combinations the database has confirmed, so that the usual
+ * listings (an agent's queues in turn) skip the check's round trip.  The
+ * catalogue only grows (queues the config drops stay, inactive), so a
+ * confirmed combination stays valid; the oldest is forgotten first. */
+#define KNOWN_MAX 64
+static struct {
+	pthread_mutex_t lock;
+	char key[KNOWN_MAX][3 * LIST_BUF];
+	size_t next, count;
+} known = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static void known_key(const struct list_query *lq, char *key)
+{
+	snprintf(key, 3 * LIST_BUF, "%s\n%s\n%s", lq->queue, lq->municipality, lq->sector);
+}
+
+static bool known_has(const char *key)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&known.lock);
+	for (size_t i = 0; i < known.count && !found; i++)
+		found = strcmp(known.key[i], key) == 0;
+	pthread_mutex_unlock(&known.lock);
+	return found;
+}
+
+static void known_add(const char *key)
+{
+	pthread_mutex_lock(&known.lock);
+	snprintf(known.key[known.next], sizeof(known.key[0]), "%s", key);
+	known.next = (known.next + 1) % KNOWN_MAX;
+	if (known.count < KNOWN_MAX)
+		known.count++;
+	pthread_mutex_unlock(&known.lock);
+}
+
 /* The catalogue filters name existing queues, municipalities, sectors:
  * else a 422 naming the first unknown one. */
 static bool check_catalogue(PGconn *conn, const struct list_query *lq, struct api_result *res)
 {
 	struct stmt st = {0};
+	char key[3 * LIST_BUF];
 
 	if (lq->queue[0] == '\0' && lq->municipality[0] == '\0' && lq->sector[0] == '\0')
+		return true;
+	known_key(lq, key);
+	if (known_has(key))
 		return true;
 	int pq = param(&st, lq->queue[0] ? lq->queue : "{}");
 	int pm = param(&st, lq->municipality[0] ? lq->municipality : "{}");
@@ -508,6 +550,8 @@ static bool check_catalogue(PGconn *conn, const struct list_query *lq, struct ap
 		api_result_error(res, 422, field, "%s: no %s '%s'", field, field,
 		                 PQgetvalue(r, 0, 1));
 		ok = false;
+	} else {
+		known_add(key);
 	}
 	PQclear(r);
 	return ok;
