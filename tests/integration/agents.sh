@@ -8,28 +8,7 @@ top_builddir=${top_builddir:-$top_srcdir}
 . "$top_srcdir/tests/lib/pg.sh"
 
 CTL=$top_builddir/seutudeskctl
-n=0
-failed=0
-
-ok() { # ok COND-STATUS DESCRIPTION
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then
-		echo "ok $n - $2"
-	else
-		echo "not ok $n - $2"
-		failed=$((failed + 1))
-	fi
-}
-is() { # is GOT WANT DESCRIPTION
-	[ "$1" = "$2" ]
-	ok $? "$3"
-	[ "$1" = "$2" ] || printf '#   got:  %s\n#   want: %s\n' "$1" "$2"
-}
-has() { # has FILE PATTERN DESCRIPTION
-	grep -q -- "$2" "$1"
-	ok $? "$3"
-	grep -q -- "$2" "$1" || sed 's/^/#   /' "$1"
-}
+. "$top_srcdir/tests/lib/tap.sh"
 
 if [ ! -x "$CTL" ]; then
 	echo "1..0 # SKIP $CTL not built"

@@ -16,17 +16,7 @@ bin=$top_builddir
 PY=/usr/bin/python3
 ROUNDS=${API_E2E_ROUNDS:-20}
 
-n=0
-failed=0
-ok() { # ok STATUS DESCRIPTION
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then
-		echo "ok $n - $2"
-	else
-		echo "not ok $n - $2"
-		failed=$((failed + 1))
-	fi
-}
+. "$top_srcdir/tests/lib/tap.sh"
 is() { # is GOT WANT DESCRIPTION
 	[ "$1" = "$2" ]
 	ok $? "$3"

@@ -20,17 +20,7 @@ fi
 # shellcheck source=../lib/dovecot.sh
 . "$top_srcdir/tests/lib/dovecot.sh"
 
-n=0
-failed=0
-ok() { # ok COND-STATUS DESCRIPTION
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then
-		echo "ok $n - $2"
-	else
-		echo "not ok $n - $2"
-		failed=$((failed + 1))
-	fi
-}
+. "$top_srcdir/tests/lib/tap.sh"
 diag() { sed 's/^/# /'; }
 ms() { echo $(($(date +%s%N) / 1000000)); }
 

@@ -10,22 +10,7 @@ RUN=$top_builddir/tests/integration/outbox-run
 . "$top_srcdir/tests/lib/pg.sh"
 . "$top_srcdir/tests/lib/smtp.sh"
 
-n=0
-failed=0
-ok() { # ok STATUS DESCRIPTION
-	n=$((n + 1))
-	if [ "$1" -eq 0 ]; then
-		echo "ok $n - $2"
-	else
-		echo "not ok $n - $2"
-		failed=$((failed + 1))
-	fi
-}
-is() { # is GOT WANT DESCRIPTION
-	[ "$1" = "$2" ]
-	ok $? "$3"
-	[ "$1" = "$2" ] || printf '#   got:  %s\n#   want: %s\n' "$1" "$2"
-}
+. "$top_srcdir/tests/lib/tap.sh"
 
 if [ ! -x "$RUN" ]; then
 	echo "1..0 # SKIP $RUN not built"

@@ -7,17 +7,7 @@ top_builddir=${top_builddir:-$top_srcdir/_build}
 send=$top_builddir/tests/integration/smtp-send
 . "$top_srcdir/tests/lib/smtp.sh"
 
-n=0
-failed=0
-ok() { # ok COND-STATUS DESCRIPTION
-	n=$((n + 1))
-	if [ "$1" -eq 0 ]; then
-		echo "ok $n - $2"
-	else
-		echo "not ok $n - $2"
-		failed=$((failed + 1))
-	fi
-}
+. "$top_srcdir/tests/lib/tap.sh"
 # Runs smtp-send against the test server; output in $out, status in $rc.
 run() {
 	out=$("$send" -h 127.0.0.1 -p "$SMTP_PORT" -f sender@example.invalid "$@" 2>&1)

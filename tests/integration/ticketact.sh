@@ -15,23 +15,7 @@ CALL=$top_builddir/tests/integration/api-call
 FEED=$top_builddir/tests/integration/intake-feed
 PY=/usr/bin/python3
 ROUNDS=${TICKETACT_ROUNDS:-20}
-n=0
-failed=0
-
-ok() { # ok STATUS DESCRIPTION
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then
-		echo "ok $n - $2"
-	else
-		echo "not ok $n - $2"
-		failed=$((failed + 1))
-	fi
-}
-is() { # is GOT WANT DESCRIPTION
-	[ "$1" = "$2" ]
-	ok $? "$3"
-	[ "$1" = "$2" ] || printf '#   got:  %s\n#   want: %s\n' "$1" "$2"
-}
+. "$top_srcdir/tests/lib/tap.sh"
 
 for p in "$CTL" "$CALL" "$FEED" "$PY"; do
 	if [ ! -x "$p" ]; then

@@ -12,23 +12,7 @@ top_builddir=${top_builddir:-$top_srcdir}
 
 CTL=$top_builddir/seutudeskctl
 CALL=$top_builddir/tests/integration/api-call
-n=0
-failed=0
-
-ok() { # ok STATUS DESCRIPTION
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then
-		echo "ok $n - $2"
-	else
-		echo "not ok $n - $2"
-		failed=$((failed + 1))
-	fi
-}
-is() { # is GOT WANT DESCRIPTION
-	[ "$1" = "$2" ]
-	ok $? "$3"
-	[ "$1" = "$2" ] || printf '#   got:  %s\n#   want: %s\n' "$1" "$2"
-}
+. "$top_srcdir/tests/lib/tap.sh"
 
 if [ ! -x "$CTL" ] || [ ! -x "$CALL" ]; then
 	echo "1..0 # SKIP $CTL or $CALL not built"
