@@ -29,6 +29,7 @@
 #include "db.h"
 #include "config.h"
 #include "outbox.h"
+#include "pgarray.h"
 #include "route.h"
 #include "template.h"
 
@@ -230,6 +231,58 @@ static const struct stmt {
      "   jsonb_build_object('to', $4::text, 'limit_per_hour', $11::int)"
      "  FROM c WHERE c.n >= $11::int)"
      "SELECT c.n, (SELECT id FROM ins) FROM c"},
+#define S_NEW_MANY 8
+    {"intake_new_many",
+     /* intake_new for a run of IMAP messages with Message-IDs, distinct,
+      * that refer to nothing: one array per column, a row each ($1 mailbox,
+      * $2 uidvalidity, $3 uid, $4 Message-ID, $5 requester, $6 name,
+      * $7 subject, $8 municipality, $9 sector, $10 category, $11 priority,
+      * $12 lang, $13 queue, $14 classification, $15 in_reply_to, $16 refs,
+      * $17 body, $18 raw or NULL, $19 event data, $20 warning).  One
+      * statement for them all: PostgreSQL's cost per statement (executor
+      * start, constraints, triggers' set-up) is most of the cost of a row.
+      * The duplicate checks are scalar subqueries, run per row as index
+      * probes whatever the plan (an EXISTS could become a join reading a
+      * whole table).  Ticket and message ids are taken with the claim, so
+      * that the result needs no join of what was inserted.  Returns the
+      * rows of intake_new, in the arrays' order. */
+     "WITH u AS (SELECT * FROM unnest($1::text[], $2::int8[], $3::int8[], $4::text[], $5::text[],"
+     "  $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[],"
+     "  $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::bytea[], $19::text[],"
+     "  $20::text[]) WITH ORDINALITY AS u(mailbox, uidvalidity, uid, message_id, requester, name,"
+     "  subject, municipality, sector, category, priority, lang, queue, classification,"
+     "  in_reply_to, refs, body, raw, event, warning, ord)),"
+     " c AS (INSERT INTO intake_log (mailbox, uidvalidity, uid, message_id, dedupe_key, outcome,"
+     "  reason, ticket)"
+     "  SELECT u.mailbox, u.uidvalidity, u.uid, u.message_id, u.message_id, 'new', '',"
+     "   nextval('tickets_number_seq'::regclass) FROM u"
+     "  WHERE (SELECT 1 FROM intake_log l WHERE l.mailbox = u.mailbox"
+     "    AND l.uidvalidity = u.uidvalidity AND l.uid = u.uid) IS NULL"
+     "   AND (SELECT 1 FROM intake_log l WHERE l.dedupe_key = u.message_id) IS NULL"
+     "   AND (SELECT 1 FROM messages m WHERE m.message_id = u.message_id) IS NULL"
+     "   AND (SELECT 1 FROM outbox o WHERE o.message_id = u.message_id) IS NULL"
+     "  ORDER BY u.ord ON CONFLICT DO NOTHING RETURNING id, ticket, dedupe_key),"
+     " cu AS (SELECT c.id AS log_id, c.ticket, nextval('messages_id_seq'::regclass) AS msg, u.*"
+     "  FROM c JOIN u ON u.message_id = c.dedupe_key),"
+     " t AS (INSERT INTO tickets (number, requester_address, requester_name, subject,"
+     "  municipality, sector, category, priority, lang, queue, classification)"
+     "  OVERRIDING SYSTEM VALUE"
+     "  SELECT ticket, requester, name, subject,"
+     "   (SELECT id FROM organisations WHERE id = cu.municipality),"
+     "   (SELECT id FROM sectors WHERE id = cu.sector),"
+     "   (SELECT id FROM categories WHERE id = cu.category),"
+     "   priority, lang, queue, classification::jsonb FROM cu ORDER BY ord RETURNING number),"
+     " m AS (INSERT INTO messages (id, ticket, direction, channel, message_id, in_reply_to, refs,"
+     "  from_address, from_name, subject, body, raw)"
+     "  OVERRIDING SYSTEM VALUE"
+     "  SELECT msg, ticket, 'in', 'email', message_id, in_reply_to, refs::text[], requester, name,"
+     "   subject, body, raw FROM cu ORDER BY ord),"
+     " e AS (INSERT INTO events (ticket, actor, kind, data)"
+     "  SELECT ticket, 'intake', 'ticket_created', event::jsonb FROM cu"
+     "  UNION ALL SELECT ticket, 'intake', 'warning', warning::jsonb FROM cu"
+     "   WHERE warning IS NOT NULL)"
+     "SELECT u.message_id, cu.log_id, cu.ticket, cu.msg FROM u LEFT JOIN cu ON cu.ord = u.ord"
+     " ORDER BY u.ord"},
 };
 #define NSTMTS (sizeof(stmts) / sizeof(stmts[0]))
 
@@ -839,6 +892,7 @@ enum op_kind {
 	OP_NOTIFY,
 	OP_LOOKUP,
 	OP_STORE,
+	OP_STORE_MANY, /* items [item, item + count) */
 	OP_DUP,
 	OP_ATTACHMENT,
 	OP_ACK,
@@ -848,7 +902,7 @@ enum op_kind {
 
 struct op {
 	enum op_kind kind;
-	size_t item;
+	size_t item, count;
 };
 
 /* One transaction, sent as a libpq pipeline: statements go out without
@@ -864,6 +918,9 @@ struct tx {
 	struct op *ops;
 	size_t nops, done, cap; /* sent; results read; allocated */
 	bool synced, any_ack;
+	/* new tickets waiting to go as one statement: items [group, group + ngroup) */
+	size_t group, ngroup;
+	uint64_t group_hash[INTAKE_MAX_BATCH]; /* their Message-IDs' hashes */
 };
 
 /* What a failed statement with SQLSTATE state means for the transaction:
@@ -912,7 +969,7 @@ static bool oom(struct tx *tx)
 
 /* -- the pipeline ---------------------------------------------------------------------- */
 
-static bool push_op(struct tx *tx, enum op_kind kind, size_t item)
+static bool push_ops(struct tx *tx, enum op_kind kind, size_t item, size_t count)
 {
 	if (tx->nops == tx->cap) {
 		size_t ncap = tx->cap ? tx->cap * 2 : 256;
@@ -922,8 +979,13 @@ static bool push_op(struct tx *tx, enum op_kind kind, size_t item)
 		tx->ops = n;
 		tx->cap = ncap;
 	}
-	tx->ops[tx->nops++] = (struct op){kind, item};
+	tx->ops[tx->nops++] = (struct op){kind, item, count};
 	return true;
+}
+
+static bool push_op(struct tx *tx, enum op_kind kind, size_t item)
+{
+	return push_ops(tx, kind, item, 1);
 }
 
 static bool send_failed(struct tx *tx, const char *what)
@@ -1084,49 +1146,58 @@ static bool send_claim(struct tx *tx, size_t i, enum intake_outcome outcome, con
 	return send_stmt(tx, OP_STORE, i, S_CLAIM, &pp);
 }
 
-/* A new ticket (follows: the earlier one, for a late reply); the ack follows
- * once its number is known. */
-static bool send_new(struct tx *tx, size_t i, int64_t follows)
+/* Plans a new ticket (follows: the earlier one, for a late reply): its
+ * queue, its audit event's data and the oversize warning (NULL: none). */
+static bool plan_new(struct tx *tx, size_t i, int64_t follows, char **ev_r, char **warn_r)
 {
 	struct intake *in = tx->in;
 	struct intake_item *it = &tx->items[i];
 	struct prep *p = &tx->preps[i];
-	enum intake_outcome outcome = follows != 0 ? INTAKE_LINKED : INTAKE_NEW;
-	struct params pp = {.n = 0};
-	char *ev, *warn = NULL;
-	bool ok;
 
+	*ev_r = *warn_r = NULL;
 	if (!prep_classify(in, p))
 		return oom(tx);
 	p->plan = PLAN_NEW;
-	p->plan_outcome = outcome;
+	p->plan_outcome = follows != 0 ? INTAKE_LINKED : INTAKE_NEW;
 	p->plan_follows = follows;
-	const char *mun = known(p, CLASSIFY_MUNICIPALITY), *sec = known(p, CLASSIFY_SECTOR),
-	           *cat = known(p, CLASSIFY_CATEGORY);
-	const struct route_ticket rt = {.municipality = mun,
-	                                .sector = sec,
-	                                .category = cat,
+	const struct route_ticket rt = {.municipality = known(p, CLASSIFY_MUNICIPALITY),
+	                                .sector = known(p, CLASSIFY_SECTOR),
+	                                .category = known(p, CLASSIFY_CATEGORY),
 	                                .priority = p->cls->field[CLASSIFY_PRIORITY].value};
-	const char *queue = in->set.routes != NULL ? route_queue(in->set.routes, &rt, NULL) : "triage";
-	p->plan_queue = queue;
-	ev = event_data(it, p, "queue", json_string(queue));
+	p->plan_queue = in->set.routes != NULL ? route_queue(in->set.routes, &rt, NULL) : "triage";
+	*ev_r = event_data(it, p, "queue", json_string(p->plan_queue));
 	if (p->oversize)
-		warn = oversize_warning(in, it);
-	if (ev == NULL || (p->oversize && warn == NULL)) {
-		free(ev);
-		free(warn);
+		*warn_r = oversize_warning(in, it);
+	if (*ev_r == NULL || (p->oversize && *warn_r == NULL)) {
+		free(*ev_r);
+		free(*warn_r);
+		*ev_r = *warn_r = NULL;
 		return oom(tx);
 	}
-	p_claim(&pp, it, p, outcome, "", !p->oversize);
+	return true;
+}
+
+/* A new ticket; the ack follows once its number is known. */
+static bool send_new(struct tx *tx, size_t i, int64_t follows)
+{
+	struct intake_item *it = &tx->items[i];
+	struct prep *p = &tx->preps[i];
+	struct params pp = {.n = 0};
+	char *ev, *warn;
+	bool ok;
+
+	if (!plan_new(tx, i, follows, &ev, &warn))
+		return false;
+	p_claim(&pp, it, p, p->plan_outcome, "", !p->oversize);
 	p_text(&pp, usable_address(p->from) ? p->from : "");
 	p_text(&pp, p->from_name ? p->from_name : "");
 	p_text(&pp, p->subject);
-	p_text(&pp, mun);
-	p_text(&pp, sec);
-	p_text(&pp, cat);
+	p_text(&pp, known(p, CLASSIFY_MUNICIPALITY));
+	p_text(&pp, known(p, CLASSIFY_SECTOR));
+	p_text(&pp, known(p, CLASSIFY_CATEGORY));
 	p_text(&pp, p->cls->field[CLASSIFY_PRIORITY].value);
 	p_text(&pp, ticket_lang(p));
-	p_text(&pp, queue);
+	p_text(&pp, p->plan_queue);
 	p_id(&pp, follows);
 	p_text(&pp, p->classification);
 	p_text(&pp, it->src.external_id != NULL ? it->src.mailbox : "email");
@@ -1139,6 +1210,141 @@ static bool send_new(struct tx *tx, size_t i, int64_t follows)
 	free(ev);
 	free(warn);
 	return ok;
+}
+
+/* Columns of intake_new_many, in its parameters' order. */
+enum {
+	NM_MAILBOX,
+	NM_UIDVALIDITY,
+	NM_UID,
+	NM_MESSAGE_ID,
+	NM_REQUESTER,
+	NM_NAME,
+	NM_SUBJECT,
+	NM_MUNICIPALITY,
+	NM_SECTOR,
+	NM_CATEGORY,
+	NM_PRIORITY,
+	NM_LANG,
+	NM_QUEUE,
+	NM_CLASSIFICATION,
+	NM_IN_REPLY_TO,
+	NM_REFS,
+	NM_BODY,
+	NM_RAW,
+	NM_EVENT,
+	NM_WARNING,
+	NM_COLUMNS
+};
+
+/* New tickets for items [from, from + n) in one statement (see
+ * intake_new_many); what they hold is what send_new() would send. */
+static bool send_new_many(struct tx *tx, size_t from, size_t n)
+{
+	struct pgarray col[NM_COLUMNS];
+	const char *v[NM_COLUMNS];
+	int len[NM_COLUMNS], fmt[NM_COLUMNS];
+	bool ok = true;
+
+	for (int c = 0; c < NM_COLUMNS; c++)
+		pgarray_init(&col[c], c == NM_UIDVALIDITY || c == NM_UID ? PGARRAY_INT8
+		                      : c == NM_RAW                     ? PGARRAY_BYTEA
+		                                                        : PGARRAY_TEXT);
+	for (size_t i = from; ok && i < from + n; i++) {
+		const struct intake_item *it = &tx->items[i];
+		const struct prep *p = &tx->preps[i];
+		char *ev, *warn;
+
+		if (!(ok = plan_new(tx, i, 0, &ev, &warn)))
+			break;
+		pgarray_add_text(&col[NM_MAILBOX], it->src.mailbox);
+		pgarray_add_int8(&col[NM_UIDVALIDITY], it->src.uidvalidity);
+		pgarray_add_int8(&col[NM_UID], it->src.uid);
+		pgarray_add_text(&col[NM_MESSAGE_ID], p->message_id);
+		pgarray_add_text(&col[NM_REQUESTER], usable_address(p->from) ? p->from : "");
+		pgarray_add_text(&col[NM_NAME], p->from_name ? p->from_name : "");
+		pgarray_add_text(&col[NM_SUBJECT], p->subject);
+		pgarray_add_text(&col[NM_MUNICIPALITY], known(p, CLASSIFY_MUNICIPALITY));
+		pgarray_add_text(&col[NM_SECTOR], known(p, CLASSIFY_SECTOR));
+		pgarray_add_text(&col[NM_CATEGORY], known(p, CLASSIFY_CATEGORY));
+		pgarray_add_text(&col[NM_PRIORITY], p->cls->field[CLASSIFY_PRIORITY].value);
+		pgarray_add_text(&col[NM_LANG], ticket_lang(p));
+		pgarray_add_text(&col[NM_QUEUE], p->plan_queue);
+		pgarray_add_text(&col[NM_CLASSIFICATION], p->classification);
+		pgarray_add_text(&col[NM_IN_REPLY_TO], p->in_reply_to);
+		pgarray_add_text(&col[NM_REFS], p->refs);
+		pgarray_add_text(&col[NM_BODY], mime_body(p->msg));
+		pgarray_add_bytes(&col[NM_RAW], p->oversize ? NULL : it->raw, it->len);
+		pgarray_add_text(&col[NM_EVENT], ev);
+		pgarray_add_text(&col[NM_WARNING], warn);
+		free(ev);
+		free(warn);
+	}
+	for (int c = 0; ok && c < NM_COLUMNS; c++) {
+		if (!pgarray_ok(&col[c])) {
+			ok = oom(tx);
+			break;
+		}
+		v[c] = pgarray_data(&col[c]);
+		len[c] = pgarray_len(&col[c]);
+		fmt[c] = 1;
+	}
+	if (ok && !PQsendQueryPrepared(tx->in->conn, stmts[S_NEW_MANY].name, NM_COLUMNS, v, len,
+	                               fmt, 0))
+		ok = send_failed(tx, stmts[S_NEW_MANY].name);
+	for (int c = 0; c < NM_COLUMNS; c++)
+		pgarray_free(&col[c]);
+	return ok && push_ops(tx, OP_STORE_MANY, from, n);
+}
+
+/* Whether item i would be a new ticket by intake_new_many: an IMAP message
+ * with a Message-ID that refers to nothing. */
+static bool groupable(const struct tx *tx, size_t i)
+{
+	const struct prep *p = &tx->preps[i];
+
+	return p->msg != NULL && !p->is_auto && p->candidates == NULL && p->message_id != NULL &&
+	       tx->items[i].src.external_id == NULL;
+}
+
+static uint64_t id_hash(const char *s)
+{
+	uint64_t h = 14695981039346656037u;
+
+	for (; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211u;
+	return h;
+}
+
+/* Sends the waiting new tickets: alone as intake_new, else together. */
+static bool flush_group(struct tx *tx)
+{
+	size_t from = tx->group, n = tx->ngroup;
+
+	tx->ngroup = 0;
+	if (n == 0)
+		return true;
+	return n == 1 ? send_new(tx, from, 0) : send_new_many(tx, from, n);
+}
+
+/* Adds item i (groupable, the one after the group) to the waiting new
+ * tickets; one whose Message-ID is already among them sends them first,
+ * so that it finds its twin as a duplicate. */
+static bool group_add(struct tx *tx, size_t i)
+{
+	uint64_t h = id_hash(tx->preps[i].message_id);
+
+	for (size_t k = 0; k < tx->ngroup; k++)
+		if (tx->group_hash[k] == h &&
+		    strcmp(tx->preps[tx->group + k].message_id, tx->preps[i].message_id) == 0) {
+			if (!flush_group(tx))
+				return false;
+			break;
+		}
+	if (tx->ngroup == 0)
+		tx->group = i;
+	tx->group_hash[tx->ngroup++] = h;
+	return true;
 }
 
 /* Adds the message to an existing ticket. */
@@ -1200,6 +1406,11 @@ static bool plan_one(struct tx *tx, size_t i)
 
 	it->result = (struct intake_result){.outcome = INTAKE_REJECTED};
 	prep_reset(p);
+	if (groupable(tx, i))
+		return group_add(tx, i);
+	/* what comes next must see the waiting new tickets */
+	if (!flush_group(tx))
+		return false;
 	if (p->msg == NULL)
 		return send_claim(tx, i, INTAKE_REJECTED, p->reject);
 	if (p->candidates != NULL) {
@@ -1417,51 +1628,61 @@ static bool plan_rest(struct tx *tx, size_t i)
 
 /* -- results ------------------------------------------------------------------------- */
 
-static bool handle_store(struct tx *tx, size_t i, PGresult *res)
+/* Takes in row of a store statement's result for item i. */
+static bool store_row(struct tx *tx, size_t i, const PGresult *res, int row)
 {
 	struct prep *p = &tx->preps[i];
 	struct intake_result *r = &tx->items[i].result;
 
-	if (!check(tx, res, PGRES_TUPLES_OK,
-	           p->plan == PLAN_NEW      ? "new ticket"
-	           : p->plan == PLAN_ATTACH ? "attach"
-	                                    : "claim"))
-		return false;
-	if (PQntuples(res) != 1) {
-		PQclear(res);
-		return check(tx, NULL, PGRES_TUPLES_OK, "store: no row");
-	}
-	if (!PQgetisnull(res, 0, 0) && (p->key = strdup(PQgetvalue(res, 0, 0))) == NULL) {
-		PQclear(res);
+	if (!PQgetisnull(res, row, 0) && (p->key = strdup(PQgetvalue(res, row, 0))) == NULL)
 		return oom(tx);
-	}
-	p->claimed = !PQgetisnull(res, 0, 1);
+	p->claimed = !PQgetisnull(res, row, 1);
 	if (p->claimed) {
-		r->log_id = get_id(res, 0, 1);
+		r->log_id = get_id(res, row, 1);
 		r->outcome = p->plan_outcome;
 		switch (p->plan) {
 		case PLAN_CLAIM:
 			set_reason(r, p->plan_reason);
 			break;
 		case PLAN_NEW:
-			r->ticket = get_id(res, 0, 2);
+			r->ticket = get_id(res, row, 2);
 			r->follows = p->plan_follows;
 			if (p->plan_follows != 0)
 				snprintf(r->reason, sizeof(r->reason),
 				         "ticket %lld was resolved more than the reopen window ago",
 				         (long long)p->plan_follows);
-			p->message = get_id(res, 0, 3);
+			p->message = get_id(res, row, 3);
 			break;
 		case PLAN_ATTACH:
-			r->ticket = get_id(res, 0, 2);
+			r->ticket = get_id(res, row, 2);
 			if (p->plan_outcome == INTAKE_AUTO_ATTACHED)
 				set_reason(r, p->auto_reason);
-			p->message = get_id(res, 0, 3);
+			p->message = get_id(res, row, 3);
 			break;
 		}
 	}
-	PQclear(res);
 	return true;
+}
+
+/* The result of a store statement for items [i, i + n): a row each. */
+static bool handle_store(struct tx *tx, size_t i, size_t n, PGresult *res)
+{
+	const struct prep *p = &tx->preps[i];
+	bool ok = true;
+
+	if (!check(tx, res, PGRES_TUPLES_OK,
+	           p->plan == PLAN_NEW      ? "new ticket"
+	           : p->plan == PLAN_ATTACH ? "attach"
+	                                    : "claim"))
+		return false;
+	if ((size_t)PQntuples(res) != n) {
+		PQclear(res);
+		return check(tx, NULL, PGRES_TUPLES_OK, "store: rows missing");
+	}
+	for (size_t k = 0; ok && k < n; k++)
+		ok = store_row(tx, i + k, res, (int)k);
+	PQclear(res);
+	return ok;
 }
 
 static bool handle(struct tx *tx, const struct op *op, PGresult *res)
@@ -1469,7 +1690,7 @@ static bool handle(struct tx *tx, const struct op *op, PGresult *res)
 	struct intake *in = tx->in;
 	struct prep *p = &tx->preps[op->item];
 	struct intake_result *r = &tx->items[op->item].result;
-	static const char *const what[] = {"BEGIN", "COMMIT", "NOTIFY", "", "", "", "attachment"};
+	static const char *const what[] = {"BEGIN", "COMMIT", "NOTIFY", "", "", "", "", "attachment"};
 
 	switch (op->kind) {
 	case OP_BEGIN:
@@ -1492,7 +1713,8 @@ static bool handle(struct tx *tx, const struct op *op, PGresult *res)
 		}
 		break;
 	case OP_STORE:
-		return handle_store(tx, op->item, res);
+	case OP_STORE_MANY:
+		return handle_store(tx, op->item, op->count, res);
 	case OP_DUP:
 		if (!check(tx, res, PGRES_TUPLES_OK, "duplicate"))
 			return false;
@@ -1570,9 +1792,10 @@ static enum fail run_tx(struct tx *tx, size_t from, size_t count, size_t *failed
 		return FAIL_FATAL;
 	}
 	ok = send_sql(tx, OP_BEGIN, from, "BEGIN");
+	tx->ngroup = 0;
 	for (size_t i = from; ok && i < from + count; i++)
 		ok = plan_one(tx, i);
-	ok = ok && wait_all(tx);
+	ok = ok && flush_group(tx) && wait_all(tx);
 	for (size_t i = from; ok && i < from + count; i++)
 		ok = plan_rest(tx, i);
 	/* one notification per transaction wakes the senders */

@@ -328,6 +328,38 @@ is "$(q scen "SELECT raw IS NULL, length(body) > 1000 FROM messages WHERE messag
 is "$(q scen "SELECT count(*) FROM events WHERE ticket = ${2:-0} AND kind = 'warning'")" 1 \
 	"and a warning on the ticket"
 
+# -- many new tickets in one statement ------------------------------------------------------------
+# A batch's new mails that refer to nothing go to the database together; a
+# twin within the batch, an oversized one and the order must come out as
+# they do one by one.
+mail m1 'Anna Aho <anna.aho@viitasaari.fi>' m1@viitasaari.fi 'Näppäimistö rikki'
+mail m2 'Olli Oja <olli.oja@karstula.fi>' m2@karstula.fi 'Salasana vanhentunut'
+mail m3 'Eeva Salo <eeva.salo@kyyjarvi.fi>' m1@viitasaari.fi 'Sama tunniste toisella'
+mail m4 'Anna Aho <anna.aho@viitasaari.fi>' m4@viitasaari.fi 'Iso viesti' '' \
+	"$(printf 'Rivi numero %d tekstiä.\n' $(seq 1 400))"
+mail m5 'Olli Oja <olli.oja@karstula.fi>' m5@karstula.fi 'Näyttö vilkkuu'
+feed "$db3" -m many -b 10 -s 4000 "$S"/m[1-5] >"$W/many"
+ok $? "a batch of new mails feeds"
+is "$(cut -f2 "$W/many" | tr '\n' ' ')" "new new duplicate new new " \
+	"each is new but the twin of the first"
+is "$(cut -f3 "$W/many" | sed -n 3p)" "$(cut -f3 "$W/many" | sed -n 1p)" \
+	"the twin names the first one's ticket"
+is "$(cut -f3 "$W/many" | sed -n '1p;2p;4p;5p' | sort -n | tr '\n' ' ')" \
+	"$(cut -f3 "$W/many" | sed -n '1p;2p;4p;5p' | tr '\n' ' ')" "ticket numbers follow the mails' order"
+is "$(q scen "SELECT string_agg(t.subject || ':' || (m.raw IS NULL) || ':' || e.n, ' ' ORDER BY t.number)
+	FROM tickets t JOIN messages m ON m.ticket = t.number
+	JOIN (SELECT ticket, count(*) AS n FROM events WHERE kind IN ('ticket_created', 'warning')
+	GROUP BY ticket) e ON e.ticket = t.number
+	WHERE m.message_id IN ('m1@viitasaari.fi', 'm2@karstula.fi', 'm4@viitasaari.fi', 'm5@karstula.fi')")" \
+	"Näppäimistö rikki:false:1 Salasana vanhentunut:false:1 Iso viesti:true:2 Näyttö vilkkuu:false:1" \
+	"each has its message and audit event; the oversized one its warning, not its source"
+is "$(q scen "SELECT count(DISTINCT o.ticket) FROM outbox o JOIN messages m ON m.ticket = o.ticket
+	WHERE o.kind = 'ack' AND m.message_id IN ('m1@viitasaari.fi', 'm2@karstula.fi',
+	'm4@viitasaari.fi', 'm5@karstula.fi')")" 4 "and its ack"
+feed "$db3" -m many -b 10 -s 4000 "$S"/m[1-5] >"$W/many2"
+is "$(cut -f2 "$W/many2" | tr '\n' ' ')" "duplicate duplicate duplicate duplicate duplicate " \
+	"the same batch again: all duplicates"
+
 # -- two feeders race over the same mail ----------------------------------------------------------
 db4=$(newdb race)
 # shellcheck disable=SC2086
