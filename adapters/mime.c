@@ -323,7 +323,7 @@ struct mime_msg {
 	time_t date;
 	char *body;
 	bool body_html;
-	char *content_type, *report_type, *returned_id;
+	char *content_type, *report_type, *returned_id, *report_failure;
 	struct mime_attachment *att;
 	size_t natt, att_cap;
 	char **warnings;
@@ -399,6 +399,7 @@ void mime_msg_free(struct mime_msg **msgp)
 	free(m->content_type);
 	free(m->report_type);
 	free(m->returned_id);
+	free(m->report_failure);
 	for (size_t i = 0; i < m->natt; i++) {
 		free(m->att[i].filename);
 		free(m->att[i].content_type);
@@ -1351,6 +1352,58 @@ static void report_returned_id(struct mime_msg *m, struct mailmime *mime, bool d
 	free(dec);
 }
 
+/* A message/delivery-status part (RFC 3464): the per-message fields, then a
+ * block per recipient.  Keeps the first recipient whose Action is failed as
+ * one line: "Status Final-Recipient: Diagnostic-Code". */
+static void report_failure(struct mime_msg *m, struct mailmime *mime, struct part *pt)
+{
+	size_t n = 0, pos = 0;
+	char *dec = NULL;
+	const char *text = NULL;
+	char place[128];
+
+	if (m->report_failure != NULL)
+		return;
+	/* libetpan takes message/ types for messages: the fields are its body */
+	if (mime->mm_type == MAILMIME_SINGLE) {
+		text = dec = part_decode(m, pt, &n);
+	} else if (mime->mm_body && mime->mm_body->dt_type == MAILMIME_DATA_TEXT) {
+		text = mime->mm_body->dt_data.dt_text.dt_data;
+		n = mime->mm_body->dt_data.dt_text.dt_length;
+	}
+	if (text == NULL)
+		return;
+	snprintf(place, sizeof(place), "part %s", pt->path);
+	for (int block = 0; pos < n && block < 100 && m->report_failure == NULL; block++) {
+		size_t hlen, len = header_end(text + pos, n - pos, &hlen);
+		struct mime_field *f = NULL;
+		size_t nf = 0;
+		split_header(m, text + pos, hlen, &f, &nf, place);
+		const struct mime_field *action = find_field(f, nf, "Action");
+		if (block > 0 && action != NULL &&
+		    strncasecmp(action->raw + strspn(action->raw, " \t"), "failed", 6) == 0) {
+			static const char *const names[] = {"Status", "Final-Recipient",
+			                                    "Diagnostic-Code"};
+			static const char *const seps[] = {"", " ", ": "};
+			struct sbuf b = {0};
+			for (int k = 0; k < 3; k++) {
+				const struct mime_field *x = find_field(f, nf, names[k]);
+				const char *v = x ? x->raw + strspn(x->raw, " \t") : "";
+				if (*v == '\0')
+					v = k == 0 ? "failed" : NULL;
+				if (v != NULL) {
+					sb_str(&b, b.len ? seps[k] : "");
+					sb_utf8(&b, v, strlen(v));
+				}
+			}
+			m->report_failure = sb_take(&b);
+		}
+		free_fields(f, nf);
+		pos += len > 0 ? len : n - pos;
+	}
+	free(dec);
+}
+
 static void walk_multipart(struct mime_msg *m, struct part *pt, unsigned depth, struct sbuf *out,
                            bool is_body, bool is_report)
 {
@@ -1429,7 +1482,9 @@ static void walk(struct mime_msg *m, struct mailmime *mime, const char *path, un
 		    mime->mm_parent && mime->mm_parent->mm_content_type &&
 		    mime->mm_parent->mm_content_type->ct_subtype &&
 		    strcasecmp(mime->mm_parent->mm_content_type->ct_subtype, "report") == 0;
-		if (in_report) {
+		if (in_report && strcmp(pt.type, "message/delivery-status") == 0) {
+			report_failure(m, mime, &pt);
+		} else if (in_report) {
 			report_returned_id(m, mime, false, &pt);
 		} else if (inner != NULL) {
 			struct sbuf fw = {0};
@@ -1447,8 +1502,11 @@ static void walk(struct mime_msg *m, struct mailmime *mime, const char *path, un
 		text_of_single(m, &pt, out, strcmp(pt.type, "text/html") == 0);
 	} else if (is_text_rendering(&pt)) {
 		/* an alternative not chosen: the same text again */
-	} else if (strcmp(pt.type, "message/delivery-status") != 0 ||
-	           part_disposition(pt.fields) != NULL) {
+	} else if (strcmp(pt.type, "message/delivery-status") == 0) {
+		report_failure(m, mime, &pt);
+		if (part_disposition(pt.fields) != NULL)
+			add_attachment(m, &pt);
+	} else {
 		add_attachment(m, &pt);
 	}
 	free(pt.type);
@@ -1669,6 +1727,7 @@ const char *mime_content_type(const struct mime_msg *msg) { return msg->content_
 const char *mime_report_type(const struct mime_msg *msg) { return msg->report_type; }
 
 const char *mime_returned_message_id(const struct mime_msg *msg) { return msg->returned_id; }
+const char *mime_report_failure(const struct mime_msg *msg) { return msg->report_failure; }
 
 size_t mime_attachment_count(const struct mime_msg *msg) { return msg->natt; }
 

@@ -89,6 +89,10 @@ const char *mime_report_type(const struct mime_msg *msg);
 /* For a delivery report: the Message-ID of the returned message (from its
  * message/rfc822 or text/rfc822-headers part), else NULL. */
 const char *mime_returned_message_id(const struct mime_msg *msg);
+/* For a delivery report: its first failed recipient as one line, "Status
+ * Final-Recipient: Diagnostic-Code" ("5.1.1 rfc822; a@b.fi: smtp; 550 5.1.1
+ * User unknown"), else NULL (no failure: delayed, delivered, relayed). */
+const char *mime_report_failure(const struct mime_msg *msg);
 
 size_t mime_attachment_count(const struct mime_msg *msg);
 const struct mime_attachment *mime_attachment(const struct mime_msg *msg, size_t i);

@@ -283,6 +283,10 @@ static const struct stmt {
      "   WHERE warning IS NOT NULL)"
      "SELECT u.message_id, cu.log_id, cu.ticket, cu.msg FROM u LEFT JOIN cu ON cu.ord = u.ord"
      " ORDER BY u.ord"},
+#define S_BOUNCE 9
+    {"intake_bounce",
+     /* $1 the returned Message-ID, $2 the failure: our mail's row says it bounced */
+     OUTBOX_BOUNCE_SQL("message_id = $1 AND bounced_at IS NULL")},
 };
 #define NSTMTS (sizeof(stmts) / sizeof(stmts[0]))
 
@@ -694,6 +698,8 @@ struct prep {
 	char auto_reason[160];
 	const char *message_id;  /* usable or NULL */
 	const char *in_reply_to; /* usable or NULL */
+	const char *returned_id; /* a delivery report's returned Message-ID, usable or NULL */
+	const char *failure;     /* a delivery report's failed recipient (mime_report_failure()) */
 	size_t hash_off;         /* where the hashed source starts (no usable Message-ID) */
 	char *subject;           /* cleaned, bounded */
 	const char *from, *from_name;
@@ -792,6 +798,8 @@ static bool prep_message(const struct intake *in, const struct intake_item *it, 
 	if (ret != NULL) {
 		ok &= array_add(&cand, &alen, &acap, ret);
 		any = true;
+		p->returned_id = ret;
+		p->failure = mime_report_failure(p->msg);
 	}
 	if (p->is_auto && mime_report_type(p->msg) != NULL)
 		ok &= returned_thread_ids(it->raw, it->len, &cand, &alen, &acap, &any);
@@ -898,6 +906,7 @@ enum op_kind {
 	OP_ACK,
 	OP_ACK_COUNT,
 	OP_ASSIGN,
+	OP_BOUNCE,
 };
 
 struct op {
@@ -1599,8 +1608,26 @@ static bool send_ack(struct tx *tx, size_t i)
 	return ok;
 }
 
+/* A delivery report that says our mail failed: the outbox row is marked
+ * bounced, with an event on its ticket (outbox.h), once. */
+static bool send_bounce(struct tx *tx, size_t i)
+{
+	const struct prep *p = &tx->preps[i];
+	struct params pp = {.n = 0};
+	char *why = outbox_bounce_reason(p->failure);
+	bool ok;
+
+	if (why == NULL)
+		return oom(tx);
+	p_text(&pp, p->returned_id);
+	p_text(&pp, why);
+	ok = send_stmt(tx, OP_BOUNCE, i, S_BOUNCE, &pp);
+	free(why);
+	return ok;
+}
+
 /* The statements that depend on a message's store: the duplicate's row,
- * attachments and the ack. */
+ * the bounce it reports, attachments and the ack. */
 static bool plan_rest(struct tx *tx, size_t i)
 {
 	struct intake_item *it = &tx->items[i];
@@ -1619,6 +1646,8 @@ static bool plan_rest(struct tx *tx, size_t i)
 		                                  : "the same source seen before (no Message-ID)");
 		return send_stmt(tx, OP_DUP, i, S_DUP, &pp);
 	}
+	if (p->failure != NULL && !send_bounce(tx, i))
+		return false;
 	if (p->plan == PLAN_CLAIM)
 		return true;
 	if (!p->oversize && !send_attachments(tx, i))
@@ -1737,6 +1766,10 @@ static bool handle(struct tx *tx, const struct op *op, PGresult *res)
 		break;
 	case OP_ASSIGN:
 		if (!check(tx, res, PGRES_TUPLES_OK, "assignment"))
+			return false;
+		break;
+	case OP_BOUNCE:
+		if (!check(tx, res, PGRES_COMMAND_OK, "bounce"))
 			return false;
 		break;
 	case OP_ACK_COUNT:

@@ -1148,30 +1148,36 @@ bool outbox_match_bounce(PGconn *conn, const char *returned_message_id, bool *fo
 	return true;
 }
 
-bool outbox_record_bounce(PGconn *conn, long long id, const char *reason, char **error_r)
+char *outbox_bounce_reason(const char *reason)
 {
-	char ids[24];
 	char *why = one_line(reason ? reason : "", SIZE_MAX);
-	const char *values[] = {ids, why};
-	PGresult *res;
-	char *err = NULL;
-	bool ok;
 
+	if (why == NULL)
+		return NULL;
 	if (strlen(why) > MAX_BOUNCE_TEXT)
 		why[MAX_BOUNCE_TEXT] = '\0';
 	if (!utf8_ok(why, strlen(why)))
 		for (char *p = why; *p; p++)
 			if ((unsigned char)*p >= 0x80)
 				*p = '?';
+	return why;
+}
+
+bool outbox_record_bounce(PGconn *conn, long long id, const char *reason, char **error_r)
+{
+	char ids[24];
+	char *why = outbox_bounce_reason(reason);
+	const char *values[] = {ids, why};
+	PGresult *res;
+	char *err = NULL;
+	bool ok;
+
+	if (why == NULL) {
+		*error_r = xstrdup("outbox: out of memory");
+		return false;
+	}
 	snprintf(ids, sizeof(ids), "%lld", id);
-	res = PQexecParams(conn,
-	                   "WITH u AS (UPDATE outbox SET bounced_at = now(), bounce = $2"
-	                   "  WHERE id = $1::bigint RETURNING id, ticket, message_id, to_address)"
-	                   " INSERT INTO events (ticket, actor, kind, data)"
-	                   " SELECT ticket, 'outbox', 'mail_bounced', jsonb_build_object('outbox',"
-	                   "  id, 'message_id', message_id, 'to', to_address, 'reason', $2)"
-	                   " FROM u",
-	                   2, NULL, values, NULL, NULL, 0);
+	res = PQexecParams(conn, OUTBOX_BOUNCE_SQL("id = $1::bigint"), 2, NULL, values, NULL, NULL, 0);
 	ok = db_result_ok(conn, res, PGRES_COMMAND_OK, &err);
 	if (!ok)
 		*error_r = prefixed("cannot record a bounce", err);

@@ -218,6 +218,19 @@ bool outbox_match_bounce(PGconn *conn, const char *returned_message_id, bool *fo
 bool outbox_record_bounce(PGconn *conn, long long id, const char *reason, char **error_r)
     __attribute__((warn_unused_result));
 
+/* That statement, for callers that send it themselves (intake, in its
+ * pipeline): KEY picks the rows, by $1; $2 is the reason as
+ * outbox_bounce_reason() makes it. */
+#define OUTBOX_BOUNCE_SQL(KEY)                                                                     \
+	"WITH u AS (UPDATE outbox SET bounced_at = now(), bounce = $2"                             \
+	"  WHERE " KEY " RETURNING id, ticket, message_id, to_address)"                           \
+	" INSERT INTO events (ticket, actor, kind, data)"                                          \
+	" SELECT ticket, 'outbox', 'mail_bounced', jsonb_build_object('outbox',"                   \
+	"  id, 'message_id', message_id, 'to', to_address, 'reason', $2::text)"                    \
+	" FROM u"
+/* A bounce's reason as stored: one line of valid UTF-8, bounded; malloc'd. */
+char *outbox_bounce_reason(const char *reason) __attribute__((warn_unused_result));
+
 /* The delay before retry number attempts + 1, in seconds, with rand01 in
  * [0, 1) choosing the jitter.  Exposed for tests. */
 double outbox_backoff(const struct outbox_settings *set, int attempts, double rand01);

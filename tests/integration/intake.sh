@@ -278,6 +278,35 @@ is "$(q scen "SELECT direction FROM messages WHERE message_id = 'o1@karstula.fi'
 	"as a system message"
 is "$(q scen 'SELECT count(*) FROM outbox') $(q scen "SELECT status FROM tickets WHERE number = $T2")" \
 	"$outbox_before $status_before" "and triggers nothing: no mail, no status change"
+# a delivery report for our ack: attached, and the outbox row marked bounced
+dsn() { # dsn FILE MESSAGE-ID ACTION STATUS RETURNED-ID
+	printf '%s\n' 'From: Mail Delivery System <MAILER-DAEMON@mx.karstula.fi>' \
+		'To: tuki@seutu-it.fi' 'Subject: Undelivered Mail Returned to Sender' \
+		"Message-ID: <$2>" 'Date: Mon, 3 Feb 2025 09:05:00 +0200' 'MIME-Version: 1.0' \
+		'Content-Type: multipart/report; report-type=delivery-status; boundary="R"' '' \
+		'--R' 'Content-Type: text/plain' '' 'Could not deliver.' '--R' \
+		'Content-Type: message/delivery-status' '' 'Reporting-MTA: dns; mx.karstula.fi' '' \
+		'Final-Recipient: rfc822; matti.virtanen@karstula.fi' "Action: $3" "Status: $4" \
+		"Diagnostic-Code: smtp; 550 $4 User unknown" '--R' 'Content-Type: text/rfc822-headers' '' \
+		'From: Seutu-IT <tuki@seutu-it.fi>' "Message-ID: <$5>" '--R--' >"$S/$1"
+}
+ack2=$(q scen "SELECT message_id FROM outbox WHERE ticket = $T2 ORDER BY id LIMIT 1")
+dsn d0 d0@mx.karstula.fi delayed 4.4.7 "$ack2"
+is "$(one d0 | cut -d' ' -f1,2)" "auto_attached $T2" "a delay report for our ack is attached to its ticket"
+is "$(q scen "SELECT bounced_at IS NULL FROM outbox WHERE message_id = '$ack2'")" t \
+	"and marks nothing"
+dsn d1 d1@mx.karstula.fi failed 5.1.1 "$ack2"
+is "$(one d1 | cut -d' ' -f1,2)" "auto_attached $T2" "a bounce of our ack is attached to its ticket"
+is "$(q scen "SELECT bounced_at IS NOT NULL, bounce FROM outbox WHERE message_id = '$ack2'")" \
+	"t|5.1.1 rfc822; matti.virtanen@karstula.fi: smtp; 550 5.1.1 User unknown" \
+	"and marks the outbox row bounced, with the reason"
+is "$(q scen "SELECT count(*), min(data->>'to') FROM events WHERE ticket = $T2 AND kind = 'mail_bounced'")" \
+	"1|matti.virtanen@karstula.fi" "with a mail_bounced event on the ticket"
+dsn d2 d2@mx.karstula.fi failed 5.1.1 "$ack2"
+one d2 >/dev/null
+is "$(q scen "SELECT count(*) FROM events WHERE ticket = $T2 AND kind = 'mail_bounced'")" 1 \
+	"a second report of the same bounce records nothing more"
+
 mail o2 'Lista <news@lista.example>' o2@lista.example 'Uutiskirje' 'Precedence: bulk
 List-Id: <news.lista.example>' 'Tervetuloa.'
 is "$(one o2)" "auto 0 none" "auto mail that refers to nothing makes no ticket"

@@ -421,8 +421,14 @@ static void test_data_files(void)
 		tap_str(mime_returned_message_id(m), "ticket.42@seutu-it.fi",
 		        "dsn: returned Message-ID from message/rfc822");
 		tap_str(mime_body(m), "Could not deliver.", "dsn: body is the human part");
+		tap_str(mime_report_failure(m), "5.1.1 rfc822; x@y.fi",
+		        "dsn: the failed recipient and its status");
 		mime_msg_free(&m);
 	}
+	m = parse_file(dir, "dsn-delayed.eml");
+	tap_ok(m != NULL && mime_returned_message_id(m) != NULL && mime_report_failure(m) == NULL,
+	       "dsn: a delay is no failure");
+	mime_msg_free(&m);
 	m = parse_file(dir, "dsn-headers-lf.eml");
 	tap_ok(m != NULL, "dsn-headers-lf.eml parses");
 	if (m != NULL) {
@@ -682,7 +688,13 @@ static void test_corpus(void)
 		}
 		mime_msg_free(&m);
 	}
-	struct mime_msg *m = parse_file(dir, "0231.eml");
+	struct mime_msg *m = parse_file(dir, "0184.eml");
+	tap_str(m ? mime_report_failure(m) : NULL,
+	        "5.1.1 rfc822; jukkakinnunen@saarijarvi.fi: smtp; 550 5.1.1 Recipient address "
+	        "rejected: User unknown in virtual mailbox table",
+	        "corpus 0184.eml: the failure with its diagnostic");
+	mime_msg_free(&m);
+	m = parse_file(dir, "0231.eml");
 	tap_ok(m && has_warning(m, "header Subject: unknown charset X-UNKNOWN"),
 	       "corpus 0231.eml: unknown charset warns");
 	mime_msg_free(&m);
