@@ -24,6 +24,10 @@ struct worker {
 static void *worker_main(void *p)
 {
 	struct worker *w = p;
+	char comm[16]; /* the kernel keeps 15 bytes: what top -H and ps -L show */
+
+	snprintf(comm, sizeof(comm), "%s", w->name);
+	(void)pthread_setname_np(pthread_self(), comm);
 	w->run(w, w->arg);
 	return NULL;
 }
