@@ -26,8 +26,8 @@
 
 #include "autodetect.h"
 #include "classify.h"
-#include "db.h"
 #include "config.h"
+#include "db.h"
 #include "outbox.h"
 #include "pgarray.h"
 #include "route.h"
@@ -217,20 +217,29 @@ static const struct stmt {
      "   jsonb_build_object('to', $2::text, 'limit_per_hour', $3::int)"
      "  FROM c WHERE c.n >= $3::int)"
      "SELECT n FROM c"},
-#define S_ACK 7
-    {"intake_ack",
-     /* the outbox row ($1-$10, see outbox.h) when fewer than $11 acks went
-      * to its address in the last hour, else the event on its ticket ($1);
-      * returns the count and the row's id (NULL: rate-limited) */
-     "WITH c AS (SELECT count(*) AS n FROM outbox WHERE kind = 'ack'"
-     "  AND lower(to_address) = lower($4) AND created_at > now() - interval '1 hour'),"
-     " ins AS (INSERT INTO outbox (" OUTBOX_ROW_COLUMNS ") SELECT " OUTBOX_ROW_VALUES
-     "  FROM c WHERE c.n < $11::int RETURNING id),"
-     " e AS (INSERT INTO events (ticket, actor, kind, data)"
-     "  SELECT $1::bigint, 'intake', 'ack_rate_limited',"
-     "   jsonb_build_object('to', $4::text, 'limit_per_hour', $11::int)"
-     "  FROM c WHERE c.n >= $11::int)"
-     "SELECT c.n, (SELECT id FROM ins) FROM c"},
+#define S_ACKS 7
+    {"intake_acks",
+     /* a transaction's acks, an array per outbox row parameter ($1-$10, see
+      * outbox.h), in order: each goes in when fewer than $11 acks went to
+      * its address in the last hour, counting those before it here, else
+      * leaves an event on its ticket.  Returns, in order, the count before
+      * each and its row's id (NULL: rate-limited); the ids are taken
+      * before the insert, so that no join of what was inserted is needed. */
+     "WITH a AS (SELECT * FROM " OUTBOX_ROW_UNNEST " WITH ORDINALITY AS a(ticket, message,"
+     "  message_id, to_address, subject, headers, body, kind, envelope_from, raw, ord)),"
+     " c AS (SELECT a.*, nextval('outbox_id_seq'::regclass) AS id,"
+     "  (SELECT count(*) FROM outbox o WHERE o.kind = 'ack'"
+     "   AND lower(o.to_address) = lower(a.to_address)"
+     "   AND o.created_at > now() - interval '1 hour')"
+     "  + row_number() OVER (PARTITION BY lower(a.to_address) ORDER BY a.ord) - 1 AS n FROM a),"
+     " ins AS (INSERT INTO outbox (id, " OUTBOX_ROW_COLUMNS ") OVERRIDING SYSTEM VALUE"
+     "  SELECT id, " OUTBOX_ROW_CAST(
+         "c") " FROM c WHERE n < $11::int ORDER BY ord),"
+              " e AS (INSERT INTO events (ticket, actor, kind, data)"
+              "  SELECT ticket::bigint, 'intake', 'ack_rate_limited',"
+              "   jsonb_build_object('to', to_address, 'limit_per_hour', $11::int)"
+              "  FROM c WHERE n >= $11::int ORDER BY ord)"
+              "SELECT n, CASE WHEN n < $11::int THEN id END FROM c ORDER BY ord"},
 #define S_NEW_MANY 8
     {"intake_new_many",
      /* intake_new for a run of IMAP messages with Message-IDs, distinct,
@@ -903,7 +912,7 @@ enum op_kind {
 	OP_STORE_MANY, /* items [item, item + count) */
 	OP_DUP,
 	OP_ATTACHMENT,
-	OP_ACK,
+	OP_ACKS, /* the items of tx->ack_item */
 	OP_ACK_COUNT,
 	OP_ASSIGN,
 	OP_BOUNCE,
@@ -927,6 +936,9 @@ struct tx {
 	struct op *ops;
 	size_t nops, done, cap; /* sent; results read; allocated */
 	bool synced, any_ack;
+	/* acks waiting to go as one statement, and their items */
+	struct pgarray ack_cols[OUTBOX_ROW_PARAMS];
+	size_t ack_item[INTAKE_MAX_BATCH], nacks;
 	/* new tickets waiting to go as one statement: items [group, group + ngroup) */
 	size_t group, ngroup;
 	uint64_t group_hash[INTAKE_MAX_BATCH]; /* their Message-IDs' hashes */
@@ -1257,8 +1269,8 @@ static bool send_new_many(struct tx *tx, size_t from, size_t n)
 
 	for (int c = 0; c < NM_COLUMNS; c++)
 		pgarray_init(&col[c], c == NM_UIDVALIDITY || c == NM_UID ? PGARRAY_INT8
-		                      : c == NM_RAW                     ? PGARRAY_BYTEA
-		                                                        : PGARRAY_TEXT);
+		                      : c == NM_RAW                      ? PGARRAY_BYTEA
+		                                                         : PGARRAY_TEXT);
 	for (size_t i = from; ok && i < from + n; i++) {
 		const struct intake_item *it = &tx->items[i];
 		const struct prep *p = &tx->preps[i];
@@ -1298,8 +1310,8 @@ static bool send_new_many(struct tx *tx, size_t from, size_t n)
 		len[c] = pgarray_len(&col[c]);
 		fmt[c] = 1;
 	}
-	if (ok && !PQsendQueryPrepared(tx->in->conn, stmts[S_NEW_MANY].name, NM_COLUMNS, v, len,
-	                               fmt, 0))
+	if (ok &&
+	    !PQsendQueryPrepared(tx->in->conn, stmts[S_NEW_MANY].name, NM_COLUMNS, v, len, fmt, 0))
 		ok = send_failed(tx, stmts[S_NEW_MANY].name);
 	for (int c = 0; c < NM_COLUMNS; c++)
 		pgarray_free(&col[c]);
@@ -1503,8 +1515,9 @@ static bool send_assign(struct tx *tx, size_t i)
 		return true;
 	snprintf(num, sizeof(num), "%lld", (long long)tx->items[i].result.ticket);
 	snprintf(window, sizeof(window), "%u", in->set.online_window);
-	if (!PQsendQueryParams(in->conn, "SELECT seutudesk_assign($1::bigint, make_interval(secs => $2::int))",
-	                       2, NULL, v, NULL, NULL, 0))
+	if (!PQsendQueryParams(
+	        in->conn, "SELECT seutudesk_assign($1::bigint, make_interval(secs => $2::int))", 2,
+	        NULL, v, NULL, NULL, 0))
 		return send_failed(tx, "seutudesk_assign");
 	return push_op(tx, OP_ASSIGN, i);
 }
@@ -1579,18 +1592,10 @@ static bool send_ack(struct tx *tx, size_t i)
 	struct outbox_row *row = outbox_compose(in->set.outbox, &mail, &err);
 	bool ok;
 	if (row != NULL) {
-		const char *const *v;
-		const int *len, *fmt;
-		outbox_row_params(row, &v, &len, &fmt);
-		for (int k = 0; k < OUTBOX_ROW_PARAMS; k++) {
-			pp.v[k] = v[k];
-			pp.len[k] = len[k];
-			pp.fmt[k] = fmt[k];
-		}
-		pp.n = OUTBOX_ROW_PARAMS;
-		p_text(&pp, lim);
-		ok = send_stmt(tx, OP_ACK, i, S_ACK, &pp);
-		tx->any_ack = true;
+		/* gathered, sent by send_acks() */
+		outbox_row_add(row, tx->ack_cols);
+		tx->ack_item[tx->nacks++] = i;
+		ok = true;
 		outbox_row_free(&row);
 	} else {
 		/* refused; the rate limit, counted first, still has its say */
@@ -1605,6 +1610,39 @@ static bool send_ack(struct tx *tx, size_t i)
 	free(body);
 	free(ref);
 	free(err);
+	return ok;
+}
+
+/* Sends the acks that send_ack() gathered, if ok, as one statement; frees
+ * their arrays in any case. */
+static bool send_acks(struct tx *tx, bool ok)
+{
+	const char *v[OUTBOX_ROW_PARAMS + 1];
+	int len[OUTBOX_ROW_PARAMS + 1], fmt[OUTBOX_ROW_PARAMS + 1];
+	char lim[24];
+
+	for (int k = 0; ok && tx->nacks > 0 && k < OUTBOX_ROW_PARAMS; k++) {
+		if (!pgarray_ok(&tx->ack_cols[k])) {
+			ok = oom(tx);
+			break;
+		}
+		v[k] = pgarray_data(&tx->ack_cols[k]);
+		len[k] = pgarray_len(&tx->ack_cols[k]);
+		fmt[k] = 1;
+	}
+	if (ok && tx->nacks > 0) {
+		snprintf(lim, sizeof(lim), "%u", tx->in->set.ack_limit);
+		v[OUTBOX_ROW_PARAMS] = lim;
+		len[OUTBOX_ROW_PARAMS] = fmt[OUTBOX_ROW_PARAMS] = 0;
+		if (!PQsendQueryPrepared(tx->in->conn, stmts[S_ACKS].name, OUTBOX_ROW_PARAMS + 1, v,
+		                         len, fmt, 0))
+			ok = send_failed(tx, stmts[S_ACKS].name);
+		else
+			ok = push_op(tx, OP_ACKS, tx->ack_item[0]);
+		tx->any_ack = true;
+	}
+	for (int k = 0; k < OUTBOX_ROW_PARAMS; k++)
+		pgarray_free(&tx->ack_cols[k]);
 	return ok;
 }
 
@@ -1719,7 +1757,10 @@ static bool handle(struct tx *tx, const struct op *op, PGresult *res)
 	struct intake *in = tx->in;
 	struct prep *p = &tx->preps[op->item];
 	struct intake_result *r = &tx->items[op->item].result;
-	static const char *const what[] = {"BEGIN", "COMMIT", "NOTIFY", "", "", "", "", "attachment"};
+	static const char *const what[] = {[OP_BEGIN] = "BEGIN",
+	                                   [OP_COMMIT] = "COMMIT",
+	                                   [OP_NOTIFY] = "NOTIFY",
+	                                   [OP_ATTACHMENT] = "attachment"};
 
 	switch (op->kind) {
 	case OP_BEGIN:
@@ -1759,10 +1800,17 @@ static bool handle(struct tx *tx, const struct op *op, PGresult *res)
 		else
 			set_reason(r, "source key seen before");
 		break;
-	case OP_ACK:
+	case OP_ACKS:
 		if (!check(tx, res, PGRES_TUPLES_OK, "ack"))
 			return false;
-		r->ack = PQgetisnull(res, 0, 1) ? INTAKE_ACK_RATE_LIMITED : INTAKE_ACK_QUEUED;
+		if ((size_t)PQntuples(res) != tx->nacks) {
+			PQclear(res);
+			return check(tx, NULL, PGRES_TUPLES_OK, "acks: rows missing");
+		}
+		for (size_t k = 0; k < tx->nacks; k++)
+			tx->items[tx->ack_item[k]].result.ack = PQgetisnull(res, (int)k, 1)
+			                                            ? INTAKE_ACK_RATE_LIMITED
+			                                            : INTAKE_ACK_QUEUED;
 		break;
 	case OP_ASSIGN:
 		if (!check(tx, res, PGRES_TUPLES_OK, "assignment"))
@@ -1829,8 +1877,11 @@ static enum fail run_tx(struct tx *tx, size_t from, size_t count, size_t *failed
 	for (size_t i = from; ok && i < from + count; i++)
 		ok = plan_one(tx, i);
 	ok = ok && flush_group(tx) && wait_all(tx);
+	tx->nacks = 0;
+	outbox_row_arrays_init(tx->ack_cols);
 	for (size_t i = from; ok && i < from + count; i++)
 		ok = plan_rest(tx, i);
+	ok = send_acks(tx, ok);
 	/* one notification per transaction wakes the senders */
 	ok = ok && (!tx->any_ack || send_sql(tx, OP_NOTIFY, from, "NOTIFY outbox"));
 	ok = ok && send_sql(tx, OP_COMMIT, from, "COMMIT");
@@ -1936,7 +1987,8 @@ struct intake_batch *intake_prepare(const struct intake *in, struct intake_item 
 			                  "uid or an external id");
 			return NULL;
 		}
-	if ((b = calloc(1, sizeof(*b))) == NULL || (b->preps = calloc(n, sizeof(*b->preps))) == NULL) {
+	if ((b = calloc(1, sizeof(*b))) == NULL ||
+	    (b->preps = calloc(n, sizeof(*b->preps))) == NULL) {
 		free(b);
 		*error_r = strdup("intake: out of memory");
 		return NULL;

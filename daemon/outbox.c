@@ -541,6 +541,22 @@ void outbox_row_params(const struct outbox_row *row, const char *const **values_
 	*formats_r = row->formats;
 }
 
+/* raw, the last parameter, goes in binary */
+void outbox_row_arrays_init(struct pgarray *cols)
+{
+	for (int k = 0; k < OUTBOX_ROW_PARAMS; k++)
+		pgarray_init(&cols[k], k == OUTBOX_ROW_PARAMS - 1 ? PGARRAY_BYTEA : PGARRAY_TEXT);
+}
+
+void outbox_row_add(const struct outbox_row *row, struct pgarray *cols)
+{
+	for (int k = 0; k < OUTBOX_ROW_PARAMS; k++)
+		if (row->formats[k] == 1)
+			pgarray_add_bytes(&cols[k], row->values[k], (size_t)row->lengths[k]);
+		else
+			pgarray_add_text(&cols[k], row->values[k]);
+}
+
 struct outbox_row *outbox_compose(const struct outbox_settings *set, const struct outbox_mail *mail,
                                   char **error_r)
 {

@@ -83,6 +83,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "pgarray.h"
 #include "smtp.h"
 
 /* Strings are borrowed: they must outlive every call using the settings. */
@@ -159,6 +160,16 @@ enum outbox_enqueue_result outbox_enqueue(PGconn *conn, const struct outbox_sett
 	"ticket, message, message_id, to_address, subject, headers, body, kind, envelope_from, "   \
 	"raw"
 #define OUTBOX_ROW_VALUES "$1::bigint, $2::bigint, $3, $4, $5, $6::jsonb, $7, $8, $9, $10::bytea"
+/* Many rows in one statement: OUTBOX_ROW_UNNEST yields the columns
+ * OUTBOX_ROW_COLUMNS from an array per parameter ($1 to $OUTBOX_ROW_PARAMS),
+ * filled by outbox_row_arrays_init() and outbox_row_add(), and
+ * OUTBOX_ROW_CAST(a) is their values from alias a. */
+#define OUTBOX_ROW_UNNEST                                                                          \
+	"unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], "          \
+	"$7::text[], $8::text[], $9::text[], $10::bytea[])"
+#define OUTBOX_ROW_CAST(a)                                                                         \
+	a ".ticket::bigint, " a ".message::bigint, " a ".message_id, " a ".to_address, " a         \
+	  ".subject, " a ".headers::jsonb, " a ".body, " a ".kind, " a ".envelope_from, " a ".raw"
 
 struct outbox_row; /* opaque */
 
@@ -173,6 +184,10 @@ const char *outbox_row_message_id(const struct outbox_row *row);
 void outbox_row_params(const struct outbox_row *row, const char *const **values_r,
                        const int **lengths_r, const int **formats_r);
 void outbox_row_free(struct outbox_row **row);
+/* cols: OUTBOX_ROW_PARAMS arrays. */
+void outbox_row_arrays_init(struct pgarray *cols);
+/* Adds row's parameters to the arrays (see pgarray.h for out of memory). */
+void outbox_row_add(const struct outbox_row *row, struct pgarray *cols);
 
 /* What one outbox_send_due() call did. */
 struct outbox_stats {
@@ -182,7 +197,8 @@ struct outbox_stats {
 	size_t failed;      /* permanent failure, loop protection or given up: failed */
 	size_t recovered;   /* claims that took over an expired lease */
 	size_t lost;        /* rows whose claim was lost to another sender before sending */
-	size_t unconfirmed; /* own rows settled as sent after a database failure past the end of data */
+	size_t unconfirmed; /* own rows settled as sent after a database failure past the end of
+	                       data */
 };
 
 /* Sends up to max due rows (see the protocol above) and adds to *st (may be
@@ -223,7 +239,7 @@ bool outbox_record_bounce(PGconn *conn, long long id, const char *reason, char *
  * outbox_bounce_reason() makes it. */
 #define OUTBOX_BOUNCE_SQL(KEY)                                                                     \
 	"WITH u AS (UPDATE outbox SET bounced_at = now(), bounce = $2"                             \
-	"  WHERE " KEY " RETURNING id, ticket, message_id, to_address)"                           \
+	"  WHERE " KEY " RETURNING id, ticket, message_id, to_address)"                            \
 	" INSERT INTO events (ticket, actor, kind, data)"                                          \
 	" SELECT ticket, 'outbox', 'mail_bounced', jsonb_build_object('outbox',"                   \
 	"  id, 'message_id', message_id, 'to', to_address, 'reason', $2::text)"                    \

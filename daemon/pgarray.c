@@ -96,15 +96,9 @@ void pgarray_add_null(struct pgarray *a)
 	a->count++;
 }
 
-bool pgarray_ok(const struct pgarray *a)
-{
-	return !a->failed && a->buf != NULL;
-}
+bool pgarray_ok(const struct pgarray *a) { return !a->failed && a->buf != NULL; }
 
-uint32_t pgarray_count(const struct pgarray *a)
-{
-	return a->count;
-}
+uint32_t pgarray_count(const struct pgarray *a) { return a->count; }
 
 const char *pgarray_data(struct pgarray *a)
 {
@@ -115,10 +109,7 @@ const char *pgarray_data(struct pgarray *a)
 	return a->buf;
 }
 
-int pgarray_len(const struct pgarray *a)
-{
-	return pgarray_ok(a) ? (int)a->len : 0;
-}
+int pgarray_len(const struct pgarray *a) { return pgarray_ok(a) ? (int)a->len : 0; }
 
 void pgarray_free(struct pgarray *a)
 {

@@ -333,6 +333,23 @@ is "$(q scen "SELECT count(*) FROM events WHERE kind = 'ack_rate_limited'")" 1 \
 	"the ticket without an ack says why"
 mail r7 'Pekka Puro <Pekka.Puro@GMAIL.com>' r7@gmail.com 'Pyyntö 7'
 is "$(one r7 | cut -d' ' -f1,3)" "new rate_limited" "the limit ignores the address's case"
+# the same within one batch: the acks go in as one statement
+for i in 1 2 3 4 5 6 7; do
+	case $i in 4) from='Riikka Rinne <riikka.rinne@gmail.com>' ;;
+	6) from='Sami Saari <SAMI.saari@gmail.com>' ;; *) from='Sami Saari <sami.saari@gmail.com>' ;; esac
+	mail "s$i" "$from" "s$i@gmail.com" "Pyyntö $i"
+done
+q scen "INSERT INTO outbox (ticket, message_id, to_address, kind, status, sent_at)
+	VALUES ($T, 'old.ack@seutu-it.fi', 'Sami.Saari@gmail.com', 'ack', 'sent', now())" >/dev/null
+feed "$db3" -m rate2 -b 10 "$S"/s[1-7] >"$W/rate2"
+is "$(cut -f2,4 "$W/rate2" | tr '\t\n' ' ')" \
+	"new queued new queued new queued new queued new queued new rate_limited new rate_limited " \
+	"in one batch, one ack sent earlier: the fifth and later to one address are limited, not others"
+is "$(q scen "SELECT count(*) FROM outbox WHERE lower(to_address) = 'sami.saari@gmail.com'") \
+$(q scen "SELECT string_agg(m.message_id, ' ' ORDER BY m.message_id) FROM events e
+	JOIN messages m ON m.ticket = e.ticket WHERE e.kind = 'ack_rate_limited'
+	AND m.message_id LIKE 's_@gmail.com'")" "5 s6@gmail.com s7@gmail.com" \
+	"five acks to the address in the outbox; each limited ticket says why"
 
 # -- garbage, then a good mail ---------------------------------------------------------------------
 head -c 4000 /dev/urandom | tr -d 'A-Za-z:' >"$S/g1"
