@@ -233,13 +233,12 @@ static const struct stmt {
      "   AND o.created_at > now() - interval '1 hour')"
      "  + row_number() OVER (PARTITION BY lower(a.to_address) ORDER BY a.ord) - 1 AS n FROM a),"
      " ins AS (INSERT INTO outbox (id, " OUTBOX_ROW_COLUMNS ") OVERRIDING SYSTEM VALUE"
-     "  SELECT id, " OUTBOX_ROW_CAST(
-         "c") " FROM c WHERE n < $11::int ORDER BY ord),"
-              " e AS (INSERT INTO events (ticket, actor, kind, data)"
-              "  SELECT ticket::bigint, 'intake', 'ack_rate_limited',"
-              "   jsonb_build_object('to', to_address, 'limit_per_hour', $11::int)"
-              "  FROM c WHERE n >= $11::int ORDER BY ord)"
-              "SELECT n, CASE WHEN n < $11::int THEN id END FROM c ORDER BY ord"},
+     "  SELECT id, " OUTBOX_ROW_CASTS " FROM c WHERE n < $11::int ORDER BY ord),"
+     " e AS (INSERT INTO events (ticket, actor, kind, data)"
+     "  SELECT ticket::bigint, 'intake', 'ack_rate_limited',"
+     "   jsonb_build_object('to', to_address, 'limit_per_hour', $11::int)"
+     "  FROM c WHERE n >= $11::int ORDER BY ord)"
+     "SELECT n, CASE WHEN n < $11::int THEN id END FROM c ORDER BY ord"},
 #define S_NEW_MANY 8
     {"intake_new_many",
      /* intake_new for a run of IMAP messages with Message-IDs, distinct,

@@ -47,7 +47,10 @@
  * and idle (not in pipeline mode); intake_new() prepares its statements on
  * it (names "intake_*"), so give each connection one struct intake.
  * intake_process() runs each batch as a libpq pipeline and leaves the
- * connection idle and out of pipeline mode again.  After a connection failure,
+ * connection idle and out of pipeline mode again.  Within it, a run of new
+ * mails that refer to nothing goes as one statement (arrays of columns), as
+ * do the batch's acks: PostgreSQL's cost per statement is most of a row's,
+ * and the outcomes are those of one statement per mail.  After a connection failure,
  * free the intake, reconnect and make a new one.
  */
 #ifndef SEUTUDESK_INTAKE_H

@@ -163,13 +163,13 @@ enum outbox_enqueue_result outbox_enqueue(PGconn *conn, const struct outbox_sett
 /* Many rows in one statement: OUTBOX_ROW_UNNEST yields the columns
  * OUTBOX_ROW_COLUMNS from an array per parameter ($1 to $OUTBOX_ROW_PARAMS),
  * filled by outbox_row_arrays_init() and outbox_row_add(), and
- * OUTBOX_ROW_CAST(a) is their values from alias a. */
+ * OUTBOX_ROW_CASTS is their values from those columns. */
 #define OUTBOX_ROW_UNNEST                                                                          \
 	"unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], "          \
 	"$7::text[], $8::text[], $9::text[], $10::bytea[])"
-#define OUTBOX_ROW_CAST(a)                                                                         \
-	a ".ticket::bigint, " a ".message::bigint, " a ".message_id, " a ".to_address, " a         \
-	  ".subject, " a ".headers::jsonb, " a ".body, " a ".kind, " a ".envelope_from, " a ".raw"
+#define OUTBOX_ROW_CASTS                                                                           \
+	"ticket::bigint, message::bigint, message_id, to_address, subject, headers::jsonb, body, " \
+	"kind, envelope_from, raw"
 
 struct outbox_row; /* opaque */
 
