@@ -3,6 +3,7 @@
 #include "api.h"
 
 #include "agent.h"
+#include "backlog.h"
 #include "config.h"
 #include "db.h"
 #include "dbpool.h"
@@ -622,47 +623,10 @@ struct api_req {
 	double t0;
 };
 
-/* agents.last_seen_at, at most every API_SEEN_INTERVAL_S per agent from
- * this daemon: assignment takes an agent who called in lately as online. */
-/* Offers an agent who just came online the unassigned backlog of the
- * automatically assigned queues they work, the earliest due first, as many
- * as their max_open: it arrived while nobody eligible was online, and
- * assignment at intake left it for a claim.  Each ticket is offered by its
- * queue's strategy (seutudesk_assign, sql/009_assign.sql) in a transaction of
- * its own, so the usual locking order holds and a claim meanwhile wins. */
-static void offer_backlog(PGconn *conn, const char *id, const char *window)
-{
-	const char *params[2] = {id, window};
-	PGresult *r = dbpool_exec(
-	    conn,
-	    "SELECT t.number FROM agents me JOIN tickets t ON t.assignee IS NULL"
-	    "  AND t.status IN ('new', 'open') AND t.merged_into IS NULL"
-	    " JOIN queues q ON q.id = t.queue AND q.active AND q.strategy <> 'manual'"
-	    " WHERE me.id = $1::bigint AND me.active"
-	    "  AND (me.queues IS NULL OR t.queue = ANY (me.queues)) AND " TICKETVIEW_SQL_MAY_SEE
-	    " ORDER BY coalesce(t.due_resolution, 'infinity'), t.number LIMIT (SELECT max_open"
-	    "  FROM agents WHERE id = $1::bigint)",
-	    1, params, NULL, NULL, 0);
-	int n = PQresultStatus(r) == PGRES_TUPLES_OK ? PQntuples(r) : -1, assigned = 0;
-
-	for (int i = 0; i < n; i++) {
-		const char *p[2] = {PQgetvalue(r, i, 0), window};
-		PGresult *a = dbpool_exec(conn,
-		                          "SELECT seutudesk_assign($1::bigint,"
-		                          " make_interval(secs => $2::int))",
-		                          2, p, NULL, NULL, 0);
-		assigned += PQresultStatus(a) == PGRES_TUPLES_OK && !PQgetisnull(a, 0, 0);
-		PQclear(a);
-	}
-	PQclear(r);
-	if (n < 0)
-		log_warn("api event=backlog_failed agent=%s", id);
-	else if (n > 0)
-		log_info("api event=backlog agent=%s offered=%d assigned=%d", id, n, assigned);
-}
-
-/* Marks the agent online (at most once every API_SEEN_INTERVAL_S per
- * agent); one who was not online before is offered the backlog. */
+/* Marks the agent online in agents.last_seen_at (at most once every
+ * API_SEEN_INTERVAL_S per agent from this daemon: assignment takes an agent
+ * who called in lately as online); one who was not online before is
+ * offered the backlog, which waited for somebody eligible to come. */
 static void touch_agent(struct api *api, PGconn *conn, long long agent, unsigned online_window)
 {
 	double now = mono_now();
@@ -695,7 +659,7 @@ static void touch_agent(struct api *api, PGconn *conn, long long agent, unsigned
 		log_warn("api event=last_seen_failed agent=%lld", agent);
 	PQclear(r);
 	if (came_online)
-		offer_backlog(conn, id, window);
+		backlog_offer(conn, agent, online_window, "online");
 }
 
 /* Authenticates; false with res set when the call ends here. */

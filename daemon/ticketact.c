@@ -16,6 +16,7 @@
 
 #include "ticketact.h"
 
+#include "backlog.h"
 #include "config.h"
 #include "dbpool.h"
 #include "intake.h"
@@ -999,16 +1000,17 @@ static const struct action {
 	const char *name;
 	const struct field *fields;
 	enum outcome (*fn)(struct act *a);
+	bool frees; /* may lower an agent's load: the backlog is offered after it */
 } actions[] = {
-    {"claim", no_fields, do_claim},
-    {"release", no_fields, do_release},
-    {"reply", reply_fields, do_reply},
-    {"note", note_fields, do_note},
-    {"status", status_fields, do_status},
-    {"transfer", transfer_fields, do_transfer},
-    {"classify", classify_fields, do_classify},
-    {"merge", merge_fields, do_merge},
-    {"worklog", worklog_fields, do_worklog},
+    {"claim", no_fields, do_claim, false},
+    {"release", no_fields, do_release, true},
+    {"reply", reply_fields, do_reply, false},
+    {"note", note_fields, do_note, false},
+    {"status", status_fields, do_status, true},
+    {"transfer", transfer_fields, do_transfer, true},
+    {"classify", classify_fields, do_classify, false},
+    {"merge", merge_fields, do_merge, true},
+    {"worklog", worklog_fields, do_worklog, false},
 };
 
 /* The ticket's state as the answer shows it. */
@@ -1129,6 +1131,8 @@ void ticketact_handle(PGconn *conn, const struct api_call *call, struct api_resu
 		          a.num, call->login, a.error ? a.error : "?");
 		api_result_error(res, 500, NULL, "database error");
 	}
+	if (out == ACT_DONE && a.changed && ac->frees)
+		backlog_offer(conn, call->agent, a.rt->cfg->api.online_window, "load");
 	PQclear(a.t);
 	json_decref(a.extra);
 	free(a.error);

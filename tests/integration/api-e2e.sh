@@ -609,6 +609,19 @@ get roff /api/v1/me >/dev/null
 is "$(backlog)" "2 roff roff" "backlog: roff, coming online, is offered both by the queue's strategy"
 is "$(sql "SELECT count(*) FROM events e JOIN messages m ON m.ticket = e.ticket WHERE e.kind = 'assign' AND m.message_id LIKE 'e2e.backlog%'")" \
 	2 "backlog: each assignment is an event"
+# roff at capacity: a third waits; when roff resolves one, it is offered again
+sql "UPDATE agents SET max_open = 2 WHERE login = 'roff'" >/dev/null
+: >"$W/in.mbox"
+mail "e2e.backlog3@karstula.fi" "Liisa Korhonen <liisa.korhonen3@karstula.fi>" \
+	"Tulostin ei tulosta taas (3)" "Hei,
+
+kunnanviraston tulostin ei tulosta vieläkään.$(sign 'Liisa Korhonen')"
+dovecot_import_many test "$W/in.mbox" >"$W/import.log" 2>&1
+stack_wait "SELECT count(*) FROM messages WHERE message_id LIKE 'e2e.backlog%'" 3 30 2>/dev/null
+is "$(backlog)" "3 roff roff" "backlog: with roff at max_open the third waits unassigned"
+code=$(post roff "/api/v1/tickets/$(tkt e2e.backlog1@karstula.fi)/status" '{"status": "resolved"}')
+is "$code $(backlog)" "200 3 roff roff roff" \
+	"backlog: roff resolving one is offered the third, his load down again"
 
 kill -0 "$STACK_DAEMON_PID" 2>/dev/null
 ok $? "the daemon is still running"
