@@ -406,6 +406,22 @@ feed "$db3" -m many -b 10 -s 4000 "$S"/m[1-5] >"$W/many2"
 is "$(cut -f2 "$W/many2" | tr '\n' ' ')" "duplicate duplicate duplicate duplicate duplicate " \
 	"the same batch again: all duplicates"
 
+# a mail the database refuses inside such a statement: the batch goes again
+# one by one, and only that mail is rejected
+q scen "CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS \$\$ BEGIN
+	IF NEW.subject = 'Myrkkyä' THEN RAISE EXCEPTION 'poisoned' USING ERRCODE = '22023'; END IF;
+	RETURN NEW; END \$\$; CREATE TRIGGER poison BEFORE INSERT ON tickets
+	FOR EACH ROW EXECUTE FUNCTION poison()" >/dev/null
+for i in 1 2 3; do
+	mail "p$i" 'Olli Oja <olli.oja@karstula.fi>' "p$i@karstula.fi" "$([ $i = 2 ] && echo Myrkkyä || echo "Pyyntö p$i")"
+done
+feed "$db3" -m poison -b 10 "$S"/p[1-3] >"$W/poison"
+ok $? "a refused mail in a batch does not stop the feed"
+is "$(cut -f2 "$W/poison" | tr '\n' ' ')" "new rejected new " "only the refused one is rejected"
+is "$(q scen "SELECT outcome, reason LIKE '%poisoned%' FROM intake_log WHERE mailbox = 'poison' AND uid = 2")" \
+	"rejected|t" "its log row says why"
+q scen "DROP TRIGGER poison ON tickets; DROP FUNCTION poison()" >/dev/null
+
 # -- two feeders race over the same mail ----------------------------------------------------------
 db4=$(newdb race)
 # shellcheck disable=SC2086
