@@ -219,9 +219,11 @@ bool api_route(const char *method, const char *uri, struct api_route *route, str
 		api_result_error(res, 404, NULL, "no such resource");
 		return false;
 	}
-	if (strcmp(method, want) != 0) {
-		*allow_r = want;
-		api_result_error(res, 405, NULL, "%s is not allowed here; use %s", method, want);
+	/* HEAD is a GET whose body libevent leaves out; not for the stream */
+	bool gets = strcmp(want, "GET") == 0 && route->kind != API_ROUTE_EVENTS;
+	if (strcmp(method, want) != 0 && !(gets && strcmp(method, "HEAD") == 0)) {
+		*allow_r = gets ? "GET, HEAD" : want;
+		api_result_error(res, 405, NULL, "%s is not allowed here; use %s", method, *allow_r);
 		return false;
 	}
 	return parse_query(q ? q + 1 : NULL, call->query, res);

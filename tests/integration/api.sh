@@ -85,7 +85,7 @@ for _ in $(seq 100); do
 	sleep 0.1
 done
 
-echo "1..25"
+echo "1..27"
 # req [CURL ARGS...] PATH: prints "STATUS" then the body in $tmp/body.
 req() {
 	local path=${*: -1}
@@ -128,6 +128,11 @@ check "a body over max_body: 413" \
 check "an unknown path: 404" '[ "$(req -H "$(auth "$anna")" /api/v1/nothing)" = 404 ]'
 check "GET on an action: 405 with Allow: POST" \
 	'[ "$(req -H "$(auth "$anna")" /api/v1/tickets/1/claim)" = 405 ] && grep -qi "^Allow: POST" "$tmp/headers"'
+check "HEAD on a listing: 200, the headers without the body" \
+	'[ "$(req -I -H "$(auth "$anna")" /api/v1/tickets)" = 200 ] &&
+	grep -qi "^Content-Type: application/json" "$tmp/body" && ! grep -q "^[[{]" "$tmp/body"'
+check "POST on a listing: 405 with Allow: GET, HEAD" \
+	'[ "$(req -X POST -H "$(auth "$anna")" /api/v1/tickets)" = 405 ] && grep -qi "^Allow: GET, HEAD" "$tmp/headers"'
 check "a query parameter twice: 400" \
 	'[ "$(req -H "$(auth "$anna")" "/api/v1/tickets?queue=a&queue=b")" = 400 ]'
 check "the Unix socket serves plain HTTP" \
