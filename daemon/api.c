@@ -223,7 +223,8 @@ bool api_route(const char *method, const char *uri, struct api_route *route, str
 	bool gets = strcmp(want, "GET") == 0 && route->kind != API_ROUTE_EVENTS;
 	if (strcmp(method, want) != 0 && !(gets && strcmp(method, "HEAD") == 0)) {
 		*allow_r = gets ? "GET, HEAD" : want;
-		api_result_error(res, 405, NULL, "%s is not allowed here; use %s", method, *allow_r);
+		api_result_error(res, 405, NULL, "%s is not allowed here; use %s", method,
+		                 *allow_r);
 		return false;
 	}
 	return parse_query(q ? q + 1 : NULL, call->query, res);
