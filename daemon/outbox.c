@@ -1170,8 +1170,12 @@ char *outbox_bounce_reason(const char *reason)
 
 	if (why == NULL)
 		return NULL;
-	if (strlen(why) > MAX_BOUNCE_TEXT)
-		why[MAX_BOUNCE_TEXT] = '\0';
+	if (strlen(why) > MAX_BOUNCE_TEXT) {
+		size_t cut = MAX_BOUNCE_TEXT; /* at a character's start */
+		while (cut > 0 && ((unsigned char)why[cut] & 0xc0) == 0x80)
+			cut--;
+		why[cut] = '\0';
+	}
 	if (!utf8_ok(why, strlen(why)))
 		for (char *p = why; *p; p++)
 			if ((unsigned char)*p >= 0x80)

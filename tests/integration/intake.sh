@@ -306,6 +306,13 @@ dsn d2 d2@mx.karstula.fi failed 5.1.1 "$ack2"
 one d2 >/dev/null
 is "$(q scen "SELECT count(*) FROM events WHERE ticket = $T2 AND kind = 'mail_bounced'")" 1 \
 	"a second report of the same bounce records nothing more"
+dsn d3 d3@mx.karstula.fi failed 5.1.1 "$ackid"
+long=$(printf 'ä%.0s' $(seq 1 1500))
+sed -i "s/User unknown/Käyttäjää ei ole $long/" "$S/d3"
+one d3 >/dev/null
+is "$(q scen "SELECT octet_length(bounce) BETWEEN 1990 AND 2000, bounce LIKE '%Käyttäjää ei ole ää%',
+	position('?' IN bounce) = 0 FROM outbox WHERE message_id = '$ackid'")" "t|t|t" \
+	"a long reason is cut at a character, its UTF-8 kept"
 
 mail o2 'Lista <news@lista.example>' o2@lista.example 'Uutiskirje' 'Precedence: bulk
 List-Id: <news.lista.example>' 'Tervetuloa.'
