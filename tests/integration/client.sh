@@ -174,6 +174,15 @@ wait_screen() { # wait_screen TARGET PATTERN SECONDS
 	screen "$1" | sed 's/^/#   | /'
 	return 1
 }
+wait_true() { # wait_true SECONDS COMMAND: polls, for what has no text to wait for
+	local i=0
+	while [ $i -lt $(($1 * 10)) ]; do
+		eval "$2" && return 0
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 1
+}
 client_cmd() { echo "env HOME=$tmp/$1 EDITOR=$tmp/editor.sh LANG=C.UTF-8 LC_ALL=C.UTF-8 $sdbin; sleep 30"; }
 tm new-session -d -s anna -x 80 -y 24 "$(client_cmd anna)"
 tm new-session -d -s bert -x 120 -y 30 "$(client_cmd bert)"
@@ -181,7 +190,8 @@ wait_screen anna "Tab: next view" 10
 check "the queue opens in 80x24" '[ $? = 0 ]'
 # CLIENT_CAPTURE_DIR=DIR keeps text captures of the screens (for the docs).
 capture() { [ -n "${CLIENT_CAPTURE_DIR:-}" ] && screen anna >"$CLIENT_CAPTURE_DIR/$1.txt"; }
-sleep 0.5; capture queue
+wait_true 5 '[[ $(screen anna | sed -n 3p) =~ ^\ *$crit\ +! ]]'
+capture queue
 row=$(screen anna | sed -n 3p)
 check "the breaching ticket is first and marked" '[[ $row =~ ^\ *$crit\ +! ]]'
 check "the status line has counts" 'screen anna | tail -1 | grep -q "breached"'
@@ -234,8 +244,10 @@ wait_screen anna "Tab: next view" 5 >/dev/null
 sd "$tmp/anna" status "$other" pending >/dev/null
 wait_screen bert "^ *$other  *pend" 5
 check "a status change shows up live in a second client (pending)" '[ $? = 0 ]'
-tm send-keys -t anna '/' 'Skrivaren' Enter
-sleep 0.3
+tm send-keys -t anna '/'
+wait_screen anna "find:" 5 >/dev/null
+tm send-keys -t anna 'Skrivaren' Enter
+wait_true 5 '! screen anna | grep -q "find:"' # the cursor is on it when the prompt is gone
 tm send-keys -t anna Enter
 wait_screen anna "Skrivaren på andra" 5 >/dev/null
 tm send-keys -t anna R
@@ -253,14 +265,14 @@ import sys, unicodedata
 print(max(sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in l) for l in sys.stdin.read().splitlines()))'; }
 tm set-option -t bert window-size manual 2>/dev/null
 tm resize-window -t bert -x 100 -y 20 2>/dev/null
-sleep 0.6
+wait_true 5 '[ "$(screen bert | tail -1 | dwidth)" = 100 ]'
 check "a resize redraws at the new size (the status line's counts end at column 100)" \
 	'[ "$(screen bert | tail -1 | dwidth)" = 100 ] && screen bert | grep -q "Tab: next view"'
 tm send-keys -t bert '?'
 wait_screen bert "every key\|this help" 5
 check "? shows the help" '[ $? = 0 ]'
 tm send-keys -t bert q q
-sleep 0.5
+wait_true 5 '! tm list-panes -t bert -F "#{pane_current_command}" 2>/dev/null | grep -q seutudesk'
 check "q leaves the client" '! tm list-panes -t bert -F "#{pane_current_command}" 2>/dev/null | grep -q seutudesk'
 if [ $fails -gt 0 ]; then
 	grep -v "status=200" "$STACK_LOG" | tail -30 | sed 's/^/# daemon: /'
