@@ -351,7 +351,7 @@ for i in $(seq 1 "$ROUNDS"); do
 	pg_psql -d seutudesk -c "DO \$\$ DECLARE polls int := 0; BEGIN
 		PERFORM 1 FROM tickets WHERE number = $t FOR UPDATE;
 		PERFORM pg_advisory_xact_lock(4242, $t);
-		FOR i IN 1..300 LOOP
+		FOR i IN 1..800 LOOP -- ends when both wait: the bound is for a loaded machine
 			polls := i;
 			PERFORM pg_stat_clear_snapshot();
 			EXIT WHEN (SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
@@ -371,7 +371,7 @@ for i in $(seq 1 "$ROUNDS"); do
 	# Whichever starts first waits on the held row for the other.
 	pc=
 	for a in anna bert; do
-		curl -s --max-time 10 --cacert "$W/cert.pem" -o "$W/claim.$a" -w '%{http_code}' \
+		curl -s --max-time 20 --cacert "$W/cert.pem" -o "$W/claim.$a" -w '%{http_code}' \
 			-H "$(auth "$a")" -X POST "$base/api/v1/tickets/$t/claim" >"$W/code.$a" &
 		pc="$pc $!"
 	done

@@ -1,7 +1,8 @@
 #!/bin/bash
 # SLA timers with the real daemon and PostgreSQL: tickets under a test
 # policy with targets of seconds on the 24x7 calendar get exactly one
-# warning and one breach per timer, on time (within 1 s); the same when the
+# warning and one breach per timer, on time (within 2 s, room for a loaded
+# machine; the worst lateness is printed); the same when the
 # daemon is stopped across the due moments and started again, and with two
 # daemons on one database.  Pending stops the resolution clock, a first
 # reply stops the first-response clock, a reclassification recomputes, and
@@ -47,7 +48,7 @@ tickets() {
 		SELECT 'r' || g || '@kinnula.fi', '$2 ' || g FROM generate_series(1, $1) g" >/dev/null
 }
 # The events of the tickets tagged TAG that broke a rule: not exactly one
-# sla_warning and one sla_breach per timer, or fired more than 1 s off.
+# sla_warning and one sla_breach per timer.
 exactly_once() {
 	echo "SELECT count(*) FROM (SELECT t.number, k.kind, e.kind AS ev, count(e.id)
 		FROM tickets t CROSS JOIN (VALUES ('first_response'), ('resolution')) k(kind)
@@ -87,7 +88,7 @@ else
 fi
 check "due moments are creation plus the targets" 0 "$(misdue ontime)"
 check "exactly one warning and one breach per timer" 0 "$(exactly_once ontime)"
-check "each fired within 1 s of its moment" 0 "$(late ontime 1)"
+check "each fired within 2 s of its moment" 0 "$(late ontime 2)"
 echo "# worst lateness (s): $(stack_sql "SELECT round(max(extract(epoch FROM e.at -
 	CASE e.kind WHEN 'sla_warning' THEN s.warn_at ELSE s.due_at END))::numeric, 3)
 	FROM events e JOIN sla_timers s ON s.ticket = e.ticket AND s.kind = e.data->>'timer'
@@ -136,7 +137,7 @@ else
 fi
 sleep 1
 check "two daemons: each fired once" 0 "$(exactly_once twice)"
-check "two daemons: on time" 0 "$(late twice 1)"
+check "two daemons: on time" 0 "$(late twice 2)"
 echo "# fired by the second daemon: $(grep -c 'event=fired' "$STACK_DIR/second.log")" \
 	"rounds, by the first: $(grep -c 'event=fired' "$STACK_LOG") rounds"
 kill -TERM $second

@@ -518,7 +518,7 @@ for i in $(seq 1 "$ROUNDS"); do
 	q "DO \$\$ DECLARE polls int := 0; BEGIN
 		PERFORM 1 FROM tickets WHERE number = $t FOR UPDATE;
 		PERFORM pg_advisory_xact_lock(4242, $t); -- tells the script it holds the row
-		FOR i IN 1..500 LOOP
+		FOR i IN 1..1500 LOOP -- ends when both wait: the bound is for a loaded machine
 			polls := i;
 			PERFORM pg_stat_clear_snapshot();
 			EXIT WHEN (SELECT count(*) FROM pg_stat_activity

@@ -65,6 +65,8 @@ first_valid_uid = 1
 first_valid_gid = 1
 mail_location = maildir:$DOVECOT_DIR/mail/%u
 mail_fsync = never
+# "IDLE" in the imap processes' titles: tests can wait for a client to idle.
+verbose_proctitle = yes
 passdb {
   driver = passwd-file
   args = scheme=PLAIN username_format=%u $DOVECOT_DIR/passwd
