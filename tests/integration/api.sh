@@ -158,7 +158,7 @@ wait_for() { # wait_for FILE PATTERN SECONDS
 }
 stream "$tmp/anna.sse" "$anna"
 stream "$tmp/bert.sse" "$bert"
-wait_for "$tmp/anna.sse" "seutudesk events" 5 && wait_for "$tmp/bert.sse" "seutudesk events" 5
+wait_for "$tmp/anna.sse" "seutudesk events" 15 && wait_for "$tmp/bert.sse" "seutudesk events" 15
 check "the event stream opens for each agent" '[ $? = 0 ]'
 # A stalled client: connects and never finishes its TLS handshake.
 for i in 1 2 3 4 5 6 7 8; do
@@ -168,22 +168,22 @@ done
 sleep 0.2
 start=$(date +%s%N)
 e1=$(sql "INSERT INTO events (ticket, actor, kind) VALUES ($t1, 'test', 'note') RETURNING id")
-wait_for "$tmp/anna.sse" "^id: $e1\$" 5
+wait_for "$tmp/anna.sse" "^id: $e1\$" 15
 got=$?
 end=$(date +%s%N)
 delay=$(((end - start) / 1000000))
 check "an event committed elsewhere reaches the stream (${delay} ms, stalled clients open)" \
 	'[ $got = 0 ] && grep -q "data: {\"id\":$e1,\"ticket\":$t1,\"kind\":\"note\"}" "$tmp/anna.sse"'
 echo "# commit to event: $delay ms"
-wait_for "$tmp/bert.sse" "^id: $e1\$" 5
+wait_for "$tmp/bert.sse" "^id: $e1\$" 15
 check "every agent who may see the ticket gets it" '[ $? = 0 ]'
 e2=$(sql "INSERT INTO events (ticket, actor, kind) VALUES ($t2, 'test', 'note') RETURNING id")
 e3=$(sql "INSERT INTO events (ticket, actor, kind) VALUES ($t1, 'test', 'status') RETURNING id")
-wait_for "$tmp/bert.sse" "^id: $e3\$" 5 && wait_for "$tmp/anna.sse" "^id: $e2\$" 5
+wait_for "$tmp/bert.sse" "^id: $e3\$" 15 && wait_for "$tmp/anna.sse" "^id: $e2\$" 15
 check "a sote event reaches the cleared agent only" \
 	'[ $? = 0 ] && ! grep -q "^id: $e2\$" "$tmp/bert.sse"'
 stream "$tmp/replay.sse" "$bert" "$e1"
-wait_for "$tmp/replay.sse" "^id: $e3\$" 5
+wait_for "$tmp/replay.sse" "^id: $e3\$" 15
 check "Last-Event-ID replays what was missed, sote left out" \
 	'[ $? = 0 ] && ! grep -q "^id: $e2\$" "$tmp/replay.sse" && ! grep -q "^id: $e1\$" "$tmp/replay.sse"'
 s=$(date +%s%N)

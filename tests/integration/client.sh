@@ -204,11 +204,11 @@ for l in sys.stdin.read().splitlines():
 check "rows with wide and Nordic characters line up in 80 columns" \
 	'screen anna | grep -q "李小龍" && screen anna | grep -q "Åsa Öbe" && [ "$(echo "$cols" | wc -l)" = 1 ] && [[ $cols == *True ]]'
 tm send-keys -t anna Enter
-wait_screen anna "Koko verkko alhaalla" 5 && wait_screen anna "quoted lines folded" 5
+wait_screen anna "Koko verkko alhaalla" 15 && wait_screen anna "quoted lines folded" 15
 check "Enter opens the ticket, quoted text folded" '[ $? = 0 ]'
 capture ticket
 tm send-keys -t anna c
-wait_screen anna "claimed" 5
+wait_screen anna "claimed" 15
 check "c claims it" '[ $? = 0 ] && [ "$(stack_sql "SELECT a.login FROM tickets t JOIN agents a ON a.id = t.assignee WHERE t.number = $crit")" = anna ]'
 before=$(smtp_count)
 tm send-keys -t anna r
@@ -220,38 +220,38 @@ check "the requester's mail reaches the SMTP server" \
 	'[ $? = 0 ] && grep -l "pekka@saarijarvi.fi" "$SMTP_MAILDIR"/new/* 2>/dev/null | xargs grep -l "Verkko toimii taas" >/dev/null 2>&1'
 # The ticket view's other actions, each through its prompt.
 tm send-keys -t anna w
-wait_screen anna "minutes worked" 5 >/dev/null
+wait_screen anna "minutes worked" 15 >/dev/null
 tm send-keys -t anna 15 Enter
-wait_screen anna "what was done" 5 >/dev/null
+wait_screen anna "what was done" 15 >/dev/null
 tm send-keys -t anna "Reititin vaihdettu" Enter
-wait_screen anna "work time logged" 5
+wait_screen anna "work time logged" 15
 check "w logs work time" '[ $? = 0 ] && [ "$(stack_sql "SELECT minutes || note FROM worklog WHERE ticket = $crit")" = "15Reititin vaihdettu" ]'
 tm send-keys -t anna e
-wait_screen anna "reclassify" 5 >/dev/null
+wait_screen anna "reclassify" 15 >/dev/null
 tm send-keys -t anna "category=verkko sector=tekninen" Enter
-wait_screen anna "reclassified" 5
+wait_screen anna "reclassified" 15
 check "e reclassifies" '[ $? = 0 ] && [ "$(stack_sql "SELECT category || sector FROM tickets WHERE number = $crit")" = verkkotekninen ]'
 tm send-keys -t anna t
-wait_screen anna "transfer to queue" 5 >/dev/null
+wait_screen anna "transfer to queue" 15 >/dev/null
 tm send-keys -t anna network Enter
-wait_screen anna "transferred" 5
+wait_screen anna "transferred" 15
 check "t transfers to another queue" '[ $? = 0 ] && [ "$(stack_sql "SELECT queue FROM tickets WHERE number = $crit")" = network ]'
 # The second client: bert's queue follows anna's changes live.
 wait_screen bert "Tab: next view" 10 >/dev/null
 other=$(stack_sql "SELECT number FROM tickets WHERE subject LIKE 'Skrivaren%'")
 tm send-keys -t anna q
-wait_screen anna "Tab: next view" 5 >/dev/null
+wait_screen anna "Tab: next view" 15 >/dev/null
 sd "$tmp/anna" status "$other" pending >/dev/null
-wait_screen bert "^ *$other  *pend" 5
+wait_screen bert "^ *$other  *pend" 15
 check "a status change shows up live in a second client (pending)" '[ $? = 0 ]'
 tm send-keys -t anna '/'
-wait_screen anna "find:" 5 >/dev/null
+wait_screen anna "find:" 15 >/dev/null
 tm send-keys -t anna 'Skrivaren' Enter
 wait_true 5 '! screen anna | grep -q "find:"' # the cursor is on it when the prompt is gone
 tm send-keys -t anna Enter
-wait_screen anna "Skrivaren på andra" 5 >/dev/null
+wait_screen anna "Skrivaren på andra" 15 >/dev/null
 tm send-keys -t anna R
-wait_screen anna "resolved" 5 >/dev/null
+wait_screen anna "resolved" 15 >/dev/null
 t0=$(date +%s%N)
 for _ in $(seq 50); do
 	screen bert | grep -q "Skrivaren" || break
@@ -269,7 +269,7 @@ wait_true 5 '[ "$(screen bert | tail -1 | dwidth)" = 100 ]'
 check "a resize redraws at the new size (the status line's counts end at column 100)" \
 	'[ "$(screen bert | tail -1 | dwidth)" = 100 ] && screen bert | grep -q "Tab: next view"'
 tm send-keys -t bert '?'
-wait_screen bert "every key\|this help" 5
+wait_screen bert "every key\|this help" 15
 check "? shows the help" '[ $? = 0 ]'
 tm send-keys -t bert q q
 wait_true 5 '! tm list-panes -t bert -F "#{pane_current_command}" 2>/dev/null | grep -q seutudesk'

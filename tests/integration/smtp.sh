@@ -46,7 +46,7 @@ run -r kirjaamo@example.invalid "$work/utf8.eml"
 ok $((rc != 0)) "a UTF-8 message is delivered (exit $rc)"
 has '^delivered 250 ' && ok 0 "the outcome is 'delivered' with 250" ||
 	ok 1 "the outcome is 'delivered' with 250: $out"
-smtp_wait_count 1 5
+smtp_wait_count 1 15
 ok $? "the server kept one message"
 got=$(find "$SMTP_MAILDIR/new" -type f | head -n 1)
 # The server adds two envelope headers in front; the rest must be the bytes sent.
@@ -62,7 +62,7 @@ ok $? "the envelope is the one given"
 printf 'From: a@example.invalid\nDate: Mon, 02 Sep 2024 09:15:00 +0300\nMessage-ID: <lf@example.invalid>\nSubject: lf\n\nrivi\n.\n.piste\n' >"$work/lf.eml"
 before=$(smtp_count)
 run -r lf@example.invalid "$work/lf.eml"
-smtp_wait_count $((before + 1)) 5
+smtp_wait_count $((before + 1)) 15
 got=$(grep -l 'lf@example.invalid' "$SMTP_MAILDIR"/new/* | head -n 1)
 printf 'rivi\r\n.\r\n.piste\r\n' >"$work/lf-body"
 tail -c 17 "$got" | cmp -s - "$work/lf-body"
@@ -91,7 +91,7 @@ ok $? "the server counted 50 more messages ($(($(smtp_count) - before)))"
 	printf 'no final line end'; } >"$work/big.eml"
 before=$(smtp_count)
 run -X -r hook-yes@example.invalid "$work/big.eml"
-smtp_wait_count $((before + 1)) 5
+smtp_wait_count $((before + 1)) 15
 [ $rc -eq 0 ] && has '^hook 1$' && [ "$(smtp_count)" -eq $((before + 1)) ]
 ok $? "a hook that lets the '.' go runs once and the message is delivered"
 before=$(smtp_count)
@@ -105,7 +105,7 @@ ok $? "a hook that holds the '.' back: temporary, once, says so"
 [ "$(smtp_count)" -eq "$before" ] && ! grep -qs 'hook-no@' "$SMTP_MAILDIR"/new/*
 ok $? "... and the relay stored nothing"
 run -X -r hook-after@example.invalid "$work/utf8.eml"
-smtp_wait_count $((before + 1)) 5
+smtp_wait_count $((before + 1)) 15
 [ $rc -eq 0 ] && [ "$(smtp_count)" -eq $((before + 1)) ]
 ok $? "... and the relay takes the next message as usual"
 
