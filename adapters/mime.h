@@ -18,7 +18,8 @@
 #include <time.h>
 
 struct mime_limits {
-	size_t max_message_bytes; /* larger input: headers and the first text part only (default 32 MiB) */
+	size_t max_message_bytes; /* larger input: headers and the first text part only (default 32
+	                             MiB) */
 	size_t max_header_bytes;  /* the header block of one entity (default 256 KiB) */
 	unsigned max_parts;       /* MIME entities in all (default 256) */
 	unsigned max_depth;       /* nesting of multiparts and message/rfc822 (default 16) */
@@ -36,11 +37,11 @@ struct mime_address {
 };
 
 struct mime_attachment {
-	char *filename;     /* decoded (RFC 2231 or RFC 2047); "" when none */
-	char *content_type; /* lower-case type/subtype */
-	char *content_id;   /* without <>; NULL when none */
-	bool is_inline;     /* Content-Disposition: inline or referenced by Content-ID */
-	size_t size;        /* decoded bytes */
+	char *filename;      /* decoded (RFC 2231 or RFC 2047); "" when none */
+	char *content_type;  /* lower-case type/subtype */
+	char *content_id;    /* without <>; NULL when none */
+	bool is_inline;      /* Content-Disposition: inline or referenced by Content-ID */
+	size_t size;         /* decoded bytes */
 	unsigned char *data; /* decoded content, size bytes */
 };
 
@@ -51,7 +52,7 @@ struct mime_msg; /* opaque */
  * the place (free it with free()).  A message with problems still parses:
  * see mime_warning(). */
 struct mime_msg *mime_parse(const char *raw, size_t len, const struct mime_limits *lim,
-			    char **error_r) __attribute__((warn_unused_result));
+                            char **error_r) __attribute__((warn_unused_result));
 /* Frees *msg and sets it to NULL. */
 void mime_msg_free(struct mime_msg **msg);
 

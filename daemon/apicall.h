@@ -31,7 +31,7 @@ struct api_call {
 };
 
 struct api_result {
-	int status;  /* the HTTP status: 200, 201, 400, 403, 404, 409, 422, 500, ... */
+	int status;   /* the HTTP status: 200, 201, 400, 403, 404, 409, 422, 500, ... */
 	json_t *json; /* the body (an object), owned by the result; or NULL with bytes */
 	/* Raw bodies (attachments): bytes of len, owned (free()), with their type. */
 	char *bytes;

@@ -1421,7 +1421,7 @@ struct cl_input {
 	size_t to_count;
 	const char *(*header)(const char *name, const void *ctx);
 	const void *header_ctx;
-	char *text; /* owns from, from_name, subject, body and text, all sanitised */
+	char *text;             /* owns from, from_name, subject, body and text, all sanitised */
 	struct cl_copy *copies; /* of invalid to addresses and header values */
 	size_t copy_count;
 };
@@ -1608,8 +1608,8 @@ static bool add_warning(struct cl_call *c, const char *fmt, ...)
 static int match_one(struct cl_call *c, const struct cl_rule *rule, const struct cl_match *m,
                      const char *s, size_t len, size_t start, struct cl_found *found)
 {
-	int rc = pcre2_match(m->code, (PCRE2_SPTR)s, len, start, PCRE2_NO_UTF_CHECK, c->md,
-	                     c->r->mctx);
+	int rc =
+	    pcre2_match(m->code, (PCRE2_SPTR)s, len, start, PCRE2_NO_UTF_CHECK, c->md, c->r->mctx);
 
 	if (rc >= 0) {
 		PCRE2_SIZE *ov = pcre2_get_ovector_pointer(c->md);

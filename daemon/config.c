@@ -2,10 +2,10 @@
 #include "autoconfig.h"
 
 #include "calendar.h"
-#include "xalloc.h"
 #include "config.h"
 #include "mime.h"
 #include "route.h"
+#include "xalloc.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -43,9 +43,9 @@ enum cfg_type {
 };
 
 enum {
-	CFG_RELOAD = 1 << 0,   /* a reload may change it */
-	CFG_OPTIONAL = 1 << 1, /* an empty value means "not set" (NULL, or 0 for a size) */
-	CFG_REQUIRED = 1 << 2, /* must be set (repeated sections only: a singleton has defaults) */
+	CFG_RELOAD = 1 << 0,    /* a reload may change it */
+	CFG_OPTIONAL = 1 << 1,  /* an empty value means "not set" (NULL, or 0 for a size) */
+	CFG_REQUIRED = 1 << 2,  /* must be set (repeated sections only: a singleton has defaults) */
 	CFG_OPEN_TIME = 1 << 3, /* CFG_DURATION of business time: hours and minutes, no days */
 };
 
@@ -273,7 +273,10 @@ static void format_duration_units(uint64_t s, bool days, char buf[static 48])
 	}
 }
 
-static void format_duration(uint64_t s, char buf[static 48]) { format_duration_units(s, true, buf); }
+static void format_duration(uint64_t s, char buf[static 48])
+{
+	format_duration_units(s, true, buf);
+}
 
 /* -- value checks ------------------------------------------------------- */
 
@@ -378,7 +381,8 @@ static const char *check_listen(const char *v)
 	}
 	memcpy(host, v, n);
 	host[n] = '\0';
-	return inet_pton(AF_INET, host, &a4) == 1 ? NULL : "an IPv4 address and port, like 0.0.0.0:8443";
+	return inet_pton(AF_INET, host, &a4) == 1 ? NULL
+	                                          : "an IPv4 address and port, like 0.0.0.0:8443";
 }
 
 /* Whether listen ("ADDRESS:PORT", checked) is on a loopback address. */
@@ -412,7 +416,8 @@ static const char *check_section_name(const char *v)
 {
 	size_t n = strlen(v);
 
-	if (n == 0 || n > CONFIG_MAX_NAME || strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789_-") != n)
+	if (n == 0 || n > CONFIG_MAX_NAME ||
+	    strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789_-") != n)
 		return "a section name of a-z, 0-9, '_' and '-'";
 	return NULL;
 }
@@ -994,14 +999,11 @@ _Static_assert(sizeof(enum config_assign) == sizeof(int) && CONFIG_ASSIGN_LEAST_
 
 #define ROUTE(f) offsetof(struct config_route, f)
 #define MATCH_KEY(st, f, what)                                                                     \
-	{.name = #f,                                                                               \
-	 .type = CFG_STRING,                                                                       \
-	 .offset = offsetof(struct st, f),                                                         \
-	 .def = NULL,                                                                              \
-	 .def_doc = "any",                                                                         \
-	 .check = check_list,                                                                      \
-	 .flags = CFG_RELOAD | CFG_OPTIONAL,                                                       \
-	 .help = what}
+	{                                                                                          \
+		.name = #f, .type = CFG_STRING, .offset = offsetof(struct st, f), .def = NULL,     \
+		.def_doc = "any", .check = check_list, .flags = CFG_RELOAD | CFG_OPTIONAL,         \
+		.help = what                                                                       \
+	}
 enum { R_QUEUE, R_MUNICIPALITY, R_SECTOR, R_CATEGORY, R_PRIORITY, R_NKEYS };
 static const struct cfg_key route_keys[R_NKEYS] = {
     [R_QUEUE] = {.name = "queue",
@@ -1446,13 +1448,15 @@ static void validate_calendar(struct parse *p, void *base, const unsigned *set_l
 static const struct {
 	const char *section, *name, *text;
 } builtins[] = {
-    {"calendar", "fi-office", "[calendar fi-office]\ntimezone = Europe/Helsinki\nholidays = finland\n"
-                  "monday = 08:00-16:00\ntuesday = 08:00-16:00\nwednesday = 08:00-16:00\n"
-                  "thursday = 08:00-16:00\nfriday = 08:00-16:00\n"},
-    {"calendar", "24x7", "[calendar 24x7]\ntimezone = Europe/Helsinki\nholidays = none\n"
-             "monday = 00:00-24:00\ntuesday = 00:00-24:00\nwednesday = 00:00-24:00\n"
-             "thursday = 00:00-24:00\nfriday = 00:00-24:00\nsaturday = 00:00-24:00\n"
-             "sunday = 00:00-24:00\n"},
+    {"calendar", "fi-office",
+     "[calendar fi-office]\ntimezone = Europe/Helsinki\nholidays = finland\n"
+     "monday = 08:00-16:00\ntuesday = 08:00-16:00\nwednesday = 08:00-16:00\n"
+     "thursday = 08:00-16:00\nfriday = 08:00-16:00\n"},
+    {"calendar", "24x7",
+     "[calendar 24x7]\ntimezone = Europe/Helsinki\nholidays = none\n"
+     "monday = 00:00-24:00\ntuesday = 00:00-24:00\nwednesday = 00:00-24:00\n"
+     "thursday = 00:00-24:00\nfriday = 00:00-24:00\nsaturday = 00:00-24:00\n"
+     "sunday = 00:00-24:00\n"},
     {"queue", "triage",
      "[queue triage]\ntitle = Triage\ndescription = New requests waiting to be routed\n"},
 };

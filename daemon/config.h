@@ -90,9 +90,9 @@ enum config_assign {
 /* One [queue NAME] section: a queue of the pool.  triage always exists
  * (built in unless the file defines it): unrouted tickets wait there. */
 struct config_queue {
-	char *name;               /* NAME: the id in tickets.queue */
-	char *title;              /* shown to agents (default: NAME) */
-	char *description;        /* default "" */
+	char *name;                /* NAME: the id in tickets.queue */
+	char *title;               /* shown to agents (default: NAME) */
+	char *description;         /* default "" */
 	enum config_assign assign; /* default manual */
 };
 
@@ -105,7 +105,7 @@ struct config_queue {
  * "unknown" (so, by default, such tickets go to triage). */
 struct config_route {
 	char *name;
-	char *queue;                    /* required: a [queue] or triage */
+	char *queue;                                       /* required: a [queue] or triage */
 	char *municipality, *sector, *category, *priority; /* NULL: any */
 };
 
@@ -178,15 +178,15 @@ struct config {
 		int workers;       /* sender threads, 1 to 16 (default 1; needs a restart) */
 	} outbox;
 	struct config_api {
-		char *listen;      /* "ADDRESS:PORT" of the agents' API; NULL: none (default) */
-		char *socket;      /* a Unix socket path for it as well; NULL: none */
-		bool tls;          /* default yes; no only when listen is a loopback address */
-		char *cert_file;   /* PEM certificate chain; required with tls */
-		char *key_file;    /* PEM private key; required with tls */
-		int workers;       /* database threads serving requests, 1 to 64 (default 4) */
-		size_t max_body;   /* largest request body (default 1M) */
+		char *listen;    /* "ADDRESS:PORT" of the agents' API; NULL: none (default) */
+		char *socket;    /* a Unix socket path for it as well; NULL: none */
+		bool tls;        /* default yes; no only when listen is a loopback address */
+		char *cert_file; /* PEM certificate chain; required with tls */
+		char *key_file;  /* PEM private key; required with tls */
+		int workers;     /* database threads serving requests, 1 to 64 (default 4) */
+		size_t max_body; /* largest request body (default 1M) */
 		unsigned online_window; /* an agent is online this long after a call (default 5m) */
-		int auth_limit;    /* failed logins per client address per minute (default 10) */
+		int auth_limit; /* failed logins per client address per minute (default 10) */
 	} api;
 	/* The [mailbox NAME] sections in file order; use the accessors below. */
 	struct config_mailbox *mailboxes;

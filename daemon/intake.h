@@ -87,12 +87,12 @@ struct intake_settings {
 	 * defaults with from_address as the bounce address and the one own
 	 * address, and message_id_domain. */
 	const struct outbox_settings *outbox;
-	const char *template_dir;  /* ack.fi.txt, ack.sv.txt, ack.en.txt
-	                            * (default PKGDATADIR "/templates") */
-	struct mime_limits limits; /* default mime_limits_default(); max_message_bytes
-	                            * is also the limit for keeping the raw source */
-	unsigned max_retries;      /* retries of a transaction after a deadlock or
-	                            * serialisation failure (default 5) */
+	const char *template_dir;    /* ack.fi.txt, ack.sv.txt, ack.en.txt
+	                              * (default PKGDATADIR "/templates") */
+	struct mime_limits limits;   /* default mime_limits_default(); max_message_bytes
+	                              * is also the limit for keeping the raw source */
+	unsigned max_retries;        /* retries of a transaction after a deadlock or
+	                              * serialisation failure (default 5) */
 	const struct config *routes; /* its [route] sections pick new tickets' queues
 	                              * (route.h); NULL (the default): all go to triage */
 	unsigned online_window;      /* seconds an agent counts as online, for the

@@ -25,10 +25,7 @@ void log_open(const char *ident, enum log_level threshold, bool use_syslog)
 		openlog(ident, LOG_PID, LOG_DAEMON);
 }
 
-void log_set_level(enum log_level threshold)
-{
-	log_threshold = threshold;
-}
+void log_set_level(enum log_level threshold) { log_threshold = threshold; }
 
 bool log_level_parse(const char *name, enum log_level *level_r)
 {
@@ -66,6 +63,6 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
 	pthread_mutex_lock(&log_lock);
 	fprintf(stderr, "%s.%03ldZ %s %s: %s\n", stamp, ts.tv_nsec / 1000000L, log_ident,
-		level_names[level], line);
+	        level_names[level], line);
 	pthread_mutex_unlock(&log_lock);
 }

@@ -49,10 +49,7 @@ static void drop_db(struct mailbox *mb)
 	mb->locked = false;
 }
 
-static void drop_imap(struct mailbox *mb)
-{
-	imap_close(&mb->imap);
-}
+static void drop_imap(struct mailbox *mb) { imap_close(&mb->imap); }
 
 /* Connects to the database and makes the intake for the current runtime;
  * remakes the intake after a reload so that new rules and settings apply. */
@@ -106,8 +103,8 @@ static bool ensure_lock(struct mailbox *mb, bool *held_r, char **error_r)
 		return true;
 	}
 	res = PQexecParams(mb->db,
-			   "SELECT pg_try_advisory_lock(hashtext('seutudesk mailbox ' || $1))", 1,
-			   NULL, params, NULL, NULL, 0);
+	                   "SELECT pg_try_advisory_lock(hashtext('seutudesk mailbox ' || $1))", 1,
+	                   NULL, params, NULL, NULL, 0);
 	if (!db_result_ok(mb->db, res, PGRES_TUPLES_OK, error_r)) {
 		PQclear(res);
 		return false;
@@ -139,14 +136,14 @@ static bool ensure_imap(struct mailbox *mb, const struct config_mailbox *cm, cha
 	if (uidvalidity != mb->uidvalidity) {
 		if (mb->uidvalidity != 0)
 			log_warn("mailbox=%s event=uidvalidity_changed old=%u new=%u: rescanning; "
-				 "Message-IDs keep what was taken from being taken again",
-				 mb->name, mb->uidvalidity, uidvalidity);
+			         "Message-IDs keep what was taken from being taken again",
+			         mb->name, mb->uidvalidity, uidvalidity);
 		mb->uidvalidity = uidvalidity;
 		mb->scan_from = 0;
 	}
 	log_info("mailbox=%s event=connected host=%s folder=%s uidvalidity=%u idle=%s", mb->name,
-		 cm->host, cm->folder, uidvalidity,
-		 (imap_capabilities(mb->imap) & IMAP_CAP_IDLE) ? "yes" : "no");
+	         cm->host, cm->folder, uidvalidity,
+	         (imap_capabilities(mb->imap) & IMAP_CAP_IDLE) ? "yes" : "no");
 	return true;
 }
 
@@ -245,8 +242,8 @@ static void batch_free(struct batch **bp)
 }
 
 /* Fetches the next batch of infos[0..todo) (at least one message). */
-static struct batch *batch_fetch(struct mailbox *mb, const struct imap_msg_info *infos,
-				 size_t todo, char **error_r)
+static struct batch *batch_fetch(struct mailbox *mb, const struct imap_msg_info *infos, size_t todo,
+                                 char **error_r)
 {
 	struct batch *b = calloc(1, sizeof(*b));
 	size_t want = todo < MAILBOX_BATCH ? todo : MAILBOX_BATCH;
@@ -256,7 +253,7 @@ static struct batch *batch_fetch(struct mailbox *mb, const struct imap_msg_info 
 		return NULL;
 	}
 	if (!imap_fetch_batch(mb->imap, infos, want, MAILBOX_BATCH_BYTES, &b->msgs, &b->got,
-			      error_r)) {
+	                      error_r)) {
 		free(b);
 		return NULL;
 	}
@@ -268,7 +265,7 @@ static struct batch *batch_fetch(struct mailbox *mb, const struct imap_msg_info 
  * duplicates, never lost.  On a failure the connection that failed is
  * named in *db_failed_r or is the IMAP one. */
 static bool store_batch(struct mailbox *mb, const struct config_mailbox *cm, struct batch *b,
-			bool *db_failed_r, char **error_r)
+                        bool *db_failed_r, char **error_r)
 {
 	size_t count[INTAKE_REJECTED + 1] = {0};
 	struct timespec t0, t1;
@@ -294,15 +291,15 @@ static bool store_batch(struct mailbox *mb, const struct config_mailbox *cm, str
 		mb->total[it->result.outcome]++;
 		if (it->result.outcome == INTAKE_REJECTED)
 			log_warn("mailbox=%s uid=%u event=rejected reason=\"%s\"", mb->name,
-				 it->src.uid, it->result.reason);
+			         it->src.uid, it->result.reason);
 		else
 			log_debug("mailbox=%s uid=%u outcome=%s ticket=%lld ack=%s", mb->name,
-				  it->src.uid, intake_outcome_name(it->result.outcome),
-				  (long long)it->result.ticket, intake_ack_name(it->result.ack));
+			          it->src.uid, intake_outcome_name(it->result.outcome),
+			          (long long)it->result.ticket, intake_ack_name(it->result.ack));
 	}
 	if (!(cm->processed == CONFIG_PROCESSED_MOVE
-		      ? imap_move(mb->imap, b->uids, b->n, cm->processed_folder, error_r)
-		      : imap_flag(mb->imap, b->uids, b->n, cm->processed_flag, error_r)))
+	          ? imap_move(mb->imap, b->uids, b->n, cm->processed_folder, error_r)
+	          : imap_flag(mb->imap, b->uids, b->n, cm->processed_flag, error_r)))
 		return false;
 	if (!note_progress(mb, b->uids[b->n - 1], error_r)) {
 		*db_failed_r = true;
@@ -310,20 +307,19 @@ static bool store_batch(struct mailbox *mb, const struct config_mailbox *cm, str
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	log_info("mailbox=%s event=batch messages=%zu new=%zu followup=%zu auto=%zu "
-		 "duplicate=%zu rejected=%zu ms=%ld",
-		 mb->name, b->n, count[INTAKE_NEW] + count[INTAKE_LINKED],
-		 count[INTAKE_FOLLOWUP] + count[INTAKE_REOPENED],
-		 count[INTAKE_AUTO] + count[INTAKE_AUTO_ATTACHED], count[INTAKE_DUPLICATE],
-		 count[INTAKE_REJECTED],
-		 (t1.tv_sec - t0.tv_sec) * 1000L + (t1.tv_nsec - t0.tv_nsec) / 1000000L);
+	         "duplicate=%zu rejected=%zu ms=%ld",
+	         mb->name, b->n, count[INTAKE_NEW] + count[INTAKE_LINKED],
+	         count[INTAKE_FOLLOWUP] + count[INTAKE_REOPENED],
+	         count[INTAKE_AUTO] + count[INTAKE_AUTO_ATTACHED], count[INTAKE_DUPLICATE],
+	         count[INTAKE_REJECTED],
+	         (t1.tv_sec - t0.tv_sec) * 1000L + (t1.tv_nsec - t0.tv_nsec) / 1000000L);
 	return true;
 }
 
 /* Lists what is not yet processed and stores it batch by batch, each batch
  * fetched and prepared while the one before it is stored.  Sets *idle_r
  * when there was nothing to do. */
-static bool drain(struct mailbox *mb, const struct config_mailbox *cm, bool *idle_r,
-		  char **error_r)
+static bool drain(struct mailbox *mb, const struct config_mailbox *cm, bool *idle_r, char **error_r)
 {
 	struct imap_msg_info *infos = NULL;
 	size_t n = 0, todo = 0, fetched = 0;
@@ -340,7 +336,7 @@ static bool drain(struct mailbox *mb, const struct config_mailbox *cm, bool *idl
 		free(infos);
 		infos = NULL;
 		if (!imap_list(mb->imap, mb->scan_from, MAILBOX_LIST_MAX, keyword, &infos, &n,
-			       error_r)) {
+		               error_r)) {
 			drop_imap(mb);
 			return false;
 		}
@@ -434,7 +430,7 @@ static void mailbox_run(struct worker *w, void *arg)
 		} else {
 			unsigned ms = worker_backoff_ms(++mb->failures);
 			log_error("mailbox=%s event=retry in_ms=%u: %s", mb->name, ms,
-				  error ? error : "out of memory");
+			          error ? error : "out of memory");
 			free(error);
 			worker_sleep(w, ms);
 		}
@@ -444,11 +440,11 @@ static void mailbox_run(struct worker *w, void *arg)
 	drop_db(mb);
 	runtime_unref(&mb->rt);
 	log_info("mailbox=%s event=stopped new=%llu followup=%llu auto=%llu duplicate=%llu "
-		 "rejected=%llu",
-		 mb->name, mb->total[INTAKE_NEW] + mb->total[INTAKE_LINKED],
-		 mb->total[INTAKE_FOLLOWUP] + mb->total[INTAKE_REOPENED],
-		 mb->total[INTAKE_AUTO] + mb->total[INTAKE_AUTO_ATTACHED],
-		 mb->total[INTAKE_DUPLICATE], mb->total[INTAKE_REJECTED]);
+	         "rejected=%llu",
+	         mb->name, mb->total[INTAKE_NEW] + mb->total[INTAKE_LINKED],
+	         mb->total[INTAKE_FOLLOWUP] + mb->total[INTAKE_REOPENED],
+	         mb->total[INTAKE_AUTO] + mb->total[INTAKE_AUTO_ATTACHED],
+	         mb->total[INTAKE_DUPLICATE], mb->total[INTAKE_REJECTED]);
 }
 
 struct mailbox *mailbox_start(const char *name, char **error_r)
@@ -471,10 +467,7 @@ struct mailbox *mailbox_start(const char *name, char **error_r)
 	return mb;
 }
 
-void mailbox_stop(struct mailbox *mb)
-{
-	worker_stop(mb->worker);
-}
+void mailbox_stop(struct mailbox *mb) { worker_stop(mb->worker); }
 
 void mailbox_join(struct mailbox **mbp)
 {

@@ -3,8 +3,8 @@
 
 #include "db.h"
 #include "fileio.h"
-#include "xalloc.h"
 #include "migrate.h"
+#include "xalloc.h"
 
 #include <dirent.h>
 #include <errno.h>

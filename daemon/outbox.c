@@ -822,12 +822,12 @@ static bool settle(PGconn *conn, const char *sender, size_t *n_r, char **error_r
 	char *err = NULL;
 
 	res = out_exec(conn, "outbox_settle",
-	                 "UPDATE outbox SET status = 'sent', sent_at = data_end_at, last_code = 0,"
-	                 " last_error = 'delivery not confirmed: the sender stopped after the end"
-	                 " of data (attempt ' || attempt_id || ')'"
-	                 " WHERE status = 'sending' AND data_end_at IS NOT NULL"
-	                 " AND claimed_by = $1 AND next_attempt_at <= now()",
-	                 1, values);
+	               "UPDATE outbox SET status = 'sent', sent_at = data_end_at, last_code = 0,"
+	               " last_error = 'delivery not confirmed: the sender stopped after the end"
+	               " of data (attempt ' || attempt_id || ')'"
+	               " WHERE status = 'sending' AND data_end_at IS NOT NULL"
+	               " AND claimed_by = $1 AND next_attempt_at <= now()",
+	               1, values);
 	if (!db_result_ok(conn, res, PGRES_COMMAND_OK, &err)) {
 		PQclear(res);
 		*error_r = prefixed("cannot settle attempts that ended their data", err);
@@ -1197,7 +1197,8 @@ bool outbox_record_bounce(PGconn *conn, long long id, const char *reason, char *
 		return false;
 	}
 	snprintf(ids, sizeof(ids), "%lld", id);
-	res = PQexecParams(conn, OUTBOX_BOUNCE_SQL("id = $1::bigint"), 2, NULL, values, NULL, NULL, 0);
+	res = PQexecParams(conn, OUTBOX_BOUNCE_SQL("id = $1::bigint"), 2, NULL, values, NULL, NULL,
+	                   0);
 	ok = db_result_ok(conn, res, PGRES_COMMAND_OK, &err);
 	if (!ok)
 		*error_r = prefixed("cannot record a bounce", err);

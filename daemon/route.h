@@ -27,8 +27,8 @@ const char *route_check_list(const char *list);
 
 /* The queue for t (its queue is ignored): the first matching [route]'s,
  * else "triage".  An unknown municipality or sector matches only a route
- * that lists "unknown" for it, so by default such tickets go to triage.  *route_r (when not NULL) is set to the route's name, or
- * NULL.  The string lives as long as cfg. */
+ * that lists "unknown" for it, so by default such tickets go to triage.  *route_r (when not NULL)
+ * is set to the route's name, or NULL.  The string lives as long as cfg. */
 const char *route_queue(const struct config *cfg, const struct route_ticket *t,
                         const char **route_r);
 

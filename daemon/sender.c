@@ -58,9 +58,9 @@ static bool recover_claims(struct sender *s, char **error_r)
 
 	snprintf(prefix, sizeof(prefix), "%s:", s->host);
 	res = PQexecParams(s->db,
-			   "SELECT DISTINCT claimed_by FROM outbox WHERE status = 'sending'"
-			   " AND left(claimed_by, length($1)) = $1",
-			   1, NULL, params, NULL, NULL, 0);
+	                   "SELECT DISTINCT claimed_by FROM outbox WHERE status = 'sending'"
+	                   " AND left(claimed_by, length($1)) = $1",
+	                   1, NULL, params, NULL, NULL, 0);
 	if (!db_result_ok(s->db, res, PGRES_TUPLES_OK, error_r)) {
 		PQclear(res);
 		return false;
@@ -71,20 +71,20 @@ static bool recover_claims(struct sender *s, char **error_r)
 		long pid = strtol(p, &end, 10);
 		bool own = strcmp(by, s->claim_id) == 0;
 		if (!own && (*p == '\0' || (*end != '\0' && *end != '/') || pid <= 0 ||
-			     pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH))
+		             pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH))
 			continue;
 		const char *up[1] = {by};
 		PGresult *r = PQexecParams(s->db,
-					   "UPDATE outbox SET next_attempt_at = now()"
-					   " WHERE status = 'sending' AND claimed_by = $1",
-					   1, NULL, up, NULL, NULL, 0);
+		                           "UPDATE outbox SET next_attempt_at = now()"
+		                           " WHERE status = 'sending' AND claimed_by = $1",
+		                           1, NULL, up, NULL, NULL, 0);
 		bool ok = db_result_ok(s->db, r, PGRES_COMMAND_OK, error_r);
 		if (ok && strcmp(PQcmdTuples(r), "0") != 0)
 			log_warn("sender=%u event=recover_claims rows=%s claimed_by=%s: %s; "
-				 "sending them again now",
-				 s->index, PQcmdTuples(r), by,
-				 own ? "claims of ours before the database failed"
-				     : "that process is gone");
+			         "sending them again now",
+			         s->index, PQcmdTuples(r), by,
+			         own ? "claims of ours before the database failed"
+			             : "that process is gone");
 		PQclear(r);
 		if (!ok) {
 			PQclear(res);
@@ -149,13 +149,13 @@ static bool sender_round(struct sender *s, const struct runtime *rt, char **erro
 	add_stats(&s->total, &st);
 	if (st.unconfirmed > 0)
 		log_warn("sender=%u event=unconfirmed rows=%zu: sent after the end of data without "
-			 "a reply; counted as sent, not sent again",
-			 s->index, st.unconfirmed);
+		         "a reply; counted as sent, not sent again",
+		         s->index, st.unconfirmed);
 	if (st.claimed > 0) {
 		log_info("sender=%u event=round claimed=%zu sent=%zu deferred=%zu failed=%zu "
-			 "recovered=%zu unconfirmed=%zu",
-			 s->index, st.claimed, st.sent, st.deferred, st.failed, st.recovered,
-			 st.unconfirmed);
+		         "recovered=%zu unconfirmed=%zu",
+		         s->index, st.claimed, st.sent, st.deferred, st.failed, st.recovered,
+		         st.unconfirmed);
 		return true; /* more may be due at once */
 	}
 	if (!outbox_next_due(s->db, &any, &seconds, error_r)) {
@@ -190,7 +190,7 @@ static void sender_run(struct worker *w, void *arg)
 		} else {
 			unsigned ms = worker_backoff_ms(++s->failures);
 			log_error("sender=%u event=retry in_ms=%u: %s", s->index, ms,
-				  error ? error : "out of memory");
+			          error ? error : "out of memory");
 			free(error);
 			worker_sleep(w, ms);
 		}
@@ -198,7 +198,7 @@ static void sender_run(struct worker *w, void *arg)
 	}
 	drop_db(s);
 	log_info("sender=%u event=stopped sent=%zu deferred=%zu failed=%zu unconfirmed=%zu",
-		 s->index, s->total.sent, s->total.deferred, s->total.failed, s->total.unconfirmed);
+	         s->index, s->total.sent, s->total.deferred, s->total.failed, s->total.unconfirmed);
 }
 
 struct sender *sender_start(unsigned index, char **error_r)
@@ -222,10 +222,7 @@ struct sender *sender_start(unsigned index, char **error_r)
 	return s;
 }
 
-void sender_stop(struct sender *s)
-{
-	worker_stop(s->worker);
-}
+void sender_stop(struct sender *s) { worker_stop(s->worker); }
 
 void sender_join(struct sender **sp)
 {

@@ -16,8 +16,9 @@ static int ctl_config(int argc, char **argv, const char *config_path)
 {
 	if (argc > 1) {
 		fprintf(argc == 2 && strcmp(argv[1], "--help") == 0 ? stdout : stderr,
-			"Usage: seutudeskctl [-c FILE] config\n"
-			"Print the effective configuration, defaults included; secrets show as (set).\n");
+		        "Usage: seutudeskctl [-c FILE] config\n"
+		        "Print the effective configuration, defaults included; secrets show as "
+		        "(set).\n");
 		return argc == 2 && strcmp(argv[1], "--help") == 0 ? 0 : 2;
 	}
 	char *error = NULL;
@@ -37,24 +38,25 @@ static const struct ctl_command {
 	int (*run)(int argc, char **argv, const char *config_path);
 	const char *summary;
 } commands[] = {
-	{"migrate", ctl_migrate, "apply pending database migrations"},
-	{"classify", ctl_classify, "classify mail files and explain the decision"},
-	{"config", ctl_config, "print the effective configuration"},
-	{"sla", ctl_sla, "business-time arithmetic: due times and elapsed open time"},
-	{"holidays", ctl_holidays, "list a year's holidays and a calendar's closed days"},
-	{"agent", ctl_agent, "add, list, change, disable and enable the pool's agents"},
-	{"token", ctl_token, "issue, revoke, list and check agents' API tokens"},
+    {"migrate", ctl_migrate, "apply pending database migrations"},
+    {"classify", ctl_classify, "classify mail files and explain the decision"},
+    {"config", ctl_config, "print the effective configuration"},
+    {"sla", ctl_sla, "business-time arithmetic: due times and elapsed open time"},
+    {"holidays", ctl_holidays, "list a year's holidays and a calendar's closed days"},
+    {"agent", ctl_agent, "add, list, change, disable and enable the pool's agents"},
+    {"token", ctl_token, "issue, revoke, list and check agents' API tokens"},
 };
 
 static void usage(FILE *out)
 {
-	fprintf(out, "Usage: seutudeskctl [-c FILE] COMMAND [ARGS]\n"
-		     "Administer seutudesk on the server.\n\n"
-		     "Options:\n"
-		     "  -c, --config FILE  configuration file (default: $SEUTUDESK_CONF or %s)\n"
-		     "  -h, --help         show this help\n"
-		     "  -V, --version      show the version\n\nCommands:\n",
-		config_default_path());
+	fprintf(out,
+	        "Usage: seutudeskctl [-c FILE] COMMAND [ARGS]\n"
+	        "Administer seutudesk on the server.\n\n"
+	        "Options:\n"
+	        "  -c, --config FILE  configuration file (default: $SEUTUDESK_CONF or %s)\n"
+	        "  -h, --help         show this help\n"
+	        "  -V, --version      show the version\n\nCommands:\n",
+	        config_default_path());
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
 	fprintf(out, "\nRun 'seutudeskctl COMMAND --help' for a command's own options.\n");
@@ -63,9 +65,9 @@ static void usage(FILE *out)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-					     {"help", no_argument, NULL, 'h'},
-					     {"version", no_argument, NULL, 'V'},
-					     {NULL, 0, NULL, 0}};
+	                                     {"help", no_argument, NULL, 'h'},
+	                                     {"version", no_argument, NULL, 'V'},
+	                                     {NULL, 0, NULL, 0}};
 	const char *config_path = NULL;
 	int c;
 
@@ -102,6 +104,6 @@ int main(int argc, char **argv)
 		}
 	}
 	fprintf(stderr, "seutudeskctl: unknown command '%s'; see 'seutudeskctl --help'\n",
-		argv[optind]);
+	        argv[optind]);
 	return 2;
 }

@@ -40,15 +40,15 @@ struct daemon_state {
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"Usage: seutudeskd [-c FILE] [-f] [-n]\n"
-		"The seutudesk helpdesk daemon.\n\n"
-		"  -c, --config FILE  configuration file (default: $SEUTUDESK_CONF or %s)\n"
-		"  -f, --foreground   stay in the foreground, log to standard error\n"
-		"  -n, --check        check the configuration and the rules, then exit 0 or 1\n"
-		"  -h, --help         show this help\n"
-		"  -V, --version      show the version\n\n"
-		"Signals: SIGTERM or SIGINT stop it, SIGHUP reloads configuration and rules.\n",
-		config_default_path());
+	        "Usage: seutudeskd [-c FILE] [-f] [-n]\n"
+	        "The seutudesk helpdesk daemon.\n\n"
+	        "  -c, --config FILE  configuration file (default: $SEUTUDESK_CONF or %s)\n"
+	        "  -f, --foreground   stay in the foreground, log to standard error\n"
+	        "  -n, --check        check the configuration and the rules, then exit 0 or 1\n"
+	        "  -h, --help         show this help\n"
+	        "  -V, --version      show the version\n\n"
+	        "Signals: SIGTERM or SIGINT stop it, SIGHUP reloads configuration and rules.\n",
+	        config_default_path());
 }
 
 static void on_stop(evutil_socket_t sig, short what, void *arg)
@@ -74,7 +74,7 @@ static void start_mailboxes(struct daemon_state *st, const struct config *cfg)
 		char *copy = strdup(name);
 		if (mb == NULL || copy == NULL) {
 			log_error("mailbox=%s event=not_started: %s", name,
-				  error ? error : "out of memory");
+			          error ? error : "out of memory");
 			free(error);
 			free(copy);
 			if (mb != NULL) {
@@ -97,7 +97,7 @@ static void start_senders(struct daemon_state *st, const struct config *cfg)
 		struct sender *s = sender_start((unsigned)st->nsenders + 1, &error);
 		if (s == NULL) {
 			log_error("sender=%zu event=not_started: %s", st->nsenders + 1,
-				  error ? error : "out of memory");
+			          error ? error : "out of memory");
 			free(error);
 			return;
 		}
@@ -143,8 +143,8 @@ static void on_reload(evutil_socket_t sig, short what, void *arg)
 
 	if (rt == NULL) {
 		log_error("event=reload outcome=refused config=%s: %s; keeping the running "
-			  "configuration",
-			  st->config_path, error ? error : "out of memory");
+		          "configuration",
+		          st->config_path, error ? error : "out of memory");
 		free(error);
 		return;
 	}
@@ -158,8 +158,8 @@ static void on_reload(evutil_socket_t sig, short what, void *arg)
 	runtime_unref(&old);
 	log_set_level(rt->cfg->daemon.log_level);
 	log_info("event=reload outcome=ok rules=%zu mailboxes=%zu", classify_rules_count(rt->rules),
-		 config_mailbox_count(rt->cfg));
-	runtime_publish(rt); /* the workers take it from their next round on */
+	         config_mailbox_count(rt->cfg));
+	runtime_publish(rt);          /* the workers take it from their next round on */
 	start_mailboxes(st, rt->cfg); /* rt stays valid: only this thread publishes */
 }
 
@@ -230,8 +230,8 @@ static int run(struct daemon_state *st, const struct config *cfg, bool foregroun
 	event_add(ev_hup, NULL);
 
 	log_info("event=start version=%s config=%s mailboxes=%zu senders=%d pid=%ld",
-		 PACKAGE_VERSION, st->config_path, config_mailbox_count(cfg), cfg->outbox.workers,
-		 (long)getpid());
+	         PACKAGE_VERSION, st->config_path, config_mailbox_count(cfg), cfg->outbox.workers,
+	         (long)getpid());
 	start_senders(st, cfg);
 	start_timers(st);
 	start_mailboxes(st, cfg);
@@ -261,12 +261,10 @@ static int run(struct daemon_state *st, const struct config *cfg, bool foregroun
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-					     {"foreground", no_argument, NULL, 'f'},
-					     {"check", no_argument, NULL, 'n'},
-					     {"help", no_argument, NULL, 'h'},
-					     {"version", no_argument, NULL, 'V'},
-					     {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {
+	    {"config", required_argument, NULL, 'c'}, {"foreground", no_argument, NULL, 'f'},
+	    {"check", no_argument, NULL, 'n'},        {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0}};
 	struct daemon_state st = {0};
 	bool foreground = false, check = false;
 	char *error = NULL;

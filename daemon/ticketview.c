@@ -16,9 +16,9 @@
 #include "log.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdio_ext.h>
 #include <stdlib.h>
@@ -74,15 +74,37 @@
 /* A listing's row as plain columns, in the order of TICKET_FIELDS: the
  * daemon writes each item's JSON itself (list_item()), which costs a
  * fraction of json_build_object() in PostgreSQL, the API's bottleneck. */
-#define LIST_COLUMNS \
-	"t.number, t.subject, t.requester_address, t.requester_name, t.municipality, t.sector," \
-	" t.category, t.priority, t.status, t.queue, a.id, a.login, " ISO("t.created_at") "," \
-	" " ISO("t.due_first_response") ", " ISO("t.due_resolution") "," \
-	" coalesce(" BREACHED_FR ", false), coalesce(" BREACHED_RES ", false)," \
-	" floor(extract(epoch FROM now() - t.created_at))::bigint"
-enum { L_NUMBER, L_SUBJECT, L_ADDRESS, L_NAME, L_MUNICIPALITY, L_SECTOR, L_CATEGORY,
-       L_PRIORITY, L_STATUS, L_QUEUE, L_ASSIGNEE, L_LOGIN, L_CREATED, L_DUE_FR, L_DUE_RES,
-       L_BREACHED_FR, L_BREACHED_RES, L_AGE, L_CURSOR };
+#define LIST_COLUMNS                                                                               \
+	"t.number, t.subject, t.requester_address, t.requester_name, t.municipality, t.sector,"    \
+	" t.category, t.priority, t.status, t.queue, a.id, a.login, " ISO(                         \
+	    "t.created_at") ","                                                                    \
+	                    " " ISO("t.due_first_response") ", " ISO(                              \
+	                        "t.due_resolution") ","                                            \
+	                                            " coalesce(" BREACHED_FR                       \
+	                                            ", false), coalesce(" BREACHED_RES ", false)," \
+	                                            " floor(extract(epoch FROM now() - "           \
+	                                            "t.created_at))::bigint"
+enum {
+	L_NUMBER,
+	L_SUBJECT,
+	L_ADDRESS,
+	L_NAME,
+	L_MUNICIPALITY,
+	L_SECTOR,
+	L_CATEGORY,
+	L_PRIORITY,
+	L_STATUS,
+	L_QUEUE,
+	L_ASSIGNEE,
+	L_LOGIN,
+	L_CREATED,
+	L_DUE_FR,
+	L_DUE_RES,
+	L_BREACHED_FR,
+	L_BREACHED_RES,
+	L_AGE,
+	L_CURSOR
+};
 
 static const char not_found[] = "no such ticket";
 
@@ -735,9 +757,9 @@ static void list_item(FILE *f, const PGresult *r, int i)
 	static const struct {
 		const char *key;
 		int c;
-	} plain[] = {{"municipality", L_MUNICIPALITY}, {"sector", L_SECTOR},
-	             {"category", L_CATEGORY},         {"priority", L_PRIORITY},
-	             {"status", L_STATUS},             {"queue", L_QUEUE}};
+	} plain[] = {
+	    {"municipality", L_MUNICIPALITY}, {"sector", L_SECTOR}, {"category", L_CATEGORY},
+	    {"priority", L_PRIORITY},         {"status", L_STATUS}, {"queue", L_QUEUE}};
 	fputc('}', f);
 	for (size_t k = 0; k < sizeof(plain) / sizeof(plain[0]); k++) {
 		fprintf(f, ",\"%s\":", plain[k].key);

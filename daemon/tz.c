@@ -416,7 +416,7 @@ static unsigned char *read_zone(const char *path, size_t *len_r, const char **wh
 
 	if (err == 0)
 		return (unsigned char *)buf;
-	*why = err == ENOENT         ? "no such zone in the tz database"
+	*why = err == ENOENT                   ? "no such zone in the tz database"
 	       : err == EINVAL || err == EFBIG ? "not a zone file"
 	                                       : strerror(err);
 	return NULL;

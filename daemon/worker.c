@@ -33,7 +33,7 @@ static void *worker_main(void *p)
 }
 
 struct worker *worker_start(const char *name, void (*run)(struct worker *w, void *arg), void *arg,
-			    struct worker **w_r, char **error_r)
+                            struct worker **w_r, char **error_r)
 {
 	struct worker *w = calloc(1, sizeof(*w));
 	int rc;
@@ -69,10 +69,7 @@ struct worker *worker_start(const char *name, void (*run)(struct worker *w, void
 	return w;
 }
 
-const char *worker_name(const struct worker *w)
-{
-	return w->name;
-}
+const char *worker_name(const struct worker *w) { return w->name; }
 
 void worker_stop(struct worker *w)
 {
@@ -97,15 +94,9 @@ void worker_join(struct worker **wp)
 	*wp = NULL;
 }
 
-bool worker_stopping(const struct worker *w)
-{
-	return atomic_load(&w->stopping);
-}
+bool worker_stopping(const struct worker *w) { return atomic_load(&w->stopping); }
 
-int worker_wake_fd(const struct worker *w)
-{
-	return w->pipe[0];
-}
+int worker_wake_fd(const struct worker *w) { return w->pipe[0]; }
 
 bool worker_wait_fd(struct worker *w, int fd, unsigned ms)
 {

@@ -16,7 +16,7 @@ struct worker; /* opaque */
  * is set before the thread starts, so that run may read it through arg's
  * struct; NULL on failure (with *error_r).  Returns *w_r. */
 struct worker *worker_start(const char *name, void (*run)(struct worker *w, void *arg), void *arg,
-			    struct worker **w_r, char **error_r);
+                            struct worker **w_r, char **error_r);
 const char *worker_name(const struct worker *w);
 
 /* Asks the worker to stop (any thread); it finishes what it is doing. */

@@ -80,9 +80,9 @@ static size_t load_dir(const char *dir, struct mail **mails_r, size_t *bytes_r)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {{"rules", required_argument, NULL, 'r'},
-					     {"seconds", required_argument, NULL, 's'},
-					     {"help", no_argument, NULL, 'h'},
-					     {NULL, 0, NULL, 0}};
+	                                     {"seconds", required_argument, NULL, 's'},
+	                                     {"help", no_argument, NULL, 'h'},
+	                                     {NULL, 0, NULL, 0}};
 	const char *rules_dir = "contrib/rules.d";
 	double seconds = 5;
 	int c;
@@ -94,7 +94,7 @@ int main(int argc, char **argv)
 			seconds = atof(optarg);
 		else {
 			fprintf(c == 'h' ? stdout : stderr,
-				"Usage: bench-classify [--rules DIR] [--seconds N] MAILDIR\n");
+			        "Usage: bench-classify [--rules DIR] [--seconds N] MAILDIR\n");
 			return c == 'h' ? 0 : 2;
 		}
 	}

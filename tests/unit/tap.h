@@ -26,11 +26,11 @@ static inline void tap_ok(int cond, const char *fmt, ...)
 	do {                                                                                       \
 		const char *tap_g_ = (got), *tap_w_ = (want);                                      \
 		int tap_eq_ = (tap_g_ == NULL || tap_w_ == NULL) ? tap_g_ == tap_w_                \
-								 : strcmp(tap_g_, tap_w_) == 0;    \
+		                                                 : strcmp(tap_g_, tap_w_) == 0;    \
 		tap_ok(tap_eq_, __VA_ARGS__);                                                      \
 		if (!tap_eq_)                                                                      \
-			printf("#   got:  '%s'\n#   want: '%s'\n", tap_g_ ? tap_g_ : "(null)",      \
-			       tap_w_ ? tap_w_ : "(null)");                                         \
+			printf("#   got:  '%s'\n#   want: '%s'\n", tap_g_ ? tap_g_ : "(null)",     \
+			       tap_w_ ? tap_w_ : "(null)");                                        \
 	} while (0)
 
 static inline int tap_done(void)

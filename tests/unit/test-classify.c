@@ -49,7 +49,6 @@ static const struct classify_hit *find_hit(const struct classify_result *res, co
 	return NULL;
 }
 
-
 /* Loads rules with the prefilter on (prefilter true) or off. */
 static struct classify_rules *load_with(const char *dir, bool file, bool prefilter)
 {
@@ -326,22 +325,49 @@ static void test_hostile(const struct classify_rules *r)
 	free(err);
 }
 
-
 /* Patterns the prefilter must leave out or get right; texts that hit them at
  * the start, at the end, twice at one place, and more often than a group
  * scans. */
 static void test_prefilter_patterns(bool dup_name)
 {
-	static const char *const patterns[] = {
-	    "\\bkoulu\\w*",         "\\bkoul",           "\\b(?-i)Kirja\\w*", "\\b(a+)\\1",
-	    "\\b(?<n>wilma)",       "\\b(?<m>omaolo)",   "\\bvesi|mittari",   "\\bab(*COMMIT)c",
-	    "\\b\\w*",              "\\bx\\Ky",          "\\b\\Gq",           "\\b[|)(]z\\w*",
-	    "\\b[[:alpha:]]+end\\b", "\\bä\\w+|\\bö\\w+", "\\btulost|\\bprint", "\\b(?:verkko)$",
-	    "\\bne(?=t)\\w+",       "\\b(?<=a )b\\w*",   "\\bq\\Q)|\\E",      "\\bsalasan\\w*"};
+	static const char *const patterns[] = {"\\bkoulu\\w*",
+	                                       "\\bkoul",
+	                                       "\\b(?-i)Kirja\\w*",
+	                                       "\\b(a+)\\1",
+	                                       "\\b(?<n>wilma)",
+	                                       "\\b(?<m>omaolo)",
+	                                       "\\bvesi|mittari",
+	                                       "\\bab(*COMMIT)c",
+	                                       "\\b\\w*",
+	                                       "\\bx\\Ky",
+	                                       "\\b\\Gq",
+	                                       "\\b[|)(]z\\w*",
+	                                       "\\b[[:alpha:]]+end\\b",
+	                                       "\\bä\\w+|\\bö\\w+",
+	                                       "\\btulost|\\bprint",
+	                                       "\\b(?:verkko)$",
+	                                       "\\bne(?=t)\\w+",
+	                                       "\\b(?<=a )b\\w*",
+	                                       "\\bq\\Q)|\\E",
+	                                       "\\bsalasan\\w*"};
 	static const char *const texts[] = {
-	    "koulu", "Koulun kirjasto ja Kirja", "kirja", "aa aa wilma omaolo", "mittari vesi",
-	    "abd abc", "xy xz", "q", "|z )zoo", "alphaend", "äiti öljy", "printer tulostin",
-	    "iso verkko", "net nettiyhteys", "a bee", "q)|", "",
+	    "koulu",
+	    "Koulun kirjasto ja Kirja",
+	    "kirja",
+	    "aa aa wilma omaolo",
+	    "mittari vesi",
+	    "abd abc",
+	    "xy xz",
+	    "q",
+	    "|z )zoo",
+	    "alphaend",
+	    "äiti öljy",
+	    "printer tulostin",
+	    "iso verkko",
+	    "net nettiyhteys",
+	    "a bee",
+	    "q)|",
+	    "",
 	    "koulu koulu koulu koulu koulu koulu koulu koulu koulu koulu koulu koulu koulu koulu "
 	    "koulu koulu koulu koulu koulu koulu koulu koulu koulu koulu koulu koulu koulu koulu "
 	    "koulu koulu koulu koulu koulu koulu koulu koulu koulu koulu salasana wilma"};
@@ -443,8 +469,10 @@ static void test_prefilter_corpus(const char *top)
 		free(data);
 	}
 	closedir(d);
-	tap_ok(n > 0 && same == n, "corpus: %zu of %zu messages the same with and without the "
-	       "prefilter", same, n);
+	tap_ok(n > 0 && same == n,
+	       "corpus: %zu of %zu messages the same with and without the "
+	       "prefilter",
+	       same, n);
 	classify_rules_free(&on);
 	classify_rules_free(&off);
 }

@@ -655,8 +655,8 @@ static char *without_policy(char *dump)
 		char *end = strchr(line, '\n');
 		size_t n = end ? (size_t)(end - line + 1) : strlen(line);
 		if (line[0] == '[')
-			skip = strncmp(line, "[queue ", 7) == 0 || strncmp(line, "[route ", 7) == 0 ||
-			       strncmp(line, "[sla ", 5) == 0;
+			skip = strncmp(line, "[queue ", 7) == 0 ||
+			       strncmp(line, "[route ", 7) == 0 || strncmp(line, "[sla ", 5) == 0;
 		if (!skip) {
 			memcpy(o, line, n);
 			o += n;
