@@ -5,11 +5,14 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <auth-client.h>
 #include <libesmtp.h>
@@ -130,7 +133,79 @@ struct session_ctx {
 	bool in_auth, auth_ok, auth_blocked;
 	int auth_code;
 	char auth_text[SMTP_LINE_MAX];
+	/* The connect timer (see connect_timer_start()). */
+	timer_t timer;
+	bool timer_made, connected;
+	struct timespec started;
 };
+
+/* libesmtp's connect() has no timeout of its own, so a relay that drops
+ * SYNs would hold the thread for the kernel's two minutes.  A timer aimed
+ * at this thread sends CONNECT_SIGNAL every timeout_ms until libesmtp
+ * reports the connection; the handler does nothing and is installed
+ * without SA_RESTART, so connect() fails with EINTR and libesmtp goes on to
+ * the relay's next address or gives up. */
+#define CONNECT_SIGNAL (SIGRTMIN + 2)
+#ifndef sigev_notify_thread_id /* glibc's headers before 2.38 lack the name */
+#define sigev_notify_thread_id _sigev_un._tid
+#endif
+
+static void connect_signal(int sig) { (void)sig; }
+
+static pthread_once_t connect_once = PTHREAD_ONCE_INIT;
+
+static void connect_init(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = connect_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(CONNECT_SIGNAL, &sa, NULL);
+}
+
+/* Without a timer (timer_create() failed) the connect waits as before. */
+static void connect_timer_start(struct session_ctx *c)
+{
+	struct sigevent sev;
+	struct itimerspec its;
+	sigset_t only;
+	long ms = (long)c->set->timeout_ms;
+
+	pthread_once(&connect_once, connect_init);
+	sigemptyset(&only);
+	sigaddset(&only, CONNECT_SIGNAL);
+	pthread_sigmask(SIG_UNBLOCK, &only, NULL); /* ours alone: never blocked again */
+	clock_gettime(CLOCK_MONOTONIC, &c->started);
+	memset(&sev, 0, sizeof(sev));
+	sev.sigev_notify = SIGEV_THREAD_ID;
+	sev.sigev_signo = CONNECT_SIGNAL;
+	sev.sigev_notify_thread_id = gettid();
+	if (timer_create(CLOCK_MONOTONIC, &sev, &c->timer) != 0)
+		return;
+	c->timer_made = true;
+	its.it_value.tv_sec = ms / 1000;
+	its.it_value.tv_nsec = ms % 1000 * 1000000L;
+	its.it_interval = its.it_value; /* each address of the relay its own */
+	timer_settime(c->timer, 0, &its, NULL);
+}
+
+static void connect_timer_stop(struct session_ctx *c)
+{
+	if (c->timer_made)
+		timer_delete(c->timer);
+	c->timer_made = false;
+}
+
+/* The milliseconds since connect_timer_start(). */
+static long long connect_elapsed_ms(const struct session_ctx *c)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (long long)(now.tv_sec - c->started.tv_sec) * 1000 +
+	       (now.tv_nsec - c->started.tv_nsec) / 1000000;
+}
 
 static const char *message_cb(void **ctx, int *len, void *arg)
 {
@@ -246,6 +321,10 @@ static void event_cb(smtp_session_t session, int event_no, void *arg, ...)
 
 	(void)session;
 	switch (event_no) {
+	case SMTP_EV_CONNECT:
+		connect_timer_stop(c);
+		c->connected = true;
+		break;
 	case SMTP_EV_EXTNA_STARTTLS:
 		note(c, "the relay does not offer STARTTLS (starttls = required)");
 		break;
@@ -472,6 +551,9 @@ static void session_failed(struct smtp_result *res, const struct session_ctx *c,
 		set_reply(res, c->last_code, c->last_text, 0, 0, 0);
 	if (c->problem != NULL)
 		res->error = fmt("smtp %s:%u: %s", set->host, set->port, c->problem);
+	else if (!c->connected && c->timer_made && connect_elapsed_ms(c) >= set->timeout_ms)
+		res->error = fmt("smtp %s:%u: cannot connect: no answer within %u ms", set->host,
+		                 set->port, set->timeout_ms);
 	else if (c->last_code >= 400)
 		res->error = fmt("smtp %s:%u: the relay refused the session: %d %s%s%s", set->host,
 		                 set->port, res->code, res->enhanced, res->enhanced[0] ? " " : "",
@@ -681,8 +763,10 @@ bool smtp_send_hooked(const struct smtp_settings *set, const struct smtp_hook *h
 		if ((rs[i] = smtp_add_recipient(msg, rcpts[i])) == NULL)
 			goto api_failed;
 
+	connect_timer_start(&c);
 	ok = smtp_start_session(s);
 	judge(res, &c, ok, msg, rs, rcpts);
+	connect_timer_stop(&c);
 	goto done;
 
 api_failed:

@@ -4,7 +4,10 @@
  * call is one SMTP session (connect, EHLO, optional STARTTLS and AUTH, one
  * transaction, QUIT).  The outcome says what the outbox should do with the
  * message: done, retry later, or give up.  The process must ignore SIGPIPE
- * (a relay that hangs up mid-write would otherwise kill it).
+ * (a relay that hangs up mid-write would otherwise kill it).  The connect's
+ * timeout interrupts it with the real-time signal SIGRTMIN + 2, aimed at
+ * the calling thread, whose handler this module installs: the process must
+ * not use that signal otherwise.
  *
  * libesmtp passes the message through as given except for its header rules:
  * it adds Date, From (the envelope sender) and Message-Id when missing,
@@ -35,7 +38,8 @@ struct smtp_settings {
 	const char *auth_user;       /* NULL: no AUTH */
 	const char *auth_password;   /* with auth_user; never appears in any error */
 	bool auth_cleartext;         /* allow PLAIN/LOGIN without TLS (default false) */
-	unsigned timeout_ms;         /* per protocol step, at least 1000 (default 60000) */
+	unsigned timeout_ms;         /* for the connect (per address) and per protocol step,
+	                              * at least 1000 (default 60000) */
 	size_t max_message_bytes;    /* larger messages fail permanently (default 32 MiB) */
 	size_t max_recipients;       /* per message (default 100) */
 };

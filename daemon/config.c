@@ -738,7 +738,7 @@ static const struct cfg_key smtp_keys[SMTP_NKEYS] = {
                         .min = 1,
                         .max = 3600,
                         .flags = CFG_RELOAD,
-                        .help = "give up on a silent relay after this long, per protocol step"},
+                        .help = "give up on a silent relay after this long, at the connect and per protocol step"},
     [SMTP_K_FROM] = {.name = "from",
                      .type = CFG_STRING,
                      .offset = SMTP(from),

@@ -15,7 +15,7 @@ run() {
 }
 has() { printf '%s\n' "$out" | grep -q -- "$1"; }
 
-echo "1..30"
+echo "1..31"
 if ! smtp_start; then
 	echo "Bail out! the SMTP test server does not start"
 	exit 1
@@ -183,6 +183,32 @@ rm -f /tmp/seutudesk-smtp-down.$$
 ok $? "the server down is temporary: connection refused"
 [ $ms -lt 2000 ]
 ok $? "... and that is known quickly (${ms} ms)"
+
+# A relay that drops SYNs: a listener that never accepts, its queue full.
+# (smtp_stop took the work directory with it.)
+hole_dir=$(mktemp -d)
+printf '%s\r\n' 'From: a@example.invalid' '' 'x' >"$hole_dir/mail"
+/usr/bin/python3 -c '
+import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(0)
+fill = []
+for _ in range(3):
+    c = socket.socket(); c.setblocking(False); c.connect_ex(s.getsockname()); fill.append(c)
+print(s.getsockname()[1], flush=True)
+time.sleep(30)' >"$hole_dir/port" &
+hole=$!
+for _ in $(seq 50); do [ -s "$hole_dir/port" ] && break; sleep 0.1; done
+sleep 0.3 # the queue fills
+SMTP_PORT=$(cat "$hole_dir/port")
+start=$(date +%s%N)
+run -t 1000 -r a@example.invalid "$hole_dir/mail"
+ms=$((($(date +%s%N) - start) / 1000000))
+kill $hole 2>/dev/null
+wait $hole 2>/dev/null
+rm -rf "$hole_dir"
+[ $rc -eq 1 ] && has '^temporary 0 ' && has 'no answer within 1000 ms' && [ $ms -lt 5000 ]
+ok $? "a relay that never answers the connect: temporary after the timeout (${ms} ms)"
+SMTP_PORT=$port
 
 "$send" -p 0 -f a@example.invalid -r b@example.invalid /dev/null >/dev/null 2>&1
 [ $? -eq 64 ]
