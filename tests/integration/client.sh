@@ -4,8 +4,9 @@
 # errors and exit codes, and the full-screen queue driven in tmux
 # (send-keys, capture-pane): the breaching ticket first and marked, open a
 # ticket, claim it, reply through $EDITOR (a scripted editor) and the mail
-# reaches the SMTP server, and a change made in one client shows up live in
-# a second one.
+# reaches the SMTP server, log work, reclassify, transfer, reply with a
+# canned response, save an attachment, merge, and a change made in one
+# client shows up live in a second one.
 : "${top_srcdir:?}" "${top_builddir:?}"
 bin=$top_builddir
 src=$top_srcdir
@@ -50,7 +51,7 @@ calendar = 24x7
 "
 . "$src/tests/lib/stack.sh"
 
-echo "1..31"
+echo "1..34"
 if ! stack_start; then
 	echo "Bail out! the test stack did not start"
 	exit 0
@@ -156,6 +157,14 @@ check "an untrusted certificate is refused (TLS verification is on)" \
 	'[ $? = 3 ] && grep -qi "not trusted\|cannot reach" "$tmp/err"'
 
 # -- the full screen, in tmux --
+# Canned responses in the default canned_dir, an attachment on the first message.
+mkdir -p "$tmp/anna/.config/seutudesk/canned"
+printf 'Hei,\n\nkiitos viestistä.\n' >"$tmp/anna/.config/seutudesk/canned/a-kiitos"
+printf 'Vika on korjattu: verkko toimii taas koko kunnassa.\n' \
+	>"$tmp/anna/.config/seutudesk/canned/b-verkko-kunnossa"
+stack_sql "INSERT INTO attachments (message, filename, content_type, size, content)
+	SELECT id, 'reititin-loki.txt', 'text/plain', 22, convert_to(E'linkki alhaalla 09:14\n', 'UTF8')
+	FROM messages WHERE ticket = $crit AND direction = 'in'" >/dev/null
 cat >"$tmp/editor.sh" <<'ED'
 #!/bin/sh
 # A scripted editor: the answer goes above the template.
@@ -236,6 +245,18 @@ wait_screen anna "transfer to queue" 15 >/dev/null
 tm send-keys -t anna network Enter
 wait_screen anna "transferred" 15
 check "t transfers to another queue" '[ $? = 0 ] && [ "$(stack_sql "SELECT queue FROM tickets WHERE number = $crit")" = network ]'
+tm send-keys -t anna a
+wait_screen anna "Canned responses" 15 >/dev/null
+tm send-keys -t anna j Enter
+wait_screen anna "on its way" 15
+check "a replies with the canned response picked (the second of two)" \
+	'[ $? = 0 ] && [ "$(stack_sql "SELECT count(*) FROM messages WHERE ticket = $crit AND direction = '\''out'\'' AND body LIKE '\''%verkko toimii taas koko kunnassa%'\''")" = 1 ]'
+tm send-keys -t anna s
+wait_screen anna "save to: reititin-loki.txt" 15 >/dev/null
+tm send-keys -t anna C-u "$tmp/saved.txt" Enter
+wait_screen anna "saved 22 bytes" 15
+check "s saves the attachment where asked (its name offered)" \
+	'[ $? = 0 ] && [ "$(cat "$tmp/saved.txt")" = "linkki alhaalla 09:14" ]'
 # The second client: bert's queue follows anna's changes live.
 wait_screen bert "Tab: next view" 10 >/dev/null
 other=$(stack_sql "SELECT number FROM tickets WHERE subject LIKE 'Skrivaren%'")
@@ -260,6 +281,24 @@ done
 ms=$((($(date +%s%N) - t0) / 1000000))
 check "resolving in the first client removes it from the second's queue (${ms} ms)" \
 	'! screen bert | grep -q "Skrivaren"'
+# Merge the wide-subject ticket into the critical one.
+wide=$(stack_sql "SELECT number FROM tickets WHERE subject LIKE '%wide subject'")
+tm send-keys -t anna q
+wait_screen anna "Tab: next view" 15 >/dev/null
+tm send-keys -t anna '/'
+wait_screen anna "find:" 15 >/dev/null
+tm send-keys -t anna 'wide subject' Enter
+wait_true 5 '! screen anna | grep -q "find:"'
+tm send-keys -t anna Enter
+wait_screen anna "^#$wide " 15 >/dev/null
+tm send-keys -t anna M
+wait_screen anna "merge this ticket into" 15 >/dev/null
+tm send-keys -t anna "$crit" Enter
+wait_screen anna "merge and close" 15 >/dev/null
+tm send-keys -t anna y Enter
+wait_screen anna "merged" 15
+check "M merges into the ticket named, after a confirmation" \
+	'[ $? = 0 ] && [ "$(stack_sql "SELECT merged_into || status FROM tickets WHERE number = $wide")" = "${crit}closed" ]'
 dwidth() { python3 -c '
 import sys, unicodedata
 print(max(sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in l) for l in sys.stdin.read().splitlines()))'; }
