@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <jansson.h>
 #include <libetpan/libetpan.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -940,7 +941,8 @@ static bool record(PGconn *conn, const struct claimed *c, const char *status, in
 		if (PQstatus(conn) != CONNECTION_BAD || tries >= RECORD_TRIES) {
 			*error_r =
 			    xasprintf("outbox: mail %lld <%s>: %s, but recording that failed "
-			              "(it is tried again when its lease ends): %s",
+			              "(kept for the next round past the end of data, else "
+			              "tried again when its lease ends): %s",
 			              c->id, c->message_id, status, err);
 			free(err);
 			return false;
@@ -964,6 +966,111 @@ static char *outcome_text(const struct smtp_result *r)
 	if (strlen(s) > MAX_ERROR_TEXT)
 		s[MAX_ERROR_TEXT] = '\0';
 	return s;
+}
+
+static void count_final(struct outbox_stats *st, const char *final)
+{
+	if (st == NULL)
+		return;
+	if (final[0] == '\0')
+		st->lost++;
+	else if (strcmp(final, "sent") == 0)
+		st->sent++;
+	else if (strcmp(final, "queued") == 0)
+		st->deferred++;
+	else
+		st->failed++;
+}
+
+/* Outcomes the relay gave that could not be recorded (the database went
+ * away after the session): this process still knows them, so the next
+ * round records them first, before settle() takes the rest for sent.  One
+ * list for the process, since attempt_id guards every record; bounded, and
+ * beyond the bound the oldest falls back to settle()'s rule. */
+struct unrecorded {
+	struct claimed c; /* id, attempt and message_id are set */
+	char status[8];
+	int code;
+	char *text;
+	double delay_s;
+	bool gave_up;
+};
+
+enum { UNRECORDED_MAX = 64 };
+static struct unrecorded unrecorded[UNRECORDED_MAX];
+static size_t n_unrecorded;
+static pthread_mutex_t unrecorded_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void unrecorded_free(struct unrecorded *u)
+{
+	free(u->c.message_id);
+	free(u->text);
+}
+
+/* Keeps u (taking what it holds) at the front (first) or the back. */
+static void unrecorded_put(struct unrecorded *u, bool first)
+{
+	pthread_mutex_lock(&unrecorded_lock);
+	if (n_unrecorded == UNRECORDED_MAX) {
+		unrecorded_free(&unrecorded[first ? UNRECORDED_MAX - 1 : 0]);
+		if (!first)
+			memmove(unrecorded, unrecorded + 1, (UNRECORDED_MAX - 1) * sizeof(*u));
+		n_unrecorded--;
+	}
+	if (first) {
+		memmove(unrecorded + 1, unrecorded, n_unrecorded * sizeof(*u));
+		unrecorded[0] = *u;
+	} else {
+		unrecorded[n_unrecorded] = *u;
+	}
+	n_unrecorded++;
+	pthread_mutex_unlock(&unrecorded_lock);
+}
+
+static bool unrecorded_take(struct unrecorded *u_r)
+{
+	bool any;
+
+	pthread_mutex_lock(&unrecorded_lock);
+	any = n_unrecorded > 0;
+	if (any) {
+		*u_r = unrecorded[0];
+		memmove(unrecorded, unrecorded + 1, --n_unrecorded * sizeof(*u_r));
+	}
+	pthread_mutex_unlock(&unrecorded_lock);
+	return any;
+}
+
+static void remember(const struct claimed *c, const char *status, int code, const char *text,
+                     double delay_s, bool gave_up)
+{
+	struct unrecorded u = {.code = code, .delay_s = delay_s, .gave_up = gave_up};
+
+	u.c.id = c->id;
+	memcpy(u.c.attempt, c->attempt, sizeof(u.c.attempt));
+	u.c.message_id = xstrdup(c->message_id);
+	u.text = text ? xstrdup(text) : NULL;
+	snprintf(u.status, sizeof(u.status), "%s", status);
+	unrecorded_put(&u, false);
+}
+
+/* Records the remembered outcomes; false (they stay) when the database
+ * still fails. */
+static bool record_remembered(PGconn *conn, struct outbox_stats *st, char **error_r)
+{
+	struct unrecorded u;
+
+	while (unrecorded_take(&u)) {
+		char final[8];
+		if (!record(conn, &u.c, u.status, u.code, u.text, u.delay_s, u.gave_up, final,
+		            error_r)) {
+			unrecorded_put(&u, true);
+			return false;
+		}
+		count_final(st, final);
+		unrecorded_free(&u);
+	}
+	return true;
 }
 
 static bool send_one(PGconn *conn, const struct outbox_settings *set,
@@ -1027,21 +1134,14 @@ static bool send_one(PGconn *conn, const struct outbox_settings *set,
 	}
 	smtp_result_clear(&r);
 	free(d.error);
-	ok = record(conn, c, status, code, text, outbox_backoff(set, c->attempts, random01()),
-	            gave_up, final, error_r);
+	double delay_s = outbox_backoff(set, c->attempts, random01());
+	ok = record(conn, c, status, code, text, delay_s, gave_up, final, error_r);
+	if (!ok && d.marked)
+		remember(c, status, code, text, delay_s, gave_up);
 	free(text);
 	if (!ok)
 		return false;
-	if (st) {
-		if (final[0] == '\0')
-			st->lost++;
-		else if (strcmp(final, "sent") == 0)
-			st->sent++;
-		else if (strcmp(final, "queued") == 0)
-			st->deferred++;
-		else
-			st->failed++;
-	}
+	count_final(st, final);
 	return true;
 }
 
@@ -1065,7 +1165,8 @@ bool outbox_send_due(PGconn *conn, const struct outbox_settings *set,
 		struct claimed *rows = NULL;
 		long long claimed_at = monotonic_ms();
 		size_t settled = 0;
-		if (!settle(conn, sender, &settled, error_r))
+		if (!record_remembered(conn, st, error_r) ||
+		    !settle(conn, sender, &settled, error_r))
 			return false;
 		if (st)
 			st->unconfirmed += settled;

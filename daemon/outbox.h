@@ -48,7 +48,12 @@
  * A 'sent' row is never claimed again, and a trigger (sql/004_outbox.sql)
  * refuses any change that would make it sendable.
  *
- * Crashes and outages.  Before each claim, outbox_send_due() settles the
+ * Crashes and outages.  An outcome past the end of data whose record
+ * fails (the database went away after the session) is kept in the
+ * process, and every outbox_send_due() records those first, guarded by
+ * their attempt_id, so a 5xx or 4xx the relay gave is not lost to the
+ * outage (at most 64 are kept; beyond that the oldest falls back to the
+ * next rule).  Then, before each claim, outbox_send_due() settles the
  * sender's own ended claims (same sender_id: a database failure stopped
  * its round, and recover_claims() ended their leases on reconnect) that
  * have data_end_at: the process lived on, so the "." went out and the

@@ -43,8 +43,9 @@ static void drop_db(struct sender *s)
  * claimed_by), so on every fresh connection it ends the leases that cannot
  * finish: its own earlier claims (it is between rounds, so it is sending
  * none of them) and the claims of processes on this host that no longer
- * exist.  The next outbox_send_due() settles our own that reached the end
- * of data as sent without confirmation (we lived on, so the "." went out:
+ * exist.  The next outbox_send_due() records the outcomes it still holds
+ * (see outbox.h), then settles our own that reached the end of data as
+ * sent without confirmation (we lived on, so the "." went out:
  * a database that fails at the commit of 'sent' after a 250 costs no
  * duplicate) and claims the rest again; a dead process's row that reached
  * the end of data is the protocol's one window for a duplicate (see

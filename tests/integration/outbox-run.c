@@ -3,7 +3,7 @@
  * usage: outbox-run enqueue -d CONNINFO -n COUNT [-T TICKET] [-k KIND] [-r RCPT_PREFIX]
  *                           [-1] (one transaction per mail; default: one for all)
  *        outbox-run send -d CONNINFO -p PORT [-b BATCH] [-L LEASE_S] [-t TIMEOUT_MS]
- *                        [-w SECONDS] [-m MAX] [-o]
+ *                        [-w SECONDS] [-m MAX] [-o] [-K]
  *        outbox-run enqueue-to -d CONNINFO ADDRESS   (prints the result's name)
  *        outbox-run enqueue-raw -d CONNINFO FILE          (prints the Message-ID)
  *        outbox-run match -d CONNINFO MESSAGE-ID
@@ -13,8 +13,9 @@
  * until the queue is empty (no row queued or sending), or with -o until
  * nothing is due now, or until -w SECONDS (default 60) have passed; it
  * prints "claimed N sent N deferred N failed N recovered N lost N" and the
- * rate on stderr.  Exit status: 0 done, 1 database trouble or time bound,
- * 64 usage.
+ * rate on stderr.  With -K a database error is printed and the run goes
+ * on (as the daemon's sender does), on the same connection.  Exit status:
+ * 0 done, 1 database trouble (without -K) or time bound, 64 usage.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -154,7 +155,7 @@ static int enqueue_raw(PGconn *conn, const struct outbox_settings *set, const ch
 }
 
 static int send_loop(PGconn *conn, struct outbox_settings *set, const struct smtp_settings *smtp,
-                     double bound, size_t max, bool once)
+                     double bound, size_t max, bool once, bool keep_going)
 {
 	struct outbox_stats st = {0};
 	double start = now_s();
@@ -170,12 +171,7 @@ static int send_loop(PGconn *conn, struct outbox_settings *set, const struct smt
 		struct outbox_stats one = {0};
 		bool any;
 		double next;
-		if (!outbox_send_due(conn, set, smtp, max, &one, &err)) {
-			fprintf(stderr, "outbox-run: %s\n", err);
-			free(err);
-			rc = 1;
-			break;
-		}
+		bool ok = outbox_send_due(conn, set, smtp, max, &one, &err);
 		st.claimed += one.claimed;
 		st.sent += one.sent;
 		st.deferred += one.deferred;
@@ -183,6 +179,17 @@ static int send_loop(PGconn *conn, struct outbox_settings *set, const struct smt
 		st.recovered += one.recovered;
 		st.lost += one.lost;
 		st.unconfirmed += one.unconfirmed;
+		if (!ok) {
+			fprintf(stderr, "outbox-run: %s\n", err);
+			free(err);
+			err = NULL;
+			if (keep_going && now_s() - start <= bound) {
+				usleep(200000);
+				continue;
+			}
+			rc = 1;
+			break;
+		}
 		if (one.claimed > 0)
 			continue;
 		if (!outbox_next_due(conn, &any, &next, &err)) {
@@ -218,7 +225,7 @@ int main(int argc, char **argv)
 	long long ticket = 0;
 	double bound = 60;
 	size_t max = 1000;
-	bool once = false, each = false;
+	bool once = false, each = false, keep_going = false;
 	const char *cmd;
 	PGconn *conn;
 	char *err = NULL;
@@ -241,7 +248,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	optind = 2;
-	while ((opt = getopt(argc, argv, "d:n:T:k:r:1p:b:L:t:w:m:oS:")) != -1) {
+	while ((opt = getopt(argc, argv, "d:n:T:k:r:1p:b:L:t:w:m:oKS:")) != -1) {
 		switch (opt) {
 		case 'd':
 			conninfo = optarg;
@@ -285,6 +292,9 @@ int main(int argc, char **argv)
 		case 'o':
 			once = true;
 			break;
+		case 'K':
+			keep_going = true;
+			break;
 		default:
 			return usage();
 		}
@@ -304,7 +314,7 @@ int main(int argc, char **argv)
 	} else if (strcmp(cmd, "enqueue-raw") == 0 && optind < argc) {
 		rc = enqueue_raw(conn, &set, argv[optind]);
 	} else if (strcmp(cmd, "send") == 0) {
-		rc = send_loop(conn, &set, &smtp, bound, max, once);
+		rc = send_loop(conn, &set, &smtp, bound, max, once, keep_going);
 	} else if (strcmp(cmd, "match") == 0 && optind < argc) {
 		struct outbox_match m;
 		bool found;

@@ -51,7 +51,7 @@ received_ids() {
 }
 rate() { sed -n 's/.*: \([0-9]*\) mails\/s$/\1/p' "$W/err"; }
 
-echo "1..52"
+echo "1..55"
 ticket=$(q "INSERT INTO tickets (requester_address, subject) VALUES ('asiakas@example.invalid', 'Tulostin') RETURNING number")
 
 # -- 100 queued, 100 received, each once ------------------------------------
@@ -291,6 +291,31 @@ sort "$W/outage.ids" | cmp -s - "$W/outage.got"
 ok $? "it arrived exactly once"
 is "$(q "SELECT status || ' ' || (sent_at = data_end_at) || ' ' || (last_error LIKE 'delivery not confirmed: the sender stopped after the end of data%') FROM outbox WHERE to_address LIKE 'outage%'")" \
 	"sent true true" "... noted on the row, sent at the end of data"
+
+# -- the database fails at the record of a 554: kept, recorded when it is back --
+"$RUN" enqueue -d "$db" -n 1 -T "$ticket" -r refused >/dev/null
+q "CREATE SEQUENCE test_refuse_n;
+CREATE FUNCTION test_refuse_failed() RETURNS trigger LANGUAGE plpgsql AS \$\$
+BEGIN
+	IF NEW.status = 'failed' AND OLD.status = 'sending' AND NEW.to_address LIKE 'refused%'
+	   AND nextval('test_refuse_n') <= 2 THEN
+		RAISE EXCEPTION 'test: no record for %', NEW.to_address;
+	END IF;
+	RETURN NEW;
+END \$\$;
+CREATE TRIGGER test_refuse_failed BEFORE UPDATE ON outbox FOR EACH ROW
+	EXECUTE FUNCTION test_refuse_failed()" >/dev/null
+smtp_mode permfail
+send -K
+smtp_mode accept
+is "$(cat "$W/out")" "claimed 1 sent 0 deferred 0 failed 1 recovered 0 lost 0 unconfirmed 0" \
+	"a 554 whose record fails twice is recorded failed by the same process, not settled as sent"
+is "$(q "SELECT o.status || ' ' || o.last_code || ' ' || count(e.id) FROM outbox o
+	LEFT JOIN events e ON e.kind = 'mail_failed' AND (e.data->>'outbox')::bigint = o.id
+	WHERE o.to_address LIKE 'refused%' GROUP BY o.id")" "failed 554 1" \
+	"... with its 5xx and one mail_failed event on the ticket"
+is "$(grep -c 'recording that failed' "$W/err")" 2 "... after two refused records"
+q "DROP TRIGGER test_refuse_failed ON outbox" >/dev/null
 
 # -- no reply after the end of data: the relay may have it; retried, noted --
 "$RUN" enqueue -d "$db" -n 1 -r stall >/dev/null
