@@ -6,7 +6,10 @@ PKGS="autoconf automake pkg-config make gcc build-essential
 libevent-dev libpq-dev libpcre2-dev libetpan-dev libgnutls28-dev libesmtp-dev libjansson-dev
 libncurses-dev libxml2-dev libssl-dev libcurl4-gnutls-dev openssl ca-certificates curl
 postgresql-15 dovecot-core dovecot-imapd python3-aiosmtpd tmux
-clang libclang-rt-14-dev valgrind"
+clang libclang-rt-14-dev valgrind
+libstrophe-dev prosody python3-slixmpp chromium chromium-driver nodejs jq"
+# npm comes with NodeSource's nodejs; Debian's own nodejs needs the npm package.
+command -v npm >/dev/null 2>&1 || PKGS="$PKGS npm"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
@@ -22,4 +25,4 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
 	trap 'rm -f /usr/sbin/policy-rc.d' EXIT
 fi
 # shellcheck disable=SC2086
-apt-get install -y -q --no-install-recommends $missing
+apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends $missing

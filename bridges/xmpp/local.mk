@@ -1,0 +1,1 @@
+# The XMPP bridge (bridges/xmpp/).
