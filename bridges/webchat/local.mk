@@ -24,7 +24,7 @@ dist_man_MANS += bridges/webchat/seutudesk-webchat.8
 EXTRA_DIST += bridges/webchat/accessibility-statement.fi.md \
 	bridges/webchat/accessibility-statement.en.md \
 	tests/browser/package.json tests/browser/package-lock.json tests/browser/install.sh \
-	tests/browser/webchat-e2e.js tests/browser/webchat-page.html \
+	tests/browser/webchat-e2e.js tests/browser/webchat-page.html tests/browser/webchat-page.css \
 	tests/bench/bench-webchat.sh tests/bench/webchat-load.js
 
 INTEGRATION_TESTS += tests/integration/webchat.sh tests/integration/webchat-input.sh

@@ -16,7 +16,8 @@ const BRIDGE = E.WC_BRIDGE;  // the bridge's origin
 const API = E.WC_API;        // the daemon's agents' API
 const CA = fs.readFileSync(E.WC_CA);
 const ART = E.WC_ARTEFACTS;
-const AXE = require.resolve('axe-core');
+// Evaluated over the DevTools protocol: the page's CSP stays on and strict.
+const AXE = fs.readFileSync(require.resolve('axe-core'), 'utf8');
 const TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'];
 let failures = 0;
 
@@ -60,7 +61,7 @@ function agent(method, p, body) {
 	});
 }
 async function axe(page, what) {
-	await page.addScriptTag({ path: AXE });
+	if (!(await page.evaluate(() => typeof axe !== 'undefined'))) await page.evaluate(AXE);
 	const r = await page.evaluate((tags) => axe.run(document, { runOnly: { type: 'tag', values: tags },
 		resultTypes: ['violations'] }), TAGS);
 	ok(r.violations.length === 0, `axe-core: no WCAG 2.1 AA violation (${what})`,
@@ -73,6 +74,9 @@ async function shot(page, name, w, h) {
 	await page.screenshot({ path: f });
 	note(`screenshot ${f}`);
 }
+// An error of the page or the widget; not one of axe-core's, which the
+// test evaluates in the page (it tries an inline style, which the CSP refuses).
+const pageError = (m) => m.type() === 'error' && !/^pptr:/.test((m.location() || {}).url || '');
 const logText = (page) => page.$eval('.sdc-log', (e) => e.textContent);
 const convOf = (secret) => 'wc-' + crypto.createHash('sha256').update(secret).digest('hex');
 
@@ -88,7 +92,7 @@ async function closedHours(browser) {
 	const ctx = await browser.createBrowserContext();
 	const page = await ctx.newPage();
 	const errors = [];
-	page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+	page.on('console', (m) => pageError(m) && errors.push(m.text()));
 	await page.setViewport({ width: 1280, height: 800 });
 	await openChat(page);
 	const focused = await page.evaluate(() => document.activeElement && document.activeElement.id);
@@ -120,7 +124,7 @@ async function closedHours(browser) {
 	const secret = await page.evaluate(() => JSON.parse(localStorage.getItem('seutudesk-chat:kinnula')).secret);
 	const row = await until('row', () => sql(`SELECT c.email || ' ' || (c.resume_url LIKE '%#seutudesk-chat=' || '${secret}')
 		FROM chat_conversations c WHERE c.bridge = 'webchat' AND c.id = '${convOf(secret)}'`));
-	ok(row === 'kalle.kinnunen@example.fi t', 'the daemon has the e-mail and the resume link of the conversation', row);
+	ok(row === 'kalle.kinnunen@example.fi true', 'the daemon has the e-mail and the resume link of the conversation', row);
 	ok(errors.length === 0, 'no errors in the console (closed hours)', errors.join('\n'));
 	await ctx.close();
 }
@@ -131,7 +135,7 @@ async function openHours(browser) {
 	const ctx = await browser.createBrowserContext();
 	const page = await ctx.newPage();
 	const errors = [];
-	page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+	page.on('console', (m) => pageError(m) && errors.push(m.text()));
 	page.on('pageerror', (e) => errors.push(String(e)));
 	await page.setViewport({ width: 1280, height: 800 });
 	await openChat(page);
@@ -241,6 +245,7 @@ async function openHours(browser) {
 	ok(hash === '', 'the secret is taken out of the address bar', hash);
 
 	// The transcript by e-mail.
+	await p2.click('.sdc-summary');
 	await p2.type('#sdc-tr', 'maija.transcript@example.fi');
 	await p2.click('.sdc-transcript button');
 	const tr = await until('transcript', () => p2.$eval('.sdc-transcript .sdc-note', (e) => e.textContent), 8000);

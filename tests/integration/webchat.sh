@@ -118,6 +118,7 @@ done
 mkdir -p "$W/site"
 sed "s|@BRIDGE@|http://127.0.0.1:$bport|g" "$top_srcdir/tests/browser/webchat-page.html" >"$W/site/kinnula.html"
 cp "$top_srcdir/tests/browser/webchat-page.css" "$W/site/page.css"
+: >"$W/site/favicon.ico"
 "$PY" -m http.server "$pport" --bind 127.0.0.1 --directory "$W/site" >"$W/page.log" 2>&1 &
 PAGE_PID=$!
 

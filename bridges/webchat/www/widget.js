@@ -113,8 +113,8 @@
 			el('button', { type: 'submit', 'class': 'sdc-secondary' }, T.transcript_send), ui.trNote);
 		ui.resume = el('a', { 'class': 'sdc-resume', href: '#' }, T.resume_link);
 		ui.restart = el('button', { type: 'button', 'class': 'sdc-secondary' }, T['new']);
-		ui.more = el('div', { 'class': 'sdc-more', hidden: '' }, null,
-			el('h3', { 'class': 'sdc-h3' }, T.more), ui.trForm, el('p', {}, null, ui.resume), ui.restart);
+		ui.more = el('details', { 'class': 'sdc-more', hidden: '' }, null,
+			el('summary', { 'class': 'sdc-summary' }, T.more), ui.trForm, el('p', {}, null, ui.resume), ui.restart);
 		ui.panel = el('section', { id: 'sdc-panel', 'class': 'sdc-panel', role: 'dialog',
 			'aria-labelledby': 'sdc-title', 'aria-describedby': 'sdc-status', hidden: '' }, null,
 			el('div', { 'class': 'sdc-head' }, null, el('h2', { id: 'sdc-title', 'class': 'sdc-title' }, T.title), ui.close),
