@@ -208,7 +208,7 @@ bool xb_opts_read_secret(const char *path, const char *what, char **secret_r, ch
 	size_t end = start + strcspn(data + start, "\r\n");
 	while (end > start && (data[end - 1] == ' ' || data[end - 1] == '\t'))
 		end--;
-	if (end == start || memchr(data, '\0', len) != data + len) {
+	if (end == start || memchr(data, 0, len) != NULL) {
 		explicit_bzero(data, len);
 		free(data);
 		*error_r = xasprintf("%s %s: empty, or not text", what, path);

@@ -120,21 +120,22 @@ bridge_start() { # bridge_start DAEMON_URL [OPTIONS]
 		--spool "$W/spool" --daemon "$@" >>"$W/bridge.log" 2>&1 &
 	BRIDGE_PID=$!
 }
-bridge_signal() { # bridge_signal SIG: sends it, waits for the exit; prints the ms it took
+bridge_signal() { # bridge_signal SIG: sends it, waits for the exit; the ms it took in $ms
 	local t0 t1
 	t0=$(date +%s%N)
 	kill "-$1" "$BRIDGE_PID" 2>/dev/null
 	wait "$BRIDGE_PID" 2>/dev/null
 	t1=$(date +%s%N)
 	BRIDGE_PID=
-	echo $(((t1 - t0) / 1000000))
+	ms=$(((t1 - t0) / 1000000))
 }
 say() { echo "$*" >&7; }
 # waitfor FILE PATTERN COUNT SECONDS: true once FILE has COUNT lines matching PATTERN.
 waitfor() {
-	local i
+	local i c
 	for i in $(seq $(($4 * 10))); do
-		[ "$(grep -c -- "$2" "$1" 2>/dev/null)" -ge "$3" ] && return 0
+		c=$(grep -c -- "$2" "$1" 2>/dev/null)
+		[ "${c:-0}" -ge "$3" ] && return 0
 		sleep 0.1
 	done
 	return 1
@@ -202,6 +203,7 @@ waitfor "$W/user.log" '^online$' 1 15
 ok $? "the person's client is online"
 waitfor "$W/user.log" '^presence tuki@localhost available$' 1 15
 ok $? "the bridge is online and accepted the person's subscription"
+kill -0 "$BRIDGE_PID" 2>/dev/null || { tail -5 "$W/bridge.log"; echo "Bail out! the bridge is not running"; exit 1; }
 
 msgs() { sql "SELECT count(*) FROM messages WHERE bridge = 'xmpp' AND direction = 'in'"; }
 reply_state() { sql "SELECT state FROM chat_replies WHERE id = ${1:-0}"; }
@@ -213,7 +215,7 @@ say "send m1 Hei, kunnanviraston tulostin ei tulosta mitään."
 stack_wait "SELECT count(*) FROM messages WHERE bridge = 'xmpp' AND direction = 'in'" 1 15 2>/dev/null
 ok $? "the person's first message is stored"
 T=$(sql "SELECT ticket FROM messages WHERE bridge = 'xmpp' AND direction = 'in'")
-is "$(sql "SELECT t.channel || ' ' || m.conversation || ' ' || m.message_id FROM messages m JOIN tickets t ON t.number = m.ticket WHERE m.bridge = 'xmpp'")" \
+is "$(sql "SELECT t.channel || ' ' || m.conversation || ' ' || l.external_id FROM messages m JOIN tickets t ON t.number = m.ticket JOIN intake_log l ON l.ticket = t.number AND l.mailbox = 'chat:xmpp' WHERE m.bridge = 'xmpp'")" \
 	"chat maija@localhost xmpp:maija@localhost:m1" \
 	"a chat ticket; the conversation is the bare JID, the message id the stanza id"
 is "$(sql "SELECT name || ' ' || handle FROM chat_conversations WHERE bridge = 'xmpp'")" \
@@ -250,7 +252,7 @@ stack_wait "SELECT state FROM chat_replies WHERE id = $R2" delivered 15 2>/dev/n
 ok $? "and is reported delivered"
 
 # -- 3. the bridge stopped: offline storage keeps the person's message -------------------
-ms=$(bridge_signal TERM)
+bridge_signal TERM
 ok "$([ "$ms" -lt 2500 ] && echo 0 || echo 1)" "SIGTERM stops the bridge within 2.5 s (${ms} ms)"
 waitfor "$W/user.log" '^presence tuki@localhost unavailable$' 1 10
 say "send m3 Kirjoitin tämän kun tuki oli poissa."
@@ -263,7 +265,7 @@ ok $? "the restarted bridge (HTTPS) gets it from offline storage and stores it"
 
 # -- 4. the bridge killed: a reply queued meanwhile arrives once --------------------------
 waitfor "$W/user.log" '^presence tuki@localhost available$' 2 15
-bridge_signal KILL >/dev/null
+bridge_signal KILL
 code=$(api "/api/v1/tickets/$T/reply" '{"body": "Vaihdoin värikasetin."}')
 R3=$(last_reply)
 say "send m4 Kirjoitin tämän kun tuki oli kaatunut."
@@ -283,9 +285,9 @@ has "$W/bridge.log" 'message id=xmpp:maija@localhost:m5 .*refused by the daemon'
 
 # -- nothing lost, nothing doubled ---------------------------------------------------------
 sleep 2
-is "$(sql "SELECT string_agg(message_id, ' ' ORDER BY id) FROM messages WHERE bridge = 'xmpp' AND direction = 'in'")" \
-	"xmpp:maija@localhost:m1 xmpp:maija@localhost:m2 xmpp:maija@localhost:m3 xmpp:maija@localhost:m4" \
-	"the four messages are stored once each, in order"
+is "$(msgs) $(sql "SELECT string_agg(external_id, ' ' ORDER BY at) FROM intake_log WHERE mailbox = 'chat:xmpp'")" \
+	"4 xmpp:maija@localhost:m1 xmpp:maija@localhost:m2 xmpp:maija@localhost:m3 xmpp:maija@localhost:m4" \
+	"the four messages are stored once each, in order, under their stanza ids"
 is "$(sql "SELECT count(DISTINCT ticket) FROM messages WHERE bridge = 'xmpp'")" 1 \
 	"all on the conversation's one ticket"
 is "$(received "$R1") $(received "$R2") $(received "$R3")" "1 1 1" \
@@ -296,7 +298,7 @@ is "$(ls "$W/spool" | wc -l)" 0 "the spool is empty once the daemon has everythi
 ok "$(grep -qF -e "$(cat "$W/bridge.token")" -e tukisalasana "$W/bridge.log" && echo 1 || echo 0)" \
 	"neither the token nor the password is in the bridge's log"
 
-ms=$(bridge_signal TERM)
+bridge_signal TERM
 ok "$([ "$ms" -lt 2500 ] && echo 0 || echo 1)" "SIGTERM stops the bridge within 2.5 s (${ms} ms)"
 "$bin/seutudesk-xmpp" --help >"$W/help" 2>&1
 ok $? "--help answers"
