@@ -114,8 +114,10 @@ prosody_stop() {
 # -- the bridge and the person --------------------------------------------------------
 BRIDGE_PID=
 USER_PID=
+# XMPP_BRIDGE_WRAPPER runs the bridge under a tool, e.g. "valgrind -q --error-exitcode=99".
 bridge_start() { # bridge_start DAEMON_URL [OPTIONS]
-	"$bin/seutudesk-xmpp" --jid tuki@localhost --password-file "$W/tuki.pass" \
+	# shellcheck disable=SC2086
+	${XMPP_BRIDGE_WRAPPER:-} "$bin/seutudesk-xmpp" --jid tuki@localhost --password-file "$W/tuki.pass" \
 		--server 127.0.0.1 --port "$xport" --no-tls --token-file "$W/bridge.token" \
 		--spool "$W/spool" --daemon "$@" >>"$W/bridge.log" 2>&1 &
 	BRIDGE_PID=$!
@@ -276,7 +278,19 @@ ok $? "after SIGKILL and a restart, the reply queued meanwhile arrives"
 stack_wait "SELECT count(*) FROM messages WHERE bridge = 'xmpp' AND direction = 'in'" 4 30 2>/dev/null
 ok $? "the message written to the killed bridge's session comes too"
 
-# -- 5. a message the daemon refuses -------------------------------------------------------
+# -- 5. the daemon away: the message waits in the bridge's spool, across a SIGKILL ------------
+daemon_stop
+say "send m6 Kirjoitin tämän kun palvelin oli alhaalla."
+waitfor "$W/bridge.log" 'message id=xmpp:maija@localhost:m6: the daemon did not take it' 1 15
+ok $? "with the daemon away the bridge keeps the message and retries"
+is "$(ls "$W/spool" | wc -l)" 1 "the message waits in the spool"
+bridge_signal KILL
+daemon_start
+bridge_start "$base" --ca "$W/cert.pem"
+stack_wait "SELECT count(*) FROM messages WHERE bridge = 'xmpp' AND direction = 'in'" 5 20 2>/dev/null
+ok $? "the bridge killed meanwhile posts it from the spool once both are back"
+
+# -- 6. a message the daemon refuses -------------------------------------------------------
 say "sendlong m5 17000"
 waitfor "$W/user.log" '^recv sd-notice-[0-9]* Viestiäsi ei valitettavasti' 1 20
 ok $? "a message the daemon refuses (over 16,000 bytes) gets the person a short answer"
@@ -286,8 +300,8 @@ has "$W/bridge.log" 'message id=xmpp:maija@localhost:m5 .*refused by the daemon'
 # -- nothing lost, nothing doubled ---------------------------------------------------------
 sleep 2
 is "$(msgs) $(sql "SELECT string_agg(external_id, ' ' ORDER BY at) FROM intake_log WHERE mailbox = 'chat:xmpp'")" \
-	"4 xmpp:maija@localhost:m1 xmpp:maija@localhost:m2 xmpp:maija@localhost:m3 xmpp:maija@localhost:m4" \
-	"the four messages are stored once each, in order, under their stanza ids"
+	"5 xmpp:maija@localhost:m1 xmpp:maija@localhost:m2 xmpp:maija@localhost:m3 xmpp:maija@localhost:m4 xmpp:maija@localhost:m6" \
+	"the five messages are stored once each, in order, under their stanza ids"
 is "$(sql "SELECT count(DISTINCT ticket) FROM messages WHERE bridge = 'xmpp'")" 1 \
 	"all on the conversation's one ticket"
 is "$(received "$R1") $(received "$R2") $(received "$R3")" "1 1 1" \
