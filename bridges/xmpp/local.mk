@@ -19,3 +19,10 @@ seutudesk_xmpp_CFLAGS = $(SD_CFLAGS) $(LIBSTROPHE_CFLAGS) $(LIBCURL_CFLAGS) $(JA
 seutudesk_xmpp_LDADD = $(LIBSTROPHE_LIBS) $(LIBCURL_LIBS) $(JANSSON_LIBS) $(OPENSSL_LIBS)
 dist_man_MANS += bridges/xmpp/seutudesk-xmpp.8
 INTEGRATION_TESTS += tests/integration/xmpp.sh
+# xb_msg's pure functions, checked without a server.
+UNIT_TESTS += bridges/xmpp/test-xb-msg
+bridges_xmpp_test_xb_msg_SOURCES = bridges/xmpp/test-xb-msg.c bridges/xmpp/xb_msg.c \
+	bridges/xmpp/xb_msg.h daemon/xalloc.c daemon/xalloc.h tests/unit/tap.h
+bridges_xmpp_test_xb_msg_CPPFLAGS = $(seutudesk_xmpp_CPPFLAGS) -I$(top_srcdir)/tests/unit
+bridges_xmpp_test_xb_msg_CFLAGS = $(SD_CFLAGS) $(OPENSSL_CFLAGS)
+bridges_xmpp_test_xb_msg_LDADD = $(OPENSSL_LIBS)
