@@ -68,6 +68,12 @@ P=$W/prosody
 PCFG=$P/prosody.cfg.lua
 PROSODY_PID=
 mkdir -p "$P/data" "$P/certs"
+# STARTTLS offered (not required: the scripted person speaks plain), with a
+# certificate for the domain "localhost" that the bridge verifies.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+	-subj /CN=localhost -addext subjectAltName=DNS:localhost \
+	-keyout "$P/certs/localhost.key" -out "$P/certs/localhost.crt" 2>"$P/openssl.log" ||
+	{ cat "$P/openssl.log"; echo "Bail out! openssl failed"; exit 1; }
 cat >"$PCFG" <<CFG
 pidfile = "$P/prosody.pid"
 data_path = "$P/data"
@@ -77,13 +83,14 @@ interfaces = { "127.0.0.1" }
 c2s_ports = { $xport }
 c2s_direct_tls_ports = {}
 s2s_ports = {}
-modules_enabled = { "roster"; "saslauth"; "disco"; "ping"; "smacks"; "offline" }
+modules_enabled = { "roster"; "saslauth"; "tls"; "disco"; "ping"; "smacks"; "offline" }
 modules_disabled = { "s2s" }
 c2s_require_encryption = false
 allow_unencrypted_plain_auth = true
 authentication = "internal_plain"
 log = { { levels = { min = "info" }, to = "console" } }
 VirtualHost "localhost"
+ssl = { certificate = "$P/certs/localhost.crt"; key = "$P/certs/localhost.key" }
 CFG
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -115,10 +122,11 @@ prosody_stop() {
 BRIDGE_PID=
 USER_PID=
 # XMPP_BRIDGE_WRAPPER runs the bridge under a tool, e.g. "valgrind -q --error-exitcode=99".
+XMPP_SECURITY=--no-tls
 bridge_start() { # bridge_start DAEMON_URL [OPTIONS]
 	# shellcheck disable=SC2086
 	${XMPP_BRIDGE_WRAPPER:-} "$bin/seutudesk-xmpp" --jid tuki@localhost --password-file "$W/tuki.pass" \
-		--server 127.0.0.1 --port "$xport" --no-tls --token-file "$W/bridge.token" \
+		--server 127.0.0.1 --port "$xport" $XMPP_SECURITY --token-file "$W/bridge.token" \
 		--spool "$W/spool" --daemon "$@" >>"$W/bridge.log" 2>&1 &
 	BRIDGE_PID=$!
 }
@@ -260,10 +268,27 @@ waitfor "$W/user.log" '^presence tuki@localhost unavailable$' 1 10
 say "send m3 Kirjoitin tämän kun tuki oli poissa."
 sleep 1
 is "$(msgs)" 2 "a message written while the bridge is stopped waits in Prosody"
-# Back over HTTPS this time, with the daemon's certificate as CA.
+# A CA that did not sign Prosody's certificate: refused, never logged in
+# (its own resource, so that it cannot replace the bridge's session).
+"$bin/seutudesk-xmpp" --jid tuki@localhost --password-file "$W/tuki.pass" --server 127.0.0.1 \
+	--port "$xport" --xmpp-ca "$W/cert.pem" --resource probe --token-file "$W/bridge.token" \
+	--daemon "$base" --ca "$W/cert.pem" >"$W/probe.log" 2>&1 &
+probe=$!
+waitfor "$W/probe.log" 'certificate .* is not trusted' 1 10
+r=$?
+kill -TERM "$probe" 2>/dev/null
+wait "$probe" 2>/dev/null
+grep -q 'session up' "$W/probe.log" && r=1
+ok $r "an XMPP server certificate the CA file does not vouch for is refused"
+is "$(msgs)" 2 "the refused session took nothing from offline storage"
+# Back with TLS to both: STARTTLS verified against Prosody's certificate,
+# HTTPS with the daemon's certificate as CA.
+XMPP_SECURITY="--xmpp-ca $P/certs/localhost.crt"
 bridge_start "$base" --ca "$W/cert.pem"
 stack_wait "SELECT count(*) FROM messages WHERE bridge = 'xmpp' AND direction = 'in'" 3 20 2>/dev/null
-ok $? "the restarted bridge (HTTPS) gets it from offline storage and stores it"
+ok $? "the restarted bridge (TLS, HTTPS) gets it from offline storage and stores it"
+has "$W/bridge.log" 'XMPP session up as tuki@localhost/seutudesk (TLS)' \
+	"the bridge's XMPP session runs over verified TLS"
 
 # -- 4. the bridge killed: a reply queued meanwhile arrives once --------------------------
 waitfor "$W/user.log" '^presence tuki@localhost available$' 2 15
