@@ -259,6 +259,23 @@ bool xb_api_get_replies(struct xb_api *a, long long after, unsigned wait, struct
 	return true;
 }
 
+bool xb_api_typing(struct xb_api *a, const char *conversation, struct xb_api_result *r)
+{
+	char *escaped = curl_easy_escape(a->curl, conversation, 0);
+
+	if (escaped == NULL) {
+		memset(r, 0, sizeof(*r));
+		r->status = XB_API_REFUSED;
+		snprintf(r->error, sizeof(r->error), "out of memory");
+		return false;
+	}
+	char *path = xasprintf("/bridge/v1/conversations/%s/typing", escaped);
+	curl_free(escaped);
+	bool ok = api_call(a, path, "{}", 10, r);
+	free(path);
+	return ok;
+}
+
 bool xb_api_report(struct xb_api *a, const struct xb_item *report, struct xb_api_result *r)
 {
 	char path[64];

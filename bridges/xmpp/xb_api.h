@@ -52,6 +52,10 @@ bool xb_api_get_replies(struct xb_api *a, long long after, unsigned wait, struct
 bool xb_api_report(struct xb_api *a, const struct xb_item *report, struct xb_api_result *r)
     __attribute__((warn_unused_result));
 
+/* POST /bridge/v1/conversations/ID/typing. */
+bool xb_api_typing(struct xb_api *a, const char *conversation, struct xb_api_result *r)
+    __attribute__((warn_unused_result));
+
 void xb_api_result_clear(struct xb_api_result *r);
 
 #endif

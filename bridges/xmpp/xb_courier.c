@@ -95,6 +95,14 @@ static enum outcome post_report(struct xb_courier *c, struct xb_item *rep, struc
 	}
 }
 
+/* Typing is a hint of the moment: one try, whatever comes of it. */
+static enum outcome post_typing(struct xb_courier *c, struct xb_item *t, struct xb_api_result *r)
+{
+	if (!xb_api_typing(c->api, t->conversation, r) && r->status != XB_API_STOPPED)
+		log_debug("typing conversation=%s not passed on: %s", t->conversation, r->error);
+	return r->status == XB_API_STOPPED ? STOPPED : SETTLED;
+}
+
 static enum outcome handle(struct xb_courier *c, struct xb_item *item, unsigned *retry_after_r)
 {
 	struct xb_api_result r;
@@ -104,6 +112,8 @@ static enum outcome handle(struct xb_courier *c, struct xb_item *item, unsigned 
 		o = post_message(c, item, &r);
 	else if (item->kind == XB_ITEM_REPORT)
 		o = post_report(c, item, &r);
+	else if (item->kind == XB_ITEM_TYPING)
+		o = post_typing(c, item, &r);
 	else
 		return SETTLED; /* not ours: nothing sends other kinds here */
 	*retry_after_r = r.retry_after;

@@ -5,7 +5,7 @@
  * no answer, a 5xx, 429 or 401 keeps it first in line, tried again after
  * 1 s doubling to 60 s (or the daemon's Retry-After); another 4xx settles
  * a message as refused, logged, and the person is told so by a NOTICE
- * item handed back to the XMPP loop.
+ * item handed back to the XMPP loop.  TYPING items are tried once.
  */
 #ifndef SEUTUDESK_XB_COURIER_H
 #define SEUTUDESK_XB_COURIER_H

@@ -1,6 +1,6 @@
 /* xb_item: what the bridge's threads hand each other.
  *
- * The XMPP loop (main thread) gives the courier MESSAGE and REPORT items;
+ * The XMPP loop (main thread) gives the courier MESSAGE, REPORT and TYPING items;
  * the reply poller gives the loop REPLY items; the courier gives the loop
  * NOTICE items (a person to be told that a message could not be taken).
  * An item belongs to one thread at a time: whoever popped it frees it.
@@ -13,6 +13,7 @@ enum xb_item_kind {
 	XB_ITEM_REPORT,  /* what became of a reply */
 	XB_ITEM_REPLY,   /* an agent answered */
 	XB_ITEM_NOTICE,  /* tell a person something */
+	XB_ITEM_TYPING,  /* a person is typing (best effort, never retried) */
 };
 
 struct xb_item {
@@ -20,7 +21,7 @@ struct xb_item {
 	struct xb_item *next; /* the queue's link */
 	long long reply;      /* REPLY, REPORT: the reply's id */
 	char *id;             /* MESSAGE: the bridge's message id */
-	char *conversation;   /* MESSAGE, REPLY, NOTICE: the person's bare JID */
+	char *conversation;   /* MESSAGE, REPLY, NOTICE, TYPING: the person's bare JID */
 	char *name;           /* MESSAGE: the sender's name */
 	char *handle;         /* MESSAGE: the sender's bare JID */
 	char *text;           /* MESSAGE, REPLY, NOTICE: the text; REPORT: a failure's reason */

@@ -22,6 +22,7 @@
 #define NS_MARKERS "urn:xmpp:chat-markers:0"
 #define NS_HINTS "urn:xmpp:hints"
 #define NS_ROSTER "jabber:iq:roster"
+#define NS_CHATSTATES "http://jabber.org/protocol/chatstates"
 #define REPLY_ID_PREFIX "sd-reply-"
 #define ACK_ID_PREFIX "sd-ack-"
 #define TURN_MS 100 /* one turn of libstrophe's loop: how soon handed-over work is seen */
@@ -201,8 +202,15 @@ static void message_in(struct xb_session *s, xmpp_stanza_t *st, const char *bare
 
 	if (displayed > 0)
 		report(s, displayed, "read", NULL);
-	if (body == NULL)
-		return; /* chat states, receipts, markers */
+	if (body == NULL) {
+		/* XEP-0085: the agents see that the person is writing. */
+		if (xmpp_stanza_get_child_by_name_and_ns(st, "composing", NS_CHATSTATES) != NULL) {
+			struct xb_item *t = xb_item_new(XB_ITEM_TYPING);
+			t->conversation = xstrdup(bare);
+			xb_queue_push(s->to_daemon, t);
+		}
+		return; /* other chat states, receipts, markers */
+	}
 	char *text = xb_msg_clean_text(body);
 	xmpp_free(s->ctx, body);
 	if (text == NULL)

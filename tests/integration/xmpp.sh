@@ -242,6 +242,17 @@ say "display sd-reply-$R1"
 stack_wait "SELECT state FROM chat_replies WHERE id = $R1" read 15 2>/dev/null
 ok $? "a chat marker 'displayed' from the person's client is reported as read"
 
+# The agents' event stream shows that the person is writing (XEP-0085).
+curl -s -N --max-time 10 --cacert "$W/cert.pem" -H "Authorization: Bearer $ATOK" \
+	"$base/api/v1/events" >"$W/events" 2>/dev/null &
+sse=$!
+sleep 0.5
+say typing
+waitfor "$W/events" typing 1 8
+ok $? "a chat state 'composing' reaches the agents' event stream as typing"
+kill "$sse" 2>/dev/null
+wait "$sse" 2>/dev/null
+
 # -- 2. Prosody restarts mid-conversation ------------------------------------------------
 prosody_stop
 waitfor "$W/bridge.log" 'XMPP connection .* lost' 1 10

@@ -11,6 +11,7 @@ from standard input, one a line:
                     TEXT's \\n become newlines.  Waits until online.
     sendlong ID N   a message of N letters 'a'
     display ID      a chat marker 'displayed' for the message ID
+    typing          a chat state 'composing'
     quit
 
 and appends what happens to LOG, one line each, flushed at once:
@@ -105,6 +106,11 @@ class User(slixmpp.ClientXMPP):
             marker = slixmpp.xmlstream.ET.Element('{urn:xmpp:chat-markers:0}displayed')
             marker.set('id', words[1])
             msg.append(marker)
+            msg.send()
+        elif words[0] == 'typing':
+            msg = self.make_message(mto=self.bridge, mtype='chat')
+            msg.append(slixmpp.xmlstream.ET.Element(
+                '{http://jabber.org/protocol/chatstates}composing'))
             msg.send()
         else:
             self.note('bad command %s' % line)
