@@ -388,13 +388,20 @@ static void take_reply(struct xb_session *s, struct xb_item *item)
 		report(s, item->reply, "failed", "the conversation is not an XMPP address");
 		return;
 	}
+	/* Control characters are not XML: the server would end the stream on
+	 * each try. */
+	char *text = xb_msg_clean_text(item->text);
+	if (text == NULL) {
+		report(s, item->reply, "failed", "the reply has no text to send");
+		return;
+	}
 	while (*tail != NULL)
 		tail = &(*tail)->next;
 	struct pending *p = xmalloc(sizeof(*p));
 	p->next = NULL;
 	p->id = item->reply;
 	p->jid = xstrdup(item->conversation);
-	p->text = xstrdup(item->text);
+	p->text = text;
 	p->sent = false;
 	*tail = p;
 }
