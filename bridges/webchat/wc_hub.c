@@ -13,16 +13,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define HUB_SLOTS 4096u
 #define HUB_REPLY_CACHE 16384u
 #define HUB_CONV_MAX 200
-#define HUB_WAIT_S 25               /* the long poll's hold at the daemon */
-#define HUB_HEARTBEAT_S 20          /* a comment line keeps proxies from closing a quiet stream */
-#define HUB_WRITE_TIMEOUT_S 60      /* a stream that takes nothing this long is closed */
-#define HUB_MAX_BUFFER (256 * 1024) /* a visitor this far behind is dropped (the page reconnects)  \
-	                             */
+#define HUB_WAIT_S 25          /* the long poll's hold at the daemon */
+#define HUB_HEARTBEAT_S 20     /* a comment line keeps proxies from closing a quiet stream */
+#define HUB_WRITE_TIMEOUT_S 60 /* a stream that takes nothing this long is closed */
+#define HUB_MAX_BUFFER                                                                             \
+	(256 * 1024) /* a visitor this far behind is dropped (the page reconnects)                 \
+	              */
 #define HUB_BACKOFF_MAX_S 30
+/* Reply ids are taken when a transaction inserts and become visible when it
+ * commits, so a reply may appear below a cursor already passed.  Every so
+ * often the loop asks from 0 (without waiting): what is still unreported
+ * comes again, and the pages show each id once. */
+#define HUB_SWEEP_S 10
 
 struct stream {
 	struct hub *h;
@@ -55,6 +62,7 @@ struct hub {
 	long long cursor;
 	int backoff_s;
 	bool polling;
+	time_t last_sweep;
 	struct event *retry;
 	struct event *heartbeat;
 	struct conv *slot[HUB_SLOTS];
@@ -121,21 +129,49 @@ bool hub_reply_of(const struct hub *h, long long id, const char *conv)
 	return id > 0 && s->id == id && strcmp(s->conv, conv) == 0;
 }
 
-static void on_reported(const struct upstream_result *r, void *arg)
+struct report {
+	struct hub *h;
+	long long id;
+	int attempt;
+	char state[16];
+};
+
+static bool report_send(struct report *r);
+
+static void on_reported(const struct upstream_result *res, void *arg)
 {
-	long long id = (long long)(intptr_t)arg;
-	if (r->status != 200 && r->status != 204)
-		log_warn("webchat event=report_failed reply=%lld status=%ld: %s", id, r->status,
-		         r->error ? r->error : r->body);
+	struct report *r = arg;
+
+	/* status 0: no answer, e.g. a kept connection the daemon had closed. */
+	if (res->status == 0 && r->attempt < 3 && report_send(r))
+		return;
+	if (res->status != 200 && res->status != 204)
+		log_warn("webchat event=report_failed reply=%lld state=%s status=%ld: %s", r->id,
+		         r->state, res->status, res->error ? res->error : res->body);
+	free(r);
+}
+
+static bool report_send(struct report *r)
+{
+	char path[64], body[64];
+	r->attempt++;
+	snprintf(path, sizeof(path), "/bridge/v1/replies/%lld", r->id);
+	snprintf(body, sizeof(body), "{\"state\":\"%s\"}", r->state);
+	return upstream_call(r->h->up, "POST", path, body, 20, on_reported, r);
 }
 
 void hub_report(struct hub *h, long long id, const char *state)
 {
-	char path[64], body[64];
-	snprintf(path, sizeof(path), "/bridge/v1/replies/%lld", id);
-	snprintf(body, sizeof(body), "{\"state\":\"%s\"}", state);
-	if (!upstream_call(h->up, "POST", path, body, 20, on_reported, (void *)(intptr_t)id))
+	struct report *r = calloc(1, sizeof(*r));
+	if (r != NULL) {
+		r->h = h;
+		r->id = id;
+		snprintf(r->state, sizeof(r->state), "%s", state);
+	}
+	if (r == NULL || !report_send(r)) {
 		log_warn("webchat event=report_failed reply=%lld: cannot start the call", id);
+		free(r);
+	}
 }
 
 /* ---- Streams -------------------------------------------------------------- */

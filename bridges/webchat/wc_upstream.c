@@ -210,6 +210,8 @@ struct upstream *upstream_new(struct event_base *base, const struct upstream_opt
 	curl_multi_setopt(u->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
 	curl_multi_setopt(u->multi, CURLMOPT_TIMERDATA, u);
 	curl_multi_setopt(u->multi, CURLMOPT_MAXCONNECTS, 64L);
+	/* A crowd of visitors queues here rather than opening a connection each. */
+	curl_multi_setopt(u->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, 64L);
 	return u;
 oom:
 	*error_r = strdup("out of memory (or libcurl failed to start)");
@@ -230,8 +232,11 @@ static bool call_setup(struct call *c, const char *method, const char *path, con
 	free(url);
 	if (u->socket != NULL)
 		curl_easy_setopt(e, CURLOPT_UNIX_SOCKET_PATH, u->socket);
-	if (u->ca != NULL)
+	if (u->ca != NULL) {
 		curl_easy_setopt(e, CURLOPT_CAINFO, u->ca);
+		/* Only that file: not the system's directory too, for each connection. */
+		curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+	}
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(e, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
