@@ -3,8 +3,12 @@
  * It long-polls GET /bridge/v1/replies?after=CURSOR&wait=25 and hands each
  * reply to the XMPP loop as a REPLY item.  The cursor lives only in memory
  * and starts at 0: after a restart the daemon gives again every reply not
- * yet reported, and the loop sends it under the same stanza id.  Errors are
- * retried after 1 s doubling to 60 s.
+ * yet reported, and the loop sends it under the same stanza id.  Replies
+ * commit in any order, so one may appear below the cursor: every 10 s the
+ * poller reads from 0 again and hands over only the ids it has not handed
+ * over before (it forgets an id once a read from 0 no longer gives it,
+ * i.e. once its report is in).  Errors are retried after 1 s doubling to
+ * 60 s.
  */
 #ifndef SEUTUDESK_XB_POLLER_H
 #define SEUTUDESK_XB_POLLER_H
