@@ -186,8 +186,10 @@ static bool api_call(struct xb_api *a, const char *path, const char *body, long 
 #endif
 	if (a->socket_path != NULL)
 		curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, a->socket_path);
-	if (a->ca_file != NULL)
+	if (a->ca_file != NULL) { /* the CA file alone, not the system's directory as well */
 		curl_easy_setopt(c, CURLOPT_CAINFO, a->ca_file);
+		curl_easy_setopt(c, CURLOPT_CAPATH, NULL);
+	}
 	if (body != NULL) {
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
 		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
