@@ -17,7 +17,7 @@
 #define TOKEN_MAGIC "sdt_"
 #define TOKEN_MAGIC_LEN 4
 #define TOKEN_RANDOM 32
-#define TOKEN_HASH 32
+#define TOKEN_HASH AGENT_TOKEN_HASH
 #define REVOKE_PREFIX_MIN 8
 #define NAME_MAX_BYTES 200
 #define EMAIL_MAX 254
@@ -806,6 +806,24 @@ static bool token_make(char token[AGENT_TOKEN_LEN + 1], char **error_r)
 	token[AGENT_TOKEN_LEN] = '\0';
 	explicit_bzero(b64, sizeof(b64));
 	return true;
+}
+
+bool agent_token_new(char token_r[AGENT_TOKEN_LEN + 1], unsigned char hash_r[AGENT_TOKEN_HASH],
+                     char **error_r)
+{
+	if (token_make(token_r, error_r) && token_hash(token_r, hash_r, error_r))
+		return true;
+	explicit_bzero(token_r, AGENT_TOKEN_LEN + 1);
+	return false;
+}
+
+bool agent_token_digest(const char *token, unsigned char hash_r[AGENT_TOKEN_HASH], char **error_r)
+{
+	if (token == NULL || !token_well_formed(token)) {
+		*error_r = xasprintf("malformed token");
+		return false;
+	}
+	return token_hash(token, hash_r, error_r);
 }
 
 bool agent_token_issue(PGconn *conn, const char *ref, char token_r[AGENT_TOKEN_LEN + 1],

@@ -130,6 +130,17 @@ bool agent_token_revoke_prefix(PGconn *conn, const char *prefix, unsigned *n_r, 
 bool agent_token_list(PGconn *conn, const char *ref, bool all, struct agent_token **tokens_r,
                       size_t *n_r, char **error_r) __attribute__((warn_unused_result));
 
+/* The bytes of a token's SHA-256. */
+#define AGENT_TOKEN_HASH 32
+/* A fresh token into token_r and its SHA-256 into hash_r (for bridges'
+ * tokens, which live in the same table). */
+bool agent_token_new(char token_r[AGENT_TOKEN_LEN + 1], unsigned char hash_r[AGENT_TOKEN_HASH],
+                     char **error_r) __attribute__((warn_unused_result));
+/* The SHA-256 of a presented token; false with *error_r "malformed token"
+ * when it is not shaped like one of ours. */
+bool agent_token_digest(const char *token, unsigned char hash_r[AGENT_TOKEN_HASH], char **error_r)
+    __attribute__((warn_unused_result));
+
 /* Who a presented token belongs to. */
 struct agent_identity {
 	long long token_id;

@@ -4,6 +4,7 @@
 
 #include "agent.h"
 #include "backlog.h"
+#include "bridge.h"
 #include "config.h"
 #include "db.h"
 #include "dbpool.h"
@@ -87,6 +88,67 @@ static bool seg_is(const struct segments *seg, size_t i, const char *word)
 	       memcmp(seg->s[i], word, seg->len[i]) == 0;
 }
 
+/* The chat bridges' routes, /bridge/v1/... (bridge.h). */
+static bool match_bridge(const struct segments *seg, struct api_route *route,
+                         struct api_call *call, const char **want_r)
+{
+	route->bridge = true;
+	if (seg->n == 3 && seg_is(seg, 2, "messages")) {
+		route->handler = bridge_messages;
+		route->name = "bridge.messages";
+		*want_r = "POST";
+		return true;
+	}
+	if (seg->n == 3 && seg_is(seg, 2, "replies")) {
+		route->handler = bridge_replies;
+		route->name = "bridge.replies";
+		return true;
+	}
+	if (seg->n == 3 && seg_is(seg, 2, "status")) {
+		route->handler = bridge_status;
+		route->name = "bridge.status";
+		return true;
+	}
+	if (seg->n == 4 && seg_is(seg, 2, "replies") &&
+	    parse_id(seg->s[3], seg->len[3], &call->item)) {
+		route->handler = bridge_reply_state;
+		route->name = "bridge.reply_state";
+		*want_r = "POST";
+		return true;
+	}
+	if (seg->n < 4 || seg->n > 5 || !seg_is(seg, 2, "conversations") || seg->len[3] == 0 ||
+	    seg->len[3] >= 3 * BRIDGE_ID_MAX)
+		return false;
+	char enc[3 * BRIDGE_ID_MAX];
+	size_t n = 0;
+	memcpy(enc, seg->s[3], seg->len[3]);
+	enc[seg->len[3]] = '\0';
+	char *dec = evhttp_uridecode(enc, 0, &n);
+	bool ok = dec != NULL && n > 0 && n <= BRIDGE_ID_MAX && strlen(dec) == n;
+	if (ok)
+		memcpy(call->key, dec, n + 1);
+	free(dec);
+	if (!ok)
+		return false;
+	if (seg->n == 4) {
+		route->handler = bridge_conversation;
+		route->name = "bridge.conversation";
+		return true;
+	}
+	*want_r = "POST";
+	if (seg_is(seg, 4, "transcript")) {
+		route->handler = bridge_transcript;
+		route->name = "bridge.transcript";
+		return true;
+	}
+	if (seg_is(seg, 4, "typing")) {
+		route->handler = bridge_typing;
+		route->name = "bridge.typing";
+		return true;
+	}
+	return false;
+}
+
 /* Matches the path; *want_r is the method the route takes. */
 static bool match_path(const char *path, struct api_route *route, struct api_call *call,
                        const char **want_r)
@@ -104,6 +166,8 @@ static bool match_path(const char *path, struct api_route *route, struct api_cal
 		route->name = "healthz";
 		return true;
 	}
+	if (seg.n >= 3 && seg_is(&seg, 0, "bridge") && seg_is(&seg, 1, "v1"))
+		return match_bridge(&seg, route, call, want_r);
 	if (seg.n < 3 || !seg_is(&seg, 0, "api") || !seg_is(&seg, 1, "v1"))
 		return false;
 	if (seg.n == 3 && seg_is(&seg, 2, "me")) {
@@ -207,6 +271,7 @@ bool api_route(const char *method, const char *uri, struct api_route *route, str
 	*allow_r = NULL;
 	call->ticket = call->item = 0;
 	call->action = NULL;
+	call->key[0] = '\0';
 	if (call->query == NULL)
 		call->query = json_object();
 	if (plen >= sizeof(path) || call->query == NULL) {
@@ -360,6 +425,7 @@ void api_queues(PGconn *conn, const struct api_call *call, struct api_result *re
 #define API_HELD_MAX 1000     /* live events held for a stream while it replays */
 #define API_FAIL_SLOTS 1024   /* client addresses tracked for failed logins */
 #define API_SEEN_SLOTS 1024
+#define API_MAX_HELD 256 /* long polls held at once; more are answered at once */
 
 struct sse_note {
 	long long id, ticket;
@@ -422,6 +488,10 @@ struct api {
 	struct sse_note *pending;
 	size_t npending;
 	bool pending_overflow;
+	/* Bridges' long polls waiting for a reply to be queued. */
+	struct api_req *held;
+	size_t nheld;
+	struct event *held_timer;
 };
 
 static double mono_now(void)
@@ -519,11 +589,17 @@ static void send_result(struct evhttp_request *req, struct api_result *res, cons
 	if (res->status == 401)
 		evhttp_add_header(h, "WWW-Authenticate",
 		                  "Bearer realm=\"seutudesk\", error=\"invalid_token\"");
-	if (res->status == 429 || res->status == 503)
-		evhttp_add_header(h, "Retry-After", res->status == 429 ? "60" : "1");
-	if (res->json == NULL && res->bytes == NULL)
+	if (res->status == 429 || res->status == 503) {
+		char after[16];
+		snprintf(after, sizeof(after), "%u",
+		         res->retry_after ? res->retry_after : res->status == 429 ? 60 : 1);
+		evhttp_add_header(h, "Retry-After", after);
+	}
+	if (res->json == NULL && res->bytes == NULL && res->status != 204)
 		api_result_error(res, res->status, NULL, "%s", reason(res->status));
-	if (res->json != NULL) {
+	if (res->status == 204) {
+		/* no body */
+	} else if (res->json != NULL) {
 		char *text = json_dumps(res->json, JSON_COMPACT | JSON_PRESERVE_ORDER);
 		evhttp_add_header(h, "Content-Type", "application/json; charset=utf-8");
 		if (buf != NULL && text != NULL) {
@@ -617,11 +693,16 @@ struct api_req {
 	struct api_result res;
 	char token[API_MAX_TOKEN + 1];
 	char login[65], role[16];
+	char bridge[BRIDGE_NAME_MAX + 1];
 	char client[48];
 	char *body;
 	size_t body_len;
 	long long token_id;
 	bool has_last_id;
+	bool authenticated; /* a held long poll runs again without a new lookup */
+	bool gone;          /* a held poll's client went away */
+	double hold_until;  /* a held poll answers by then */
+	struct api_req *held_prev, *held_next;
 	long long last_id;
 	double t0;
 };
@@ -670,7 +751,9 @@ static bool authenticate(struct api_req *q, PGconn *conn)
 {
 	struct agent_identity id = {0};
 	char *error = NULL;
-	enum agent_lookup lk = agent_token_lookup(conn, q->token, &id, &error);
+	enum agent_lookup lk = q->route.bridge
+	                           ? bridge_token_lookup(conn, q->token, q->bridge, &error)
+	                           : agent_token_lookup(conn, q->token, &id, &error);
 
 	explicit_bzero(q->token, sizeof(q->token));
 	if (lk != AGENT_LOOKUP_OK) {
@@ -686,6 +769,11 @@ static bool authenticate(struct api_req *q, PGconn *conn)
 		free(error);
 		agent_identity_clear(&id);
 		return false;
+	}
+	q->authenticated = true;
+	if (q->route.bridge) {
+		q->call.bridge = q->bridge;
+		return true;
 	}
 	q->call.agent = id.agent.id;
 	q->token_id = id.token_id;
@@ -710,12 +798,13 @@ static void req_work(PGconn *conn, void *arg)
 		api_result_error(&q->res, 503, NULL, "the database is not available");
 		return;
 	}
-	if (!q->route.public && !authenticate(q, conn))
+	if (!q->route.public && !q->authenticated && !authenticate(q, conn))
 		return;
 	if (q->route.kind == API_ROUTE_EVENTS)
 		return; /* the stream starts on the loop */
-	if (!api_parse_body(q->body, q->body_len, &q->call, &q->res))
+	if (q->call.body == NULL && !api_parse_body(q->body, q->body_len, &q->call, &q->res))
 		return;
+	api_result_clear(&q->res);
 	struct runtime *rt = runtime_current();
 	q->call.rt = rt;
 	q->route.handler(conn, &q->call, &q->res);
@@ -749,11 +838,17 @@ static void req_free(struct api_req *q)
 
 static void stream_begin(struct api_req *q);
 
+static void held_park(struct api_req *q);
+
 static void req_done(void *arg)
 {
 	struct api_req *q = arg;
 	int status = q->res.status;
 
+	if (q->res.hold_s > 0 && !q->api->stopping && status == 200) {
+		held_park(q);
+		return;
+	}
 	if (status == 401)
 		auth_failed(q->api, q->client);
 	if (q->route.kind == API_ROUTE_EVENTS && status == 0) {
@@ -773,6 +868,87 @@ static void req_done(void *arg)
 		          q->call.agent, ms);
 	send_result(q->req, &q->res, NULL);
 	req_free(q);
+}
+
+/* -- Long polls (GET /bridge/v1/replies?wait=S) held on the loop. -- */
+
+static void held_unlink(struct api_req *q)
+{
+	struct api *api = q->api;
+
+	if (q->held_prev != NULL)
+		q->held_prev->held_next = q->held_next;
+	else
+		api->held = q->held_next;
+	if (q->held_next != NULL)
+		q->held_next->held_prev = q->held_prev;
+	q->held_prev = q->held_next = NULL;
+	api->nheld--;
+}
+
+/* Answers a held poll with what it found last (nothing); a client that
+ * went away has left an orphaned request, which sending frees. */
+static void held_answer(struct api_req *q)
+{
+	held_unlink(q);
+	q->res.hold_s = 0;
+	send_result(q->req, &q->res, NULL);
+	req_free(q);
+}
+
+static void held_park(struct api_req *q)
+{
+	struct api *api = q->api;
+
+	if (q->hold_until == 0)
+		q->hold_until = mono_now() + q->res.hold_s;
+	if (api->nheld >= API_MAX_HELD || mono_now() >= q->hold_until) {
+		q->res.hold_s = 0;
+		send_result(q->req, &q->res, NULL);
+		req_free(q);
+		return;
+	}
+	q->held_prev = NULL;
+	q->held_next = api->held;
+	if (api->held != NULL)
+		api->held->held_prev = q;
+	api->held = q;
+	api->nheld++;
+	if (!evtimer_pending(api->held_timer, NULL)) {
+		struct timeval tv = {1, 0};
+		evtimer_add(api->held_timer, &tv);
+	}
+}
+
+/* A reply was queued: every held poll looks again. */
+static void held_wake(struct api *api)
+{
+	for (struct api_req *q = api->held, *next; q != NULL; q = next) {
+		next = q->held_next;
+		if (evhttp_request_get_connection(q->req) == NULL) {
+			held_answer(q);
+			continue;
+		}
+		held_unlink(q);
+		if (!dbpool_submit(api->pool, req_work, req_done, q))
+			held_park(q);
+	}
+}
+
+static void on_held_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct api *api = arg;
+	double now = mono_now();
+
+	for (struct api_req *q = api->held, *next; q != NULL; q = next) {
+		next = q->held_next;
+		if (now >= q->hold_until || evhttp_request_get_connection(q->req) == NULL)
+			held_answer(q);
+	}
+	if (api->held != NULL) {
+		struct timeval tv = {1, 0};
+		evtimer_add(api->held_timer, &tv);
+	}
 }
 
 /* The bearer token of the request into out; false when there is none. */
@@ -963,6 +1139,12 @@ static bool stream_send(struct stream *s, const struct sse_note *n)
 	char text[256];
 	int len;
 
+	if (n->id == 0) { /* a passing notice (typing): no id, nothing to replay */
+		len = snprintf(text, sizeof(text),
+		               "event: %s\ndata: {\"ticket\":%lld,\"kind\":\"%s\"}\n\n", n->kind,
+		               n->ticket, n->kind);
+		return stream_write(s, text, (size_t)len);
+	}
 	if (n->id <= s->last_sent)
 		return true;
 	s->last_sent = n->id;
@@ -1325,12 +1507,19 @@ static void on_feed(evutil_socket_t fd, short what, void *arg)
 		feed_drop(api, PQerrorMessage(api->feed));
 		return;
 	}
+	bool wake = false;
 	while ((pn = PQnotifies(api->feed)) != NULL) {
 		struct sse_note n;
-		if (parse_note(pn->extra, &n))
-			pending_add(api, &n);
+		if (parse_note(pn->extra, &n)) {
+			if (strcmp(n.kind, "chat_reply") == 0)
+				wake = true;
+			else
+				pending_add(api, &n);
+		}
 		PQfreemem(pn);
 	}
+	if (wake)
+		held_wake(api);
 	/* Results of nothing we sent: discard whatever arrives. */
 	while (!PQisBusy(api->feed)) {
 		PGresult *r = PQgetResult(api->feed);
@@ -1738,7 +1927,9 @@ struct api *api_start(struct event_base *base, char **error_r)
 	api->pending = calloc(API_MAX_PENDING, sizeof(*api->pending));
 	api->feed_retry = evtimer_new(base, on_feed_retry, api);
 	api->heartbeat = event_new(base, -1, EV_PERSIST, on_heartbeat, api);
-	if (api->pending == NULL || api->feed_retry == NULL || api->heartbeat == NULL) {
+	api->held_timer = evtimer_new(base, on_held_timer, api);
+	if (api->pending == NULL || api->feed_retry == NULL || api->heartbeat == NULL ||
+	    api->held_timer == NULL) {
 		*error_r = strdup("out of memory");
 		goto fail;
 	}
@@ -1806,6 +1997,10 @@ void api_stop(struct api **pp)
 	 * (and may start a stream's replay on the stream workers). */
 	dbpool_stop(&api->pool);
 	dbpool_stop(&api->stream_pool);
+	while (api->held != NULL)
+		held_answer(api->held);
+	if (api->held_timer != NULL)
+		event_free(api->held_timer);
 	while (api->streams != NULL)
 		stream_drop(api->streams, "the daemon stops");
 	if (api->tcp.http != NULL)

@@ -52,6 +52,7 @@ struct api_route {
 	enum api_route_kind kind;
 	api_handler_fn *handler;
 	bool public;      /* no authentication (/healthz) */
+	bool bridge;      /* a chat bridge's route: a bridge's token (bridge.h) */
 	const char *name; /* for logs: "tickets.show", "me", ... */
 };
 

@@ -26,6 +26,8 @@ struct api_call {
 	long long ticket;         /* N of /tickets/N/...; 0: none */
 	long long item;           /* ID of /tickets/N/attachments/ID; 0: none */
 	const char *action;       /* ACTION of POST /tickets/N/ACTION (claim, reply, ...); NULL */
+	const char *bridge;       /* the calling bridge (a bridge's token); NULL for agents */
+	char key[256];            /* ID of /bridge/v1/conversations/ID/..., decoded; "" */
 	json_t *query;            /* the query parameters: an object of strings (never NULL) */
 	json_t *body;             /* the request's JSON body (an object), or NULL */
 };
@@ -39,6 +41,10 @@ struct api_result {
 	char content_type[128];
 	char filename[256];
 	bool json_text; /* bytes are a JSON body (made off the loop), not a download */
+	unsigned retry_after; /* 429, 503: the Retry-After in seconds; 0: the default */
+	/* A long poll that found nothing: the server may run the handler again
+	 * when there is news, for up to this many seconds; 0: answer now. */
+	unsigned hold_s;
 };
 
 typedef void api_handler_fn(PGconn *conn, const struct api_call *call, struct api_result *res);

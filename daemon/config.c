@@ -1025,6 +1025,7 @@ enum {
 	S_SECTOR,
 	S_MUNICIPALITY,
 	S_QUEUE,
+	S_CHANNEL,
 	S_FIRST_RESPONSE,
 	S_RESOLUTION,
 	S_CALENDAR,
@@ -1038,6 +1039,7 @@ static const struct cfg_key sla_keys[S_NKEYS] = {
     [S_MUNICIPALITY] =
         MATCH_KEY(config_sla, municipality, "municipalities this policy is for, or unknown"),
     [S_QUEUE] = MATCH_KEY(config_sla, queue, "queues this policy is for"),
+    [S_CHANNEL] = MATCH_KEY(config_sla, channel, "channels this policy is for: email, chat"),
     [S_FIRST_RESPONSE] = {.name = "first_response",
                           .type = CFG_DURATION,
                           .offset = SLA(first_response),
@@ -1162,10 +1164,41 @@ static const struct cfg_key api_keys[API_NKEYS] = {
                         .help = "failed logins per client address per minute before 429"},
 };
 
+#define BRIDGE(f) offsetof(struct config_bridge, f)
+enum { B_IDLE, B_CONVERSATION_LIMIT, B_CALENDAR, B_NKEYS };
+static const struct cfg_key bridge_keys[B_NKEYS] = {
+    [B_IDLE] = {.name = "idle",
+                .type = CFG_DURATION,
+                .offset = BRIDGE(idle),
+                .def = "10m",
+                .min = 60,
+                .max = 24 * 3600,
+                .flags = CFG_RELOAD,
+                .help = "a person who wrote nothing in a chat for this long has left it: "
+                        "agents' replies then go by mail too, where they gave an address"},
+    [B_CONVERSATION_LIMIT] = {.name = "conversation_limit",
+                              .type = CFG_INT,
+                              .offset = BRIDGE(conversation_limit),
+                              .def = "20",
+                              .min = 1,
+                              .max = 10000,
+                              .flags = CFG_RELOAD,
+                              .help = "messages one conversation may post per minute before 429"},
+    [B_CALENDAR] = {.name = "calendar",
+                    .type = CFG_STRING,
+                    .offset = BRIDGE(calendar),
+                    .def = "fi-office",
+                    .check = check_section_name,
+                    .flags = CFG_RELOAD,
+                    .help = "the [calendar] of the hours the chat is staffed: outside them "
+                            "bridges say when the answer will come and ask for an e-mail"},
+};
+
 static void validate_calendar(struct parse *p, void *base, const unsigned *set_line, unsigned line);
 static void validate_route(struct parse *p, void *base, const unsigned *set_line, unsigned line);
 static void validate_sla(struct parse *p, void *base, const unsigned *set_line, unsigned line);
 static void validate_api(struct parse *p, void *base, const unsigned *set_line, unsigned line);
+static void validate_bridge(struct parse *p, void *base, const unsigned *set_line, unsigned line);
 static void validate_limits(struct parse *p, void *base, const unsigned *set_line, unsigned line);
 static void validate_smtp(struct parse *p, void *base, const unsigned *set_line, unsigned line);
 static void validate_outbox(struct parse *p, void *base, const unsigned *set_line, unsigned line);
@@ -1228,13 +1261,14 @@ static const struct cfg_section sections[] = {
      .size = sizeof(struct config_sla),
      .name_offset = offsetof(struct config_sla, name)},
     SECTION(api, api_keys, validate_api),
+    SECTION(bridge, bridge_keys, validate_bridge),
 };
 #define NSECTIONS (sizeof(sections) / sizeof(sections[0]))
 #define NKEYS(keys) (sizeof(keys) / sizeof(keys[0]))
 _Static_assert(NKEYS(daemon_keys) + NKEYS(database_keys) + NKEYS(limits_keys) + NKEYS(intake_keys) +
                        NKEYS(smtp_keys) + NKEYS(outbox_keys) + NKEYS(mailbox_keys) +
                        NKEYS(calendar_keys) + NKEYS(queue_keys) + NKEYS(route_keys) +
-                       NKEYS(sla_keys) + NKEYS(api_keys) <=
+                       NKEYS(sla_keys) + NKEYS(api_keys) + NKEYS(bridge_keys) <=
                    CONFIG_MAX_KEYS,
                "raise CONFIG_MAX_KEYS");
 _Static_assert(NSECTIONS <= CONFIG_MAX_SECTIONS, "raise CONFIG_MAX_SECTIONS");
@@ -1521,6 +1555,27 @@ static void validate_sla(struct parse *p, void *base, const unsigned *set_line, 
 	}
 queue_ok:
 	check_priorities(p, set_line[S_PRIORITY], sla->priority);
+	if (sla->channel != NULL) {
+		/* every listed channel must be one there is */
+		char buf[256];
+		snprintf(buf, sizeof(buf), "%s", sla->channel);
+		for (char *save = NULL, *c = strtok_r(buf, ", ", &save); c != NULL;
+		     c = strtok_r(NULL, ", ", &save))
+			if (strcmp(c, "email") != 0 && strcmp(c, "chat") != 0)
+				perr(p, set_line[S_CHANNEL], "channel '%s' is not email or chat",
+				     shown(c, sbuf));
+	}
+}
+
+static void validate_bridge(struct parse *p, void *base, const unsigned *set_line, unsigned line)
+{
+	const struct config_bridge *b = base;
+	char sbuf[72];
+
+	if (config_calendar_find(p->cfg, b->calendar) == NULL)
+		perr(p, set_line[B_CALENDAR] ? set_line[B_CALENDAR] : line,
+		     "calendar '%s' is not a [calendar] section (nor fi-office or 24x7)",
+		     shown(b->calendar, sbuf));
 }
 
 static void validate_api(struct parse *p, void *base, const unsigned *set_line, unsigned line)

@@ -115,7 +115,7 @@ struct config_route {
  * open time of the calendar. */
 struct config_sla {
 	char *name;
-	char *priority, *sector, *municipality, *queue; /* NULL: any */
+	char *priority, *sector, *municipality, *queue, *channel; /* NULL: any */
 	unsigned first_response; /* seconds of open time; 0: no first-response target */
 	unsigned resolution;     /* seconds of open time; 0: no resolution target */
 	char *calendar;          /* a [calendar] (default "fi-office") */
@@ -188,6 +188,11 @@ struct config {
 		unsigned online_window; /* an agent is online this long after a call (default 5m) */
 		int auth_limit; /* failed logins per client address per minute (default 10) */
 	} api;
+	struct config_bridge {
+		unsigned idle;          /* a chat person counts as gone after this (default 10m) */
+		int conversation_limit; /* messages per conversation per minute (default 20) */
+		char *calendar;         /* whose open hours the chat is staffed (default fi-office) */
+	} bridge;
 	/* The [mailbox NAME] sections in file order; use the accessors below. */
 	struct config_mailbox *mailboxes;
 	size_t nmailboxes;

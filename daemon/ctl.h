@@ -10,5 +10,6 @@ int ctl_sla(int argc, char **argv, const char *config_path);
 int ctl_holidays(int argc, char **argv, const char *config_path);
 int ctl_agent(int argc, char **argv, const char *config_path);
 int ctl_token(int argc, char **argv, const char *config_path);
+int ctl_bridge(int argc, char **argv, const char *config_path);
 
 #endif

@@ -1,7 +1,9 @@
-/* seutudeskctl agent and token: the pool's agents and their API tokens. */
+/* seutudeskctl agent, bridge and token: who may call the API (the pool's
+ * agents and the chat bridges) and their tokens. */
 #include "autoconfig.h"
 
 #include "agent.h"
+#include "bridge.h"
 #include "config.h"
 #include "ctl.h"
 #include "db.h"
@@ -222,6 +224,8 @@ enum {
 	OPT_JSON,
 	OPT_ALL,
 	OPT_PREFIX,
+	OPT_BRIDGE,
+	OPT_KIND,
 };
 
 static const struct option all_opts[] = {
@@ -240,6 +244,8 @@ static const struct option all_opts[] = {
     {"json", no_argument, NULL, OPT_JSON},
     {"all", no_argument, NULL, OPT_ALL},
     {"prefix", required_argument, NULL, OPT_PREFIX},
+    {"bridge", no_argument, NULL, OPT_BRIDGE},
+    {"kind", required_argument, NULL, OPT_KIND},
     {"database", required_argument, NULL, 'D'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -248,8 +254,8 @@ static const struct option all_opts[] = {
 struct args {
 	struct agent_spec spec;
 	bool spec_given; /* any option of spec */
-	bool json, all;
-	const char *prefix;
+	bool json, all, bridge;
+	const char *prefix, *kind;
 	const char *database;
 	int npos;
 	char **pos; /* the arguments that are not options */
@@ -321,6 +327,12 @@ static int parse_args(const struct subcommand *s, int argc, char **argv, unsigne
 			break;
 		case OPT_PREFIX:
 			a->prefix = optarg;
+			break;
+		case OPT_BRIDGE:
+			a->bridge = true;
+			break;
+		case OPT_KIND:
+			a->kind = optarg;
 			break;
 		case 'D':
 			a->database = optarg;
@@ -678,11 +690,14 @@ static int token_check_cmd(int argc, char **argv, const char *config_path);
 
 static const struct subcommand token_subs[] = {
     {"token issue", token_issue_cmd,
-     "token issue AGENT\n"
+     "token issue AGENT | --bridge BRIDGE\n"
      "Issue an API token for an active agent and print it on standard output.  Only\n"
      "its SHA-256 and its first 12 characters are stored: it cannot be shown again.\n"
-     "Hand it to the agent over a safe channel.\n\n"
-     "Options:\n" COMMON_HELP EXIT_HELP},
+     "Hand it to the agent over a safe channel.  With --bridge, the token is a chat\n"
+     "bridge's (seutudeskctl bridge): it opens only the bridge API.\n\n"
+     "Options:\n"
+     "  --bridge                 BRIDGE is a chat bridge's name, not an agent\n" COMMON_HELP
+         EXIT_HELP},
     {"token revoke", token_revoke_cmd,
      "token revoke AGENT | --prefix PREFIX\n"
      "Revoke every active token of an agent, or the one token whose prefix (as token\n"
@@ -721,14 +736,17 @@ static int token_issue_cmd(int argc, char **argv, const char *config_path)
 	char token[AGENT_TOKEN_LEN + 1], *prefix = NULL, *error = NULL;
 	struct args a;
 	PGconn *conn;
-	int rc = parse_args(s, argc, argv, 0, 1, 1, &a);
+	int rc = parse_args(s, argc, argv, ALLOW(OPT_BRIDGE), 1, 1, &a);
+	bool ok;
 
 	if (rc >= 0)
 		return rc;
 	conn = open_db(s->name, config_path, a.database);
 	if (conn == NULL)
 		return 1;
-	if (!agent_token_issue(conn, a.pos[0], token, &prefix, &error)) {
+	ok = a.bridge ? bridge_token_issue(conn, a.pos[0], token, &prefix, &error)
+	              : agent_token_issue(conn, a.pos[0], token, &prefix, &error);
+	if (!ok) {
 		print_error(s->name, error);
 		PQfinish(conn);
 		return 1;
@@ -857,6 +875,148 @@ static int token_check_cmd(int argc, char **argv, const char *config_path)
 	printf("%s\n", id.agent.login);
 	agent_identity_clear(&id);
 	return 0;
+}
+
+/* ---- bridge -------------------------------------------------------------- */
+
+static int bridge_add_cmd(int argc, char **argv, const char *config_path);
+static int bridge_list_cmd(int argc, char **argv, const char *config_path);
+static int bridge_enable_cmd(int argc, char **argv, const char *config_path);
+
+static const struct subcommand bridge_subs[] = {
+    {"bridge add", bridge_add_cmd,
+     "bridge add NAME [--kind webchat|xmpp|other]\n"
+     "Add a chat bridge (doc/bridge-api.md); then issue its token with\n"
+     "'seutudeskctl token issue --bridge NAME'.\n\n"
+     "Options:\n"
+     "  --kind KIND              webchat, xmpp or other (default: other)\n" COMMON_HELP
+         EXIT_HELP},
+    {"bridge list", bridge_list_cmd,
+     "bridge list [--json]\n"
+     "List the chat bridges: kind, state, last call, tokens, conversations and the\n"
+     "agents' replies waiting for delivery.\n\n"
+     "Options:\n"
+     "  --json                   a JSON array\n" COMMON_HELP EXIT_HELP},
+    {"bridge disable", bridge_enable_cmd,
+     "bridge disable NAME\n"
+     "Disable a bridge: its tokens stop working until it is enabled again.\n\n"
+     "Options:\n" COMMON_HELP EXIT_HELP},
+    {"bridge enable", bridge_enable_cmd,
+     "bridge enable NAME\n"
+     "Enable a disabled bridge again.\n\n"
+     "Options:\n" COMMON_HELP EXIT_HELP},
+};
+
+static void bridge_usage(FILE *out)
+{
+	fprintf(out, "Usage: seutudeskctl bridge COMMAND [ARGS]\n"
+	             "Manage the chat bridges that may call the bridge API.\n\n"
+	             "Commands:\n"
+	             "  add NAME [--kind KIND]           add a bridge\n"
+	             "  list [--json]                    list the bridges\n"
+	             "  disable NAME                     stop a bridge's tokens working\n"
+	             "  enable NAME                      let them work again\n\n"
+	             "Run 'seutudeskctl bridge COMMAND --help' for a command's options.\n");
+}
+
+static int bridge_add_cmd(int argc, char **argv, const char *config_path)
+{
+	const struct subcommand *s = &bridge_subs[0];
+	char *error = NULL;
+	struct args a;
+	PGconn *conn;
+	int rc = parse_args(s, argc, argv, ALLOW(OPT_KIND), 1, 1, &a);
+
+	if (rc >= 0)
+		return rc;
+	conn = open_db(s->name, config_path, a.database);
+	if (conn == NULL)
+		return 1;
+	if (!bridge_add(conn, a.pos[0], a.kind ? a.kind : "other", &error)) {
+		print_error(s->name, error);
+		PQfinish(conn);
+		return 1;
+	}
+	PQfinish(conn);
+	fprintf(stderr, "seutudeskctl %s: bridge %s added\n", s->name, a.pos[0]);
+	return 0;
+}
+
+static int bridge_list_cmd(int argc, char **argv, const char *config_path)
+{
+	const struct subcommand *s = &bridge_subs[1];
+	char *error = NULL;
+	json_t *list = NULL, *b;
+	struct args a;
+	PGconn *conn;
+	size_t i;
+	int rc = parse_args(s, argc, argv, ALLOW(OPT_JSON), 0, 0, &a);
+
+	if (rc >= 0)
+		return rc;
+	conn = open_db(s->name, config_path, a.database);
+	if (conn == NULL)
+		return 1;
+	if (!bridge_list(conn, &list, &error)) {
+		print_error(s->name, error);
+		PQfinish(conn);
+		return 1;
+	}
+	PQfinish(conn);
+	if (a.json) {
+		json_dumpf(list, stdout, JSON_INDENT(2));
+		printf("\n");
+	} else if (json_array_size(list) == 0) {
+		printf("(no bridges)\n");
+	} else {
+		printf("%-16s %-8s %-8s %-19s %6s %13s %7s\n", "NAME", "KIND", "STATE", "LAST CALL",
+		       "TOKENS", "CONVERSATIONS", "QUEUED");
+		json_array_foreach(list, i, b)
+		{
+			const char *seen = json_string_value(json_object_get(b, "last_seen_at"));
+			printf("%-16s %-8s %-8s %-19.19s %6lld %13lld %7lld\n",
+			       json_string_value(json_object_get(b, "name")),
+			       json_string_value(json_object_get(b, "kind")),
+			       json_is_true(json_object_get(b, "active")) ? "active" : "disabled",
+			       seen ? seen : "never",
+			       (long long)json_integer_value(json_object_get(b, "tokens")),
+			       (long long)json_integer_value(json_object_get(b, "conversations")),
+			       (long long)json_integer_value(json_object_get(b, "queued")));
+		}
+	}
+	json_decref(list);
+	return 0;
+}
+
+static int bridge_enable_cmd(int argc, char **argv, const char *config_path)
+{
+	bool enable = strcmp(argv[0], "enable") == 0;
+	const struct subcommand *s = &bridge_subs[enable ? 3 : 2];
+	char *error = NULL;
+	struct args a;
+	PGconn *conn;
+	int rc = parse_args(s, argc, argv, 0, 1, 1, &a);
+
+	if (rc >= 0)
+		return rc;
+	conn = open_db(s->name, config_path, a.database);
+	if (conn == NULL)
+		return 1;
+	if (!bridge_set_active(conn, a.pos[0], enable, &error)) {
+		print_error(s->name, error);
+		PQfinish(conn);
+		return 1;
+	}
+	PQfinish(conn);
+	fprintf(stderr, "seutudeskctl %s: bridge %s %s\n", s->name, a.pos[0],
+	        enable ? "enabled" : "disabled");
+	return 0;
+}
+
+int ctl_bridge(int argc, char **argv, const char *config_path)
+{
+	return dispatch("bridge", bridge_subs, sizeof(bridge_subs) / sizeof(bridge_subs[0]),
+	                bridge_usage, argc, argv, config_path);
 }
 
 int ctl_token(int argc, char **argv, const char *config_path)

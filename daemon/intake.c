@@ -142,7 +142,8 @@ static const struct stmt {
      /* the claim, then $12 requester, $13 name, $14 subject, $15 municipality,
       * $16 sector, $17 category, $18 priority, $19 lang, $20 queue, $21 follows,
       * $22 classification, $23 channel, $24 in_reply_to, $25 refs, $26 body,
-      * $27 event data, $28 warning.  The ticket number is taken with the
+      * $27 event data, $28 warning, $29 bridge, $30 conversation.  The
+      * ticket number is taken with the
       * claim, so that its intake_log row is written once, complete (the
       * foreign key is checked at the end of the statement). */
      SQL_CLAIM(
@@ -161,11 +162,12 @@ static const struct stmt {
                                                     " m AS (INSERT INTO messages (ticket, "
                                                     "direction, channel, message_id, in_reply_to, "
                                                     "refs,"
-                                                    "  from_address, from_name, subject, body, raw)"
+                                                    "  from_address, from_name, subject, body, raw,"
+                                                    "  bridge, conversation)"
                                                     "  SELECT number, 'in', $23, $5, $24, "
                                                     "$25::text[], $12, $13, $14, $26,"
-                                                    "   CASE WHEN $11::boolean THEN $10::bytea END "
-                                                    "FROM t RETURNING id, ticket),"
+                                                    "   CASE WHEN $11::boolean THEN $10::bytea END,"
+                                                    "   $29, $30 FROM t RETURNING id, ticket),"
                                                     " e AS (INSERT INTO events (ticket, actor, "
                                                     "kind, data)"
                                                     "  SELECT ticket, 'intake', 'ticket_created', "
@@ -182,15 +184,16 @@ static const struct stmt {
     {"intake_attach",
      /* the claim, then $12 ticket, $13 direction, $14 channel, $15 in_reply_to,
       * $16 refs, $17 from, $18 name, $19 subject, $20 body, $21 new status or
-      * NULL, $22 event kind, $23 event data, $24 warning */
+      * NULL, $22 event kind, $23 event data, $24 warning, $25 bridge,
+      * $26 conversation */
      SQL_CLAIM(
          "NULL::bytea",
          "$12::bigint") ", m AS (INSERT INTO messages (ticket, direction, channel, message_id, "
                         "in_reply_to,"
-                        "  refs, from_address, from_name, subject, body, raw)"
+                        "  refs, from_address, from_name, subject, body, raw, bridge, conversation)"
                         "  SELECT $12::bigint, $13, $14, $5, $15, $16::text[], $17, $18, $19, $20,"
-                        "   CASE WHEN $11::boolean THEN $10::bytea END FROM c RETURNING id, "
-                        "ticket),"
+                        "   CASE WHEN $11::boolean THEN $10::bytea END, $25, $26 FROM c"
+                        "  RETURNING id, ticket),"
                         " u AS (UPDATE tickets SET status = $21,"
                         "  pause_total = pause_total + coalesce(now() - paused_at, interval '0'),"
                         "  paused_at = NULL, resolved_at = NULL, closed_at = NULL"
@@ -672,6 +675,16 @@ struct intake *intake_new(PGconn *conn, const struct classify_rules *rules,
 		PGresult *res = PQprepare(conn, stmts[i].name, stmts[i].sql, 0, NULL);
 		char *err = NULL;
 
+		const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		if (state != NULL && strcmp(state, "42P05") == 0) {
+			/* an earlier intake's, on a connection that outlived it */
+			char sql[96];
+			snprintf(sql, sizeof(sql), "DEALLOCATE %s", stmts[i].name);
+			PQclear(res);
+			PQclear(PQexec(conn, sql));
+			res = PQprepare(conn, stmts[i].name, stmts[i].sql, 0, NULL);
+		}
+
 		if (!db_result_ok(conn, res, PGRES_COMMAND_OK, &err)) {
 			if (asprintf(error_r, "intake: preparing %s: %s", stmts[i].name, err) < 0)
 				*error_r = NULL;
@@ -1152,6 +1165,15 @@ static void p_claim(struct params *pp, const struct intake_item *it, const struc
 	p_text(pp, keep_raw ? "true" : "false");
 }
 
+/* messages.channel: 'chat' for a bridge's message, the channel's own name
+ * for other non-IMAP sources, else 'email'. */
+static const char *channel_of(const struct intake_item *it)
+{
+	if (it->src.conversation != NULL)
+		return "chat";
+	return it->src.external_id != NULL ? it->src.mailbox : "email";
+}
+
 /* Claims the message's keys with its final intake_log row (no ticket). */
 static bool send_claim(struct tx *tx, size_t i, enum intake_outcome outcome, const char *reason)
 {
@@ -1220,12 +1242,14 @@ static bool send_new(struct tx *tx, size_t i, int64_t follows)
 	p_text(&pp, p->plan_queue);
 	p_id(&pp, follows);
 	p_text(&pp, p->classification);
-	p_text(&pp, it->src.external_id != NULL ? it->src.mailbox : "email");
+	p_text(&pp, channel_of(it));
 	p_text(&pp, p->in_reply_to);
 	p_text(&pp, p->refs);
 	p_text(&pp, mime_body(p->msg));
 	p_text(&pp, ev);
 	p_text(&pp, warn);
+	p_text(&pp, it->src.bridge);
+	p_text(&pp, it->src.conversation);
 	ok = send_stmt(tx, OP_STORE, i, S_NEW, &pp);
 	free(ev);
 	free(warn);
@@ -1398,7 +1422,7 @@ static bool send_attach(struct tx *tx, size_t i, int64_t ticket, enum intake_out
 	        !p->oversize);
 	p_int(&pp, ticket);
 	p_text(&pp, outcome == INTAKE_AUTO_ATTACHED ? "system" : "in");
-	p_text(&pp, it->src.external_id != NULL ? it->src.mailbox : "email");
+	p_text(&pp, channel_of(it));
 	p_text(&pp, p->in_reply_to);
 	p_text(&pp, p->refs);
 	p_text(&pp, p->from ? p->from : "");
@@ -1409,6 +1433,8 @@ static bool send_attach(struct tx *tx, size_t i, int64_t ticket, enum intake_out
 	p_text(&pp, kind);
 	p_text(&pp, ev);
 	p_text(&pp, warn);
+	p_text(&pp, it->src.bridge);
+	p_text(&pp, it->src.conversation);
 	ok = send_stmt(tx, OP_STORE, i, S_ATTACH, &pp);
 	free(ev);
 	free(warn);
@@ -1456,7 +1482,9 @@ static bool plan_one(struct tx *tx, size_t i)
 			return send_new(tx, i, ticket);
 		return send_attach(tx, i, ticket, INTAKE_REOPENED, status, "open");
 	}
-	bool from_requester = p->from != NULL && strcasecmp(p->from, p->look_requester) == 0;
+	/* the bridge vouches that a conversation's messages are its person's */
+	bool from_requester = it->src.conversation != NULL ||
+	                      (p->from != NULL && strcasecmp(p->from, p->look_requester) == 0);
 	if (strcmp(status, "pending") == 0 && from_requester)
 		return send_attach(tx, i, ticket, INTAKE_FOLLOWUP, status, "open");
 	return send_attach(tx, i, ticket, INTAKE_FOLLOWUP, status, NULL);

@@ -132,12 +132,17 @@ const char *intake_ack_name(enum intake_ack ack);
 
 /* Where a message came from.  IMAP: mailbox, uidvalidity and uid (both
  * 1..2^32-1), external_id NULL.  Other channels: mailbox names the channel
- * ("chat:matrix"), external_id its message id, uidvalidity and uid 0. */
+ * ("chat:webchat"), external_id its message id, uidvalidity and uid 0.
+ * A chat message also names its bridge and conversation (a row of
+ * chat_conversations): it is stored with channel 'chat', and any message of
+ * the conversation counts as the requester's. */
 struct intake_source {
 	const char *mailbox;
 	uint32_t uidvalidity;
 	uint32_t uid;
 	const char *external_id;
+	const char *bridge;       /* chat: the bridge's name; NULL for mail */
+	const char *conversation; /* chat: the conversation's id; NULL for mail */
 };
 
 struct intake_result {

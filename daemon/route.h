@@ -15,6 +15,7 @@ struct config;
 /* What routing and SLA policies look at; NULL for what is unknown. */
 struct route_ticket {
 	const char *municipality, *sector, *category, *priority, *queue;
+	const char *channel; /* email or chat; NULL: not known */
 };
 
 /* Whether value (NULL: unknown, matched by the word "unknown") is in the

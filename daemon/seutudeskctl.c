@@ -44,7 +44,8 @@ static const struct ctl_command {
     {"sla", ctl_sla, "business-time arithmetic: due times and elapsed open time"},
     {"holidays", ctl_holidays, "list a year's holidays and a calendar's closed days"},
     {"agent", ctl_agent, "add, list, change, disable and enable the pool's agents"},
-    {"token", ctl_token, "issue, revoke, list and check agents' API tokens"},
+    {"token", ctl_token, "issue, revoke, list and check agents' and bridges' API tokens"},
+    {"bridge", ctl_bridge, "add, list, disable and enable the chat bridges"},
 };
 
 static void usage(FILE *out)

@@ -29,7 +29,7 @@ static const char *const kind_names[NKINDS] = {"first_response", "resolution"};
 static int keys_set(const struct config_sla *p)
 {
 	return (p->priority != NULL) + (p->sector != NULL) + (p->municipality != NULL) +
-	       (p->queue != NULL);
+	       (p->queue != NULL) + (p->channel != NULL);
 }
 
 const struct config_sla *sla_policy(const struct config *cfg, const struct route_ticket *t)
@@ -41,7 +41,8 @@ const struct config_sla *sla_policy(const struct config *cfg, const struct route
 		if (!route_list_match(p->priority, t->priority) ||
 		    !route_list_match(p->sector, t->sector) ||
 		    !route_list_match(p->municipality, t->municipality) ||
-		    !route_list_match(p->queue, t->queue))
+		    !route_list_match(p->queue, t->queue) ||
+		    !route_list_match(p->channel, t->channel))
 			continue;
 		if (best == NULL || keys_set(p) > keys_set(best))
 			best = p;
@@ -90,7 +91,7 @@ bool sla_clock_run(const struct calendar *cal, time_t start, uint64_t target,
 /* One ticket as sla_recompute() reads it. */
 struct history {
 	long long number;
-	const char *priority, *sector, *municipality, *queue, *status;
+	const char *priority, *sector, *municipality, *queue, *channel, *status;
 	time_t created, first_response; /* 0: none */
 	struct sla_pause pauses[SLA_MAX_PAUSES];
 	size_t npauses;
@@ -290,7 +291,8 @@ static void recompute_one(const struct config *cfg, const struct history *h, str
 	const struct route_ticket rt = {.municipality = h->municipality,
 	                                .sector = h->sector,
 	                                .priority = h->priority,
-	                                .queue = h->queue};
+	                                .queue = h->queue,
+	                                .channel = h->channel};
 	const struct config_sla *pol = sla_policy(cfg, &rt);
 	struct timer tm[NKINDS] = {0};
 	char *err = NULL;
@@ -399,7 +401,7 @@ static bool recompute_tickets(PGconn *conn, const struct config *cfg, const char
 	PGresult *t =
 	    exec1(conn,
 	          "SELECT number, priority, sector, municipality, queue, status,"
-	          "  extract(epoch FROM created_at), extract(epoch FROM first_response_at)"
+	          "  extract(epoch FROM created_at), extract(epoch FROM first_response_at), channel"
 	          " FROM tickets WHERE number = ANY ($1::bigint[])"
 	          "  AND pg_try_advisory_xact_lock(1397506369, (number % 2147483647)::int)"
 	          " ORDER BY number",
@@ -425,7 +427,8 @@ static bool recompute_tickets(PGconn *conn, const struct config *cfg, const char
 		                      .queue = text_value(t, i, 4),
 		                      .status = PQgetvalue(t, i, 5),
 		                      .created = epoch_value(t, i, 6),
-		                      .first_response = epoch_value(t, i, 7)};
+		                      .first_response = epoch_value(t, i, 7),
+		                      .channel = text_value(t, i, 8)};
 		while (pi < PQntuples(p) && strtoll(PQgetvalue(p, pi, 0), NULL, 10) < h->number)
 			pi++;
 		for (; pi < PQntuples(p) && strtoll(PQgetvalue(p, pi, 0), NULL, 10) == h->number;
@@ -725,10 +728,11 @@ static char *config_signature(const struct config *cfg)
 		abort();
 	for (size_t i = 0; i < cfg->nslas; i++) {
 		const struct config_sla *p = &cfg->slas[i];
-		fprintf(f, "%s|%s|%s|%s|%s|%u|%u|%s|%d\n", p->name, p->priority ? p->priority : "*",
-		        p->sector ? p->sector : "*", p->municipality ? p->municipality : "*",
-		        p->queue ? p->queue : "*", p->first_response, p->resolution, p->calendar,
-		        p->warn);
+		fprintf(f, "%s|%s|%s|%s|%s|%u|%u|%s|%d%s%s\n", p->name,
+		        p->priority ? p->priority : "*", p->sector ? p->sector : "*",
+		        p->municipality ? p->municipality : "*", p->queue ? p->queue : "*",
+		        p->first_response, p->resolution, p->calendar, p->warn,
+		        p->channel ? "|" : "", p->channel ? p->channel : "");
 	}
 	for (size_t i = 0; i < config_calendar_count(cfg); i++) {
 		const struct config_calendar *c = config_calendar(cfg, i);

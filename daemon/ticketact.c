@@ -572,6 +572,82 @@ static char *text_array(const json_t *arr)
 	return s;
 }
 
+/* Where a reply to a chat ticket goes: its conversation (bridge, id), and
+ * the person's address when they have left it (no message for [bridge]
+ * idle) and gave one.  found false: not a chat ticket. */
+struct chat_target {
+	bool found, present;
+	char bridge[40], conversation[256], email[256], resume_url[512];
+};
+
+static bool chat_target(struct act *a, struct chat_target *ct)
+{
+	char idle[16];
+	snprintf(idle, sizeof(idle), "%u", a->rt->cfg->bridge.idle);
+	const char *v[2] = {a->num, idle};
+	PGresult *r = q(a,
+	                "SELECT c.bridge, c.id, coalesce(c.email, ''), coalesce(c.resume_url, ''),"
+	                "  c.last_seen_at > now() - make_interval(secs => $2::int) AND b.active"
+	                " FROM messages m JOIN chat_conversations c"
+	                "  ON c.bridge = m.bridge AND c.id = m.conversation"
+	                " JOIN bridges b ON b.name = c.bridge"
+	                " WHERE m.ticket = $1::bigint AND m.conversation IS NOT NULL"
+	                "  AND m.direction = 'in' ORDER BY m.id DESC LIMIT 1",
+	                2, v);
+
+	memset(ct, 0, sizeof(*ct));
+	if (r == NULL)
+		return false;
+	if (PQntuples(r) == 1) {
+		ct->found = true;
+		snprintf(ct->bridge, sizeof(ct->bridge), "%s", PQgetvalue(r, 0, 0));
+		snprintf(ct->conversation, sizeof(ct->conversation), "%s", PQgetvalue(r, 0, 1));
+		snprintf(ct->email, sizeof(ct->email), "%s", PQgetvalue(r, 0, 2));
+		snprintf(ct->resume_url, sizeof(ct->resume_url), "%s", PQgetvalue(r, 0, 3));
+		ct->present = PQgetvalue(r, 0, 4)[0] == 't';
+	}
+	PQclear(r);
+	return true;
+}
+
+/* A reply to a chat ticket: an out message of the conversation and its
+ * row in chat_replies, for the bridge to deliver; *message_r is its id. */
+static bool chat_reply(struct act *a, const struct chat_target *ct, const char *text,
+                       long long message, long long *reply_r)
+{
+	char id[24];
+	snprintf(id, sizeof(id), "%lld", message);
+	const char *v[6] = {a->num, id, a->agent, text, ct->bridge, ct->conversation};
+	PGresult *r = q(a,
+	                "WITH m AS (INSERT INTO messages (id, ticket, direction, channel, bridge,"
+	                "  conversation, from_address, from_name, subject, body)"
+	                "  OVERRIDING SYSTEM VALUE"
+	                "  SELECT $2::bigint, $1::bigint, 'out', 'chat', $5, $6, g.email, g.name,"
+	                "   '', $4 FROM agents g WHERE g.id = $3::bigint"
+	                "  ON CONFLICT (id) DO NOTHING RETURNING id),"
+	                " r AS (INSERT INTO chat_replies (bridge, conversation, ticket, message)"
+	                "  SELECT $5, $6, $1::bigint, $2::bigint RETURNING id)"
+	                " SELECT id FROM r",
+	                6, v);
+
+	if (r == NULL)
+		return false;
+	*reply_r = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	PQclear(r);
+	return true;
+}
+
+/* A reply's mail: the text, and for a chat the link back to it. */
+static char *chat_mail_body(const char *text, const struct chat_target *ct, const char *lang)
+{
+	if (!ct->found || ct->resume_url[0] == '\0')
+		return xstrdup(text);
+	const char *lead = strcmp(lang, "sv") == 0   ? "Fortsätt chatten"
+	                   : strcmp(lang, "en") == 0 ? "Continue the chat"
+	                                             : "Jatka keskustelua";
+	return xasprintf("%s\n\n-- \n%s: %s\n", text, lead, ct->resume_url);
+}
+
 static enum outcome do_reply(struct act *a)
 {
 	static const char *const statuses[] = {"pending", "resolved", NULL};
@@ -586,20 +662,31 @@ static enum outcome do_reply(struct act *a)
 	struct outbox_row *row = NULL;
 	enum outcome out = ACT_FAILED;
 	PGresult *r;
-	char msg_id[24];
+	char msg_id[24], *mail_body = NULL;
+	struct chat_target ct;
+	long long outbox_id = 0, chat_id = 0;
 
 	if (!text_check(body, "body", TICKETACT_MAX_BODY, true, a->res) ||
 	    !enum_check(body, "status", statuses, "pending or resolved", a->res))
 		return ACT_REFUSED;
 	if (strcmp(status, "closed") == 0)
 		return refuse(a, 409, NULL, "the ticket is closed");
-	if (!reply_threading(a, &in_reply_to, &references, &chain))
+	if (!chat_target(a, &ct) || !reply_threading(a, &in_reply_to, &references, &chain))
 		goto done;
 	r = q(a, "SELECT nextval(pg_get_serial_sequence('messages', 'id'))", 0, NULL);
 	if (r == NULL)
 		goto done;
 	snprintf(msg_id, sizeof(msg_id), "%s", PQgetvalue(r, 0, 0));
 	PQclear(r);
+	/* A chat ticket's reply goes to its conversation, and by mail too when
+	 * the person has left it and gave an address. */
+	const char *reach = !ct.found ? "email"
+	                    : ct.present ? "chat"
+	                    : ct.email[0] ? "chat+email"
+	                                  : "none";
+	if (ct.found && strcmp(reach, "chat+email") != 0)
+		goto chat;
+	mail_body = chat_mail_body(text, &ct, tv(a, T_LANG));
 
 	subject = reply_subject(rt->intake.subject_tag, tid(a, T_NUMBER), tv(a, T_SUBJECT));
 	struct outbox_header hdrs[3];
@@ -613,12 +700,12 @@ static enum outcome do_reply(struct act *a)
 	    .kind = "reply",
 	    .ticket = tid(a, T_NUMBER),
 	    .message = strtoll(msg_id, NULL, 10),
-	    .to = tv(a, T_REQUESTER),
+	    .to = ct.found ? ct.email : tv(a, T_REQUESTER),
 	    .to_name = tv(a, T_REQUESTER_NAME),
 	    .from_address = rt->intake.from_address,
 	    .from_name = rt->intake.from_name,
 	    .subject = subject,
-	    .body = text,
+	    .body = mail_body,
 	    .headers = hdrs,
 	    .nheaders = nh,
 	};
@@ -634,8 +721,8 @@ static enum outcome do_reply(struct act *a)
 	 * row (outbox.h), then the message's threading and sender. */
 	const char *const *rv;
 	const int *rl, *rf;
-	const char *v[OUTBOX_ROW_PARAMS + 4];
-	int len[OUTBOX_ROW_PARAMS + 4], fmt[OUTBOX_ROW_PARAMS + 4];
+	const char *v[OUTBOX_ROW_PARAMS + 8];
+	int len[OUTBOX_ROW_PARAMS + 8], fmt[OUTBOX_ROW_PARAMS + 8];
 	outbox_row_params(row, &rv, &rl, &rf);
 	for (int k = 0; k < OUTBOX_ROW_PARAMS; k++) {
 		v[k] = rv[k];
@@ -646,28 +733,46 @@ static enum outcome do_reply(struct act *a)
 	/* In-Reply-To is stored without brackets, like every Message-ID */
 	char *parent =
 	    in_reply_to != NULL ? xstrndup(in_reply_to + 1, strlen(in_reply_to) - 2) : NULL;
-	const char *extra[4] = {parent, refs_lit, a->agent, rt->intake.from_address};
-	for (int k = 0; k < 4; k++) {
+	/* the message keeps the agent's text; the mail may add a link */
+	const char *extra[8] = {parent,
+	                        refs_lit,
+	                        a->agent,
+	                        rt->intake.from_address,
+	                        ct.found ? "chat" : "email",
+	                        ct.found ? ct.bridge : NULL,
+	                        ct.found ? ct.conversation : NULL,
+	                        text};
+	for (int k = 0; k < 8; k++) {
 		v[OUTBOX_ROW_PARAMS + k] = extra[k];
 		len[OUTBOX_ROW_PARAMS + k] = 0;
 		fmt[OUTBOX_ROW_PARAMS + k] = 0;
 	}
 	r = qx(a,
 	       "WITH m AS (INSERT INTO messages (id, ticket, direction, channel, message_id,"
-	       "  in_reply_to, refs, from_address, from_name, subject, body, raw)"
+	       "  in_reply_to, refs, from_address, from_name, subject, body, raw, bridge,"
+	       "  conversation)"
 	       "  OVERRIDING SYSTEM VALUE"
-	       "  SELECT $2::bigint, $1::bigint, 'out', 'email', $3, $11, $12::text[], $14,"
-	       "   (SELECT name FROM agents WHERE id = $13::bigint), $5, $7, $10::bytea"
+	       "  SELECT $2::bigint, $1::bigint, 'out', $15, $3, $11, $12::text[], $14,"
+	       "   (SELECT name FROM agents WHERE id = $13::bigint), $5, $18, $10::bytea,"
+	       "   $16, $17"
 	       "  RETURNING id),"
 	       " o AS (INSERT INTO outbox (" OUTBOX_ROW_COLUMNS ")"
 	       "  SELECT " OUTBOX_ROW_VALUES " FROM m RETURNING id)"
 	       "SELECT o.id, pg_notify('outbox', '') FROM o",
-	       OUTBOX_ROW_PARAMS + 4, v, len, fmt);
+	       OUTBOX_ROW_PARAMS + 8, v, len, fmt);
 	free(parent);
 	if (r == NULL)
 		goto done;
-	long long outbox_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	outbox_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
 	PQclear(r);
+	json_object_set_new(a->extra, "outbox", json_integer(outbox_id));
+	json_object_set_new(a->extra, "message_id", json_string(outbox_row_message_id(row)));
+chat:
+	if (ct.found && !chat_reply(a, &ct, text, strtoll(msg_id, NULL, 10), &chat_id))
+		goto done;
+	if (ct.found)
+		json_object_set_new(a->extra, "chat_reply", json_integer(chat_id));
+	json_object_set_new(a->extra, "reach", json_string(reach));
 
 	/* The first agent reply is the first response (an ack never is: it
 	 * is no message of the ticket's). */
@@ -680,12 +785,11 @@ static enum outcome do_reply(struct act *a)
 		goto done;
 	a->changed = true;
 	json_object_set_new(a->extra, "message", json_integer(strtoll(msg_id, NULL, 10)));
-	json_object_set_new(a->extra, "outbox", json_integer(outbox_id));
-	json_object_set_new(a->extra, "message_id", json_string(outbox_row_message_id(row)));
 	if (!event(a, "reply",
-	           json_pack("{s:I, s:I, s:s, s:b}", "message", (json_int_t)mail.message, "outbox",
-	                     (json_int_t)outbox_id, "message_id", outbox_row_message_id(row),
-	                     "first_response", first)))
+	           json_pack("{s:I, s:I, s:o, s:b, s:s}", "message", strtoll(msg_id, NULL, 10),
+	                     "outbox", (json_int_t)outbox_id, "message_id",
+	                     row ? json_string(outbox_row_message_id(row)) : json_null(),
+	                     "first_response", first, "reach", reach)))
 		goto done;
 	/* a reply to a new ticket is work on it; else the status asked for */
 	if (to_status == NULL && strcmp(status, "new") == 0)
@@ -695,6 +799,7 @@ static enum outcome do_reply(struct act *a)
 	out = ACT_DONE;
 done:
 	outbox_row_free(&row);
+	free(mail_body);
 	json_decref(chain);
 	free(refs_lit);
 	free(in_reply_to);
@@ -852,7 +957,7 @@ static enum outcome do_classify(struct act *a)
 			return refuse(a, 422, "queue", "no such queue");
 		queue = given_queue;
 	} else {
-		struct route_ticket rtk = {m, s, c, p, NULL};
+		struct route_ticket rtk = {m, s, c, p, NULL, NULL};
 		queue = route_queue(a->rt->cfg, &rtk, &route);
 		if (!queue_usable(a, queue, &usable))
 			return ACT_FAILED;

@@ -60,7 +60,7 @@
 	" 'requester', json_build_object('address', t.requester_address," \
 	"  'name', t.requester_name)," \
 	" 'municipality', t.municipality, 'sector', t.sector, 'category', t.category," \
-	" 'priority', t.priority, 'status', t.status, 'queue', t.queue," \
+	" 'priority', t.priority, 'status', t.status, 'queue', t.queue, 'channel', t.channel," \
 	" 'assignee', (SELECT json_build_object('id', a.id, 'login', a.login)" \
 	"  FROM agents a WHERE a.id = t.assignee)," \
 	" 'created_at', " ISO("t.created_at") "," \
@@ -881,7 +881,9 @@ static const char show_sql[] =
 	"   'direction', m.direction, 'channel', m.channel,"
 	"   'from', json_build_object('address', m.from_address, 'name', m.from_name),"
 	"   'subject', m.subject, 'body', m.body, 'created_at', " ISO("m.created_at") ","
-	"   'message_id', m.message_id) ORDER BY m.created_at, m.id), '[]')"
+	"   'message_id', m.message_id, 'delivery', (SELECT json_build_object('state', r.state,"
+	"    'reason', r.reason, 'at', " ISO("r.updated_at") ") FROM chat_replies r"
+	"    WHERE r.message = m.id)) ORDER BY m.created_at, m.id), '[]')"
 	"  FROM (SELECT * FROM messages m WHERE m.ticket = t.number"
 	"   ORDER BY m.created_at DESC, m.id DESC LIMIT " TV_STR(MAX_MESSAGES) ") m),"
 	" 'attachments', (SELECT coalesce(json_agg(json_build_object('id', a.id,"

@@ -128,7 +128,7 @@ int main(int argc, char **argv)
 		if (raws[i] == NULL)
 			return 1;
 		items[i].raw = raws[i];
-		items[i].src = (struct intake_source){mailbox, 1, (uint32_t)(i + 1), NULL};
+		items[i].src = (struct intake_source){.mailbox = mailbox, .uidvalidity = 1, .uid = (uint32_t)(i + 1)};
 	}
 
 	struct classify_rules *rules = classify_rules_load(rules_dir, &err);

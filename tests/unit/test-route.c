@@ -21,7 +21,7 @@ static struct config *cfg;
 
 static const char *route(const char *mun, const char *sec, const char *cat, const char *prio)
 {
-	const struct route_ticket t = {mun, sec, cat, prio, NULL};
+	const struct route_ticket t = {mun, sec, cat, prio, NULL, NULL};
 	const char *name;
 	static char buf[128];
 	const char *q = route_queue(cfg, &t, &name);
