@@ -1572,8 +1572,9 @@ static void validate_bridge(struct parse *p, void *base, const unsigned *set_lin
 	const struct config_bridge *b = base;
 	char sbuf[72];
 
-	if (config_calendar_find(p->cfg, b->calendar) == NULL)
-		perr(p, set_line[B_CALENDAR] ? set_line[B_CALENDAR] : line,
+	/* the default fi-office is left out only by a file of 32 calendars */
+	if (set_line[B_CALENDAR] != 0 && config_calendar_find(p->cfg, b->calendar) == NULL)
+		perr(p, set_line[B_CALENDAR],
 		     "calendar '%s' is not a [calendar] section (nor fi-office or 24x7)",
 		     shown(b->calendar, sbuf));
 }

@@ -310,6 +310,13 @@ static const struct {
      "t.conf:1: expected a mailbox name of 1 to 64 of a-z, 0-9, '_' and '-', got 'Bad'\n"
      "t.conf:4: unknown key 'foo' in [daemon]"},
     {"[daemon]\nlog_level = info", NULL}, /* no final newline */
+    {"[bridge]\nidle = 5m\nconversation_limit = 30\ncalendar = 24x7\n", NULL},
+    {"[bridge]\ncalendar = nights\n",
+     "t.conf:2: calendar 'nights' is not a [calendar] section (nor fi-office or 24x7)"},
+    {"[bridge]\nidle = 10s\n", "t.conf:2: expected a duration from 1m to 1d, got '10s'"},
+    {"[sla chat]\nchannel = chat\nfirst_response = 15m\n", NULL},
+    {"[sla chat]\nchannel = fax\nfirst_response = 15m\n",
+     "t.conf:2: channel 'fax' is not email or chat"},
 };
 
 static void test_error_cases(void)
@@ -1156,7 +1163,7 @@ static void test_example(void)
 	fclose(seen_f);
 	free(line);
 	free(seen);
-	tap_ok(keys == 52, "the example shows all 52 keys (%u)", keys);
+	tap_ok(keys == 55, "the example shows all 55 keys (%u)", keys);
 
 	/* Uncommented, the live sections are the defaults: the dumps agree. */
 	cfg = config_load(write_conf("example.conf", text), &error);
