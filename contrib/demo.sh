@@ -2,8 +2,10 @@
 # The demo, all private and on loopback: installs what is missing (as root on
 # Debian 12), builds seutudesk, and brings up a PostgreSQL cluster, a Dovecot
 # IMAP server with the sample mails of contrib/samples in the support
-# mailbox, an SMTP server that receives the acknowledgements, and the
-# daemon.  It prints what happened and leaves everything running.
+# mailbox, an SMTP server that receives the acknowledgements, the daemon,
+# and the web chat: the bridge seutudesk-webchat and a member's page
+# (contrib/webchat-demo.html) that embeds its widget, each on a loopback
+# port of its own.  It prints what happened and leaves everything running.
 #
 #   bash contrib/demo.sh         start (a running demo is stopped first)
 #   bash contrib/demo.sh stop    stop it and remove its files
@@ -16,6 +18,10 @@ demo_stop() {
 	[ -f "$state/env" ] || return 0
 	# shellcheck disable=SC1091
 	. "$state/env"
+	# The web chat first: the agent kept online, the page, the bridge.
+	[ -n "${PRESENCE_PID:-}" ] && kill -- "-$PRESENCE_PID" 2>/dev/null
+	[ -n "${PAGE_PID:-}" ] && kill "$PAGE_PID" 2>/dev/null
+	[ -n "${BRIDGE_PID:-}" ] && kill "$BRIDGE_PID" 2>/dev/null
 	[ -f "$STACK_DIR/seutudeskd.pid" ] && kill "$(cat "$STACK_DIR/seutudeskd.pid")" 2>/dev/null
 	[ -n "${SMTP_PID:-}" ] && kill "$SMTP_PID" 2>/dev/null
 	[ -n "${DOVECOT_CONF:-}" ] && doveadm -c "$DOVECOT_CONF" stop 2>/dev/null
@@ -48,8 +54,17 @@ mkdir -p "$state"
 # The agents' API on a loopback port with a certificate of its own.
 . "$top/tests/lib/tls.sh"
 tls_cert "$state" 30
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 api_port=8443
-while (exec 3<>"/dev/tcp/127.0.0.1/$api_port") 2>/dev/null; do api_port=$((api_port + 1)); done
+while port_busy $api_port; do api_port=$((api_port + 1)); done
+# The web chat bridge and the member's page (PostgreSQL, Dovecot and the
+# SMTP server take ports of 20000-40000).
+chat_port=8480
+while port_busy $chat_port || [ $chat_port = $api_port ]; do chat_port=$((chat_port + 1)); done
+page_port=8080
+while port_busy $page_port || [ $page_port = $api_port ] || [ $page_port = $chat_port ]; do
+	page_port=$((page_port + 1))
+done
 # The region's queues, routes and SLA policies of the example config, and the API.
 STACK_EXTRA_CONF="$(awk '/^\[(queue|route|sla) / { on = 1 } /^\[(mailbox|calendar|daemon|api)/ { on = 0 }
 	/^# \[/ { on = 0 } on' "$top/contrib/seutudesk.conf.example")
@@ -57,6 +72,10 @@ STACK_EXTRA_CONF="$(awk '/^\[(queue|route|sla) / { on = 1 } /^\[(mailbox|calenda
 listen = 127.0.0.1:$api_port
 cert_file = $state/cert.pem
 key_file = $state/key.pem
+
+# The chat is staffed whenever an agent is online, at any hour of the demo.
+[bridge]
+calendar = 24x7
 "
 export STACK_EXTRA_CONF
 set +eu
@@ -114,12 +133,72 @@ echo
 echo "==> the queue as agent aino sees it (seutudesk list)"
 SEUTUDESK_URL=https://127.0.0.1:$api_port SEUTUDESK_CA=$state/cert.pem \
 	SEUTUDESK_TOKEN=$(cat "$state/aino.token") "$build/seutudesk" list --limit 15
+
+# The web chat: the bridge in the daemon with a token of its own, the bridge
+# on a loopback port against the agents' API, and the member's page on
+# another, the only origin the bridge lets use its visitor API (with
+# localhost for it).  Agent aino is kept online by an event stream held
+# open for two hours, so that the widget shows the chat open; after that it
+# shows it closed until an agent opens the terminal client.  Each of the
+# three runs in a session of its own, and demo.sh stop ends them by their ids.
+ctl bridge add webchat --kind webchat >/dev/null 2>"$state/ctl.log" || cat "$state/ctl.log" >&2
+(umask 077 && ctl token issue --bridge webchat 2>/dev/null >"$state/webchat.token")
+mkdir -p "$state/www"
+sed "s|@BRIDGE@|http://127.0.0.1:$chat_port|g" "$top/contrib/webchat-demo.html" >"$state/www/index.html"
+: >"$state/www/favicon.ico"
+setsid "$build/seutudesk-webchat" --listen "127.0.0.1:$chat_port" \
+	--daemon "https://127.0.0.1:$api_port" --ca "$state/cert.pem" --token-file "$state/webchat.token" \
+	--www "$top/bridges/webchat/www" --origin "http://127.0.0.1:$page_port" \
+	--origin "http://localhost:$page_port" --max-streams 256 \
+	>"$state/webchat.log" 2>&1 </dev/null &
+BRIDGE_PID=$!
+setsid /usr/bin/python3 -m http.server "$page_port" --bind 127.0.0.1 --directory "$state/www" \
+	>"$state/page.log" 2>&1 </dev/null &
+PAGE_PID=$!
+(umask 077 && printf 'Authorization: Bearer %s\n' "$(cat "$state/aino.token")" >"$state/aino.header")
+# shellcheck disable=SC2016
+setsid bash -c 'end=$((SECONDS + 7200))
+	while [ $SECONDS -lt $end ]; do
+		curl -sN --max-time $((end - SECONDS)) --cacert "$1" -H "@$2" "$3" >/dev/null 2>&1
+		sleep 5
+	done' presence "$state/cert.pem" "$state/aino.header" "https://127.0.0.1:$api_port/api/v1/events" \
+	>/dev/null 2>&1 </dev/null &
+PRESENCE_PID=$!
+printf '%s=%q\n' BRIDGE_PID "$BRIDGE_PID" PAGE_PID "$PAGE_PID" PRESENCE_PID "$PRESENCE_PID" >>"$state/env"
+chat_status=
+for _ in $(seq 50); do
+	chat_status=$(curl -s --max-time 5 -H "Origin: http://127.0.0.1:$page_port" \
+		"http://127.0.0.1:$chat_port/chat/v1/status?site=kinnula") && port_busy "$page_port" && break
+	chat_status=
+	sleep 0.2
+done
+echo
+echo "==> the web chat: seutudesk-webchat on 127.0.0.1:$chat_port, Kinnula's page on 127.0.0.1:$page_port"
+echo "    bridge webchat added in the daemon, its token in $state/webchat.token (mode 0600)"
+if [ -z "$chat_status" ]; then
+	echo "    the bridge or the page did not answer: see $state/webchat.log and $state/page.log"
+elif [ "$(jq -r .open <<<"$chat_status" 2>/dev/null)" = true ]; then
+	echo "    the chat is open: agent aino is online (kept online for 2 hours)"
+else
+	echo "    the chat shows closed (no agent online): it takes the question and asks for an e-mail"
+fi
 echo
 cat <<EOF
 The demo keeps running: seutudeskd picks up new mail at once (IMAP IDLE).
   Open the queue (agent aino, cleared for sote; olli.token for one who is not):
     SEUTUDESK_URL=https://127.0.0.1:$api_port SEUTUDESK_CA=$state/cert.pem \\
     SEUTUDESK_TOKEN=\$(cat $state/aino.token) $build/seutudesk
+  Web chat:       http://127.0.0.1:$page_port/  (Kinnulan kunta's page; the chat button is
+    at the bottom right).  A question there becomes a ticket with channel chat; answer
+    it as aino in the client above (open the ticket, r), or:
+    SEUTUDESK_URL=https://127.0.0.1:$api_port SEUTUDESK_CA=$state/cert.pem \\
+    SEUTUDESK_TOKEN=\$(cat $state/aino.token) $build/seutudesk reply N
+    (N the ticket's number), and the answer shows on the page at once.  Aino is kept
+    online for 2 hours; after that the chat shows it is closed (it still takes the
+    question, tells when it will be answered and asks for an e-mail) until an agent
+    opens the client.
+    From another machine: ssh -L $page_port:127.0.0.1:$page_port -L $chat_port:127.0.0.1:$chat_port
+  Bridge log:     $state/webchat.log
   Send another:   doveadm -c $DOVECOT_CONF save -u test < FILE.eml
   Daemon log:     $STACK_LOG
   Database:       psql "$STACK_DB"
