@@ -25,11 +25,6 @@
 	(256 * 1024) /* a visitor this far behind is dropped (the page reconnects)                 \
 	              */
 #define HUB_BACKOFF_MAX_S 30
-/* Reply ids are taken when a transaction inserts and become visible when it
- * commits, so a reply may appear below a cursor already passed.  Every so
- * often the loop asks from 0 (without waiting): what is still unreported
- * comes again, and the pages show each id once. */
-#define HUB_SWEEP_S 10
 
 struct stream {
 	struct hub *h;
@@ -59,10 +54,12 @@ struct hub {
 	struct upstream *up;
 	long max_streams;
 	long nstreams;
+	/* The daemon's cursor (not a reply id): replies come in commit order,
+	 * so none falls behind it; at start it is 0, which gives every reply
+	 * not yet reported. */
 	long long cursor;
 	int backoff_s;
 	bool polling;
-	time_t last_sweep;
 	struct event *retry;
 	struct event *heartbeat;
 	struct conv *slot[HUB_SLOTS];
@@ -419,13 +416,7 @@ static void on_replies(const struct upstream_result *r, void *arg)
 	h->backoff_s = 0;
 	size_t i;
 	json_t *rep;
-	json_array_foreach(list, i, rep)
-	{
-		push_reply(h, rep);
-		long long id = json_integer_value(json_object_get(rep, "id"));
-		if (id > h->cursor)
-			h->cursor = id;
-	}
+	json_array_foreach(list, i, rep) push_reply(h, rep);
 	json_t *cur = json_object_get(doc, "cursor");
 	if (json_is_integer(cur) && json_integer_value(cur) > h->cursor)
 		h->cursor = json_integer_value(cur);
