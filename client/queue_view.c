@@ -272,8 +272,9 @@ static const char *const help[] = {
     "  c               claim the ticket        ?              this help",
     "",
     "The SLA column is the time left to the next due time: green, yellow in the",
-    "second half, red in the last fifth; '!' and red when breached.  The list",
-    "follows live updates; the bottom line says when the server cannot be reached.",
+    "second half, red in the last fifth; '!' and red when breached.  The C column",
+    "is the channel: @ e-mail, c chat.  The list follows live updates; the bottom",
+    "line says when the server cannot be reached.",
     NULL};
 
 static void move_to(struct qv *v, long long delta)
@@ -533,7 +534,8 @@ int queue_view_run(struct app *a, const char *initial_queue)
 		app_next(a, &in, v.dirty ? QV_DEBOUNCE_MS : 1000);
 		if (in.kind == APP_KEY) {
 			on_key(&v, &in);
-		} else if (in.kind == APP_EVENT) {
+		} else if (in.kind == APP_EVENT && strcmp(in.ev.kind, "typing") != 0) {
+			/* (typing changes nothing the list shows) */
 			if (!v.dirty)
 				v.dirty_since = now_ms();
 			v.dirty = true; /* reloaded once quiet: more often come at once */

@@ -224,12 +224,14 @@ static int cmd_list(struct api_client *c, int argc, char **argv)
 		json_t *out = json_array();
 		for (size_t i = 0; i < n; i++) {
 			json_t *o = json_pack(
-			    "{s:I, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:b}",
+			    "{s:I, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, "
+			    "s:b}",
 			    "number", (json_int_t)rows[i].number, "subject", rows[i].subject,
 			    "requester", rows[i].requester, "municipality", rows[i].municipality,
 			    "sector", rows[i].sector, "category", rows[i].category, "priority",
 			    rows[i].priority, "status", rows[i].status, "queue", rows[i].queue,
-			    "assignee", rows[i].assignee, "breached", rows[i].breached);
+			    "channel", rows[i].channel, "assignee", rows[i].assignee, "breached",
+			    rows[i].breached);
 			long long left;
 			if (o != NULL && ticket_row_left(&rows[i], time(NULL), &left))
 				json_object_set_new(o, "sla_left", json_integer(left));
@@ -289,6 +291,9 @@ static int post(struct api_client *c, const char *cmd, long long n, const char *
 		return report(cmd, &r);
 	bool changed = !json_is_false(json_object_get(r.json, "changed"));
 	printf("#%lld: %s%s\n", n, done, changed ? "" : " (it already was)");
+	const char *words = ticket_reach_words(json_string_value(json_object_get(r.json, "reach")));
+	if (words != NULL)
+		fprintf(stderr, "seutudesk %s: #%lld: %s\n", cmd, n, words);
 	api_reply_clear(&r);
 	return EXIT_OK;
 }

@@ -51,6 +51,7 @@ bool ticket_row_parse(const json_t *item, time_t now, struct ticket_row *r)
 	r->priority = dup_str(json_object_get(item, "priority"));
 	r->status = dup_str(json_object_get(item, "status"));
 	r->queue = dup_str(json_object_get(item, "queue"));
+	r->channel = dup_str(json_object_get(item, "channel"));
 	r->assignee = dup_str(json_object_get(as, "login"));
 	json_t *aid = json_object_get(as, "id");
 	r->assignee_id = json_is_integer(aid) ? json_integer_value(aid) : 0;
@@ -75,6 +76,7 @@ void ticket_row_clear(struct ticket_row *r)
 	free(r->priority);
 	free(r->status);
 	free(r->queue);
+	free(r->channel);
 	free(r->assignee);
 	memset(r, 0, sizeof(*r));
 }
@@ -135,6 +137,17 @@ static const char *priority_short(const char *p)
 	return p;
 }
 
+const char *ticket_channel_mark(const char *channel)
+{
+	if (channel == NULL)
+		return ""; /* a server without channels in its listing */
+	if (strcmp(channel, "chat") == 0)
+		return "c";
+	if (strcmp(channel, "email") == 0)
+		return "@";
+	return "?";
+}
+
 void ticket_row_cell(const struct ticket_row *r, enum ticket_col col, time_t now, char *out,
                      size_t size)
 {
@@ -161,6 +174,9 @@ void ticket_row_cell(const struct ticket_row *r, enum ticket_col col, time_t now
 		return;
 	case TCOL_PRIORITY:
 		s = priority_short(r->priority);
+		break;
+	case TCOL_CHANNEL:
+		s = ticket_channel_mark(r->channel);
 		break;
 	case TCOL_MUNICIPALITY:
 		s = r->municipality ? r->municipality : "?";
@@ -197,15 +213,15 @@ void ticket_row_cell(const struct ticket_row *r, enum ticket_col col, time_t now
 const char *ticket_col_title(enum ticket_col col)
 {
 	static const char *const titles[TCOL_COUNT] = {
-	    "#",        "SLA",       "Pri",     "Municip.", "Sector",
+	    "#",        "SLA",       "Pri",     "C",        "Municip.", "Sector",
 	    "Category", "Requester", "Subject", "Assignee", "Age"};
 	return col < TCOL_COUNT ? titles[col] : "";
 }
 
 void ticket_layout(int width, int digits, int w[TCOL_COUNT])
 {
-	static const int min[TCOL_COUNT] = {5, 6, 4, 7, 5, 7, 8, 15, 6, 4};
-	static const int max[TCOL_COUNT] = {8, 7, 4, 11, 14, 10, 26, 1000, 12, 5};
+	static const int min[TCOL_COUNT] = {5, 6, 4, 1, 7, 5, 7, 8, 15, 6, 4};
+	static const int max[TCOL_COUNT] = {8, 7, 4, 1, 11, 14, 10, 26, 1000, 12, 5};
 	int used = TCOL_COUNT - 1;
 
 	for (int i = 0; i < TCOL_COUNT; i++) {

@@ -12,6 +12,7 @@
 struct ticket_row {
 	long long number;
 	char *subject, *requester, *municipality, *sector, *category, *priority, *status, *queue;
+	char *channel;  /* "email", "chat"; NULL when the server does not say */
 	char *assignee; /* login, or NULL */
 	long long assignee_id;
 	time_t created, due_first, due_res; /* 0: none */
@@ -31,6 +32,7 @@ enum ticket_col {
 	TCOL_NUMBER,
 	TCOL_SLA,
 	TCOL_PRIORITY,
+	TCOL_CHANNEL, /* one column: '@' e-mail, 'c' chat */
 	TCOL_MUNICIPALITY,
 	TCOL_SECTOR,
 	TCOL_CATEGORY,
@@ -48,6 +50,8 @@ void ticket_row_clear(struct ticket_row *r);
  * response, else resolution); false when there is none. */
 bool ticket_row_left(const struct ticket_row *r, time_t now, long long *left_r);
 enum ticket_sla ticket_row_sla(const struct ticket_row *r, time_t now);
+/* A channel's mark in the queue: "@" e-mail, "c" chat, "" when unknown. */
+const char *ticket_channel_mark(const char *channel);
 /* The text of column col (no width applied) into out. */
 void ticket_row_cell(const struct ticket_row *r, enum ticket_col col, time_t now, char *out,
                      size_t size);

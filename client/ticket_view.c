@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,6 +26,8 @@
 #define TV_MAX_LINES 200000 /* rendered lines of one ticket */
 #define TV_FOLD_MIN 3       /* quoted lines that fold */
 #define TV_MAX_CANNED 200
+#define TV_CHAT_CONTEXT 6 /* the chat's latest messages below a reply's marker */
+#define TV_TYPING_MS 6000 /* how long a typing notice shows */
 
 enum tv_style { TV_TEXT, TV_HEAD, TV_QUOTE, TV_FOLDED, TV_RULE, TV_DIM, TV_ALERT };
 
@@ -48,6 +51,8 @@ struct tv {
 	bool unfold, explain;
 	char find[512];
 	int width;
+	bool follow;         /* show the end at the next draw */
+	double typing_until; /* monotonic ms: the person is typing until then */
 };
 
 /* -- rendering ---------------------------------------------------------- */
@@ -217,6 +222,129 @@ static void render_body(struct lines *l, const char *body, int width, bool unfol
 	}
 }
 
+static bool is_chat(const json_t *t) { return strcmp(jstr(t, "channel"), "chat") == 0; }
+
+/* addr, or "" for one in the reserved .invalid domain: a bridge's
+ * stand-in for a person who gave no address reaches nobody. */
+static const char *real_address(const char *addr)
+{
+	size_t n = strlen(addr);
+
+	if (n >= 8 && strcasecmp(addr + n - 8, ".invalid") == 0)
+		return "";
+	return addr;
+}
+
+/* An API time as local "HH:MM", or "". */
+static const char *clock_of(const char *iso, char buf[32])
+{
+	time_t t = ticket_time(iso);
+	struct tm tm;
+
+	if (t == 0 || localtime_r(&t, &tm) == NULL)
+		return "";
+	strftime(buf, 32, "%H:%M", &tm);
+	return buf;
+}
+
+/* What became of a reply to a chat: "  [delivered 16:01]", or "" for a
+ * message without a delivery. */
+static void delivery_text(const json_t *m, char *out, size_t size)
+{
+	json_t *d = json_object_get(m, "delivery");
+	const char *state = jstr(d, "state"), *reason = jstr(d, "reason");
+	char b[32];
+
+	out[0] = '\0';
+	if (!json_is_object(d) || state[0] == '\0')
+		return;
+	if (strcmp(state, "failed") == 0)
+		snprintf(out, size, "  [FAILED %s%s%s]", clock_of(jstr(d, "at"), b),
+		         reason[0] ? ": " : "", reason);
+	else if (strcmp(state, "queued") == 0)
+		snprintf(out, size, "  [queued: not yet in the chat]");
+	else
+		snprintf(out, size, "  [%s %s]", state, clock_of(jstr(d, "at"), b));
+}
+
+/* Said of a message between the person and the agents that went another
+ * way than its ticket came: a mail on a chat ticket, or the reverse. */
+static const char *channel_note(const json_t *t, const json_t *m)
+{
+	const char *ch = jstr(m, "channel"), *dir = jstr(m, "direction");
+
+	if ((strcmp(dir, "in") != 0 && strcmp(dir, "out") != 0) ||
+	    strcmp(ch, jstr(t, "channel")) == 0 || jstr(t, "channel")[0] == '\0')
+		return "";
+	if (strcmp(ch, "chat") == 0)
+		return "  (in the chat)";
+	return strcmp(ch, "email") == 0 ? "  (by e-mail)" : "";
+}
+
+/* The line above a message: when, who, the channel when it is not the
+ * ticket's, and a chat reply's delivery. */
+static void render_message_rule(struct lines *l, const json_t *t, const json_t *m, int width)
+{
+	const char *dir = jstr(m, "direction");
+	const char *what = strcmp(dir, "in") == 0     ? "from"
+	                   : strcmp(dir, "out") == 0  ? "reply by"
+	                   : strcmp(dir, "note") == 0 ? "internal note by"
+	                                              : "system";
+	json_t *from = json_object_get(m, "from");
+	const char *addr = jstr(from, "address"), *ch = jstr(m, "channel");
+	bool chat = is_chat(t);
+	char b1[32], addr_part[600], dlv[600], line[2048];
+
+	/* In a chat the name says who; the address is the helpdesk's or made up. */
+	if (addr[0] == '\0' || strcmp(ch, "chat") == 0 || (chat && strcmp(dir, "in") != 0))
+		addr_part[0] = '\0';
+	else
+		snprintf(addr_part, sizeof(addr_part), " <%s>", addr);
+	delivery_text(m, dlv, sizeof(dlv));
+	snprintf(line, sizeof(line), "--- %s  %s %s%s%s%s", when(jstr(m, "created_at"), b1), what,
+	         jstr(from, "name"), addr_part, channel_note(t, m), dlv);
+	bool alert = strcmp(dir, "note") == 0 || strncmp(dlv, "  [FAILED", 9) == 0;
+	add_wrapped(l, alert ? TV_ALERT : TV_RULE, line, width);
+}
+
+static void render_messages(struct lines *l, const json_t *t, int width, bool unfold)
+{
+	size_t i;
+	json_t *m;
+
+	json_array_foreach(json_object_get(t, "messages"), i, m)
+	{
+		add(l, TV_TEXT, "");
+		render_message_rule(l, t, m, width);
+		render_body(l, jstr(m, "body"), width, unfold);
+	}
+}
+
+static void render_events(struct lines *l, const json_t *t, int width)
+{
+	json_t *evs = json_object_get(t, "events");
+	size_t i;
+	json_t *m;
+	char b1[32], line[2048];
+
+	if (json_array_size(evs) == 0)
+		return;
+	add(l, TV_TEXT, "");
+	add(l, TV_HEAD, "Events:");
+	json_array_foreach(evs, i, m)
+	{
+		char *data = json_dumps(json_object_get(m, "data"), JSON_COMPACT);
+		char fit[4096];
+		snprintf(line, sizeof(line), "  %s  %-10s %-12s %s", when(jstr(m, "at"), b1),
+		         jstr(m, "actor"), jstr(m, "kind"),
+		         data && strcmp(data, "{}") != 0 ? data : "");
+		free(data);
+		/* One line each; the data's details are for `seutudesk show --json`. */
+		text_fit(line, width, false, true, fit, sizeof(fit));
+		add(l, TV_DIM, fit);
+	}
+}
+
 static void render(const json_t *t, int width, bool unfold, bool explain, struct lines *l)
 {
 	char b1[32], b2[32], line[2048];
@@ -232,7 +360,9 @@ static void render(const json_t *t, int width, bool unfold, bool explain, struct
 	addf(l, TV_TEXT, "Status: %s   Priority: %s   Queue: %s   Assignee: %s", jstr(t, "status"),
 	     jstr(t, "priority"), jstr(t, "queue"),
 	     as && json_is_object(as) ? jstr(as, "login") : "-");
-	snprintf(line, sizeof(line), "Requester: %s <%s>", jstr(req, "name"), jstr(req, "address"));
+	const char *ra = real_address(jstr(req, "address"));
+	snprintf(line, sizeof(line), "Requester: %s%s%s%s%s", jstr(req, "name"), ra[0] ? " <" : "",
+	         ra, ra[0] ? ">" : "", is_chat(t) ? "   Channel: chat" : "");
 	add_wrapped(l, TV_TEXT, line, width);
 	const char *mu = json_string_value(json_object_get(t, "municipality"));
 	const char *se = json_string_value(json_object_get(t, "sector"));
@@ -272,36 +402,14 @@ static void render(const json_t *t, int width, bool unfold, bool explain, struct
 			add_wrapped(l, TV_TEXT, line, width);
 		}
 	}
-	json_array_foreach(json_object_get(t, "messages"), i, m)
-	{
-		const char *dir = jstr(m, "direction");
-		json_t *from = json_object_get(m, "from");
-		const char *what = strcmp(dir, "in") == 0     ? "from"
-		                   : strcmp(dir, "out") == 0  ? "reply by"
-		                   : strcmp(dir, "note") == 0 ? "internal note by"
-		                                              : "system";
-		add(l, TV_TEXT, "");
-		snprintf(line, sizeof(line), "--- %s  %s %s <%s>", when(jstr(m, "created_at"), b1),
-		         what, jstr(from, "name"), jstr(from, "address"));
-		add_wrapped(l, strcmp(dir, "note") == 0 ? TV_ALERT : TV_RULE, line, width);
-		render_body(l, jstr(m, "body"), width, unfold);
-	}
-	json_t *evs = json_object_get(t, "events");
-	if (json_array_size(evs) > 0) {
-		add(l, TV_TEXT, "");
-		add(l, TV_HEAD, "Events:");
-		json_array_foreach(evs, i, m)
-		{
-			char *data = json_dumps(json_object_get(m, "data"), JSON_COMPACT);
-			char fit[4096];
-			snprintf(line, sizeof(line), "  %s  %-10s %-12s %s",
-			         when(jstr(m, "at"), b1), jstr(m, "actor"), jstr(m, "kind"),
-			         data && strcmp(data, "{}") != 0 ? data : "");
-			free(data);
-			/* One line each; the data's details are for `seutudesk show --json`. */
-			text_fit(line, width, false, true, fit, sizeof(fit));
-			add(l, TV_DIM, fit);
-		}
+	/* A chat reads like one: the conversation last, its newest line at the
+	 * bottom of the screen. */
+	if (is_chat(t)) {
+		render_events(l, t, width);
+		render_messages(l, t, width, unfold);
+	} else {
+		render_messages(l, t, width, unfold);
+		render_events(l, t, width);
 	}
 	if (l->full)
 		add(l, TV_ALERT, "(the rest is left out: too long)");
@@ -325,6 +433,36 @@ void ticket_view_print(const json_t *ticket, FILE *out)
 	lines_free(&l);
 }
 
+/* template with the chat's person and its latest lines appended as
+ * comments, since a chat reply quotes nothing (malloc'd, or NULL). */
+static char *chat_context(const json_t *t, const char *template)
+{
+	json_t *msgs = json_object_get(t, "messages");
+	size_t n = json_array_size(msgs), from = n > TV_CHAT_CONTEXT ? n - TV_CHAT_CONTEXT : 0;
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+
+	if (f == NULL)
+		return NULL;
+	fprintf(f, "%s#   %s\n#\n# The chat so far:\n", template,
+	        jstr(json_object_get(t, "requester"), "name"));
+	for (size_t i = from; i < n; i++) {
+		json_t *m = json_array_get(msgs, i);
+		if (strcmp(jstr(m, "direction"), "note") == 0)
+			continue;
+		const char *p = jstr(m, "body");
+		fprintf(f, "#   %s:\n", jstr(json_object_get(m, "from"), "name"));
+		while (*p) {
+			size_t cut = strcspn(p, "\n");
+			fprintf(f, "#     %.*s\n", (int)cut, p);
+			p += cut + (p[cut] == '\n');
+		}
+	}
+	fclose(f);
+	return out;
+}
+
 char *ticket_view_template(const json_t *t, const char *canned, bool note)
 {
 	const json_t *last = NULL;
@@ -342,7 +480,8 @@ char *ticket_view_template(const json_t *t, const char *canned, bool note)
 	}
 	if (q == NULL)
 		return NULL;
-	if (!note && last != NULL) {
+	bool chat = is_chat(t);
+	if (!note && last != NULL && !chat) {
 		json_t *from = json_object_get(last, "from");
 		fprintf(q, "%s wrote (%s):\n",
 		        jstr(from, "name")[0] ? jstr(from, "name") : jstr(from, "address"),
@@ -365,10 +504,15 @@ char *ticket_view_template(const json_t *t, const char *canned, bool note)
 	             canned ? canned : "", quote ? quote : "",
 	             note ? "Internal note on" : "Reply to",
 	             json_integer_value(json_object_get(t, "number")), jstr(t, "subject"),
-	             note ? "Only agents see a note; no mail is sent."
-	                  : "The reply is mailed to the requester:") < 0)
+	             note   ? "Only agents see a note; no mail is sent."
+	             : chat ? "The reply goes to the chat with:"
+	                    : "The reply is mailed to the requester:") < 0)
 		out = NULL;
-	if (out != NULL && !note) {
+	if (out != NULL && !note && chat) {
+		char *more = chat_context(t, out);
+		free(out);
+		out = more;
+	} else if (out != NULL && !note) {
 		char *more = NULL;
 		if (asprintf(&more, "%s#   %s <%s>\n", out, jstr(req, "name"),
 		             jstr(req, "address")) >= 0) {
@@ -429,6 +573,21 @@ static int style_attr(struct app *a, enum tv_style s)
 	}
 }
 
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+/* Whether the last screenful is shown: then what is added is followed. */
+static bool at_end(const struct tv *v)
+{
+	size_t rows = LINES - 2 > 1 ? (size_t)LINES - 2 : 1;
+	return v->top + rows >= v->lines.n;
+}
+
 static void draw(struct tv *v)
 {
 	struct app *a = v->a;
@@ -436,6 +595,9 @@ static void draw(struct tv *v)
 	char title[512], right[64];
 
 	rerender(v);
+	if (v->follow)
+		v->top = v->lines.n;
+	v->follow = false;
 	if (v->lines.n > (size_t)rows && v->top > v->lines.n - (size_t)rows)
 		v->top = v->lines.n - (size_t)rows;
 	if (v->lines.n <= (size_t)rows)
@@ -451,7 +613,15 @@ static void draw(struct tv *v)
 		app_put(1 + y, 0, COLS, style_attr(a, l->style), l->text);
 	}
 	size_t pct = v->lines.n ? (v->top + (size_t)rows) * 100 / v->lines.n : 100;
-	snprintf(right, sizeof(right), "%zu lines %zu%%", v->lines.n, pct > 100 ? 100 : pct);
+	char typing[128] = "";
+	if (now_ms() < v->typing_until) {
+		char who[96];
+		text_fit(jstr(json_object_get(v->t, "requester"), "name"), 16, false, true, who,
+		         sizeof(who));
+		snprintf(typing, sizeof(typing), "%s%styping…  ", who, who[0] ? " is " : "");
+	}
+	snprintf(right, sizeof(right), "%s%zu lines %zu%%", typing, v->lines.n,
+	         pct > 100 ? 100 : pct);
 	app_draw_status(a, right);
 	refresh();
 }
@@ -474,7 +644,26 @@ static const char *const help[] = {
     "A reply opens $EDITOR on a template: write above the marker line and save;",
     "an empty or unchanged text aborts.  Canned responses are the files of",
     "canned_dir (~/.config/seutudesk/canned).",
+    "",
+    "A chat ticket shows the conversation last and follows it live; the bottom",
+    "line says when the person is typing, and each reply shows [queued],",
+    "[delivered], [read] or [FAILED: why].  After a reply the bottom line says",
+    "whether it reached the chat, went by e-mail too, or waits for the person.",
     NULL};
+
+const char *ticket_reach_words(const char *reach)
+{
+	if (reach == NULL)
+		return NULL;
+	if (strcmp(reach, "chat") == 0)
+		return "Sent to the chat";
+	if (strcmp(reach, "chat+email") == 0)
+		return "The person has left the chat: sent by e-mail too";
+	if (strcmp(reach, "none") == 0)
+		return "The person has left the chat and gave no e-mail: they will see it if "
+		       "they come back";
+	return NULL; /* "email": the usual words */
+}
 
 /* POSTs action with body (stolen; NULL: none); true on success. */
 static bool act(struct tv *v, const char *action, json_t *body, const char *done)
@@ -485,7 +674,12 @@ static bool act(struct tv *v, const char *action, json_t *body, const char *done
 	snprintf(path, sizeof(path), "/api/v1/tickets/%lld/%s", v->number, action);
 	bool ok = api_client_post(v->a->api, path, body, &r);
 	json_decref(body);
-	if (ok) {
+	const char *reach = json_string_value(json_object_get(r.json, "reach"));
+	const char *words = ok ? ticket_reach_words(reach) : NULL;
+	if (words != NULL) {
+		/* Nobody can be reached now: said like an error, to be noticed. */
+		app_status(v->a, strcmp(reach, "none") == 0, "%s", words);
+	} else if (ok) {
 		bool changed = !json_is_false(json_object_get(r.json, "changed"));
 		app_status(v->a, false, "%s%s", done, changed ? "" : " (it already was)");
 	} else {
@@ -512,8 +706,10 @@ static void compose(struct tv *v, const char *canned, bool note)
 	free(tmpl);
 	if (!ok)
 		return;
-	act(v, note ? "note" : "reply", json_pack("{s:s}", "body", text),
-	    note ? "the note is saved" : "the reply is on its way to the requester");
+	bool follow = at_end(v) || is_chat(v->t);
+	if (act(v, note ? "note" : "reply", json_pack("{s:s}", "body", text),
+	        note ? "the note is saved" : "the reply is on its way to the requester"))
+		v->follow = follow;
 	free(text);
 }
 
@@ -827,6 +1023,26 @@ static void on_key(struct tv *v, const struct app_input *in, bool *back)
 	}
 }
 
+/* A change on this ticket reloads it at once, as a chat is written; a
+ * typing notice only shows on the status line for a while. */
+static void on_event(struct tv *v, const struct api_event *ev)
+{
+	bool mine = ev->ticket == v->number;
+
+	if (strcmp(ev->kind, "typing") == 0) {
+		if (mine)
+			v->typing_until = now_ms() + TV_TYPING_MS;
+		return;
+	}
+	if (!mine && strcmp(ev->kind, "overflow") != 0)
+		return;
+	if (strcmp(ev->kind, "message_received") == 0)
+		v->typing_until = 0; /* what was typed has come */
+	bool follow = at_end(v);
+	if (load(v))
+		v->follow = follow;
+}
+
 void ticket_view_run(struct app *a, long long number)
 {
 	struct tv v = {.a = a, .number = number};
@@ -834,15 +1050,15 @@ void ticket_view_run(struct app *a, long long number)
 	bool back = false;
 
 	if (!load(&v))
-		return; /* the queue's status line says why */
+		return;          /* the queue's status line says why */
+	v.follow = is_chat(v.t); /* a chat opens at its newest line */
 	while (!back && !a->quit) {
 		draw(&v);
 		app_next(a, &in, 1000);
 		if (in.kind == APP_KEY)
 			on_key(&v, &in, &back);
-		else if (in.kind == APP_EVENT &&
-		         (in.ev.ticket == number || strcmp(in.ev.kind, "overflow") == 0))
-			load(&v);
+		else if (in.kind == APP_EVENT)
+			on_event(&v, &in.ev);
 		if (v.lines.n > 0 && v.top >= v.lines.n)
 			v.top = v.lines.n - 1;
 	}

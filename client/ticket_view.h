@@ -23,4 +23,8 @@ void ticket_view_print(const json_t *ticket, FILE *out);
  * marker what the agent may want to see.  Malloc'd. */
 char *ticket_view_template(const json_t *ticket, const char *canned, bool note);
 
+/* Where a reply went, from the answer's "reach", in plain words; NULL for
+ * "email" (a mail ticket) or none. */
+const char *ticket_reach_words(const char *reach);
+
 #endif
