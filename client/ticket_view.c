@@ -375,12 +375,13 @@ static void render(const json_t *t, int width, bool unfold, bool explain, struct
 	     when(jstr(t, "updated_at"), b2));
 	bool bfr = json_is_true(json_object_get(br, "first_response"));
 	bool bres = json_is_true(json_object_get(br, "resolution"));
-	addf(l, bfr || bres ? TV_ALERT : TV_TEXT,
-	     "SLA %s: first response due %s%s%s, resolution due %s%s",
-	     jstr(t, "sla_policy")[0] ? jstr(t, "sla_policy") : "-",
-	     when(jstr(t, "due_first_response"), b1), bfr ? " BREACHED" : "",
-	     json_is_string(json_object_get(t, "first_response_at")) ? " (met)" : "",
-	     when(jstr(t, "due_resolution"), b2), bres ? " BREACHED" : "");
+	/* Wrapped: with "(met)" and BREACHED it is wider than 80 columns. */
+	snprintf(line, sizeof(line), "SLA %s: first response due %s%s%s, resolution due %s%s",
+	         jstr(t, "sla_policy")[0] ? jstr(t, "sla_policy") : "-",
+	         when(jstr(t, "due_first_response"), b1), bfr ? " BREACHED" : "",
+	         json_is_string(json_object_get(t, "first_response_at")) ? " (met)" : "",
+	         when(jstr(t, "due_resolution"), b2), bres ? " BREACHED" : "");
+	add_wrapped(l, bfr || bres ? TV_ALERT : TV_TEXT, line, width);
 	if (json_is_integer(json_object_get(t, "merged_into")))
 		addf(l, TV_ALERT, "Merged into #%lld",
 		     json_integer_value(json_object_get(t, "merged_into")));

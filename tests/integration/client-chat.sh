@@ -55,7 +55,7 @@ calendar = 24x7
 "
 . "$src/tests/lib/stack.sh"
 
-echo "1..22"
+echo "1..23"
 if ! stack_start; then
 	echo "Bail out! the test stack did not start"
 	exit 0
@@ -214,6 +214,11 @@ print(max(sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in l) fo
 check "the reply's template quotes nothing and shows the chat below the marker" \
 	'grep -q "^#     Nyt näytöllä lukee: paperi loppu.$" "$shots/reply-template.txt" && ! grep -q "^>" "$shots/reply-template.txt"'
 check "every screen fits 80 columns (widest $widest)" '[ "$widest" -le 80 ]'
+tm send-keys -t anna g
+wait_screen "Channel: chat" 10
+check "g shows the chat ticket's header: its channel, the events, then the conversation" \
+	'[ $? = 0 ] && [ "$(screen | grep -n "^Events:" | cut -d: -f1)" -lt "$(screen | grep -n "^--- " | head -1 | cut -d: -f1)" ]'
+shot 7-chat-top
 tm send-keys -t anna q q
 
 # -- where a reply went, from `seutudesk reply` --
