@@ -55,7 +55,7 @@ calendar = 24x7
 "
 . "$src/tests/lib/stack.sh"
 
-echo "1..23"
+echo "1..24"
 if ! stack_start; then
 	echo "Bail out! the test stack did not start"
 	exit 0
@@ -191,6 +191,16 @@ check "a typing notice shows on the status line" '[ $? = 0 ] && screen | tail -1
 shot 4-typing
 for _ in $(seq 100); do screen | tail -1 | grep -q "typing" || break; sleep 0.1; done
 check "... and goes away after a few seconds" '! screen | tail -1 | grep -q typing'
+# Scrolled back, the agent stays where they are when the visitor writes.
+tm send-keys -t anna g
+wait_screen "Channel: chat" 10 >/dev/null
+say m5 c1 'Löysin paperia, laitan sitä lisää.' >/dev/null
+stack_wait "SELECT count(*) FROM messages WHERE ticket = $chat AND body LIKE 'Löysin paperia%'" 1 10 >/dev/null
+sleep 1
+check "a message while scrolled back leaves the view where it was" \
+	'screen | sed -n 2p | grep -q "^#$chat " && screen | tail -1 | grep -q "[0-9]\+ lines [0-9]\+%" && ! screen | grep -q "Löysin paperia"'
+tm send-keys -t anna G
+wait_screen "Löysin paperia" 10 >/dev/null
 # The agent replies through the editor.
 tm send-keys -t anna r
 wait_screen "Sent to the chat" 15
