@@ -76,7 +76,7 @@
  * fraction of json_build_object() in PostgreSQL, the API's bottleneck. */
 #define LIST_COLUMNS                                                                               \
 	"t.number, t.subject, t.requester_address, t.requester_name, t.municipality, t.sector,"    \
-	" t.category, t.priority, t.status, t.queue, a.id, a.login, " ISO(                         \
+	" t.category, t.priority, t.status, t.queue, t.channel, a.id, a.login, " ISO(              \
 	    "t.created_at") ","                                                                    \
 	                    " " ISO("t.due_first_response") ", " ISO(                              \
 	                        "t.due_resolution") ","                                            \
@@ -95,6 +95,7 @@ enum {
 	L_PRIORITY,
 	L_STATUS,
 	L_QUEUE,
+	L_CHANNEL,
 	L_ASSIGNEE,
 	L_LOGIN,
 	L_CREATED,
@@ -757,9 +758,13 @@ static void list_item(FILE *f, const PGresult *r, int i)
 	static const struct {
 		const char *key;
 		int c;
-	} plain[] = {
-	    {"municipality", L_MUNICIPALITY}, {"sector", L_SECTOR}, {"category", L_CATEGORY},
-	    {"priority", L_PRIORITY},         {"status", L_STATUS}, {"queue", L_QUEUE}};
+	} plain[] = {{"municipality", L_MUNICIPALITY},
+	             {"sector", L_SECTOR},
+	             {"category", L_CATEGORY},
+	             {"priority", L_PRIORITY},
+	             {"status", L_STATUS},
+	             {"queue", L_QUEUE},
+	             {"channel", L_CHANNEL}};
 	fputc('}', f);
 	for (size_t k = 0; k < sizeof(plain) / sizeof(plain[0]); k++) {
 		fprintf(f, ",\"%s\":", plain[k].key);
