@@ -7,7 +7,8 @@ libevent-dev libpq-dev libpcre2-dev libetpan-dev libgnutls28-dev libesmtp-dev li
 libncurses-dev libxml2-dev libssl-dev libcurl4-gnutls-dev openssl ca-certificates curl
 postgresql-15 dovecot-core dovecot-imapd python3-aiosmtpd tmux
 clang libclang-rt-14-dev valgrind
-libstrophe-dev prosody python3-slixmpp chromium chromium-driver nodejs jq"
+libstrophe-dev prosody python3-slixmpp chromium chromium-driver nodejs jq
+libxlsxwriter-dev python3-openpyxl"
 # npm comes with NodeSource's nodejs; Debian's own nodejs needs the npm package.
 command -v npm >/dev/null 2>&1 || PKGS="$PKGS npm"
 missing=""
