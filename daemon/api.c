@@ -89,8 +89,8 @@ static bool seg_is(const struct segments *seg, size_t i, const char *word)
 }
 
 /* The chat bridges' routes, /bridge/v1/... (bridge.h). */
-static bool match_bridge(const struct segments *seg, struct api_route *route,
-                         struct api_call *call, const char **want_r)
+static bool match_bridge(const struct segments *seg, struct api_route *route, struct api_call *call,
+                         const char **want_r)
 {
 	route->bridge = true;
 	if (seg->n == 3 && seg_is(seg, 2, "messages")) {
@@ -419,7 +419,10 @@ void api_queues(PGconn *conn, const struct api_call *call, struct api_result *re
 #define API_HEARTBEAT_S 15
 #define API_STREAM_MAX_BUFFER (256 * 1024) /* a stream client this far behind is dropped */
 #define API_MAX_STREAMS 1024
-#define API_MAX_PENDING 4096  /* notifications waiting for their visibility check */
+#define API_MAX_PENDING 4096  /* passing notices (typing) waiting for their visibility check */
+#define API_ROUND_MAX 1000    /* events read by one round of the stream's order */
+#define API_MARKS 64          /* order marks kept (see "The event stream's order") */
+#define API_GAP_WAIT_S 30     /* a missing id is waited for at most this long */
 #define API_REPLAY_MAX 1000   /* events replayed for Last-Event-ID */
 #define API_REPLAY_SPAN 20000 /* ids scanned for a replay */
 #define API_HELD_MAX 1000     /* live events held for a stream while it replays */
@@ -430,6 +433,13 @@ void api_queues(PGconn *conn, const struct api_call *call, struct api_result *re
 struct sse_note {
 	long long id, ticket;
 	char kind[33];
+};
+
+/* The newest event id a round saw, and an xid taken after that round's
+ * snapshot: once pg_snapshot_xmin() passes xid, every id up to `id` is final. */
+struct order_mark {
+	long long id;
+	unsigned long long xid;
 };
 
 struct stream {
@@ -484,10 +494,19 @@ struct api {
 	struct event *feed_ev, *feed_retry, *heartbeat;
 	unsigned feed_failures, beats;
 	bool feed_connecting, dispatching, seen_running;
-	long long last_event_id; /* the highest id the feed has seen */
-	struct sse_note *pending;
+	/* The streams' order: every event up to `released` has gone out (or
+	 * will never exist); -1 until the first round.  See "The event
+	 * stream's order". */
+	long long released;
+	struct order_mark marks[API_MARKS];
+	size_t nmarks;
+	bool events_due;           /* a notification came: read the events again */
+	struct event *round_timer; /* a missing id, or a failed round: look again */
+	unsigned round_wait_ms;
+	long long gap_at; /* `released` while it waits at a missing id */
+	double gap_since;
+	struct sse_note *pending; /* passing notices (typing) */
 	size_t npending;
-	bool pending_overflow;
 	/* Bridges' long polls waiting for a reply to be queued. */
 	struct api_req *held;
 	size_t nheld;
@@ -592,7 +611,9 @@ static void send_result(struct evhttp_request *req, struct api_result *res, cons
 	if (res->status == 429 || res->status == 503) {
 		char after[16];
 		snprintf(after, sizeof(after), "%u",
-		         res->retry_after ? res->retry_after : res->status == 429 ? 60 : 1);
+		         res->retry_after     ? res->retry_after
+		         : res->status == 429 ? 60
+		                              : 1);
 		evhttp_add_header(h, "Retry-After", after);
 	}
 	if (res->json == NULL && res->bytes == NULL && res->status != 204)
@@ -1145,6 +1166,8 @@ static bool stream_send(struct stream *s, const struct sse_note *n)
 		               n->ticket, n->kind);
 		return stream_write(s, text, (size_t)len);
 	}
+	/* Events come in id order (see "The event stream's order"): at or
+	 * below last_sent the client has it, from its replay or another daemon. */
 	if (n->id <= s->last_sent)
 		return true;
 	s->last_sent = n->id;
@@ -1177,7 +1200,7 @@ static const char overflow_text[] = "event: overflow\ndata: {}\n\n";
 struct replay_job {
 	struct api *api;
 	struct stream *s;
-	long long agent, after;
+	long long agent, after, released; /* replays (after, released] */
 	struct sse_note *notes;
 	size_t n;
 	bool truncated;
@@ -1201,10 +1224,14 @@ static void replay_work(PGconn *conn, void *arg)
 		return;
 	snprintf(agent, sizeof(agent), "%lld", j->agent);
 	snprintf(after, sizeof(after), "%lld", j->after);
-	snprintf(upto, sizeof(upto), "%lld", j->after + API_REPLAY_SPAN);
+	/* Up to where the live events are, all final (see "The event
+	 * stream's order"); the live ones after it wait in s->held. */
+	long long last =
+	    j->after + API_REPLAY_SPAN < j->released ? j->after + API_REPLAY_SPAN : j->released;
+	snprintf(upto, sizeof(upto), "%lld", last);
 	PGresult *r =
 	    dbpool_exec(conn,
-	                "SELECT e.id, e.ticket, e.kind, (SELECT max(id) FROM events) > $3::bigint"
+	                "SELECT e.id, e.ticket, e.kind"
 	                " FROM agents me JOIN events e ON e.id > $2::bigint AND e.id <= $3::bigint"
 	                " JOIN tickets t ON t.number = e.ticket"
 	                " WHERE me.id = $1::bigint AND e.kind <> 'read'"
@@ -1212,7 +1239,7 @@ static void replay_work(PGconn *conn, void *arg)
 	                3, params, NULL, NULL, 0);
 	if (PQresultStatus(r) == PGRES_TUPLES_OK) {
 		int rows = PQntuples(r);
-		j->truncated = rows > API_REPLAY_MAX || (rows > 0 && PQgetvalue(r, 0, 3)[0] == 't');
+		j->truncated = rows > API_REPLAY_MAX || last < j->released;
 		if (rows > API_REPLAY_MAX)
 			rows = API_REPLAY_MAX;
 		j->notes = calloc((size_t)rows + 1, sizeof(*j->notes));
@@ -1265,6 +1292,11 @@ static void stream_begin(struct api_req *q)
 	struct evhttp_request *req = q->req;
 	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
 
+	if (api->released < 0) { /* the first round has not run: no order yet */
+		evhttp_add_header(h, "Retry-After", "1");
+		send_error(req, 503, NULL, "the event stream is starting; try again");
+		return;
+	}
 	if (api->nstreams >= API_MAX_STREAMS || (s = calloc(1, sizeof(*s))) == NULL) {
 		send_error(req, 503, NULL, "too many event streams");
 		return;
@@ -1274,10 +1306,12 @@ static void stream_begin(struct api_req *q)
 	s->evcon = evhttp_request_get_connection(req);
 	s->agent = q->call.agent;
 	s->token_id = q->token_id;
-	s->last_sent = q->has_last_id ? q->last_id : 0;
+	/* Live events come after `released`; a client that has more (from
+	 * another daemon) is not sent them again. */
+	s->last_sent = q->has_last_id ? q->last_id : api->released;
 	snprintf(s->login, sizeof(s->login), "%s", q->login);
 	struct replay_job *j = NULL;
-	if (q->has_last_id) {
+	if (q->has_last_id && q->last_id < api->released) {
 		j = calloc(1, sizeof(*j));
 		if (j == NULL) {
 			free(s);
@@ -1288,6 +1322,7 @@ static void stream_begin(struct api_req *q)
 		j->s = s;
 		j->agent = s->agent;
 		j->after = q->last_id;
+		j->released = api->released;
 		if (!dbpool_submit(api->stream_pool, replay_work, replay_done, j)) {
 			free(j);
 			free(s);
@@ -1316,23 +1351,59 @@ static void stream_begin(struct api_req *q)
 	(void)stream_write(s, ": seutudesk events\nretry: 3000\n\n", 32);
 }
 
-/* -- Which connected agents may see each notified ticket. -- */
+/* -- The event stream's order. --
+ *
+ * An event's id is taken at INSERT, but the row (and its NOTIFY) shows at
+ * COMMIT, so ids commit out of order: a stream that sent 11 and then
+ * skipped the late 10 as "already past" lost it, and so did a reconnect
+ * asking for "ids after 11".  Streams therefore get events in id order,
+ * and an id is passed only when final: its row is visible, or it can no
+ * longer commit.  Then one number, the last id sent, says exactly what a
+ * client has, live and across a reconnect to any daemon (Last-Event-ID:
+ * "ids after N"), and a stream needs no memory of what it sent.
+ *
+ * Each round reads the events after `released` in one statement with its
+ * snapshot's xmin.  The visible ids right after `released` go out at once
+ * (the usual case: no hole).  At a hole, the id may belong to a transaction
+ * still running, or to one that rolled back.  A snapshot in which event j
+ * is visible was taken after every id below j was taken, and a transaction
+ * has its xid before it takes an id (sql/013_events_order.sql), so every
+ * transaction that may hold an id below j has an xid below one taken after
+ * that snapshot (struct order_mark); once a later snapshot's xmin passes
+ * it, they have all ended and what is not visible never will be.
+ * So a late commit waits only for itself, and a rolled-back id for the
+ * transactions that were running when it was seen.  A transaction that
+ * writes events and stays open holds the streams behind a rolled-back id;
+ * after API_GAP_WAIT_S the hole is passed (logged), the price being that
+ * such a transaction's events, if it ever commits, are not streamed.
+ *
+ * The NOTIFY only wakes the rounds (and carries the passing notices, which
+ * have no id); events are read from the table, so a lost LISTEN connection
+ * loses nothing either.  The rounds run one at a time on the stream's
+ * workers, with the visibility of each event to each connected agent. */
 
 struct dispatch_job {
 	struct api *api;
-	struct sse_note *notes;
-	size_t n;
+	long long released; /* in: where the round starts; out: where it ends */
+	struct order_mark marks[API_MARKS];
+	size_t nmarks;
+	bool pass_gap; /* the hole at `released` waited too long */
 	long long *agents;
 	size_t nagents;
-	/* Result: note index and agent, in note order. */
+	struct sse_note *notes; /* passing notices to check */
+	size_t n;
+	/* Result: what goes out, in order, and (note, agent) pairs in note order. */
+	struct sse_note *out;
+	size_t nout;
 	size_t *pair_note;
 	long long *pair_agent;
-	size_t npairs;
+	size_t npairs, cap_pairs;
+	bool failed, more, gap;
 };
 
 static char *id_array(const long long *v, size_t n, size_t stride)
 {
-	size_t cap = 2 + n * 21;
+	size_t cap = 3 + n * 21; /* braces, NUL */
 	char *s = malloc(cap), *p = s;
 
 	if (s == NULL)
@@ -1347,17 +1418,165 @@ static char *id_array(const long long *v, size_t n, size_t stride)
 	return s;
 }
 
-static void dispatch_work(PGconn *conn, void *arg)
+static bool pair_add(struct dispatch_job *j, size_t note, long long agent)
 {
-	struct dispatch_job *j = arg;
+	if (j->npairs == j->cap_pairs) {
+		size_t cap = j->cap_pairs ? 2 * j->cap_pairs : 256;
+		size_t *pn = realloc(j->pair_note, cap * sizeof(*pn));
+		if (pn != NULL)
+			j->pair_note = pn;
+		long long *pa = realloc(j->pair_agent, cap * sizeof(*pa));
+		if (pa != NULL)
+			j->pair_agent = pa;
+		if (pn == NULL || pa == NULL)
+			return false;
+		j->cap_pairs = cap;
+	}
+	j->pair_note[j->npairs] = note;
+	j->pair_agent[j->npairs++] = agent;
+	return true;
+}
 
-	if (conn == NULL)
+/* The first round: start after the newest id below which nothing may still
+ * commit, as far as the last 1000 ids tell (an older hole is long final). */
+static bool order_start(PGconn *conn, struct dispatch_job *j)
+{
+	PGresult *r = dbpool_exec(
+	    conn,
+	    "SELECT coalesce((SELECT min(g) - 1 FROM generate_series(greatest(m - 999, 1), m) g"
+	    "  WHERE NOT EXISTS (SELECT 1 FROM events WHERE id = g)), m)"
+	    " FROM (SELECT coalesce(max(id), 0) AS m FROM events) x",
+	    0, NULL, NULL, NULL, 0);
+	bool ok = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
+
+	if (ok)
+		j->released = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	PQclear(r);
+	return ok;
+}
+
+static void marks_push(struct dispatch_job *j, long long id, unsigned long long xid)
+{
+	if (j->nmarks > 0 && j->marks[j->nmarks - 1].id >= id)
 		return;
+	if (j->nmarks == API_MARKS) /* the newest mark stands for the last one: later, not wrong */
+		j->nmarks--;
+	j->marks[j->nmarks++] = (struct order_mark){id, xid};
+}
+
+/* Events after j->released, as far as they are final, with who may see them. */
+static void events_round(PGconn *conn, struct dispatch_job *j, const char *agents)
+{
+	char after[24];
+	const char *params[2] = {after, agents};
+
+	snprintf(after, sizeof(after), "%lld", j->released);
+	PGresult *r = dbpool_exec(
+	    conn,
+	    "WITH s AS (SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin),"
+	    " e AS (SELECT id, coalesce(ticket, 0) AS ticket, kind FROM events"
+	    "  WHERE id > $1::bigint ORDER BY id LIMIT 1000)"
+	    " SELECT s.xmin, e.id, e.ticket, e.kind, v.id FROM s LEFT JOIN e ON true"
+	    " LEFT JOIN LATERAL (SELECT me.id FROM tickets t JOIN agents me"
+	    "  ON me.id = ANY ($2::bigint[]) WHERE t.number = e.ticket AND e.kind <> 'read'"
+	    "  AND " TICKETVIEW_SQL_MAY_SEE ") v ON true ORDER BY e.id, v.id",
+	    2, params, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) < 1) {
+		log_warn("api=events event=round_failed: %s", PQerrorMessage(conn));
+		j->failed = true;
+		PQclear(r);
+		return;
+	}
+	int rows = PQntuples(r);
+	unsigned long long xmin = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
+	long long newest = -1;
+	size_t nevents = 0;
+	for (int i = 0; i < rows; i++) {
+		if (PQgetisnull(r, i, 1))
+			continue;
+		long long id = strtoll(PQgetvalue(r, i, 1), NULL, 10);
+		if (id != newest)
+			nevents++;
+		newest = id;
+	}
+	/* Final: up to the newest mark whose transactions have all ended. */
+	long long final = j->released;
+	size_t popped = 0;
+	for (; popped < j->nmarks && j->marks[popped].xid <= xmin; popped++)
+		if (j->marks[popped].id > final)
+			final = j->marks[popped].id;
+	memmove(j->marks, j->marks + popped, (j->nmarks - popped) * sizeof(*j->marks));
+	j->nmarks -= popped;
+	if (nevents >= API_ROUND_MAX) { /* ids past the last row read were not seen */
+		j->more = true;
+		if (final > newest)
+			final = newest;
+	}
+	j->out = calloc((size_t)nevents + j->n + 1, sizeof(*j->out));
+	if (j->out == NULL) {
+		j->failed = true;
+		PQclear(r);
+		return;
+	}
+	long long cur = j->released, at = -1;
+	bool send = false;
+	for (int i = 0; i < rows; i++) {
+		if (PQgetisnull(r, i, 1))
+			continue;
+		long long id = strtoll(PQgetvalue(r, i, 1), NULL, 10);
+		if (id != at) {
+			if (id > final && id != cur + 1) {
+				if (!j->pass_gap) {
+					j->gap = true; /* this one and the rest wait */
+					break;
+				}
+				log_warn("api=events event=gap_passed ids=%lld-%lld", cur + 1,
+				         id - 1);
+				j->pass_gap = false;
+			}
+			at = cur = id;
+			const char *kind = PQgetvalue(r, i, 3);
+			struct sse_note *n = &j->out[j->nout];
+			n->ticket = strtoll(PQgetvalue(r, i, 2), NULL, 10);
+			send = n->ticket > 0 && kind_ok(kind);
+			if (send) {
+				n->id = id;
+				snprintf(n->kind, sizeof(n->kind), "%s", kind);
+				j->nout++;
+			}
+		}
+		if (send && !PQgetisnull(r, i, 4) &&
+		    !pair_add(j, j->nout - 1, strtoll(PQgetvalue(r, i, 4), NULL, 10)))
+			log_warn("api=events event=out_of_memory id=%lld", id);
+	}
+	j->released = cur > final ? cur : final;
+	popped = 0;
+	while (popped < j->nmarks && j->marks[popped].id <= j->released)
+		popped++;
+	memmove(j->marks, j->marks + popped, (j->nmarks - popped) * sizeof(*j->marks));
+	j->nmarks -= popped;
+	PQclear(r);
+	/* A hole: mark the newest id seen with an xid taken now, after the
+	 * snapshot that saw it, so above every xid that may hold an id below
+	 * it.  (A snapshot's own xmax is not such a bound: it is one past the
+	 * latest completed xid, and a younger running one is left out.)  It
+	 * costs an xid per hole, fewer than the writers' own. */
+	if (j->gap && (j->nmarks == 0 || j->marks[j->nmarks - 1].id < newest)) {
+		r = dbpool_exec(conn, "SELECT pg_current_xact_id()::text", 0, NULL, NULL, NULL, 0);
+		if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+			marks_push(j, newest, strtoull(PQgetvalue(r, 0, 0), NULL, 10));
+		PQclear(r);
+	}
+}
+
+/* Which connected agents may see each passing notice's ticket. */
+static void notices_check(PGconn *conn, struct dispatch_job *j, const char *agents)
+{
 	char *tickets = id_array(&j->notes[0].ticket, j->n, sizeof(struct sse_note));
-	char *agents = id_array(j->agents, j->nagents, sizeof(long long));
 	const char *params[2] = {tickets, agents};
 	PGresult *r = NULL;
-	if (tickets != NULL && agents != NULL)
+
+	if (tickets != NULL)
 		r = dbpool_exec(conn,
 		                "SELECT n.ord, me.id FROM unnest($1::bigint[]) WITH ORDINALITY"
 		                " AS n(ticket, ord) JOIN tickets t ON t.number = n.ticket"
@@ -1365,23 +1584,55 @@ static void dispatch_work(PGconn *conn, void *arg)
 		                " WHERE " TICKETVIEW_SQL_MAY_SEE " ORDER BY n.ord",
 		                2, params, NULL, NULL, 0);
 	if (r != NULL && PQresultStatus(r) == PGRES_TUPLES_OK) {
-		size_t rows = (size_t)PQntuples(r);
-		j->pair_note = calloc(rows + 1, sizeof(*j->pair_note));
-		j->pair_agent = calloc(rows + 1, sizeof(*j->pair_agent));
-		for (size_t i = 0; j->pair_note && j->pair_agent && i < rows; i++) {
-			j->pair_note[i] = strtoull(PQgetvalue(r, (int)i, 0), NULL, 10) - 1;
-			j->pair_agent[i] = strtoll(PQgetvalue(r, (int)i, 1), NULL, 10);
-			j->npairs++;
+		size_t base = j->nout, rows = (size_t)PQntuples(r);
+		for (size_t i = 0; i < j->n; i++)
+			j->out[j->nout++] = j->notes[i];
+		for (size_t i = 0; i < rows; i++) {
+			size_t ord = strtoull(PQgetvalue(r, (int)i, 0), NULL, 10);
+			if (ord >= 1 && ord <= j->n)
+				(void)pair_add(j, base + ord - 1,
+				               strtoll(PQgetvalue(r, (int)i, 1), NULL, 10));
 		}
 	} else {
-		log_warn("api=events event=dispatch_failed events=%zu", j->n);
+		log_warn("api=events event=dispatch_failed notices=%zu", j->n);
 	}
 	PQclear(r);
 	free(tickets);
+}
+
+static void dispatch_work(PGconn *conn, void *arg)
+{
+	struct dispatch_job *j = arg;
+	char *agents = id_array(j->agents, j->nagents, sizeof(long long));
+
+	if (conn == NULL || agents == NULL || (j->released < 0 && !order_start(conn, j))) {
+		j->failed = true;
+		free(agents);
+		return;
+	}
+	events_round(conn, j, agents);
+	if (!j->failed && j->n > 0)
+		notices_check(conn, j, agents);
 	free(agents);
 }
 
 static void dispatch(struct api *api);
+
+static void round_after(struct api *api, unsigned ms)
+{
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+
+	if (!api->stopping)
+		event_add(api->round_timer, &tv);
+}
+
+static void on_round_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct api *api = arg;
+
+	api->events_due = true;
+	dispatch(api);
+}
 
 static void dispatch_done(void *arg)
 {
@@ -1389,17 +1640,47 @@ static void dispatch_done(void *arg)
 	struct api *api = j->api;
 
 	api->dispatching = false;
-	for (size_t i = 0; !api->stopping && i < j->npairs; i++) {
-		if (j->pair_note[i] >= j->n)
-			continue;
-		for (struct stream *s = api->streams, *next; s != NULL; s = next) {
-			next = s->next;
-			if (s->agent == j->pair_agent[i])
-				(void)stream_deliver(s, &j->notes[j->pair_note[i]]);
+	if (j->failed) {
+		/* nothing moved; the notices are passing, so they go */
+		api->events_due = true;
+		api->round_wait_ms = api->round_wait_ms ? api->round_wait_ms * 2 : 50;
+		if (api->round_wait_ms > 2000)
+			api->round_wait_ms = 2000;
+		round_after(api, api->round_wait_ms);
+	} else {
+		api->released = j->released;
+		memcpy(api->marks, j->marks, j->nmarks * sizeof(*j->marks));
+		api->nmarks = j->nmarks;
+		for (size_t i = 0; !api->stopping && i < j->npairs; i++) {
+			if (j->pair_note[i] >= j->nout)
+				continue;
+			for (struct stream *s = api->streams, *next; s != NULL; s = next) {
+				next = s->next;
+				if (s->agent == j->pair_agent[i])
+					(void)stream_deliver(s, &j->out[j->pair_note[i]]);
+			}
+		}
+		if (j->more)
+			api->events_due = true;
+		if (j->gap) {
+			/* A hole: its commit wakes us; a rollback does not, so look
+			 * again, less often the longer it lasts. */
+			if (api->gap_since == 0 || api->gap_at != api->released) {
+				api->gap_at = api->released;
+				api->gap_since = mono_now();
+				api->round_wait_ms = 5;
+			} else if (api->round_wait_ms < 200) {
+				api->round_wait_ms *= 2;
+			}
+			round_after(api, api->round_wait_ms);
+		} else {
+			api->gap_since = 0;
+			api->round_wait_ms = 0;
 		}
 	}
 	free(j->notes);
 	free(j->agents);
+	free(j->out);
 	free(j->pair_note);
 	free(j->pair_agent);
 	free(j);
@@ -1407,30 +1688,28 @@ static void dispatch_done(void *arg)
 		dispatch(api);
 }
 
-/* Starts the visibility check of the pending notifications, one at a time
- * so that every stream gets its events in order. */
+/* Starts a round when one is due, one at a time so that every stream gets
+ * its events in order. */
 static void dispatch(struct api *api)
 {
-	if (api->dispatching || api->npending == 0)
+	if (api->dispatching || api->stopping || (!api->events_due && api->npending == 0))
 		return;
-	if (api->pending_overflow) {
-		api->pending_overflow = false;
-		for (struct stream *s = api->streams, *next; s != NULL; s = next) {
-			next = s->next;
-			(void)stream_write(s, overflow_text, sizeof(overflow_text) - 1);
-		}
-	}
-	if (api->streams == NULL) {
-		api->npending = 0;
-		return;
-	}
+	if (api->streams == NULL)
+		api->npending = 0; /* passing notices for nobody */
 	struct dispatch_job *j = calloc(1, sizeof(*j));
-	if (j == NULL)
+	if (j == NULL) {
+		round_after(api, 100);
 		return;
+	}
 	j->api = api;
+	j->released = api->released;
+	memcpy(j->marks, api->marks, api->nmarks * sizeof(*j->marks));
+	j->nmarks = api->nmarks;
+	if (api->gap_since > 0 && mono_now() - api->gap_since > API_GAP_WAIT_S)
+		j->pass_gap = true;
 	j->notes = api->pending;
 	j->n = api->npending;
-	j->agents = calloc(api->nstreams, sizeof(*j->agents));
+	j->agents = calloc(api->nstreams + 1, sizeof(*j->agents));
 	for (struct stream *s = api->streams; j->agents != NULL && s != NULL; s = s->next) {
 		bool dup = false;
 		for (size_t i = 0; i < j->nagents && !dup; i++)
@@ -1442,27 +1721,24 @@ static void dispatch(struct api *api)
 	api->npending = 0;
 	if (j->agents == NULL || api->pending == NULL ||
 	    !dbpool_submit(api->stream_pool, dispatch_work, dispatch_done, j)) {
-		/* Busy: take the notifications back and try with the next one. */
+		/* Busy: take the notices back and try again shortly. */
 		free(api->pending);
 		api->pending = j->notes;
 		api->npending = j->n;
 		free(j->agents);
 		free(j);
+		round_after(api, 20);
 		return;
 	}
+	api->events_due = false;
 	api->dispatching = true;
 }
 
+/* A passing notice (no id: typing) for the next round. */
 static void pending_add(struct api *api, const struct sse_note *n)
 {
-	if (n->id > api->last_event_id)
-		api->last_event_id = n->id;
-	if (n->ticket <= 0 || strcmp(n->kind, "read") == 0)
-		return; /* no ticket to check, or an audit entry rather than a change */
-	if (api->npending == API_MAX_PENDING) {
-		api->pending_overflow = true;
-		return;
-	}
+	if (n->ticket <= 0 || api->npending == API_MAX_PENDING)
+		return; /* a passing notice may pass unseen */
 	api->pending[api->npending++] = *n;
 }
 
@@ -1513,8 +1789,10 @@ static void on_feed(evutil_socket_t fd, short what, void *arg)
 		if (parse_note(pn->extra, &n)) {
 			if (strcmp(n.kind, "chat_reply") == 0)
 				wake = true;
-			else
+			else if (n.id == 0)
 				pending_add(api, &n);
+			else
+				api->events_due = true; /* read from the table, in order */
 		}
 		PQfreemem(pn);
 	}
@@ -1537,10 +1815,6 @@ static void on_feed(evutil_socket_t fd, short what, void *arg)
 struct feed_job {
 	struct api *api;
 	PGconn *conn;
-	long long after; /* catch up from here; -1: start at the newest */
-	struct sse_note *notes;
-	size_t n;
-	long long newest;
 	char *error;
 };
 
@@ -1548,8 +1822,6 @@ static void feed_work(PGconn *unused, void *arg)
 {
 	struct feed_job *j = arg;
 	struct runtime *rt = runtime_current();
-	char after[24];
-	const char *params[1] = {after};
 
 	if (rt == NULL || unused == NULL) {
 		runtime_unref(&rt);
@@ -1565,29 +1837,6 @@ static void feed_work(PGconn *unused, void *arg)
 		j->conn = NULL;
 		return;
 	}
-	/* What was committed while we had no feed reaches the streams now. */
-	snprintf(after, sizeof(after), "%lld", j->after);
-	PGresult *r = PQexecParams(j->conn,
-	                           "SELECT id, coalesce(ticket, 0), kind FROM events"
-	                           " WHERE $1::bigint >= 0 AND id > $1::bigint"
-	                           " ORDER BY id LIMIT 1000",
-	                           1, NULL, params, NULL, NULL, 0);
-	PGresult *m = PQexec(j->conn, "SELECT coalesce(max(id), 0) FROM events");
-	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQresultStatus(m) == PGRES_TUPLES_OK) {
-		int rows = PQntuples(r);
-		j->newest = strtoll(PQgetvalue(m, 0, 0), NULL, 10);
-		j->notes = calloc((size_t)rows + 1, sizeof(*j->notes));
-		for (int i = 0; j->notes != NULL && i < rows; i++) {
-			struct sse_note *n = &j->notes[j->n];
-			n->id = strtoll(PQgetvalue(r, i, 0), NULL, 10);
-			n->ticket = strtoll(PQgetvalue(r, i, 1), NULL, 10);
-			snprintf(n->kind, sizeof(n->kind), "%s", PQgetvalue(r, i, 2));
-			if (kind_ok(n->kind))
-				j->n++;
-		}
-	}
-	PQclear(r);
-	PQclear(m);
 	if (PQsetnonblocking(j->conn, 1) != 0) {
 		j->error = db_error(j->conn, NULL);
 		PQfinish(j->conn);
@@ -1617,17 +1866,14 @@ static void feed_done(void *arg)
 		if (api->feed_ev == NULL || event_add(api->feed_ev, NULL) != 0) {
 			feed_drop(api, "cannot watch the connection");
 		} else {
-			if (api->feed_failures > 0 || j->after >= 0)
-				log_info("api=events event=feed_connected caught_up=%zu", j->n);
+			if (api->feed_failures > 0)
+				log_info("api=events event=feed_connected");
 			api->feed_failures = 0;
-			for (size_t i = 0; i < j->n; i++)
-				pending_add(api, &j->notes[i]);
-			if (j->newest > api->last_event_id)
-				api->last_event_id = j->newest;
+			/* what was committed while we had no feed is read now */
+			api->events_due = true;
 			dispatch(api);
 		}
 	}
-	free(j->notes);
 	free(j->error);
 	free(j);
 }
@@ -1644,7 +1890,6 @@ static void feed_connect(struct api *api)
 		return;
 	}
 	j->api = api;
-	j->after = api->last_event_id > 0 ? api->last_event_id : -1;
 	if (!dbpool_submit(api->stream_pool, feed_work, feed_done, j)) {
 		free(j);
 		api->feed_failures++;
@@ -1925,11 +2170,13 @@ struct api *api_start(struct event_base *base, char **error_r)
 	api->max_body = a->max_body;
 	pthread_mutex_init(&api->seen_lock, NULL);
 	api->pending = calloc(API_MAX_PENDING, sizeof(*api->pending));
+	api->released = -1;
 	api->feed_retry = evtimer_new(base, on_feed_retry, api);
+	api->round_timer = evtimer_new(base, on_round_timer, api);
 	api->heartbeat = event_new(base, -1, EV_PERSIST, on_heartbeat, api);
 	api->held_timer = evtimer_new(base, on_held_timer, api);
-	if (api->pending == NULL || api->feed_retry == NULL || api->heartbeat == NULL ||
-	    api->held_timer == NULL) {
+	if (api->pending == NULL || api->feed_retry == NULL || api->round_timer == NULL ||
+	    api->heartbeat == NULL || api->held_timer == NULL) {
 		*error_r = strdup("out of memory");
 		goto fail;
 	}
@@ -2015,6 +2262,8 @@ void api_stop(struct api **pp)
 		PQfinish(api->feed);
 	if (api->feed_retry != NULL)
 		event_free(api->feed_retry);
+	if (api->round_timer != NULL)
+		event_free(api->round_timer);
 	if (api->heartbeat != NULL)
 		event_free(api->heartbeat);
 	if (api->ssl != NULL)
