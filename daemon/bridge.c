@@ -405,64 +405,35 @@ static bool read_post(const json_t *b, struct chat_post *m, struct api_result *r
 	return true;
 }
 
-/* A post seen before: the ticket it went to. */
-static bool seen_before(PGconn *conn, const char *mailbox, const struct chat_post *m,
-                        const char *bridge, struct api_result *res, bool *seen_r)
+/* One statement, after the conversation's lock (so that its snapshot sees
+ * what the last holder committed): was the post seen before (the answer
+ * then), is the conversation within its messages per minute, and if both
+ * allow it the conversation is recorded and the message's Date and parent
+ * (the conversation's latest message) read.  NULL with res set when the
+ * post ends here: seen (200), over the limit (429) or an error. */
+static PGresult *conversation_upsert(PGconn *conn, const char *bridge, const char *mailbox,
+                                     const struct chat_post *m, int limit, struct api_result *res)
 {
-	const char *v[2] = {mailbox, m->id};
-	PGresult *r = run(conn, res, "messages", bridge,
-	                  "SELECT json_build_object('ticket', coalesce(l.ticket, 0),"
-	                  " 'outcome', 'duplicate', 'message', m.id, 'duplicate', true)::text"
-	                  " FROM intake_log l LEFT JOIN messages m ON m.message_id = l.dedupe_key"
-	                  " WHERE l.mailbox = $1 AND l.external_id = $2",
-	                  2, v, PGRES_TUPLES_OK);
-
-	if (r == NULL)
-		return false;
-	*seen_r = PQntuples(r) > 0;
-	if (*seen_r)
-		answer_text(res, 200, PQgetvalue(r, 0, 0));
-	PQclear(r);
-	return true;
-}
-
-/* Refuses a conversation over its messages per minute (429). */
-static bool within_limit(PGconn *conn, const char *bridge, const struct chat_post *m, int limit,
-                         struct api_result *res, bool *ok_r)
-{
-	const char *v[2] = {bridge, m->conversation};
-	PGresult *r = run(conn, res, "messages", bridge,
-	                  "SELECT count(*), ceil(60 - extract(epoch FROM now() - min(created_at)))"
-	                  " FROM messages WHERE bridge = $1 AND conversation = $2"
-	                  "  AND direction = 'in' AND created_at > now() - interval '1 minute'",
-	                  2, v, PGRES_TUPLES_OK);
-
-	if (r == NULL)
-		return false;
-	*ok_r = atoi(PQgetvalue(r, 0, 0)) < limit;
-	if (!*ok_r) {
-		int wait = atoi(PQgetvalue(r, 0, 1));
-		api_result_error(res, 429, "conversation",
-		                 "more than %d messages a minute in this conversation", limit);
-		res->retry_after = wait > 0 && wait <= 60 ? (unsigned)wait : 60;
-		log_info("api=bridge.messages event=rate_limited bridge=%s", bridge);
-	}
-	PQclear(r);
-	return true;
-}
-
-/* Records the conversation and reads what the message needs: its Date and
- * the conversation's latest message (the parent). */
-static PGresult *conversation_upsert(PGconn *conn, const char *bridge, const struct chat_post *m,
-                                     struct api_result *res)
-{
-	const char *v[9] = {bridge,  m->conversation, m->name ? m->name : "", m->handle, m->email,
-	                    m->site, m->lang,         m->resume_url,          m->sent_at};
+	char lim[16];
+	snprintf(lim, sizeof(lim), "%d", limit);
+	const char *v[12] = {bridge,    m->conversation, m->name ? m->name : "",
+	                     m->handle, m->email,        m->site,
+	                     m->lang,   m->resume_url,   m->sent_at,
+	                     mailbox,   m->id,           lim};
 	PGresult *r = dbpool_exec(
 	    conn,
-	    "WITH c AS (INSERT INTO chat_conversations"
+	    "WITH seen AS (SELECT json_build_object('ticket', coalesce(l.ticket, 0),"
+	    "   'outcome', 'duplicate', 'message', m.id, 'duplicate', true)::text AS answer"
+	    "  FROM intake_log l LEFT JOIN messages m ON m.message_id = l.dedupe_key"
+	    "  WHERE l.mailbox = $10 AND l.external_id = $11 LIMIT 1),"
+	    " rate AS (SELECT count(*) AS n,"
+	    "   ceil(60 - extract(epoch FROM now() - min(created_at))) AS wait"
+	    "  FROM messages WHERE bridge = $1 AND conversation = $2"
+	    "   AND direction = 'in' AND created_at > now() - interval '1 minute'),"
+	    " c AS (INSERT INTO chat_conversations"
 	    "  (bridge, id, name, handle, email, site, lang, resume_url)"
-	    "  VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+	    "  SELECT $1, $2, $3, $4, $5, $6, $7, $8"
+	    "   WHERE NOT EXISTS (SELECT 1 FROM seen) AND (SELECT n FROM rate) < $12::int"
 	    "  ON CONFLICT (bridge, id) DO UPDATE SET name = EXCLUDED.name,"
 	    "   handle = EXCLUDED.handle,"
 	    "   email = coalesce(EXCLUDED.email, chat_conversations.email),"
@@ -474,18 +445,33 @@ static PGresult *conversation_upsert(PGconn *conn, const char *bridge, const str
 	    " SELECT to_char(coalesce($9::timestamptz, now()) AT TIME ZONE 'UTC',"
 	    "   'Dy, DD Mon YYYY HH24:MI:SS \"+0000\"'),"
 	    "  (SELECT message_id FROM messages WHERE bridge = $1 AND conversation = $2"
-	    "    AND direction = 'in' AND message_id IS NOT NULL ORDER BY id DESC LIMIT 1)"
-	    " FROM c",
-	    9, v, NULL, NULL, 0);
+	    "    AND direction = 'in' AND message_id IS NOT NULL ORDER BY id DESC LIMIT 1),"
+	    "  (SELECT answer FROM seen), (SELECT n FROM rate), (SELECT wait FROM rate),"
+	    "  EXISTS (SELECT 1 FROM c)",
+	    12, v, NULL, NULL, 0);
 	const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
 
-	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
-		return r;
-	if (state != NULL && strncmp(state, "22", 2) == 0)
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
+		if (!PQgetisnull(r, 0, 2)) {
+			answer_text(res, 200, PQgetvalue(r, 0, 2));
+		} else if (atoi(PQgetvalue(r, 0, 3)) >= limit) {
+			int wait = atoi(PQgetvalue(r, 0, 4));
+			api_result_error(res, 429, "conversation",
+			                 "more than %d messages a minute in this conversation",
+			                 limit);
+			res->retry_after = wait > 0 && wait <= 60 ? (unsigned)wait : 60;
+			log_info("api=bridge.messages event=rate_limited bridge=%s", bridge);
+		} else if (PQgetvalue(r, 0, 5)[0] == 't') {
+			return r;
+		} else {
+			db_fail(res, conn, "messages", bridge);
+		}
+	} else if (state != NULL && strncmp(state, "22", 2) == 0) {
 		api_result_error(res, 400, "sent_at",
 		                 "sent_at is not a time like 2026-12-07T09:15:00Z");
-	else
+	} else {
 		db_fail(res, conn, "messages", bridge);
+	}
 	PQclear(r);
 	return NULL;
 }
@@ -505,15 +491,8 @@ static void lock_conversation(PGconn *conn, const char *bridge, const char *conv
 static void store_post(PGconn *conn, const struct api_call *call, const struct chat_post *m,
                        const char *mailbox, struct api_result *res)
 {
-	bool seen = false, ok = false;
-
-	if (!seen_before(conn, mailbox, m, call->bridge, res, &seen) || seen)
-		return;
-	if (!within_limit(conn, call->bridge, m, call->rt->cfg->bridge.conversation_limit, res,
-	                  &ok) ||
-	    !ok)
-		return;
-	PGresult *c = conversation_upsert(conn, call->bridge, m, res);
+	PGresult *c = conversation_upsert(conn, call->bridge, mailbox, m,
+	                                  call->rt->cfg->bridge.conversation_limit, res);
 	if (c == NULL)
 		return;
 	size_t len;
