@@ -40,6 +40,7 @@ enum cfg_type {
 	CFG_PATH,     /* char *, made absolute */
 	CFG_SECRET,   /* char * path (offset) and char * content (aux_offset) */
 	CFG_CONNINFO, /* char *, checked with libpq's own parser */
+	CFG_MONEY,    /* long long cents, range min..max */
 };
 
 enum {
@@ -237,6 +238,26 @@ bool config_parse_duration(const char *s, uint64_t *seconds_r)
 	return true;
 }
 
+bool config_parse_money(const char *s, long long *cents_r)
+{
+	uint64_t units, frac = 0;
+	const char *p = s;
+
+	if (!parse_digits(&p, &units) || units > 10000000000000ULL)
+		return false;
+	if (*p == '.' || *p == ',') {
+		const char *f = ++p;
+		if (!parse_digits(&p, &frac) || p - f > 2)
+			return false;
+		if (p - f == 1)
+			frac *= 10;
+	}
+	if (*p != '\0')
+		return false;
+	*cents_r = (long long)(units * 100 + frac);
+	return true;
+}
+
 static void format_size(uint64_t n, char buf[static 32])
 {
 	static const char units[] = "KMGT";
@@ -424,10 +445,45 @@ static const char *check_section_name(const char *v)
 
 static const char *check_list(const char *v) { return route_check_list(v); }
 
+/* [costs] currency: an ISO 4217 code. */
+static const char *check_currency(const char *v)
+{
+	if (strlen(v) != 3 || strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != 3)
+		return "a currency code of 3 capital letters, like EUR";
+	return NULL;
+}
+
+/* [report NAME] member: a member id, or all. */
+static const char *check_member(const char *v)
+{
+	return strcmp(v, "all") == 0 || check_id(v) == NULL ? NULL
+	                                                    : "a member id like kinnula, or all";
+}
+
+/* [report NAME] lang. */
+static const char *check_lang(const char *v)
+{
+	return strcmp(v, "fi") == 0 || strcmp(v, "sv") == 0 || strcmp(v, "en") == 0
+	           ? NULL
+	           : "fi, sv or en";
+}
+
+/* [report NAME] by: the groupings of doc/reports.md. */
+static const char *check_grouping(const char *v)
+{
+	static const char *const names[] = {"municipality", "sector",  "queue", "category",
+	                                    "priority",     "channel", "agent", "none"};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(v, names[i]) == 0)
+			return NULL;
+	return "municipality, sector, queue, category, priority, channel, agent or none";
+}
+
 static const char *check_address(const char *v);
 
-/* [sla] notify: "lead" and/or mail addresses, comma-separated. */
-static const char *check_notify(const char *v)
+/* A comma-separated list of mail addresses and/or the word keyword. */
+static bool recipients_ok(const char *v, const char *keyword)
 {
 	char item[256];
 
@@ -439,16 +495,31 @@ static const char *check_notify(const char *v)
 		while (e > a && e[-1] == ' ')
 			e--;
 		if (e == a || (size_t)(e - a) >= sizeof(item))
-			return "\"lead\" and/or mail addresses, separated by commas";
+			return false;
 		memcpy(item, a, (size_t)(e - a));
 		item[e - a] = '\0';
-		if (strcmp(item, "lead") != 0 && check_address(item) != NULL)
-			return "\"lead\" and/or mail addresses, separated by commas";
+		if (strcmp(item, keyword) != 0 && check_address(item) != NULL)
+			return false;
 		s += n;
 		if (*s == ',')
 			s++;
 	}
-	return NULL;
+	return true;
+}
+
+/* [sla] notify: "lead" and/or mail addresses, comma-separated. */
+static const char *check_notify(const char *v)
+{
+	return recipients_ok(v, "lead") ? NULL
+	                                : "\"lead\" and/or mail addresses, separated by commas";
+}
+
+/* [report NAME] to: "managers" and/or mail addresses. */
+static const char *check_report_to(const char *v)
+{
+	return *v != '\0' && recipients_ok(v, "managers")
+	           ? NULL
+	           : "\"managers\" and/or mail addresses, separated by commas";
 }
 
 /* IMAP user names and folder names: passed on as given. */
@@ -731,14 +802,15 @@ static const struct cfg_key smtp_keys[SMTP_NKEYS] = {
                           .check = check_domain,
                           .flags = CFG_RELOAD | CFG_OPTIONAL,
                           .help = "the name we greet the relay with; empty: the host name"},
-    [SMTP_K_TIMEOUT] = {.name = "timeout",
-                        .type = CFG_DURATION,
-                        .offset = SMTP(timeout),
-                        .def = "60s",
-                        .min = 1,
-                        .max = 3600,
-                        .flags = CFG_RELOAD,
-                        .help = "give up on a silent relay after this long, at the connect and per protocol step"},
+    [SMTP_K_TIMEOUT] =
+        {.name = "timeout",
+         .type = CFG_DURATION,
+         .offset = SMTP(timeout),
+         .def = "60s",
+         .min = 1,
+         .max = 3600,
+         .flags = CFG_RELOAD,
+         .help = "give up on a silent relay after this long, at the connect and per protocol step"},
     [SMTP_K_FROM] = {.name = "from",
                      .type = CFG_STRING,
                      .offset = SMTP(from),
@@ -1194,7 +1266,141 @@ static const struct cfg_key bridge_keys[B_NKEYS] = {
                             "bridges say when the answer will come and ask for an e-mail"},
 };
 
+#define COSTS(f) offsetof(struct config_costs, f)
+enum { C_POPULATION, C_USERS, C_WORKSTATIONS, C_HOURLY_RATE, C_CURRENCY, C_NKEYS };
+static const struct cfg_key costs_keys[C_NKEYS] = {
+    [C_POPULATION] = {.name = "population_weight",
+                      .type = CFG_INT,
+                      .offset = COSTS(population_weight),
+                      .def = "50",
+                      .min = 0,
+                      .max = 100,
+                      .flags = CFG_RELOAD,
+                      .help = "per cent of the shared cost split by the members' population"},
+    [C_USERS] = {.name = "users_weight",
+                 .type = CFG_INT,
+                 .offset = COSTS(users_weight),
+                 .def = "25",
+                 .min = 0,
+                 .max = 100,
+                 .flags = CFG_RELOAD,
+                 .help = "per cent split by their users"},
+    [C_WORKSTATIONS] = {.name = "workstations_weight",
+                        .type = CFG_INT,
+                        .offset = COSTS(workstations_weight),
+                        .def = "25",
+                        .min = 0,
+                        .max = 100,
+                        .flags = CFG_RELOAD,
+                        .help = "per cent split by their workstations; the three weights "
+                                "sum to 100"},
+    [C_HOURLY_RATE] = {.name = "hourly_rate",
+                       .type = CFG_MONEY,
+                       .offset = COSTS(hourly_rate),
+                       .def = "0.00",
+                       .min = 0,
+                       .max = 100000000, /* a million per hour */
+                       .flags = CFG_RELOAD,
+                       .help = "the price of an hour of logged work charged to the member "
+                               "worked for, like 65.00; 0: work is not charged"},
+    [C_CURRENCY] = {.name = "currency",
+                    .type = CFG_STRING,
+                    .offset = COSTS(currency),
+                    .def = "EUR",
+                    .check = check_currency,
+                    .flags = CFG_RELOAD,
+                    .help = "the currency of the amounts, as its ISO 4217 code"},
+};
+
+static const char *const report_kind_names[] = {"sla",      "volume", "backlog",
+                                                "workload", "costs",  NULL};
+static const char *const report_format_names[] = {"xlsx", "csv", "html", NULL};
+_Static_assert(sizeof(enum config_report_kind) == sizeof(int) && CONFIG_REPORT_SLA == 0 &&
+                   CONFIG_REPORT_COSTS == 4,
+               "report_kind_names follows enum config_report_kind");
+_Static_assert(sizeof(enum config_report_format) == sizeof(int) && CONFIG_REPORT_XLSX == 0 &&
+                   CONFIG_REPORT_HTML == 2,
+               "report_format_names follows enum config_report_format");
+
+#define REPORT(f) offsetof(struct config_report, f)
+enum { RP_KIND, RP_MEMBER, RP_TO, RP_FORMAT, RP_LANG, RP_BY, RP_NKEYS };
+static const struct cfg_key report_keys[RP_NKEYS] = {
+    [RP_KIND] = {.name = "kind",
+                 .type = CFG_ENUM,
+                 .offset = REPORT(kind),
+                 .def = "sla",
+                 .names = report_kind_names,
+                 .flags = CFG_RELOAD,
+                 .help = "the report: sla, volume, backlog, workload or costs"},
+    [RP_MEMBER] = {.name = "member",
+                   .type = CFG_STRING,
+                   .offset = REPORT(member),
+                   .check = check_member,
+                   .flags = CFG_RELOAD | CFG_REQUIRED,
+                   .help = "the member the report is about, or all"},
+    [RP_TO] = {.name = "to",
+               .type = CFG_STRING,
+               .offset = REPORT(to),
+               .check = check_report_to,
+               .flags = CFG_RELOAD | CFG_REQUIRED,
+               .help = "managers (the agents of role manager who see the member) "
+                       "and/or addresses, comma-separated"},
+    [RP_FORMAT] = {.name = "format",
+                   .type = CFG_ENUM,
+                   .offset = REPORT(format),
+                   .def = "xlsx",
+                   .names = report_format_names,
+                   .flags = CFG_RELOAD,
+                   .help = "the attachment: xlsx, csv or html"},
+    [RP_LANG] = {.name = "lang",
+                 .type = CFG_STRING,
+                 .offset = REPORT(lang),
+                 .def = "fi",
+                 .check = check_lang,
+                 .flags = CFG_RELOAD,
+                 .help = "the language of the mail and the report: fi, sv or en"},
+    [RP_BY] = {.name = "by",
+               .type = CFG_STRING,
+               .offset = REPORT(by),
+               .def = "municipality",
+               .check = check_grouping,
+               .flags = CFG_RELOAD,
+               .help = "the rows: municipality, sector, queue, category, priority, "
+                       "channel, agent or none"},
+};
+
+#define REPORTS(f) offsetof(struct config_reports, f)
+enum { RS_LINK_LIFETIME, RS_SESSION_LIFETIME, RS_CALENDAR, RS_NKEYS };
+static const struct cfg_key reports_keys[RS_NKEYS] = {
+    [RS_LINK_LIFETIME] = {.name = "link_lifetime",
+                          .type = CFG_DURATION,
+                          .offset = REPORTS(link_lifetime),
+                          .def = "15m",
+                          .min = 60,
+                          .max = 24 * 3600,
+                          .flags = CFG_RELOAD,
+                          .help = "how long a mailed sign-in link to the report pages works"},
+    [RS_SESSION_LIFETIME] = {.name = "session_lifetime",
+                             .type = CFG_DURATION,
+                             .offset = REPORTS(session_lifetime),
+                             .def = "8h",
+                             .min = 300,
+                             .max = 7 * 86400,
+                             .flags = CFG_RELOAD,
+                             .help = "how long a browser stays signed in to the report pages"},
+    [RS_CALENDAR] = {.name = "calendar",
+                     .type = CFG_STRING,
+                     .offset = REPORTS(calendar),
+                     .def = "fi-office",
+                     .check = check_section_name,
+                     .flags = CFG_RELOAD,
+                     .help = "the [calendar] whose first working day of the month the "
+                             "monthly report mail goes on"},
+};
+
 static void validate_calendar(struct parse *p, void *base, const unsigned *set_line, unsigned line);
+static void validate_costs(struct parse *p, void *base, const unsigned *set_line, unsigned line);
+static void validate_reports(struct parse *p, void *base, const unsigned *set_line, unsigned line);
 static void validate_route(struct parse *p, void *base, const unsigned *set_line, unsigned line);
 static void validate_sla(struct parse *p, void *base, const unsigned *set_line, unsigned line);
 static void validate_api(struct parse *p, void *base, const unsigned *set_line, unsigned line);
@@ -1262,13 +1468,24 @@ static const struct cfg_section sections[] = {
      .name_offset = offsetof(struct config_sla, name)},
     SECTION(api, api_keys, validate_api),
     SECTION(bridge, bridge_keys, validate_bridge),
+    SECTION(costs, costs_keys, validate_costs),
+    SECTION(reports, reports_keys, validate_reports),
+    {.name = "report",
+     .offset = offsetof(struct config, reports_mailed),
+     .keys = report_keys,
+     .nkeys = RP_NKEYS,
+     .max = CONFIG_MAX_REPORTS,
+     .count_offset = offsetof(struct config, nreports_mailed),
+     .size = sizeof(struct config_report),
+     .name_offset = offsetof(struct config_report, name)},
 };
 #define NSECTIONS (sizeof(sections) / sizeof(sections[0]))
 #define NKEYS(keys) (sizeof(keys) / sizeof(keys[0]))
 _Static_assert(NKEYS(daemon_keys) + NKEYS(database_keys) + NKEYS(limits_keys) + NKEYS(intake_keys) +
                        NKEYS(smtp_keys) + NKEYS(outbox_keys) + NKEYS(mailbox_keys) +
                        NKEYS(calendar_keys) + NKEYS(queue_keys) + NKEYS(route_keys) +
-                       NKEYS(sla_keys) + NKEYS(api_keys) + NKEYS(bridge_keys) <=
+                       NKEYS(sla_keys) + NKEYS(api_keys) + NKEYS(bridge_keys) + NKEYS(costs_keys) +
+                       NKEYS(reports_keys) + NKEYS(report_keys) <=
                    CONFIG_MAX_KEYS,
                "raise CONFIG_MAX_KEYS");
 _Static_assert(NSECTIONS <= CONFIG_MAX_SECTIONS, "raise CONFIG_MAX_SECTIONS");
@@ -1579,6 +1796,37 @@ static void validate_bridge(struct parse *p, void *base, const unsigned *set_lin
 		     shown(b->calendar, sbuf));
 }
 
+static void validate_costs(struct parse *p, void *base, const unsigned *set_line, unsigned line)
+{
+	const struct config_costs *c = base;
+	int sum = c->population_weight + c->users_weight + c->workstations_weight;
+	unsigned at = line;
+
+	if (sum == 100)
+		return;
+	/* the last weight set is where the sum went wrong */
+	for (size_t i = C_POPULATION; i <= C_WORKSTATIONS; i++)
+		if (set_line[i] > at)
+			at = set_line[i];
+	perr(p, at,
+	     "population_weight, users_weight and workstations_weight sum to %d, not 100 "
+	     "(%d + %d + %d)",
+	     sum, c->population_weight, c->users_weight, c->workstations_weight);
+}
+
+static void validate_reports(struct parse *p, void *base, const unsigned *set_line, unsigned line)
+{
+	const struct config_reports *r = base;
+	char sbuf[72];
+
+	(void)line;
+	/* as for [bridge]: a file of 32 calendars may leave out fi-office */
+	if (set_line[RS_CALENDAR] != 0 && config_calendar_find(p->cfg, r->calendar) == NULL)
+		perr(p, set_line[RS_CALENDAR],
+		     "calendar '%s' is not a [calendar] section (nor fi-office or 24x7)",
+		     shown(r->calendar, sbuf));
+}
+
 static void validate_api(struct parse *p, void *base, const unsigned *set_line, unsigned line)
 {
 	const struct config_api *a = base;
@@ -1724,6 +1972,10 @@ static bool in_range(struct parse *p, unsigned line, const struct cfg_key *k, lo
 		perr(p, line, "expected a duration from %s to %s, got '%s'", lo, hi,
 		     shown(got, sbuf));
 		break;
+	case CFG_MONEY:
+		perr(p, line, "expected an amount from %lld.%02lld to %lld.%02lld, got '%s'",
+		     k->min / 100, k->min % 100, k->max / 100, k->max % 100, shown(got, sbuf));
+		break;
 	default:
 		perr(p, line, "expected an integer from %lld to %lld, got '%s'", k->min, k->max,
 		     shown(got, sbuf));
@@ -1842,6 +2094,16 @@ static void set_value(struct parse *p, unsigned line, const struct cfg_key *k, v
 		set_string(FIELD(base, k, char *), path);
 		free_secret((char **)((char *)base + k->aux_offset));
 		*(char **)((char *)base + k->aux_offset) = secret;
+		return;
+	}
+	case CFG_MONEY: {
+		long long cents;
+		if (!config_parse_money(v, &cents)) {
+			perr(p, line, "expected an amount like 65.00, got '%s'", shown(v, sbuf));
+			return;
+		}
+		if (in_range(p, line, k, cents, v))
+			*FIELD(base, k, long long) = cents;
 		return;
 	}
 	case CFG_CONNINFO: {
@@ -2366,6 +2628,10 @@ static void dump_value(const struct cfg_key *k, const void *base, FILE *out)
 	case CFG_ENUM:
 		fputs(k->names[*CFIELD(base, k, int)], out);
 		break;
+	case CFG_MONEY:
+		fprintf(out, "%lld.%02lld", *CFIELD(base, k, long long) / 100,
+		        *CFIELD(base, k, long long) % 100);
+		break;
 	}
 }
 
@@ -2436,6 +2702,8 @@ static bool same_value(const struct cfg_key *k, const void *a, const void *b)
 		return *CFIELD(a, k, size_t) == *CFIELD(b, k, size_t);
 	case CFG_DURATION:
 		return *CFIELD(a, k, unsigned) == *CFIELD(b, k, unsigned);
+	case CFG_MONEY:
+		return *CFIELD(a, k, long long) == *CFIELD(b, k, long long);
 	}
 	return false;
 }
@@ -2506,6 +2774,9 @@ void config_keep_restart_keys(struct config *new_cfg, const struct config *old_c
 				break;
 			case CFG_DURATION:
 				*FIELD(b, k, unsigned) = *CFIELD(a, k, unsigned);
+				break;
+			case CFG_MONEY:
+				*FIELD(b, k, long long) = *CFIELD(a, k, long long);
 				break;
 			}
 		}

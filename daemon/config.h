@@ -36,6 +36,7 @@ struct mime_limits;
 #define CONFIG_MAX_QUEUES 64
 #define CONFIG_MAX_ROUTES 128
 #define CONFIG_MAX_POLICIES 64
+#define CONFIG_MAX_REPORTS 32
 
 enum config_processed {
 	CONFIG_PROCESSED_MOVE, /* move to processed_folder */
@@ -123,6 +124,29 @@ struct config_sla {
 	char *notify; /* "lead" (the queue's leads) and/or addresses, comma-separated; NULL: none */
 };
 
+/* [report NAME] kind: in the order of enum report_kind (report.h). */
+enum config_report_kind {
+	CONFIG_REPORT_SLA,
+	CONFIG_REPORT_VOLUME,
+	CONFIG_REPORT_BACKLOG,
+	CONFIG_REPORT_WORKLOAD,
+	CONFIG_REPORT_COSTS,
+};
+
+enum config_report_format { CONFIG_REPORT_XLSX, CONFIG_REPORT_CSV, CONFIG_REPORT_HTML };
+
+/* One [report NAME] section: a report mailed monthly (on the first working
+ * day of [reports] calendar) for the previous month. */
+struct config_report {
+	char *name;
+	enum config_report_kind kind; /* default sla */
+	char *member;                 /* required: an organisations.id, or "all" */
+	char *to;                     /* required: "managers" and/or addresses, comma-separated */
+	enum config_report_format format; /* default xlsx */
+	char *lang;                       /* fi (default), sv or en */
+	char *by;                         /* a grouping of doc/reports.md (default municipality) */
+};
+
 /* The effective settings.  Read-only for callers: only config_load() fills
  * it in.  Paths are absolute (relative ones in the file are taken relative
  * to the file's directory). */
@@ -191,8 +215,20 @@ struct config {
 	struct config_bridge {
 		unsigned idle;          /* a chat person counts as gone after this (default 10m) */
 		int conversation_limit; /* messages per conversation per minute (default 20) */
-		char *calendar;         /* whose open hours the chat is staffed (default fi-office) */
+		char *calendar; /* whose open hours the chat is staffed (default fi-office) */
 	} bridge;
+	struct config_costs {
+		/* Per cent of the shared cost split by each basis; they sum to 100
+		 * (defaults 50, 25, 25). */
+		int population_weight, users_weight, workstations_weight;
+		long long hourly_rate; /* cents per hour of logged work; 0: not charged (default) */
+		char *currency;        /* ISO 4217 code (default "EUR") */
+	} costs;
+	struct config_reports {
+		unsigned link_lifetime;    /* seconds a mailed sign-in link works (default 15m) */
+		unsigned session_lifetime; /* seconds a browser session lasts (default 8h) */
+		char *calendar; /* the monthly mail goes on its first working day (fi-office) */
+	} reports;
 	/* The [mailbox NAME] sections in file order; use the accessors below. */
 	struct config_mailbox *mailboxes;
 	size_t nmailboxes;
@@ -208,6 +244,9 @@ struct config {
 	/* The [sla NAME] sections in file order. */
 	struct config_sla *slas;
 	size_t nslas;
+	/* The [report NAME] sections in file order. */
+	struct config_report *reports_mailed;
+	size_t nreports_mailed;
 };
 
 /* $SEUTUDESK_CONF if set and not empty, else SYSCONFDIR "/seutudesk/seutudesk.conf". */
@@ -277,5 +316,8 @@ bool config_parse_bool(const char *s, bool *value_r) __attribute__((warn_unused_
 bool config_parse_size(const char *s, uint64_t *bytes_r) __attribute__((warn_unused_result));
 /* One or more NUMBERunit groups, units d h m s: 30s, 5m, 2h, 1h30m, 14d; or "0". */
 bool config_parse_duration(const char *s, uint64_t *seconds_r) __attribute__((warn_unused_result));
+/* An amount of money, not negative: 1234, 1234.5, 1234.50 or 1234,50 (at
+ * most 2 decimals, at most 10^13 units), as cents. */
+bool config_parse_money(const char *s, long long *cents_r) __attribute__((warn_unused_result));
 
 #endif

@@ -317,6 +317,59 @@ static const struct {
     {"[sla chat]\nchannel = chat\nfirst_response = 15m\n", NULL},
     {"[sla chat]\nchannel = fax\nfirst_response = 15m\n",
      "t.conf:2: channel 'fax' is not email or chat"},
+    /* [costs]: the weights sum to 100; the error is on the last weight set. */
+    {"[costs]\npopulation_weight = 60\nusers_weight = 20\nworkstations_weight = 20\n"
+     "hourly_rate = 65.00\ncurrency = SEK\n",
+     NULL},
+    {"[costs]\npopulation_weight = 100\nusers_weight = 0\nworkstations_weight = 0\n", NULL},
+    {"[costs]\nhourly_rate = 65\n", NULL},
+    {"[costs]\nhourly_rate = 65.5\n", NULL},
+    {"[costs]\npopulation_weight = 60\n",
+     "t.conf:2: population_weight, users_weight and workstations_weight sum to 110, not 100 "
+     "(60 + 25 + 25)"},
+    {"[costs]\nusers_weight = 10\n\nworkstations_weight = 10\n",
+     "t.conf:4: population_weight, users_weight and workstations_weight sum to 70, not 100 "
+     "(50 + 10 + 10)"},
+    {"[costs]\npopulation_weight = -10\n",
+     "t.conf:2: expected an integer from 0 to 100, got '-10'"},
+    {"[costs]\npopulation_weight = 50.5\n",
+     "t.conf:2: expected an integer from 0 to 100, got '50.5'"},
+    {"[costs]\nhourly_rate = 65.005\n", "t.conf:2: expected an amount like 65.00, got '65.005'"},
+    {"[costs]\nhourly_rate = -65\n", "t.conf:2: expected an amount like 65.00, got '-65'"},
+    {"[costs]\nhourly_rate = 65 EUR\n", "t.conf:2: expected an amount like 65.00, got '65 EUR'"},
+    {"[costs]\nhourly_rate = 2000000\n",
+     "t.conf:2: expected an amount from 0.00 to 1000000.00, got '2000000'"},
+    {"[costs]\ncurrency = eur\n",
+     "t.conf:2: expected a currency code of 3 capital letters, like EUR, got 'eur'"},
+    /* [reports] */
+    {"[reports]\nlink_lifetime = 30m\nsession_lifetime = 1d\ncalendar = 24x7\n", NULL},
+    {"[reports]\nlink_lifetime = 30s\n", "t.conf:2: expected a duration from 1m to 1d, got '30s'"},
+    {"[reports]\nsession_lifetime = 8d\n", "t.conf:2: expected a duration from 5m to 7d, got '8d'"},
+    {"[reports]\ncalendar = nights\n",
+     "t.conf:2: calendar 'nights' is not a [calendar] section (nor fi-office or 24x7)"},
+    /* [report NAME] */
+    {"[report monthly]\nmember = kinnula\nto = managers, talous@kinnula.fi\nkind = costs\n"
+     "format = csv\nlang = sv\nby = none\n",
+     NULL},
+    {"[report all-sla]\nmember = all\nto = johto@seutu-it.fi\n", NULL},
+    {"[report monthly]\nto = managers\n", "t.conf:1: missing key 'member' in [report monthly]"},
+    {"[report monthly]\nmember = all\n", "t.conf:1: missing key 'to' in [report monthly]"},
+    {"[report monthly]\nmember = Kinnula\nto = managers\n",
+     "t.conf:2: expected a member id like kinnula, or all, got 'Kinnula'"},
+    {"[report monthly]\nmember = all\nto = bosses\n",
+     "t.conf:3: expected \"managers\" and/or mail addresses, separated by commas, got 'bosses'"},
+    {"[report monthly]\nmember = all\nto =\n",
+     "t.conf:3: expected \"managers\" and/or mail addresses, separated by commas, got ''"},
+    {"[report monthly]\nmember = all\nto = managers\nkind = money\n",
+     "t.conf:4: expected one of sla, volume, backlog, workload, costs, got 'money'"},
+    {"[report monthly]\nmember = all\nto = managers\nformat = pdf\n",
+     "t.conf:4: expected one of xlsx, csv, html, got 'pdf'"},
+    {"[report monthly]\nmember = all\nto = managers\nlang = de\n",
+     "t.conf:4: expected fi, sv or en, got 'de'"},
+    {"[report monthly]\nmember = all\nto = managers\nby = week\n",
+     "t.conf:4: expected municipality, sector, queue, category, priority, channel, agent or "
+     "none, got 'week'"},
+    {"[report]\nmember = all\n", "t.conf:1: section [report] needs a name, as in [report support]"},
 };
 
 static void test_error_cases(void)
@@ -500,6 +553,14 @@ static void test_defaults(void)
 		       err ? err : "");
 		free(err);
 	}
+	tap_ok(cfg->costs.population_weight == 50 && cfg->costs.users_weight == 25 &&
+	           cfg->costs.workstations_weight == 25 && cfg->costs.hourly_rate == 0,
+	       "default [costs] weights 50/25/25, hourly_rate 0");
+	tap_str(cfg->costs.currency, "EUR", "default currency EUR");
+	tap_ok(cfg->reports.link_lifetime == 15 * 60 && cfg->reports.session_lifetime == 8 * 3600,
+	       "default [reports] link_lifetime 15m, session_lifetime 8h");
+	tap_str(cfg->reports.calendar, "fi-office", "default [reports] calendar");
+	tap_ok(cfg->nreports_mailed == 0, "default: no [report NAME] sections");
 	tap_ok(cfg->path == NULL, "defaults have no path");
 	config_free(&cfg);
 	tap_ok(cfg == NULL, "config_free clears the pointer");
@@ -1064,6 +1125,25 @@ static void test_syntaxes(void)
 	             {"false", true, false}, {"on", true, true},   {"off", true, false},
 	             {"YES", true, true},    {"Off", true, false}, {"1", false, false},
 	             {"", false, false},     {"y", false, false}};
+	static const struct {
+		const char *s;
+		bool ok;
+		long long v;
+	} moneys[] = {{"0", true, 0},
+	              {"65", true, 6500},
+	              {"65.00", true, 6500},
+	              {"65.5", true, 6550},
+	              {"1234,50", true, 123450},
+	              {"0.01", true, 1},
+	              {"10000000000000.99", true, 1000000000000099LL},
+	              {"10000000000001", false, 0},
+	              {"1.005", false, 0},
+	              {"1.", false, 0},
+	              {".5", false, 0},
+	              {"-1", false, 0},
+	              {"+1", false, 0},
+	              {"1 000", false, 0},
+	              {"", false, 0}};
 
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		uint64_t v = 0;
@@ -1075,6 +1155,11 @@ static void test_syntaxes(void)
 		bool ok = config_parse_duration(durations[i].s, &v);
 		tap_ok(ok == durations[i].ok && (!ok || v == durations[i].v), "duration '%s'",
 		       durations[i].s);
+	}
+	for (size_t i = 0; i < sizeof(moneys) / sizeof(moneys[0]); i++) {
+		long long v = -1;
+		bool ok = config_parse_money(moneys[i].s, &v);
+		tap_ok(ok == moneys[i].ok && (!ok || v == moneys[i].v), "money '%s'", moneys[i].s);
 	}
 	for (size_t i = 0; i < sizeof(bools) / sizeof(bools[0]); i++) {
 		bool v = false;
@@ -1163,7 +1248,7 @@ static void test_example(void)
 	fclose(seen_f);
 	free(line);
 	free(seen);
-	tap_ok(keys == 55, "the example shows all 55 keys (%u)", keys);
+	tap_ok(keys == 69, "the example shows all 69 keys (%u)", keys);
 
 	/* Uncommented, the live sections are the defaults: the dumps agree. */
 	cfg = config_load(write_conf("example.conf", text), &error);
@@ -1202,6 +1287,49 @@ static void test_example(void)
 	free(error);
 	config_free(&cfg);
 	config_free(&def);
+}
+
+/* [costs], [reports] and [report NAME]: the values as loaded, and the dump. */
+static void test_costs_reports(void)
+{
+	char *error = NULL;
+	struct config *cfg = config_load(
+	    write_conf("t.conf", "[costs]\npopulation_weight = 40\nusers_weight = 30\n"
+	                         "workstations_weight = 30\nhourly_rate = 65,5\ncurrency = SEK\n"
+	                         "[reports]\nlink_lifetime = 10m\ncalendar = 24x7\n"
+	                         "[report a]\nmember = kinnula\nto = managers\nkind = costs\n"
+	                         "format = html\nlang = en\nby = sector\n"
+	                         "[report b]\nmember = all\nto = x@seutu-it.fi\n"),
+	    &error);
+	const struct config_report *a = cfg ? &cfg->reports_mailed[0] : NULL,
+	                           *b = cfg ? &cfg->reports_mailed[1] : NULL;
+
+	tap_ok(cfg != NULL && cfg->costs.population_weight == 40 && cfg->costs.users_weight == 30 &&
+	           cfg->costs.workstations_weight == 30 && cfg->costs.hourly_rate == 6550 &&
+	           strcmp(cfg->costs.currency, "SEK") == 0,
+	       "[costs] as set%s%s", error ? ": " : "", error ? error : "");
+	tap_ok(cfg != NULL && cfg->reports.link_lifetime == 600 &&
+	           cfg->reports.session_lifetime == 8 * 3600 &&
+	           strcmp(cfg->reports.calendar, "24x7") == 0,
+	       "[reports] as set");
+	tap_ok(cfg != NULL && cfg->nreports_mailed == 2 && strcmp(a->name, "a") == 0 &&
+	           a->kind == CONFIG_REPORT_COSTS && strcmp(a->member, "kinnula") == 0 &&
+	           strcmp(a->to, "managers") == 0 && a->format == CONFIG_REPORT_HTML &&
+	           strcmp(a->lang, "en") == 0 && strcmp(a->by, "sector") == 0,
+	       "[report a] as set");
+	tap_ok(cfg != NULL && b->kind == CONFIG_REPORT_SLA && b->format == CONFIG_REPORT_XLSX &&
+	           strcmp(b->lang, "fi") == 0 && strcmp(b->by, "municipality") == 0,
+	       "[report b] has the defaults");
+	if (cfg != NULL) {
+		char *dump = dump_of(cfg);
+		tap_ok(strstr(dump, "\nhourly_rate = 65.50\n") != NULL &&
+		           strstr(dump, "\n[report a]\n") != NULL &&
+		           strstr(dump, "\nkind = costs\n") != NULL,
+		       "the dump shows the amount with two decimals and the [report] sections");
+		free(dump);
+	}
+	config_free(&cfg);
+	free(error);
 }
 
 /* [calendar NAME]: values, the built-in calendars, errors naming file and line. */
@@ -1398,6 +1526,7 @@ int main(void)
 	test_example();
 	test_default_path();
 	test_calendars();
+	test_costs_reports();
 	cleanup();
 	return tap_done();
 }
