@@ -2,16 +2,22 @@
 # The web chat under load: one seutudesk-webchat and one seutudeskd (private
 # PostgreSQL, SMTP and Dovecot on loopback, the bridge talking HTTPS to the
 # daemon), CONVERSATIONS visitors at once sending MESSAGES messages in all
-# (tests/bench/webchat-load.js).  Prints: messages stored and duplicated
-# (counted in PostgreSQL), p50/p99 from a visitor's post to the agents'
-# event stream and from an agent's reply to the visitor's stream, and the
-# peak RSS of the bridge and of the daemon.  Asserts nothing.
-#   usage (from the build directory): ../tests/bench/bench-webchat.sh [CONVERSATIONS [MESSAGES]]
+# (tests/bench/webchat-load.js), twice: paced (the visitors together write
+# RATE messages a second, default 150, and an agent answers every
+# conversation meanwhile at 20 a second), then saturated (each visitor posts
+# as soon as its last post was answered; the replies follow, 16 at a time).
+# Prints for each: messages stored, duplicated and lost (counted in
+# PostgreSQL), p50/p99 from a visitor's post to the agents' event stream and
+# from an agent's reply to the visitor's stream, and the peak RSS of the
+# bridge and of the daemon so far.  Asserts nothing.
+#   usage (from the build directory): ../tests/bench/bench-webchat.sh [CONVERSATIONS [MESSAGES [RATE]]]
+#   RATE 0 runs the saturated phase only.
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 top_builddir=${top_builddir:-$PWD}
 bin=$top_builddir
 NCONV=${1:-500}
 NMSG=${2:-10000}
+RATE=${3:-150}
 for p in "$bin/seutudeskd" "$bin/seutudeskctl" "$bin/seutudesk-webchat"; do
 	[ -x "$p" ] || { echo "bench-webchat: $p not built (run from the build directory)" >&2; exit 1; }
 done
@@ -66,16 +72,22 @@ fi
 BRIDGE_PID=$!
 for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$bport") 2>/dev/null && break; sleep 0.1; done
 
-echo "# $NCONV conversations, $NMSG visitor messages, one bridge, one daemon ($(nproc) cores), bridge to daemon: ${BENCH_UPSTREAM:-https}"
-WC_BRIDGE="http://127.0.0.1:$bport" WC_ORIGIN=$ORIGIN WC_API="https://127.0.0.1:$port" \
-	WC_CA="$W/cert.pem" WC_AGENT_TOKEN="$ATOK" WC_CONV=$NCONV WC_MSG=$NMSG \
-	WC_PSQL="$PG_BINDIR/psql" node "$top_srcdir/tests/bench/webchat-load.js"
-sleep 1
-stored=$(stack_sql "SELECT count(*) FROM messages WHERE bridge = 'webchat' AND direction = 'in'")
-distinct=$(stack_sql "SELECT count(DISTINCT (conversation, body)) FROM messages WHERE bridge = 'webchat' AND direction = 'in'")
-tickets=$(stack_sql "SELECT count(DISTINCT ticket) FROM messages WHERE bridge = 'webchat'")
-echo "# stored in PostgreSQL: $stored messages ($distinct distinct, so $((stored - distinct)) duplicated, $((NMSG - distinct)) lost) on $tickets tickets"
+echo "# $NCONV conversations, $NMSG visitor messages a run, one bridge, one daemon ($(nproc) cores), bridge to daemon: ${BENCH_UPSTREAM:-https}"
 hwm() { awk '/VmHWM/ {printf "%.1f MiB", $2 / 1024}' "/proc/$1/status"; }
-echo "# peak RSS: bridge $(hwm "$BRIDGE_PID"), daemon $(hwm "$STACK_DAEMON_PID")"
+run() { # run TAG RATE
+	WC_BRIDGE="http://127.0.0.1:$bport" WC_ORIGIN=$ORIGIN WC_API="https://127.0.0.1:$port" \
+		WC_CA="$W/cert.pem" WC_AGENT_TOKEN="$ATOK" WC_CONV=$NCONV WC_MSG=$NMSG WC_TAG=$1 WC_RATE=$2 \
+		WC_PSQL="$PG_BINDIR/psql" node "$top_srcdir/tests/bench/webchat-load.js"
+	sleep 1
+	local in="bridge = 'webchat' AND direction = 'in' AND body LIKE 'bench $1 %'" stored distinct
+	stored=$(stack_sql "SELECT count(*) FROM messages WHERE $in")
+	distinct=$(stack_sql "SELECT count(DISTINCT (conversation, body)) FROM messages WHERE $in")
+	echo "# stored in PostgreSQL: $stored messages ($distinct distinct, so $((stored - distinct)) duplicated, $((NMSG - distinct)) lost)"
+	echo "# peak RSS so far: bridge $(hwm "$BRIDGE_PID"), daemon $(hwm "$STACK_DAEMON_PID")"
+}
+[ "$RATE" != 0 ] && run p "$RATE"
+run s 0
+tickets=$(stack_sql "SELECT count(DISTINCT ticket) FROM messages WHERE bridge = 'webchat'")
+echo "# $tickets tickets in all"
 grep -c . "$W/bridge.log" | xargs -I{} echo "# bridge log lines at warn: {}"
 head -3 "$W/bridge.log" | sed 's/^/#   /'
