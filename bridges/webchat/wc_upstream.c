@@ -26,6 +26,7 @@ struct call {
 	char *body;
 	size_t len, cap;
 	long retry_after;
+	bool retried;
 	char error[CURL_ERROR_SIZE];
 	upstream_cb cb;
 	void *arg;
@@ -93,6 +94,23 @@ static size_t on_header(char *data, size_t size, size_t n, void *arg)
 	return len;
 }
 
+/* A kept-alive connection that the daemon closed just as it was reused
+ * fails before any answer: the call is made once more, on a new
+ * connection (the bridge API's calls are idempotent). */
+static bool retry_stale(struct upstream *u, struct call *c, CURLcode rc)
+{
+	long connects = -1;
+
+	curl_easy_getinfo(c->easy, CURLINFO_NUM_CONNECTS, &connects);
+	if (c->retried || connects != 0 || c->len != 0 ||
+	    (rc != CURLE_GOT_NOTHING && rc != CURLE_RECV_ERROR && rc != CURLE_SEND_ERROR))
+		return false;
+	c->retried = true;
+	c->error[0] = '\0';
+	curl_easy_setopt(c->easy, CURLOPT_FRESH_CONNECT, 1L);
+	return curl_multi_add_handle(u->multi, c->easy) == CURLM_OK;
+}
+
 /* Hands finished transfers to their callers. */
 static void check_done(struct upstream *u)
 {
@@ -106,6 +124,8 @@ static void check_done(struct upstream *u)
 		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&c);
 		CURLcode rc = m->data.result;
 		curl_multi_remove_handle(u->multi, m->easy_handle);
+		if (rc != CURLE_OK && retry_stale(u, c, rc))
+			continue;
 		call_unlink(c);
 		u->active--;
 		struct upstream_result r = {.body = c->body ? c->body : "", .len = c->len};
