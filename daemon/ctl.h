@@ -11,5 +11,7 @@ int ctl_holidays(int argc, char **argv, const char *config_path);
 int ctl_agent(int argc, char **argv, const char *config_path);
 int ctl_token(int argc, char **argv, const char *config_path);
 int ctl_bridge(int argc, char **argv, const char *config_path);
+int ctl_org(int argc, char **argv, const char *config_path);
+int ctl_cost(int argc, char **argv, const char *config_path);
 
 #endif

@@ -46,6 +46,8 @@ static const struct ctl_command {
     {"agent", ctl_agent, "add, list, change, disable and enable the pool's agents"},
     {"token", ctl_token, "issue, revoke, list and check agents' and bridges' API tokens"},
     {"bridge", ctl_bridge, "add, list, disable and enable the chat bridges"},
+    {"org", ctl_org, "set and list the members' population, users and workstations per year"},
+    {"cost", ctl_cost, "add, list and remove the cost items of the costs report"},
 };
 
 static void usage(FILE *out)
