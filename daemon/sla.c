@@ -102,7 +102,8 @@ struct timer {
 	bool set;
 	uint64_t target, warn_after;
 	time_t warn_at, due_at, stopped_at;
-	long long remaining; /* -1: NULL */
+	bool has_remaining;  /* false: NULL (running) */
+	long long remaining; /* below 0: stopped past the target */
 };
 
 static time_t epoch_value(const PGresult *res, int row, int col)
@@ -138,7 +139,53 @@ static bool compute(const struct calendar *cal, const struct history *h, uint64_
 	                     .warn_after = warn_after,
 	                     .warn_at = warn.paused ? 0 : warn.due,
 	                     .due_at = due.paused ? 0 : due.due,
-	                     .remaining = due.paused ? (long long)due.remaining : -1};
+	                     .has_remaining = due.paused,
+	                     .remaining = due.paused ? (long long)due.remaining : 0};
+	return true;
+}
+
+/* Open seconds a clock ran from start until it stopped, pauses left out. */
+static bool open_used(const struct calendar *cal, time_t start, time_t stop,
+                      const struct sla_pause *pauses, size_t npauses, uint64_t *used_r,
+                      char **error_r)
+{
+	uint64_t used = 0, part;
+	time_t t = start;
+
+	for (size_t i = 0; i < npauses && t < stop; i++) {
+		const struct sla_pause *p = &pauses[i];
+		if (p->until != 0 && p->until <= t)
+			continue;
+		time_t end = p->from < stop ? p->from : stop;
+		if (end > t) {
+			if (!calendar_open_between(cal, t, end, &part, error_r))
+				return false;
+			used += part;
+		}
+		t = p->until != 0 ? p->until : stop;
+	}
+	if (t < stop) {
+		if (!calendar_open_between(cal, t, stop, &part, error_r))
+			return false;
+		used += part;
+	}
+	*used_r = used;
+	return true;
+}
+
+/* A stopped clock keeps what was left of its target then, below 0 when it
+ * stopped late: the reports' met and missed and their open times. */
+static bool settle(const struct calendar *cal, time_t start, const struct sla_pause *pauses,
+                   size_t npauses, struct timer *tm, char **error_r)
+{
+	uint64_t used;
+
+	if (tm->stopped_at == 0)
+		return true;
+	if (!open_used(cal, start, tm->stopped_at, pauses, npauses, &used, error_r))
+		return false;
+	tm->has_remaining = true;
+	tm->remaining = (long long)tm->target - (long long)used;
 	return true;
 }
 
@@ -159,6 +206,8 @@ static bool compute_timers(const struct config_sla *pol, const struct calendar *
 		             &tm[FIRST_RESPONSE], error_r))
 			return false;
 		tm[FIRST_RESPONSE].stopped_at = h->first_response != 0 ? h->first_response : stop;
+		if (!settle(cal, h->created, NULL, 0, &tm[FIRST_RESPONSE], error_r))
+			return false;
 	}
 	if (pol->resolution > 0) {
 		uint64_t w = (uint64_t)pol->resolution * (uint64_t)pol->warn / 100;
@@ -166,6 +215,8 @@ static bool compute_timers(const struct config_sla *pol, const struct calendar *
 		             &tm[RESOLUTION], error_r))
 			return false;
 		tm[RESOLUTION].stopped_at = stop;
+		if (!settle(cal, h->created, h->pauses, npauses, &tm[RESOLUTION], error_r))
+			return false;
 	}
 	return true;
 }
@@ -264,7 +315,7 @@ static void batch_timer(struct batch *b, const struct history *h, int kind,
 	arr_time(&b->timer[B_WARN_AT], tm->warn_at);
 	arr_time(&b->timer[B_DUE_AT], tm->due_at);
 	arr_time(&b->timer[B_STOPPED], tm->stopped_at);
-	if (tm->remaining >= 0)
+	if (tm->has_remaining)
 		arr_addll(&b->timer[B_REMAINING], tm->remaining);
 	else
 		arr_add(&b->timer[B_REMAINING], NULL);
@@ -525,8 +576,12 @@ enum {
 
 static const char fire_select[] =
     "SELECT s.ticket, s.kind, s.policy,"
-    "  coalesce(s.warned_at IS NULL AND s.warn_at <= now(), false),"
-    "  coalesce(s.breached_at IS NULL AND s.due_at <= now(), false),"
+    /* A clock that stopped before a moment never reaches it, also when
+     * the row is taken late (the daemon was down) for the other moment. */
+    "  coalesce(s.warned_at IS NULL AND s.warn_at <= now()"
+    "   AND s.warn_at < coalesce(s.stopped_at, 'infinity'), false),"
+    "  coalesce(s.breached_at IS NULL AND s.due_at <= now()"
+    "   AND s.due_at < coalesce(s.stopped_at, 'infinity'), false),"
     "  extract(epoch FROM s.due_at), t.queue, t.subject, t.priority, s.calendar"
     " FROM sla_timers s JOIN tickets t ON t.number = s.ticket"
     /* now(), the transaction's start, is the index's bound; clock_timestamp()
