@@ -10,7 +10,9 @@
 #include "text.h"
 #include "ticket_list.h"
 #include "ticket_view.h"
+#include "xalloc.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <langinfo.h>
 #include <locale.h>
@@ -47,6 +49,9 @@ static const char usage_text[] =
     "  claim N | release N                      take a ticket, or give it back\n"
     "  login URL [--ca-file F]                  store the server and a token (read from\n"
     "                                           standard input) after checking them\n"
+    "  report sla|volume|backlog|workload|costs [--from DATE] [--to DATE] [--by G]\n"
+    "       [--step week|month] [--lang fi|sv|en] [--format text|csv|xlsx|json|html]\n"
+    "       [-o FILE]                           a manager's report (report --help)\n"
     "\n"
     "Options:\n"
     "  --url URL        the server (else SEUTUDESK_URL or the config file)\n"
@@ -516,6 +521,173 @@ static int run_ui(struct settings *s, struct api_client *c, const char *queue)
 	return code;
 }
 
+/* -- report ------------------------------------------------------------------ */
+
+static const char report_usage[] =
+    "Usage: seutudesk report KIND [--from DATE] [--to DATE] [--by GROUPING]\n"
+    "       [--step week|month] [--lang fi|sv|en] [--format FORMAT] [-o FILE]\n"
+    "A report of the helpdesk, computed and rendered by the server.\n"
+    "  KIND           sla, volume, backlog, workload or costs\n"
+    "  --from, --to   the period's first and last day (2026-01-01 or 1.1.2026);\n"
+    "                 default: the previous calendar month\n"
+    "  --by           municipality (default), sector, queue, category, priority,\n"
+    "                 channel, agent or none\n"
+    "  --step         volume: a row per week or month (default)\n"
+    "  --lang         the titles' and definitions' language (default fi)\n"
+    "  --format       text (default), csv, xlsx, json or html\n"
+    "  -o FILE        write to FILE ('-': standard output); xlsx needs it on a terminal\n";
+
+struct report_args {
+	const char *kind, *format, *out;
+	const char *param[5]; /* from, to, by, step, lang */
+};
+
+static const char *const report_params[] = {"from", "to", "by", "step", "lang"};
+
+static bool one_of(const char *s, const char *const *list)
+{
+	for (; *list != NULL; list++)
+		if (strcmp(s, *list) == 0)
+			return true;
+	return false;
+}
+
+/* The options of report; -1 when they are good, else the exit code. */
+static int report_parse(int argc, char **argv, struct report_args *a)
+{
+	static const struct option opts[] = {{"from", required_argument, NULL, 'f'},
+	                                     {"to", required_argument, NULL, 't'},
+	                                     {"by", required_argument, NULL, 'b'},
+	                                     {"step", required_argument, NULL, 's'},
+	                                     {"lang", required_argument, NULL, 'l'},
+	                                     {"format", required_argument, NULL, 'F'},
+	                                     {"output", required_argument, NULL, 'o'},
+	                                     {"help", no_argument, NULL, 'h'},
+	                                     {NULL, 0, NULL, 0}};
+	static const char *const kinds[] = {"sla", "volume", "backlog", "workload", "costs", NULL};
+	static const char *const formats[] = {"text", "csv", "xlsx", "json", "html", NULL};
+	static const char *const steps[] = {"week", "month", NULL};
+	static const char *const langs[] = {"fi", "sv", "en", NULL};
+	int ch;
+
+	memset(a, 0, sizeof(*a));
+	a->format = "text";
+	optind = 0; /* glibc: start afresh on a new argv */
+	while ((ch = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+		const char *p = strchr("ftbsl", ch);
+		if (p != NULL)
+			a->param[p - "ftbsl"] = optarg;
+		else if (ch == 'F')
+			a->format = optarg;
+		else if (ch == 'o')
+			a->out = optarg;
+		else if (ch == 'h') {
+			printf("%s", report_usage);
+			return EXIT_OK;
+		} else {
+			fprintf(stderr, "%s", report_usage);
+			return EXIT_USAGE;
+		}
+	}
+	a->kind = optind < argc ? argv[optind] : NULL;
+	const char *bad = a->kind == NULL || !one_of(a->kind, kinds) ? "the report is one of sla, "
+	                                                               "volume, backlog, workload "
+	                                                               "or costs"
+	                  : optind + 1 != argc                       ? "one report at a time"
+	                  : !one_of(a->format, formats)
+	                      ? "--format is text, csv, xlsx, json or html"
+	                  : a->param[3] && !one_of(a->param[3], steps) ? "--step is week or month"
+	                  : a->param[4] && !one_of(a->param[4], langs) ? "--lang is fi, sv or en"
+	                                                               : NULL;
+	if (bad != NULL) {
+		fprintf(stderr, "seutudesk report: %s\n%s", bad, report_usage);
+		return EXIT_USAGE;
+	}
+	return -1;
+}
+
+/* GET /api/v1/reports/KIND?format=...&from=... */
+static char *report_path(const struct report_args *a)
+{
+	char *path = xasprintf("/api/v1/reports/%s?format=%s", a->kind, a->format);
+
+	for (size_t i = 0; i < sizeof(report_params) / sizeof(report_params[0]); i++) {
+		if (a->param[i] == NULL)
+			continue;
+		char *v = api_client_escape(a->param[i]);
+		char *next = xasprintf("%s&%s=%s", path, report_params[i], v ? v : "");
+		free(v);
+		free(path);
+		path = next;
+	}
+	return path;
+}
+
+/* The bytes to FILE (through a temporary name, so a failed write leaves no
+ * half a report) or to standard output. */
+static bool report_write(const char *out, const char *bytes, size_t len)
+{
+	if (out == NULL || strcmp(out, "-") == 0)
+		return fwrite(bytes, 1, len, stdout) == len && fflush(stdout) == 0;
+	char *tmp = xasprintf("%s.part", out);
+	FILE *fp = fopen(tmp, "wb");
+	bool ok = fp != NULL && fwrite(bytes, 1, len, fp) == len;
+	if (fp != NULL && fclose(fp) != 0)
+		ok = false;
+	ok = ok && rename(tmp, out) == 0;
+	if (!ok) {
+		fprintf(stderr, "seutudesk report: cannot write %s: %s\n", out, strerror(errno));
+		unlink(tmp);
+	}
+	free(tmp);
+	return ok;
+}
+
+static int cmd_report(struct api_client *c, int argc, char **argv)
+{
+	struct report_args a;
+	struct api_reply r;
+	int code = report_parse(argc, argv, &a);
+
+	if (code >= 0)
+		return code;
+	if (strcmp(a.format, "xlsx") == 0 && (a.out == NULL || strcmp(a.out, "-") == 0) &&
+	    isatty(STDOUT_FILENO)) {
+		fprintf(stderr, "seutudesk report: an xlsx file is not for a terminal; give -o "
+		                "FILE (or redirect the output)\n");
+		return EXIT_USAGE;
+	}
+	char *path = report_path(&a);
+	bool ok = api_client_get(c, path, &r);
+	free(path);
+	if (!ok && r.status == 404 && r.field == NULL) {
+		fprintf(stderr, "seutudesk report: the server %s has no reports (HTTP 404: %s)\n",
+		        api_client_url(c), r.error ? r.error : "not found");
+		api_reply_clear(&r);
+		return EXIT_REFUSED;
+	}
+	if (!ok && r.field != NULL) {
+		fprintf(stderr, "seutudesk report: %s (--%s)\n", r.error, r.field);
+		code = fail_code(&r);
+		api_reply_clear(&r);
+		return code;
+	}
+	if (!ok)
+		return report("report", &r);
+	code = report_write(a.out, r.bytes, r.len) ? EXIT_OK : EXIT_REFUSED;
+	api_reply_clear(&r);
+	return code;
+}
+
+/* --help anywhere among a command's arguments: answered without a server. */
+static bool wants_help(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+			return true;
+	return false;
+}
+
 /* Text is measured in a UTF-8 locale; the environment's, else C.UTF-8. */
 static void set_locale(void)
 {
@@ -577,6 +749,11 @@ int main(int argc, char **argv)
 		settings_clear(&s);
 		return EXIT_OK;
 	}
+	if (argc > 0 && strcmp(argv[0], "report") == 0 && wants_help(argc, argv)) {
+		printf("%s", report_usage);
+		settings_clear(&s);
+		return EXIT_OK;
+	}
 	struct api_client *c =
 	    api_client_new(url ? url : s.url, s.token, ca ? ca : s.ca_file, &error);
 	if (c == NULL) {
@@ -602,6 +779,8 @@ int main(int argc, char **argv)
 		code = cmd_simple(c, argc, argv, "claimed: the ticket is yours");
 	else if (strcmp(argv[0], "release") == 0)
 		code = cmd_simple(c, argc, argv, "released");
+	else if (strcmp(argv[0], "report") == 0)
+		code = cmd_report(c, argc, argv);
 	else {
 		fprintf(stderr, "seutudesk: no command '%s'; seutudesk --help lists them\n",
 		        argv[0]);
