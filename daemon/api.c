@@ -9,6 +9,8 @@
 #include "db.h"
 #include "dbpool.h"
 #include "log.h"
+#include "report.h"
+#include "reports_web.h"
 #include "runtime.h"
 #include "ticketact.h"
 #include "ticketview.h"
@@ -25,6 +27,7 @@
 #include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -149,6 +152,34 @@ static bool match_bridge(const struct segments *seg, struct api_route *route, st
 	return false;
 }
 
+/* The report pages, /reports/... (reports_web.h): call->action names the page. */
+static bool match_reports(const struct segments *seg, struct api_route *route,
+                          struct api_call *call, const char **want_r)
+{
+	static const char *const gets[] = {"", "auth", "view", "style.css"};
+	static const char *const posts[] = {"login", "logout"};
+
+	route->web = true;
+	route->handler = reports_web_handle;
+	route->name = "reports.web";
+	if (seg->n == 1) { /* /reports: the page is /reports/ */
+		call->action = "root";
+		return true;
+	}
+	if (seg->n != 2)
+		return false;
+	for (size_t i = 0; i < sizeof(gets) / sizeof(gets[0]); i++)
+		if (seg_is(seg, 1, gets[i]))
+			call->action = gets[i];
+	for (size_t i = 0; i < sizeof(posts) / sizeof(posts[0]); i++) {
+		if (seg_is(seg, 1, posts[i])) {
+			call->action = posts[i];
+			*want_r = "POST";
+		}
+	}
+	return call->action != NULL;
+}
+
 /* Matches the path; *want_r is the method the route takes. */
 static bool match_path(const char *path, struct api_route *route, struct api_call *call,
                        const char **want_r)
@@ -168,6 +199,8 @@ static bool match_path(const char *path, struct api_route *route, struct api_cal
 	}
 	if (seg.n >= 3 && seg_is(&seg, 0, "bridge") && seg_is(&seg, 1, "v1"))
 		return match_bridge(&seg, route, call, want_r);
+	if (seg_is(&seg, 0, "reports"))
+		return match_reports(&seg, route, call, want_r);
 	if (seg.n < 3 || !seg_is(&seg, 0, "api") || !seg_is(&seg, 1, "v1"))
 		return false;
 	if (seg.n == 3 && seg_is(&seg, 2, "me")) {
@@ -184,6 +217,16 @@ static bool match_path(const char *path, struct api_route *route, struct api_cal
 		route->kind = API_ROUTE_EVENTS;
 		route->name = "events";
 		return true;
+	}
+	if (seg.n == 4 && seg_is(&seg, 2, "reports")) {
+		static const char *const kinds[] = {"sla", "volume", "backlog", "workload",
+		                                    "costs"};
+		for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+			if (seg_is(&seg, 3, kinds[i]))
+				call->action = kinds[i];
+		route->handler = report_handle;
+		route->name = "reports";
+		return call->action != NULL;
 	}
 	if (!seg_is(&seg, 2, "tickets"))
 		return false;
@@ -530,6 +573,8 @@ static const char *reason(int status)
 		return "Created";
 	case 204:
 		return "No Content";
+	case 303:
+		return "See Other";
 	case 400:
 		return "Bad Request";
 	case 401:
@@ -542,6 +587,8 @@ static const char *reason(int status)
 		return "Method Not Allowed";
 	case 409:
 		return "Conflict";
+	case 410:
+		return "Gone";
 	case 413:
 		return "Payload Too Large";
 	case 422:
@@ -593,6 +640,26 @@ static void safe_header(char *s)
 			*s = '_';
 }
 
+/* The headers of a report page (apicall.h: csp, location, set_cookie). */
+static void page_headers(struct evkeyvalq *h, struct api_result *res)
+{
+	evhttp_add_header(h, "Content-Security-Policy", res->csp);
+	evhttp_add_header(h, "Referrer-Policy", "no-referrer");
+	evhttp_add_header(h, "Strict-Transport-Security", "max-age=31536000");
+	if (strstr(res->csp, "frame-ancestors 'none'") != NULL)
+		evhttp_add_header(h, "X-Frame-Options", "DENY");
+	if (res->location[0] != '\0') {
+		safe_header(res->location);
+		evhttp_add_header(h, "Location", res->location);
+	}
+	if (res->set_cookie[0] != '\0') {
+		for (char *p = res->set_cookie; *p; p++)
+			if ((unsigned char)*p < 0x20 || *p == 0x7f)
+				*p = '_';
+		evhttp_add_header(h, "Set-Cookie", res->set_cookie);
+	}
+}
+
 /* Sends res and frees it; the request ends here. */
 static void send_result(struct evhttp_request *req, struct api_result *res, const char *allow)
 {
@@ -605,7 +672,9 @@ static void send_result(struct evhttp_request *req, struct api_result *res, cons
 	evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
 	if (allow != NULL)
 		evhttp_add_header(h, "Allow", allow);
-	if (res->status == 401)
+	if (res->csp != NULL)
+		page_headers(h, res);
+	if (res->status == 401 && res->csp == NULL)
 		evhttp_add_header(h, "WWW-Authenticate",
 		                  "Bearer realm=\"seutudesk\", error=\"invalid_token\"");
 	if (res->status == 429 || res->status == 503) {
@@ -634,6 +703,11 @@ static void send_result(struct evhttp_request *req, struct api_result *res, cons
 			evbuffer_add(buf, res->bytes, res->len);
 			evbuffer_add(buf, "\n", 1);
 		}
+	} else if (res->inline_body) {
+		safe_header(res->content_type);
+		evhttp_add_header(h, "Content-Type", res->content_type);
+		if (buf != NULL)
+			evbuffer_add(buf, res->bytes, res->len);
 	} else {
 		char disp[600];
 		safe_header(res->content_type);
@@ -716,6 +790,8 @@ struct api_req {
 	char login[65], role[16];
 	char bridge[BRIDGE_NAME_MAX + 1];
 	char client[48];
+	char cookie[REPORTS_WEB_COOKIE_MAX + 1];
+	char origin[REPORTS_WEB_ORIGIN_MAX + 1];
 	char *body;
 	size_t body_len;
 	long long token_id;
@@ -810,6 +886,21 @@ static bool authenticate(struct api_req *q, PGconn *conn)
 	return true;
 }
 
+/* A page's form (application/x-www-form-urlencoded) into call.body, an
+ * object of strings like the query. */
+static bool form_body(struct api_req *q)
+{
+	char *text = strndup(q->body ? q->body : "", q->body_len);
+
+	q->call.body = json_object();
+	bool ok = text != NULL && q->call.body != NULL && strlen(text) == q->body_len &&
+	          parse_query(text, q->call.body, &q->res);
+	if (!ok && q->res.status == 0)
+		api_result_error(&q->res, 400, NULL, "malformed form");
+	free(text);
+	return ok;
+}
+
 static void req_work(PGconn *conn, void *arg)
 {
 	struct api_req *q = arg;
@@ -819,12 +910,17 @@ static void req_work(PGconn *conn, void *arg)
 		api_result_error(&q->res, 503, NULL, "the database is not available");
 		return;
 	}
-	if (!q->route.public && !q->authenticated && !authenticate(q, conn))
+	if (!q->route.public && !q->route.web && !q->authenticated && !authenticate(q, conn))
 		return;
 	if (q->route.kind == API_ROUTE_EVENTS)
 		return; /* the stream starts on the loop */
-	if (q->call.body == NULL && !api_parse_body(q->body, q->body_len, &q->call, &q->res))
+	if (q->route.web) {
+		if (!form_body(q))
+			return;
+	} else if (q->call.body == NULL &&
+	           !api_parse_body(q->body, q->body_len, &q->call, &q->res)) {
 		return;
+	}
 	api_result_clear(&q->res);
 	struct runtime *rt = runtime_current();
 	q->call.rt = rt;
@@ -870,7 +966,7 @@ static void req_done(void *arg)
 		held_park(q);
 		return;
 	}
-	if (status == 401)
+	if (status == 401 && !q->route.web)
 		auth_failed(q->api, q->client);
 	if (q->route.kind == API_ROUTE_EVENTS && status == 0) {
 		stream_begin(q);
@@ -1004,6 +1100,104 @@ static void client_address(struct front *f, struct evhttp_request *req, char out
 	snprintf(out, 48, "%s", addr ? addr : "unknown");
 }
 
+/* Whether host (no port) is a name the certificate is for; without TLS
+ * (a loopback listener) only a loopback name will do. */
+static bool own_host(struct api *api, const char *host)
+{
+	if (api->ssl == NULL)
+		return strcmp(host, "localhost") == 0 || strcmp(host, "127.0.0.1") == 0 ||
+		       strcmp(host, "[::1]") == 0;
+	X509 *cert = SSL_CTX_get0_certificate(api->ssl);
+	char ip[64];
+	size_t n = strlen(host);
+	if (cert == NULL || n == 0)
+		return false;
+	if (host[0] == '[' && host[n - 1] == ']' && n - 2 < sizeof(ip)) {
+		memcpy(ip, host + 1, n - 2);
+		ip[n - 2] = '\0';
+		return X509_check_ip_asc(cert, ip, 0) == 1;
+	}
+	if (strspn(host, "0123456789.") == n)
+		return X509_check_ip_asc(cert, host, 0) == 1;
+	return X509_check_host(cert, host, n, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL) == 1;
+}
+
+/* This server's origin as the request's Host names it, into q->origin: the
+ * sign-in links are made of it, so only a name of our certificate will do. */
+static bool web_origin(struct api_req *q)
+{
+	const char *v = evhttp_find_header(evhttp_request_get_input_headers(q->req), "Host");
+	char host[REPORTS_WEB_ORIGIN_MAX];
+	size_t n = v ? strlen(v) : 0;
+
+	if (n == 0 || n >= sizeof(host) - 16 ||
+	    strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]") != n)
+		return false;
+	memcpy(host, v, n + 1);
+	char *colon = strrchr(host, ':');
+	if (colon != NULL && strchr(colon, ']') == NULL) {
+		if (colon[1] == '\0' || strspn(colon + 1, "0123456789") != strlen(colon + 1))
+			return false;
+		*colon = '\0';
+	}
+	if (!own_host(q->api, host))
+		return false;
+	snprintf(q->origin, sizeof(q->origin), "%s://%s", q->api->ssl ? "https" : "http", v);
+	return true;
+}
+
+/* The sd_session cookie's value into q->cookie ("" when there is none). */
+static void web_cookie(struct api_req *q)
+{
+	const char *v = evhttp_find_header(evhttp_request_get_input_headers(q->req), "Cookie");
+	size_t name = strlen(REPORTS_WEB_COOKIE);
+
+	q->cookie[0] = '\0';
+	for (const char *p = v; p != NULL && *p != '\0'; p += strcspn(p, ";")) {
+		p += strspn(p, "; ");
+		if (strncmp(p, REPORTS_WEB_COOKIE "=", name + 1) != 0)
+			continue;
+		size_t n = strcspn(p + name + 1, "; ");
+		if (n <= REPORTS_WEB_COOKIE_MAX) {
+			memcpy(q->cookie, p + name + 1, n);
+			q->cookie[n] = '\0';
+		}
+		return;
+	}
+}
+
+/* A report page's checks on the loop: over the TCP listener, for a host
+ * of ours, and a POST from our own pages (its Origin; SameSite=Strict
+ * keeps the cookie off other sites' requests as well).  False when the
+ * request was answered here. */
+static bool web_request(struct front *f, struct api_req *q)
+{
+	struct evkeyvalq *in = evhttp_request_get_input_headers(q->req);
+
+	if (f->local) {
+		send_error(q->req, 404, NULL, "the report pages are on the HTTPS listener");
+		return false;
+	}
+	if (!web_origin(q)) {
+		send_error(q->req, 400, NULL, "Host is not a name of this server's certificate");
+		return false;
+	}
+	if (evhttp_request_get_command(q->req) == EVHTTP_REQ_POST) {
+		const char *origin = evhttp_find_header(in, "Origin");
+		if (origin == NULL || strcmp(origin, q->origin) != 0) {
+			log_info("api=%s event=origin_refused client=%s", q->route.name, q->client);
+			send_error(q->req, 403, NULL,
+			           "the form did not come from this server's page");
+			return false;
+		}
+	}
+	web_cookie(q);
+	q->call.cookie = q->cookie[0] ? q->cookie : NULL;
+	q->call.origin = q->origin;
+	q->call.client = q->client;
+	return true;
+}
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
 	struct front *f = arg;
@@ -1036,7 +1230,11 @@ static void on_request(struct evhttp_request *req, void *arg)
 		req_free(q);
 		return;
 	}
-	if (!q->route.public) {
+	if (q->route.web && !web_request(f, q)) {
+		req_free(q);
+		return;
+	}
+	if (!q->route.public && !q->route.web) {
 		if (auth_blocked(api, q->client, auth_limit)) {
 			log_info("api=%s event=auth_limited client=%s", q->route.name, q->client);
 			send_error(req, 429, NULL, "too many failed logins; try again in a minute");

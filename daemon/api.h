@@ -53,6 +53,8 @@ struct api_route {
 	api_handler_fn *handler;
 	bool public;      /* no authentication (/healthz) */
 	bool bridge;      /* a chat bridge's route: a bridge's token (bridge.h) */
+	bool web;         /* a report page: a session cookie, checked by its handler
+	                   * (reports_web.h); HTTPS only, POSTs from our own pages */
 	const char *name; /* for logs: "tickets.show", "me", ... */
 };
 

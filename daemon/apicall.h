@@ -30,6 +30,11 @@ struct api_call {
 	char key[256];            /* ID of /bridge/v1/conversations/ID/..., decoded; "" */
 	json_t *query;            /* the query parameters: an object of strings (never NULL) */
 	json_t *body;             /* the request's JSON body (an object), or NULL */
+	/* The report pages (reports_web.h): a session cookie, not a token. */
+	const char *cookie; /* the sd_session cookie's value; NULL: none */
+	const char *origin; /* "https://HOST[:PORT]" as the request named this server
+	                     * (a name of its certificate); NULL on other routes */
+	const char *client; /* the client's address, for rate limits */
 };
 
 struct api_result {
@@ -40,11 +45,17 @@ struct api_result {
 	size_t len;
 	char content_type[128];
 	char filename[256];
-	bool json_text; /* bytes are a JSON body (made off the loop), not a download */
+	bool json_text;       /* bytes are a JSON body (made off the loop), not a download */
 	unsigned retry_after; /* 429, 503: the Retry-After in seconds; 0: the default */
 	/* A long poll that found nothing: the server may run the handler again
 	 * when there is news, for up to this many seconds; 0: answer now. */
 	unsigned hold_s;
+	/* Pages (reports_web.h): bytes shown in the browser, not downloaded,
+	 * and the headers a page needs. */
+	bool inline_body;
+	const char *csp;      /* Content-Security-Policy (a static string); NULL: none */
+	char location[512];   /* the Location of a redirect; "": none */
+	char set_cookie[256]; /* a Set-Cookie; "": none */
 };
 
 typedef void api_handler_fn(PGconn *conn, const struct api_call *call, struct api_result *res);
