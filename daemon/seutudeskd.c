@@ -8,6 +8,7 @@
 #include "config.h"
 #include "log.h"
 #include "mailbox.h"
+#include "report_mail.h"
 #include "runtime.h"
 #include "sender.h"
 #include "timers.h"
@@ -34,6 +35,7 @@ struct daemon_state {
 	size_t nmailboxes;
 	struct sender *senders[MAX_SENDERS];
 	struct timers *timers;
+	struct report_mail *report_mail;
 	size_t nsenders;
 };
 
@@ -116,6 +118,17 @@ static void start_timers(struct daemon_state *st)
 	}
 }
 
+static void start_report_mail(struct daemon_state *st)
+{
+	char *error = NULL;
+
+	st->report_mail = report_mail_start(&error);
+	if (st->report_mail == NULL) {
+		log_error("report_mail event=not_started: %s", error ? error : "out of memory");
+		free(error);
+	}
+}
+
 static void stop_workers(struct daemon_state *st)
 {
 	/* Ask all first, so that they wind down in parallel. */
@@ -125,6 +138,8 @@ static void stop_workers(struct daemon_state *st)
 		sender_stop(st->senders[i]);
 	if (st->timers != NULL)
 		timers_stop(st->timers);
+	if (st->report_mail != NULL)
+		report_mail_stop(st->report_mail);
 	for (size_t i = 0; i < st->nmailboxes; i++) {
 		mailbox_join(&st->mailboxes[i]);
 		free(st->mailbox_names[i]);
@@ -132,6 +147,7 @@ static void stop_workers(struct daemon_state *st)
 	for (size_t i = 0; i < st->nsenders; i++)
 		sender_join(&st->senders[i]);
 	timers_join(&st->timers);
+	report_mail_join(&st->report_mail);
 	st->nmailboxes = st->nsenders = 0;
 }
 
@@ -234,6 +250,7 @@ static int run(struct daemon_state *st, const struct config *cfg, bool foregroun
 	         (long)getpid());
 	start_senders(st, cfg);
 	start_timers(st);
+	start_report_mail(st);
 	start_mailboxes(st, cfg);
 	/* The API's listeners and TLS files are restart keys: see on_reload. */
 	struct api *api = NULL;
