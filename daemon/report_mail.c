@@ -22,6 +22,9 @@
 
 /* The longest sleep between looks at the calendar and the configuration. */
 #define CHECK_MS 60000u
+/* A section whose report is refused (422: the year's member figures are
+ * missing, ...) is tried again this much later, not at every look. */
+#define REFUSED_RETRY_MS 3600000u
 
 struct report_mail {
 	struct worker *worker;
@@ -226,7 +229,7 @@ struct job {
 	unsigned char *data; /* the rendered report */
 	size_t len;
 	char file[128];
-	int status;
+	bool refused; /* the report is refused (4xx): not a passing failure */
 	char *error;
 };
 
@@ -308,6 +311,7 @@ static bool build(struct job *j)
 		return false;
 	}
 	if (doc == NULL) {
+		j->refused = status >= 400 && status < 500;
 		job_fail(j, "%s", err ? err : "the report failed");
 		free(err);
 		return false;
@@ -441,7 +445,7 @@ static bool queue_mails(struct job *j, bool *claimed_r)
 }
 
 static bool section_send(PGconn *conn, const struct runtime *rt, const struct config_report *sec,
-                         const char *from, const char *to, char **error_r)
+                         const char *from, const char *to, bool *refused_r, char **error_r)
 {
 	struct job j = {.conn = conn, .rt = rt, .sec = sec};
 	bool sent = false, claimed = false;
@@ -453,6 +457,7 @@ static bool section_send(PGconn *conn, const struct runtime *rt, const struct co
 		log_info("report_mail report=%s period=%s event=taken: another daemon sent it",
 		         sec->name, from);
 	free(j.data);
+	*refused_r = j.refused;
 	if (!ok) {
 		if (asprintf(error_r, "report %s: %s", sec->name, j.error ? j.error : "failed") < 0)
 			*error_r = NULL;
@@ -495,9 +500,25 @@ static bool mail_round(struct report_mail *m, const struct runtime *rt, unsigned
 		return true;
 	if (!ensure_db(m, rt, error_r))
 		return false;
-	for (size_t i = 0; i < cfg->nreports_mailed && !worker_stopping(m->worker); i++)
-		if (!section_send(m->db, rt, &cfg->reports_mailed[i], from, to, error_r))
+	bool refused_any = false;
+	for (size_t i = 0; i < cfg->nreports_mailed && !worker_stopping(m->worker); i++) {
+		bool refused = false;
+		char *err = NULL;
+		if (section_send(m->db, rt, &cfg->reports_mailed[i], from, to, &refused, &err))
+			continue;
+		if (!refused) {
+			*error_r = err;
 			return false;
+		}
+		log_error("report_mail report=%s period=%s event=refused retry_in=1h: %s",
+		          cfg->reports_mailed[i].name, from, err ? err : "");
+		free(err);
+		refused_any = true;
+	}
+	if (refused_any) {
+		*wait_ms = REFUSED_RETRY_MS;
+		return true;
+	}
 	snprintf(m->done, sizeof(m->done), "%s", from);
 	m->done_generation = rt->generation;
 	return true;

@@ -7,7 +7,9 @@
 # each mail once, with the report attached: the XLSX opens in openpyxl and
 # holds the member's rows only, without the sote subject; the CSV of member
 # all has every member.  A daemon started later that day sends nothing
-# more.  The clock is the test-only SEUTUDESKD_TEST_NOW (report_mail.h).
+# more.  A section whose report is refused (the costs without the year's
+# member figures) is logged and held back, the others go.  The clock is
+# the test-only SEUTUDESKD_TEST_NOW (report_mail.h).
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 top_builddir=${top_builddir:-$top_srcdir}
 bin=$top_builddir
@@ -52,6 +54,12 @@ to = johto@seutu-it.fi
 format = csv
 lang = en
 by = municipality
+
+# Refused: no member figures for 2026 (seutudeskctl org set).
+[report kinnula-costs]
+kind = costs
+member = kinnula
+to = talous@kinnula.fi
 "
 . "$top_srcdir/tests/lib/stack.sh"
 if ! stack_start >"$W/stack.log" 2>&1; then
@@ -102,6 +110,8 @@ is "$(sql "SELECT string_agg(name || ' ' || period || ' ' || recipients, ', ' OR
 queued=$(cat "$STACK_LOG" "$W/second.log" | grep -c 'report_mail .*event=queued')
 is "$queued" 2 "the two daemons queued each section once between them"
 is "$(cat "$STACK_LOG" "$W/second.log" | grep -c 'report_mail event=retry')" 0 "without errors"
+is "$(cat "$STACK_LOG" "$W/second.log" | grep -c 'report_mail report=kinnula-costs period=2026-12-01 event=refused retry_in=1h')" \
+	2 "the refused costs report is logged once by each daemon, to be tried in an hour"
 
 "$PY" - "$SMTP_MAILDIR/new" >"$W/mails.txt" 2>&1 <<'EOF'
 import csv, email, email.policy, io, os, sys, openpyxl
