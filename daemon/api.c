@@ -1192,6 +1192,18 @@ static bool web_request(struct front *f, struct api_req *q)
 		}
 	}
 	web_cookie(q);
+	/* Arriving from a mailed link opened in webmail, the redirect after the
+	 * sign-in is cross-site, and SameSite=Strict keeps the new cookie off
+	 * it: the page loads itself once more from our own origin. */
+	const char *site = evhttp_find_header(in, "Sec-Fetch-Site");
+	if (q->cookie[0] == '\0' && site != NULL && strcmp(site, "cross-site") == 0 &&
+	    q->call.action != NULL && strcmp(q->call.action, "") == 0 &&
+	    evhttp_request_get_command(q->req) == EVHTTP_REQ_GET) {
+		struct api_result res = {0};
+		reports_web_reload(evhttp_request_get_uri(q->req), &res);
+		send_result(q->req, &res, NULL);
+		return false;
+	}
 	q->call.cookie = q->cookie[0] ? q->cookie : NULL;
 	q->call.origin = q->origin;
 	q->call.client = q->client;

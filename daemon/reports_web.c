@@ -923,6 +923,25 @@ static void page_style(struct api_result *res)
 	snprintf(res->content_type, sizeof(res->content_type), "text/css; charset=utf-8");
 }
 
+void reports_web_reload(const char *uri, struct api_result *res)
+{
+	struct page p = {.lang = FI};
+
+	p.f = open_memstream(&p.buf, &p.len);
+	if (p.f == NULL) {
+		api_result_error(res, 500, NULL, "out of memory");
+		return;
+	}
+	fputs("<!DOCTYPE html>\n<html lang=\"fi\">\n<head>\n<meta charset=\"utf-8\">\n"
+	      "<meta http-equiv=\"refresh\" content=\"0;url=",
+	      p.f);
+	esc(&p, uri);
+	fputs("\">\n<title>seutudesk</title>\n</head>\n<body>\n<main>\n<p><a href=\"", p.f);
+	esc(&p, uri);
+	fputs("\">Raportit – Rapporter – Reports</a></p>\n", p.f);
+	page_send(&p, 200, res);
+}
+
 void reports_web_handle(PGconn *conn, const struct api_call *call, struct api_result *res)
 {
 	const char *page = call->action ? call->action : "";

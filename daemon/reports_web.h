@@ -31,4 +31,8 @@
 
 api_handler_fn reports_web_handle;
 
+/* A page that loads uri (a path of ours) again from itself: for a request
+ * that came cross-site without the cookie, which a same-site load has. */
+void reports_web_reload(const char *uri, struct api_result *res);
+
 #endif

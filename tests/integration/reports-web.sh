@@ -183,6 +183,14 @@ is "$(req "${url#"$base"}")" 410 "the same link a second time: 410"
 has "$W/body" "Linkki on jo käytetty" "a page saying it was used"
 is "$(req /reports/auth?token=AAAA)" 404 "a made-up token: 404"
 
+# Followed from webmail the redirect is cross-site and the Strict cookie
+# stays off it: the page then loads itself again from our origin.
+is "$(req -H 'Sec-Fetch-Site: cross-site' '/reports/?lang=fi')" 200 \
+	"cross-site without the cookie: a page"
+has "$W/body" '<meta http-equiv="refresh" content="0;url=/reports/?lang=fi">' \
+	"that loads itself again from our origin"
+req -H 'Sec-Fetch-Site: same-origin' '/reports/?lang=fi' >/dev/null
+has "$W/body" 'name="email"' "same-origin without the cookie: the sign-in form (no loop)"
 is "$(req -b "$W/jar.mkin" /reports/)" 200 "signed in: the page"
 has "$W/body" "Maija Kinnula" "names who is signed in"
 has "$W/body" '<select id="kind" name="kind">' "offers the reports"
