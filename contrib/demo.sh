@@ -76,6 +76,14 @@ key_file = $state/key.pem
 # The chat is staffed whenever an agent is online, at any hour of the demo.
 [bridge]
 calendar = 24x7
+
+# The cost split among the members (seutudesk report costs): logged work at 65 euros an hour.
+[costs]
+population_weight = 50
+users_weight = 25
+workstations_weight = 25
+hourly_rate = 65.00
+currency = EUR
 "
 export STACK_EXTRA_CONF
 set +eu
@@ -134,6 +142,50 @@ echo "==> the queue as agent aino sees it (seutudesk list)"
 SEUTUDESK_URL=https://127.0.0.1:$api_port SEUTUDESK_CA=$state/cert.pem \
 	SEUTUDESK_TOKEN=$(cat "$state/aino.token") "$build/seutudesk" list --limit 15
 
+# The managers' reports: Tuula manages the pool (every member), Maija
+# Kinnula's share of it (her reports show Kinnula alone).  The members'
+# figures for this year (the region's populations; users and workstations
+# as a member might report them; Saarikka's people live in its members) and
+# the pool's shared cost of the year give the costs report something to
+# split; aino answers two tickets and logs work on one, so that the SLA
+# report has met timers besides the running ones.
+ctl agent add maija --name "Maija Mäkinen" --email maija@kinnula.fi --role manager \
+	--municipalities kinnula --organisation kinnula >/dev/null
+ctl agent add tuula --name "Tuula Seutu" --email tuula@seutu-it.fi --role manager >/dev/null
+ctl token issue maija 2>/dev/null >"$state/maija.token"
+ctl token issue tuula 2>/dev/null >"$state/tuula.token"
+chmod 0600 "$state/maija.token" "$state/tuula.token"
+year=$(TZ=Europe/Helsinki date +%Y)
+month_from=$(TZ=Europe/Helsinki date +%Y-%m-01)
+month_to=$(TZ=Europe/Helsinki date -d "$month_from +1 month -1 day" +%Y-%m-%d)
+while read -r m pop users ws; do
+	ctl org set "$m" --year "$year" --population "$pop" --users "$users" --workstations "$ws" >/dev/null
+done <<'ORG'
+saarijarvi 9200 610 540
+viitasaari 6000 420 380
+karstula 3800 260 230
+pihtipudas 3700 250 220
+kinnula 1500 110 95
+kannonkoski 1250 90 80
+kyyjarvi 1200 85 75
+kivijarvi 1050 75 70
+saarikka 0 720 650
+ORG
+ctl cost add pool "$year" 480000.00 "Seutu-IT: henkilöstö, lisenssit ja palvelimet" >/dev/null
+aino() {
+	SEUTUDESK_URL=https://127.0.0.1:$api_port SEUTUDESK_CA=$state/cert.pem \
+		SEUTUDESK_TOKEN=$(cat "$state/aino.token") "$build/seutudesk" "$@"
+}
+first=$(stack_sql "SELECT min(number) FROM tickets WHERE municipality = 'karstula'")
+second=$(stack_sql "SELECT min(number) FROM tickets WHERE municipality = 'kinnula'")
+[ -n "$first" ] && printf 'Hei,\n\ntulostin toimii taas.\n\nSeutu-IT, Aino\n' |
+	aino reply "$first" --file - --status resolved >/dev/null 2>&1
+[ -n "$second" ] && printf 'Hello,\n\nwe are looking into it.\n\nSeutu-IT, Aino\n' |
+	aino reply "$second" --file - >/dev/null 2>&1
+[ -n "$second" ] && curl -s -o /dev/null --max-time 10 --cacert "$state/cert.pem" \
+	-H "Authorization: Bearer $(cat "$state/aino.token")" -H 'Content-Type: application/json' \
+	--data '{"minutes": 45, "note": "Etätuki"}' "https://127.0.0.1:$api_port/api/v1/tickets/$second/worklog"
+
 # The web chat: the bridge in the daemon with a token of its own, the bridge
 # on a loopback port against the agents' API, and the member's page on
 # another, the only origin the bridge lets use its visitor API (with
@@ -182,6 +234,22 @@ elif [ "$(jq -r .open <<<"$chat_status" 2>/dev/null)" = true ]; then
 else
 	echo "    the chat shows closed (no agent online): it takes the question and asks for an e-mail"
 fi
+# The newest sign-in link of the report pages among the mails the demo's
+# SMTP server kept (quoted-printable, so read with Python's email module).
+cat >"$state/signin-link" <<EOF
+#!/bin/sh
+exec /usr/bin/python3 - "$SMTP_MAILDIR/new" <<'PY'
+import email, email.policy, glob, os, re, sys
+links = []
+for f in sorted(glob.glob(os.path.join(sys.argv[1], "*")), key=os.path.getmtime):
+    with open(f, "rb") as fp:
+        body = email.message_from_binary_file(fp, policy=email.policy.default).get_body(("plain",))
+    if body is not None:
+        links += re.findall(r"https://\\S+/reports/auth\\?\\S+", body.get_content())
+print(links[-1] if links else "no sign-in link yet: ask for one on the page")
+PY
+EOF
+chmod 0755 "$state/signin-link"
 echo
 cat <<EOF
 The demo keeps running: seutudeskd picks up new mail at once (IMAP IDLE).
@@ -198,6 +266,17 @@ The demo keeps running: seutudeskd picks up new mail at once (IMAP IDLE).
     question, tells when it will be answered and asks for an e-mail) until an agent
     opens the client.
     From another machine: ssh -L $page_port:127.0.0.1:$page_port -L $chat_port:127.0.0.1:$chat_port
+  Reports (manager tuula, every member; maija.token for Kinnula's manager, her rows only):
+    SEUTUDESK_URL=https://127.0.0.1:$api_port SEUTUDESK_CA=$state/cert.pem \\
+    SEUTUDESK_TOKEN=\$(cat $state/tuula.token) $build/seutudesk report sla \\
+      --by municipality --from $month_from --to $month_to
+    and likewise: report costs --from $year-01-01 --to $year-12-31  (the members' cost split);
+    report volume|backlog|workload; --lang en; --format csv|xlsx|json|html -o FILE
+  Reports in a browser: https://127.0.0.1:$api_port/reports/  (the certificate is the
+    demo's own: accept it in the browser, or give curl --cacert $state/cert.pem).
+    Sign in as maija@kinnula.fi or tuula@seutu-it.fi: the link goes by mail to the
+    demo's SMTP server (its maildir: $SMTP_MAILDIR/new).
+    The newest sign-in link:  $state/signin-link
   Bridge log:     $state/webchat.log
   Send another:   doveadm -c $DOVECOT_CONF save -u test < FILE.eml
   Daemon log:     $STACK_LOG
