@@ -327,6 +327,12 @@ bool api_route(const char *method, const char *uri, struct api_route *route, str
 		api_result_error(res, 404, NULL, "no such resource");
 		return false;
 	}
+	/* POST /reports/auth signs in with the token of GET /reports/auth's form */
+	if (route->web && call->action != NULL && strcmp(call->action, "auth") == 0 &&
+	    strcmp(method, "POST") == 0) {
+		call->action = "signin";
+		want = "POST";
+	}
 	/* HEAD is a GET whose body libevent leaves out; not for the stream */
 	bool gets = strcmp(want, "GET") == 0 && route->kind != API_ROUTE_EVENTS;
 	if (strcmp(method, want) != 0 && !(gets && strcmp(method, "HEAD") == 0)) {
@@ -644,7 +650,8 @@ static void safe_header(char *s)
 static void page_headers(struct evkeyvalq *h, struct api_result *res)
 {
 	evhttp_add_header(h, "Content-Security-Policy", res->csp);
-	evhttp_add_header(h, "Referrer-Policy", "no-referrer");
+	/* not no-referrer: browsers then send a form's POST with Origin: null */
+	evhttp_add_header(h, "Referrer-Policy", "same-origin");
 	evhttp_add_header(h, "Strict-Transport-Security", "max-age=31536000");
 	if (strstr(res->csp, "frame-ancestors 'none'") != NULL)
 		evhttp_add_header(h, "X-Frame-Options", "DENY");
@@ -1192,18 +1199,6 @@ static bool web_request(struct front *f, struct api_req *q)
 		}
 	}
 	web_cookie(q);
-	/* Arriving from a mailed link opened in webmail, the redirect after the
-	 * sign-in is cross-site, and SameSite=Strict keeps the new cookie off
-	 * it: the page loads itself once more from our own origin. */
-	const char *site = evhttp_find_header(in, "Sec-Fetch-Site");
-	if (q->cookie[0] == '\0' && site != NULL && strcmp(site, "cross-site") == 0 &&
-	    q->call.action != NULL && strcmp(q->call.action, "") == 0 &&
-	    evhttp_request_get_command(q->req) == EVHTTP_REQ_GET) {
-		struct api_result res = {0};
-		reports_web_reload(evhttp_request_get_uri(q->req), &res);
-		send_result(q->req, &res, NULL);
-		return false;
-	}
 	q->call.cookie = q->cookie[0] ? q->cookie : NULL;
 	q->call.origin = q->origin;
 	q->call.client = q->client;

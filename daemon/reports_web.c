@@ -79,6 +79,7 @@ enum text {
 	T_LINK_EXPIRED,
 	T_LINK_BAD,
 	T_LINK_AGAIN,
+	T_LINK_CONTINUE,
 	T_SIGNED_IN,
 	T_LOGOUT,
 	T_SIGNED_OUT,
@@ -123,6 +124,9 @@ static const char *const texts[T_NTEXTS][3] = {
     [T_LINK_EXPIRED] = {"Linkki on vanhentunut.", "Länken har gått ut.", "The link has expired."},
     [T_LINK_BAD] = {"Linkki ei kelpaa.", "Länken är ogiltig.", "The link is not valid."},
     [T_LINK_AGAIN] = {"Pyydä uusi linkki", "Be om en ny länk", "Ask for a new link"},
+    [T_LINK_CONTINUE] = {"Jatka raportteihin painikkeella. Linkki toimii vain kerran.",
+                         "Fortsätt till rapporterna med knappen. Länken fungerar bara en gång.",
+                         "Continue to the reports with the button. The link works only once."},
     [T_SIGNED_IN] = {"Kirjautuneena", "Inloggad", "Signed in as"},
     [T_LOGOUT] = {"Kirjaudu ulos", "Logga ut", "Sign out"},
     [T_SIGNED_OUT] = {"Olet kirjautunut ulos.", "Du har loggat ut.", "You have signed out."},
@@ -318,8 +322,8 @@ struct picked;
 static void picked_query(struct page *p, const struct picked *k);
 
 /* The top bar: the languages (links to this page in each, with the report
- * shown) and who is in. */
-static void page_bar(struct page *p, const char *who, const struct picked *k)
+ * shown, or the sign-in link's page with its token) and who is in. */
+static void page_bar(struct page *p, const char *who, const struct picked *k, const char *token)
 {
 	fputs("<header class=\"bar\"><p><strong>seutudesk</strong></p>\n", p->f);
 	if (who != NULL) {
@@ -333,7 +337,14 @@ static void page_bar(struct page *p, const char *who, const struct picked *k)
 	}
 	fputs("<nav class=\"langs\"><p>", p->f);
 	for (int i = 0; i < 3; i++) {
-		fprintf(p->f, "<a href=\"/reports/?lang=%s", lang_codes[i]);
+		if (token != NULL) {
+			fputs("<a href=\"/reports/auth?token=", p->f);
+			qesc(p, token);
+			fputs("&amp;", p->f);
+		} else {
+			fputs("<a href=\"/reports/?", p->f);
+		}
+		fprintf(p->f, "lang=%s", lang_codes[i]);
 		if (k != NULL)
 			picked_query(p, k);
 		fprintf(p->f, "\" lang=\"%s\" hreflang=\"%s\"%s>%s</a>", lang_codes[i],
@@ -370,7 +381,7 @@ static void message_page(struct api_result *res, enum lng lang, int status, cons
 		api_result_error(res, 500, NULL, "out of memory");
 		return;
 	}
-	page_bar(&p, NULL, NULL);
+	page_bar(&p, NULL, NULL, NULL);
 	fputs("<h1>", p.f);
 	esc(&p, heading);
 	fprintf(p.f, "</h1>\n<p class=\"%s\">", cls);
@@ -405,7 +416,7 @@ static void signin_page(struct api_result *res, enum lng lang, int status, const
 		api_result_error(res, 500, NULL, "out of memory");
 		return;
 	}
-	page_bar(&p, NULL, NULL);
+	page_bar(&p, NULL, NULL, NULL);
 	signin_form(&p, error);
 	page_send(&p, status, res);
 }
@@ -593,7 +604,7 @@ static void page_main(PGconn *conn, const struct api_call *call, struct api_resu
 		api_result_error(res, 500, NULL, "out of memory");
 		return;
 	}
-	page_bar(&p, s.name[0] ? s.name : s.login, &k);
+	page_bar(&p, s.name[0] ? s.name : s.login, &k, NULL);
 	report_form(&p, &k);
 	page_send(&p, 200, res);
 }
@@ -743,37 +754,18 @@ static void page_login(PGconn *conn, const struct api_call *call, struct api_res
 	free(text);
 }
 
-/* -- GET /reports/auth ------------------------------------------------------------------- */
+/* -- GET and POST /reports/auth ------------------------------------------------------------- */
+
+/* The mailed link only shows a button that signs in: mail scanners that
+ * open links in advance (GET) must not use it up before the manager. */
 
 enum link_state { LINK_OK, LINK_USED, LINK_EXPIRED, LINK_BAD, LINK_DB_FAILED };
+static const char *const link_states[] = {"ok", "used", "expired", "bad", "failed"};
 
-/* Uses the link once and starts a session for its agent, in one
- * transaction; session_hex is the new session's hash. */
-static enum link_state link_use(PGconn *conn, const struct api_call *call, const char *hex,
-                                const char *session_hex)
+static enum link_state link_state_of(PGresult *r, PGconn *conn)
 {
-	char life[16];
-	const char *params[4] = {hex, session_hex, life, call->client ? call->client : ""};
-
-	snprintf(life, sizeof(life), "%u", call->rt->cfg->reports.session_lifetime);
-	/* used: the row as the UPDATE found it; a second use finds used_at set. */
-	PGresult *r = PQexecParams(
-	    conn,
-	    "WITH l AS (SELECT id, agent, used_at, expires_at FROM report_links"
-	    "   WHERE hash = decode($1, 'hex') FOR UPDATE),"
-	    " u AS (UPDATE report_links k SET used_at = now() FROM l"
-	    "   WHERE k.id = l.id AND l.used_at IS NULL AND l.expires_at > now()"
-	    "   RETURNING k.agent),"
-	    " s AS (INSERT INTO report_sessions (agent, hash, client, expires_at)"
-	    "   SELECT u.agent, decode($2, 'hex'), $4, now() + make_interval(secs => $3::int)"
-	    "   FROM u JOIN agents a ON a.id = u.agent"
-	    "   WHERE a.active AND a.role IN ('manager', 'admin', 'lead') RETURNING id)"
-	    " SELECT CASE WHEN EXISTS (SELECT FROM s) THEN 'ok'"
-	    "  WHEN EXISTS (SELECT FROM l WHERE used_at IS NOT NULL) THEN 'used'"
-	    "  WHEN EXISTS (SELECT FROM l WHERE expires_at <= now()) THEN 'expired'"
-	    "  ELSE 'bad' END",
-	    4, NULL, params, NULL, NULL, 0);
 	enum link_state st = LINK_DB_FAILED;
+
 	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
 		const char *v = PQgetvalue(r, 0, 0);
 		st = strcmp(v, "ok") == 0        ? LINK_OK
@@ -787,9 +779,109 @@ static enum link_state link_use(PGconn *conn, const struct api_call *call, const
 	return st;
 }
 
+/* What using the link would say, without using it. */
+static enum link_state link_check(PGconn *conn, const char *hex)
+{
+	const char *params[1] = {hex};
+
+	return link_state_of(
+	    PQexecParams(conn,
+	                 "SELECT coalesce((SELECT CASE WHEN l.used_at IS NOT NULL THEN 'used'"
+	                 "  WHEN l.expires_at <= now() THEN 'expired' ELSE 'ok' END"
+	                 "  FROM report_links l JOIN agents a ON a.id = l.agent"
+	                 "  WHERE l.hash = decode($1, 'hex') AND a.active"
+	                 "   AND a.role IN ('manager', 'admin', 'lead')), 'bad')",
+	                 1, NULL, params, NULL, NULL, 0),
+	    conn);
+}
+
+/* Uses the link once and starts a session for its agent, in one
+ * transaction; session_hex is the new session's hash. */
+static enum link_state link_use(PGconn *conn, const struct api_call *call, const char *hex,
+                                const char *session_hex)
+{
+	char life[16];
+	const char *params[4] = {hex, session_hex, life, call->client ? call->client : ""};
+
+	snprintf(life, sizeof(life), "%u", call->rt->cfg->reports.session_lifetime);
+	/* used: the row as the UPDATE found it; a second use finds used_at set. */
+	return link_state_of(
+	    PQexecParams(
+	        conn,
+	        "WITH l AS (SELECT id, agent, used_at, expires_at FROM report_links"
+	        "   WHERE hash = decode($1, 'hex') FOR UPDATE),"
+	        " u AS (UPDATE report_links k SET used_at = now() FROM l"
+	        "   WHERE k.id = l.id AND l.used_at IS NULL AND l.expires_at > now()"
+	        "   RETURNING k.agent),"
+	        " s AS (INSERT INTO report_sessions (agent, hash, client, expires_at)"
+	        "   SELECT u.agent, decode($2, 'hex'), $4, now() + make_interval(secs => $3::int)"
+	        "   FROM u JOIN agents a ON a.id = u.agent"
+	        "   WHERE a.active AND a.role IN ('manager', 'admin', 'lead') RETURNING id)"
+	        " SELECT CASE WHEN EXISTS (SELECT FROM s) THEN 'ok'"
+	        "  WHEN EXISTS (SELECT FROM l WHERE used_at IS NOT NULL) THEN 'used'"
+	        "  WHEN EXISTS (SELECT FROM l WHERE expires_at <= now()) THEN 'expired'"
+	        "  ELSE 'bad' END",
+	        4, NULL, params, NULL, NULL, 0),
+	    conn);
+}
+
+/* The page of a link that does not sign in; false for LINK_OK. */
+static bool link_refused(struct api_result *res, enum lng lang, enum link_state st)
+{
+	switch (st) {
+	case LINK_OK:
+		return false;
+	case LINK_USED:
+		message_page(res, lang, 410, tx(lang, T_SIGNIN), "error", tx(lang, T_LINK_USED));
+		break;
+	case LINK_EXPIRED:
+		message_page(res, lang, 410, tx(lang, T_SIGNIN), "error", tx(lang, T_LINK_EXPIRED));
+		break;
+	case LINK_BAD:
+		message_page(res, lang, 404, tx(lang, T_SIGNIN), "error", tx(lang, T_LINK_BAD));
+		break;
+	case LINK_DB_FAILED:
+		unavailable(res);
+		break;
+	}
+	return true;
+}
+
+/* GET: the button, a form that posts the token back to us. */
 static void page_auth(PGconn *conn, const struct api_call *call, struct api_result *res)
 {
 	enum lng lang = lang_of(call->query);
+	const char *token = qv(call->query, "token");
+	enum link_state st = LINK_BAD;
+	char hex[65];
+	struct page p;
+
+	if (token_hash(token, hex))
+		st = link_check(conn, hex);
+	log_info("reports_web event=auth_page client=%s outcome=%s", call->client, link_states[st]);
+	if (link_refused(res, lang, st))
+		return;
+	if (!page_open(&p, lang, tx(lang, T_SIGNIN))) {
+		api_result_error(res, 500, NULL, "out of memory");
+		return;
+	}
+	page_bar(&p, NULL, NULL, token);
+	fprintf(p.f,
+	        "<h1>%s</h1>\n<p>%s</p>\n<form method=\"post\" action=\"/reports/auth\">\n"
+	        "<input type=\"hidden\" name=\"token\" value=\"",
+	        tx(lang, T_SIGNIN), tx(lang, T_LINK_CONTINUE));
+	esc(&p, token);
+	fprintf(p.f,
+	        "\">\n<input type=\"hidden\" name=\"lang\" value=\"%s\">\n"
+	        "<p><button type=\"submit\">%s</button></p>\n</form>\n",
+	        lang_codes[lang], tx(lang, T_SIGNIN));
+	page_send(&p, 200, res);
+}
+
+/* POST: uses the link once, starts the session and goes to the page. */
+static void page_signin(PGconn *conn, const struct api_call *call, struct api_result *res)
+{
+	enum lng lang = lang_of(call->body);
 	char hex[65], session[TOKEN_LEN + 1], session_hex[65];
 	enum link_state st = LINK_BAD;
 
@@ -797,24 +889,11 @@ static void page_auth(PGconn *conn, const struct api_call *call, struct api_resu
 		api_result_error(res, 500, NULL, "no random bytes");
 		return;
 	}
-	if (token_hash(qv(call->query, "token"), hex))
+	if (token_hash(qv(call->body, "token"), hex))
 		st = link_use(conn, call, hex, session_hex);
-	log_info("reports_web event=auth client=%s outcome=%s", call->client,
-	         (const char *[]){"ok", "used", "expired", "bad", "failed"}[st]);
-	switch (st) {
-	case LINK_OK:
-		break;
-	case LINK_USED:
-		message_page(res, lang, 410, tx(lang, T_SIGNIN), "error", tx(lang, T_LINK_USED));
-		return;
-	case LINK_EXPIRED:
-		message_page(res, lang, 410, tx(lang, T_SIGNIN), "error", tx(lang, T_LINK_EXPIRED));
-		return;
-	case LINK_BAD:
-		message_page(res, lang, 404, tx(lang, T_SIGNIN), "error", tx(lang, T_LINK_BAD));
-		return;
-	case LINK_DB_FAILED:
-		unavailable(res);
+	log_info("reports_web event=auth client=%s outcome=%s", call->client, link_states[st]);
+	if (link_refused(res, lang, st)) {
+		explicit_bzero(session, sizeof(session));
 		return;
 	}
 	res->status = 303;
@@ -923,25 +1002,6 @@ static void page_style(struct api_result *res)
 	snprintf(res->content_type, sizeof(res->content_type), "text/css; charset=utf-8");
 }
 
-void reports_web_reload(const char *uri, struct api_result *res)
-{
-	struct page p = {.lang = FI};
-
-	p.f = open_memstream(&p.buf, &p.len);
-	if (p.f == NULL) {
-		api_result_error(res, 500, NULL, "out of memory");
-		return;
-	}
-	fputs("<!DOCTYPE html>\n<html lang=\"fi\">\n<head>\n<meta charset=\"utf-8\">\n"
-	      "<meta http-equiv=\"refresh\" content=\"0;url=",
-	      p.f);
-	esc(&p, uri);
-	fputs("\">\n<title>seutudesk</title>\n</head>\n<body>\n<main>\n<p><a href=\"", p.f);
-	esc(&p, uri);
-	fputs("\">Raportit – Rapporter – Reports</a></p>\n", p.f);
-	page_send(&p, 200, res);
-}
-
 void reports_web_handle(PGconn *conn, const struct api_call *call, struct api_result *res)
 {
 	const char *page = call->action ? call->action : "";
@@ -961,6 +1021,8 @@ void reports_web_handle(PGconn *conn, const struct api_call *call, struct api_re
 		page_login(conn, call, res);
 	} else if (strcmp(page, "auth") == 0) {
 		page_auth(conn, call, res);
+	} else if (strcmp(page, "signin") == 0) {
+		page_signin(conn, call, res);
 	} else if (strcmp(page, "view") == 0) {
 		page_view(conn, call, res);
 	} else if (strcmp(page, "logout") == 0) {

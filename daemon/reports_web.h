@@ -6,8 +6,13 @@
  *   POST /reports/login      email: mails a single-use sign-in link to an
  *                            active manager, admin or lead of that address;
  *                            the same answer whoever it is; rate-limited
- *   GET  /reports/auth       ?token=: uses the link once, starts a session
- *                            (cookie sd_session) and redirects to the page
+ *   GET  /reports/auth       ?token=&lang=: the mailed link's page, a button
+ *                            that posts the token back; uses nothing (mail
+ *                            scanners open links in advance), but says at
+ *                            once when the link is used, expired or unknown
+ *   POST /reports/auth       token=&lang=: uses the link once, starts a
+ *                            session (cookie sd_session) and redirects to
+ *                            the page (call->action "signin")
  *   GET  /reports/view       ?kind=&from=&to=&by=&lang=&format=html|csv|xlsx:
  *                            the report as the session's agent may read it
  *   POST /reports/logout     ends the session
@@ -30,9 +35,5 @@
 #define REPORTS_WEB_ORIGIN_MAX 300 /* "https://" and the Host */
 
 api_handler_fn reports_web_handle;
-
-/* A page that loads uri (a path of ours) again from itself: for a request
- * that came cross-site without the cookie, which a same-site load has. */
-void reports_web_reload(const char *uri, struct api_result *res);
 
 #endif
