@@ -3,6 +3,7 @@
 
 #include "classify.h"
 #include "lang.h"
+#include "lemma.h"
 #include "mime.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
@@ -26,10 +27,22 @@
 #define LIT_BUCKETS 1024 /* byte pairs told apart by the literal index: lit_key() */
 #define COMPILE_OPTIONS (PCRE2_CASELESS | PCRE2_UTF | PCRE2_UCP | PCRE2_NEVER_BACKSLASH_C)
 
-enum target { T_FROM, T_FROM_DOMAIN, T_FROM_NAME, T_TO, T_HEADER, T_SUBJECT, T_BODY, T_TEXT };
+enum target {
+	T_FROM,
+	T_FROM_DOMAIN,
+	T_FROM_NAME,
+	T_TO,
+	T_HEADER,
+	T_SUBJECT,
+	T_BODY,
+	T_TEXT,
+	T_LEMMA, /* the text's base forms (lemma.h) */
+	T_PART,  /* and compound parts */
+	T_COUNT
+};
 
-static const char *const target_names[] = {"from",   "from_domain", "from_name", "to",
-                                           "header", "subject",     "body",      "text"};
+static const char *const target_names[T_COUNT] = {
+    "from", "from_domain", "from_name", "to", "header", "subject", "body", "text", "lemma", "part"};
 static const char *const field_names[CLASSIFY_FIELD_COUNT] = {"municipality", "sector", "category",
                                                               "priority", "lang"};
 
@@ -115,6 +128,8 @@ struct classify_rules {
 	uint32_t lit_bucket[2 * LIT_BUCKETS + 1]; /* b: lit_order[lit_bucket[b]..[b + 1]) */
 	pcre2_match_context *mctx;
 	pcre2_compile_context *cctx;
+	struct lemma_dict *dict; /* DIR/\*.dict */
+	bool uses_lemma;         /* a line matches T_LEMMA or T_PART */
 };
 
 const char *classify_field_name(enum classify_field field)
@@ -433,7 +448,7 @@ static void directive_match(struct loader *ld, unsigned line, char **tok, int nt
 		load_error(ld, line,
 		           "unknown directive or target '%s' (rule, set, weight, threshold, "
 		           "margin; targets from, from_domain, from_name, to, subject, body, text, "
-		           "header:NAME)",
+		           "lemma, part, header:NAME)",
 		           tok[0]);
 		return;
 	}
@@ -464,6 +479,8 @@ static void directive_match(struct loader *ld, unsigned line, char **tok, int nt
 	memset(m, 0, sizeof(*m));
 	m->target = t;
 	m->negate = tok[1][0] == '!';
+	if (t == T_LEMMA || t == T_PART)
+		ld->r->uses_lemma = true;
 	m->member = -1;
 	m->lit = -1;
 	m->code = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, COMPILE_OPTIONS, &err,
@@ -882,7 +899,7 @@ static void union_build(struct classify_rules *r, bool on)
 		pcre2_set_max_pattern_length(cctx, GROUP_MAX * (CLASSIFY_MAX_PATTERN + 16) + 8);
 		pcre2_set_parens_nest_limit(cctx, 52);
 	}
-	for (int t = 0; t <= T_TEXT && cctx != NULL; t++) {
+	for (int t = 0; t < T_COUNT && cctx != NULL; t++) {
 		size_t n = 0;
 		if (t == T_TO || t == T_HEADER)
 			continue;
@@ -1210,7 +1227,7 @@ static void lit_build(struct classify_rules *r)
 	for (size_t i = 0; i < r->count; i++) {
 		for (unsigned j = 0; j < r->rules[i].match_count; j++) {
 			struct cl_match *m = &r->rules[i].matches[j];
-			if (m->target != T_SUBJECT && m->target != T_BODY && m->target != T_TEXT)
+			if (m->target < T_SUBJECT)
 				continue;
 			if (slot_lit[m->same] == -1)
 				slot_lit[m->same] = lit_add(r, m, m->src) ? m->lit : -2;
@@ -1272,6 +1289,12 @@ size_t classify_rules_prefilter_count(const struct classify_rules *rules)
 
 static struct classify_rules *load_finish(struct loader *ld, char **error_r)
 {
+	const char *why;
+
+	if (ld->r->uses_lemma && !lemma_ready(&why)) {
+		ld->cur = NULL;
+		load_error(ld, 0, "the rules match lemma or part: %s", why);
+	}
 	if (ld->error_count > 0 || ld->errors != NULL) {
 		classify_rules_free(&ld->r);
 		*error_r = ld->errors ? ld->errors : strdup("out of memory");
@@ -1293,10 +1316,29 @@ static int name_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static bool is_rules_name(const char *n)
+static bool has_suffix(const char *n, const char *suffix)
 {
-	size_t l = strlen(n);
-	return n[0] != '.' && l > 6 && strcmp(n + l - 6, ".rules") == 0;
+	size_t l = strlen(n), sl = strlen(suffix);
+	return n[0] != '.' && l > sl && strcmp(n + l - sl, suffix) == 0;
+}
+
+static bool is_rules_name(const char *n) { return has_suffix(n, ".rules"); }
+
+static void dict_error(void *ctx, unsigned line, const char *msg)
+{
+	load_error(ctx, line, "%s", msg);
+}
+
+/* A user dictionary file of lemma.h, read before the rules. */
+static void load_dict(struct loader *ld, const char *path)
+{
+	ld->path = path;
+	ld->cur = NULL;
+	if (ld->r->dict == NULL && (ld->r->dict = lemma_dict_new()) == NULL) {
+		load_error(ld, 0, "out of memory");
+		return;
+	}
+	(void)lemma_dict_load(ld->r->dict, path, dict_error, ld);
 }
 
 struct classify_rules *classify_rules_load(const char *dir, char **error_r)
@@ -1318,7 +1360,7 @@ struct classify_rules *classify_rules_load(const char *dir, char **error_r)
 	}
 	while ((de = readdir(d)) != NULL) {
 		char **p;
-		if (!is_rules_name(de->d_name))
+		if (!is_rules_name(de->d_name) && !has_suffix(de->d_name, ".dict"))
 			continue;
 		if (count >= CLASSIFY_MAX_FILES) {
 			load_error(&ld, 0, "more than %d rule files", CLASSIFY_MAX_FILES);
@@ -1334,17 +1376,25 @@ struct classify_rules *classify_rules_load(const char *dir, char **error_r)
 		count++;
 	}
 	closedir(d);
-	if (count == 0 && ld.error_count == 0)
-		load_error(&ld, 0, "no *.rules files");
 	if (count > 1)
 		qsort(names, count, sizeof(*names), name_cmp);
-	/* Every file is read even after an error, so that all errors are reported. */
-	for (size_t i = 0; i < count && !ld.stop; i++) {
-		char path[PATH_MAX];
-		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
-		load_one(&ld, path, names[i]);
-		ld.path = dir;
+	/* Every file is read even after an error, so that all errors are reported;
+	 * the dictionaries first, as the rules' lemma targets need them. */
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < count && !ld.stop; i++) {
+			char path[PATH_MAX];
+			if (is_rules_name(names[i]) != (pass == 1))
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+			if (pass == 0)
+				load_dict(&ld, path);
+			else
+				load_one(&ld, path, names[i]);
+			ld.path = dir;
+		}
 	}
+	if (ld.r->file_count == 0 && ld.error_count == 0)
+		load_error(&ld, 0, "no *.rules files");
 	for (size_t i = 0; i < count; i++)
 		free(names[i]);
 	free(names);
@@ -1393,6 +1443,7 @@ void classify_rules_free(struct classify_rules **rules)
 	free(r->groups);
 	free(r->members);
 	lit_free(r);
+	lemma_dict_free(&r->dict);
 	pcre2_match_context_free(r->mctx);
 	pcre2_compile_context_free(r->cctx);
 	free(r);
@@ -1416,7 +1467,7 @@ struct cl_copy {
 /* What one call matches against.  Every string given to PCRE2 is valid UTF-8
  * (checked or sanitised here once), so it never checks one itself. */
 struct cl_input {
-	struct subject_text t[T_TEXT + 1];
+	struct subject_text t[T_COUNT];
 	const char *const *to;
 	size_t to_count;
 	const char *(*header)(const char *name, const void *ctx);
@@ -1424,6 +1475,9 @@ struct cl_input {
 	char *text;             /* owns from, from_name, subject, body and text, all sanitised */
 	struct cl_copy *copies; /* of invalid to addresses and header values */
 	size_t copy_count;
+	struct lemma_text lem; /* T_LEMMA and T_PART, when the rules use them */
+	struct lang_result lr; /* the text's language, once known */
+	bool lang_known;
 };
 
 struct cl_found {
@@ -1453,14 +1507,14 @@ struct cl_call {
 	pcre2_match_data *md;
 	pcre2_match_data *group_md; /* with room for any union's captures */
 	struct classify_result *res;
-	bool *group_done;            /* per prefilter group: has it run? */
-	size_t *found;               /* per prefilter member: FOUND_* or an offset */
-	int lit_state;               /* 0: not scanned yet, 1: lit_seen is set, -1: not usable */
-	unsigned char *folded;       /* the text, folded for the literal index */
-	size_t lit_base[T_TEXT + 1]; /* where the subject, body and text start in it */
-	size_t lit_end[T_TEXT + 1];  /* and end */
-	struct lit_seen *lit_seen;   /* per literal line */
-	uint8_t *memo;               /* per memo slot: MEMO_* */
+	bool *group_done;          /* per prefilter group: has it run? */
+	size_t *found;             /* per prefilter member: FOUND_* or an offset */
+	int lit_state;             /* 0: not scanned yet, 1: lit_seen is set, -1: not usable */
+	unsigned char *folded;     /* the text, folded for the literal index */
+	size_t lit_base[T_COUNT];  /* where the subject, body, text, lemmas and parts start in it */
+	size_t lit_end[T_COUNT];   /* and end */
+	struct lit_seen *lit_seen; /* per literal line */
+	uint8_t *memo;             /* per memo slot: MEMO_* */
 	struct cl_found *memo_found; /* per memo slot, when MEMO_FOUND */
 	unsigned errors;             /* matching errors so far (each warned about) */
 	bool oom;
@@ -1778,14 +1832,25 @@ static inline void lit_buckets(const struct cl_call *c, size_t p, uint32_t *b_r,
 static bool lit_scan(struct cl_call *c, const struct cl_input *in)
 {
 	const struct classify_rules *r = c->r;
-	size_t len = in->t[T_TEXT].len;
+	size_t len = 0;
 
-	if (!lit_fold(in->t[T_TEXT].s, len, c->folded))
-		return false;
-	for (int t = T_SUBJECT; t <= T_TEXT; t++) {
-		c->lit_base[t] = (size_t)(in->t[t].s - in->t[T_TEXT].s);
+	for (int t = T_SUBJECT; t < T_COUNT; t++) {
+		if (t <= T_TEXT) {
+			c->lit_base[t] = (size_t)(in->t[t].s - in->t[T_TEXT].s);
+			c->lit_end[t] = c->lit_base[t] + in->t[t].len;
+			continue;
+		}
+		/* the lemmas and the parts follow the text, a line break before each */
+		c->folded[c->lit_end[t - 1]] = '\n';
+		c->lit_base[t] = c->lit_end[t - 1] + 1;
 		c->lit_end[t] = c->lit_base[t] + in->t[t].len;
 	}
+	if (!lit_fold(in->t[T_TEXT].s, in->t[T_TEXT].len, c->folded))
+		return false;
+	for (int t = T_LEMMA; t < T_COUNT; t++)
+		if (!lit_fold(in->t[t].s, in->t[t].len, c->folded + c->lit_base[t]))
+			return false;
+	len = c->lit_end[T_COUNT - 1];
 	for (size_t i = 0; i < r->lit_line_count; i++)
 		c->lit_seen[i].n = 0;
 	for (size_t p = 0; p + 1 < len; p++) {
@@ -2058,7 +2123,9 @@ static void *call_arrays(struct cl_call *c, const struct cl_input *in, size_t sc
                          int **scores_r)
 {
 	const struct classify_rules *r = c->r;
-	size_t folded = r->lit_line_count > 0 ? in->t[T_TEXT].len + 1 : 0;
+	size_t folded = r->lit_line_count > 0
+	                    ? in->t[T_TEXT].len + in->t[T_LEMMA].len + in->t[T_PART].len + 3
+	                    : 0;
 	size_t zeroed = score_count * sizeof(int) + r->group_count * sizeof(bool) + r->line_count;
 	char *block =
 	    malloc(r->member_count * sizeof(size_t) + r->line_count * sizeof(struct cl_found) +
@@ -2077,18 +2144,33 @@ static void *call_arrays(struct cl_call *c, const struct cl_input *in, size_t sc
 	return block;
 }
 
+/* The text's base forms and parts, for T_LEMMA and T_PART: Swedish and
+ * English words are stemmed, so the language is found first. */
+static bool input_lemmas(const struct classify_rules *r, struct cl_input *in)
+{
+	lang_detect_text(in->text, in->t[T_TEXT].len, &in->lr);
+	in->lang_known = true;
+	if (!lemma_analyze(r->dict, in->t[T_TEXT].s, in->t[T_TEXT].len, in->lr.lang, &in->lem))
+		return false;
+	in->t[T_LEMMA] = (struct subject_text){in->lem.lemmas, in->lem.lemmas_len};
+	in->t[T_PART] = (struct subject_text){in->lem.parts, in->lem.parts_len};
+	return true;
+}
+
 static bool classify_run(const struct classify_rules *r, struct cl_input *in,
                          struct classify_result **result_r)
 {
 	struct cl_call c = {.r = r};
 	int *scores[CLASSIFY_FIELD_COUNT], *all = NULL;
 	size_t total = 0, off = 0;
-	void *block;
+	void *block = NULL;
 	bool ok = false;
 
 	*result_r = NULL;
 	for (int f = 0; f < CLASSIFY_FIELD_COUNT; f++)
 		total += r->value_count[f];
+	if (r->uses_lemma && !input_lemmas(r, in))
+		goto out;
 	block = call_arrays(&c, in, total, &all);
 	c.res = calloc(1, sizeof(*c.res));
 	c.md = pcre2_match_data_create(1, NULL);
@@ -2110,7 +2192,10 @@ static bool classify_run(const struct classify_rules *r, struct cl_input *in,
 		struct lang_result lr;
 		struct classify_decision *d = &c.res->field[CLASSIFY_LANG];
 		char *reason;
-		lang_detect_text(in->text, in->t[T_TEXT].len, &lr);
+		if (in->lang_known)
+			lr = in->lr;
+		else
+			lang_detect_text(in->text, in->t[T_TEXT].len, &lr);
 		if (asprintf(&reason, "text: %s", lr.reason) < 0)
 			goto out;
 		free(d->value);
@@ -2135,6 +2220,7 @@ out:
 	free(in->copies);
 	in->copies = NULL;
 	in->copy_count = 0;
+	lemma_text_free(&in->lem);
 	if (!ok)
 		classify_result_free(&c.res);
 	*result_r = c.res;
@@ -2177,6 +2263,7 @@ static bool input_prepare(struct cl_input *in, const char *from, const char *fro
 	n = utf8_sanitize(p, src[3], len[3]);
 	p[n] = '\0';
 	in->t[T_FROM_NAME] = (struct subject_text){p, n};
+	in->t[T_LEMMA] = in->t[T_PART] = (struct subject_text){"", 0};
 	return true;
 }
 

@@ -20,12 +20,19 @@
  *   from_name    the sender's display name     to           each To and Cc address
  *   subject      the subject                   body         the body text
  *   text         subject, newline, body        header:NAME  that header field
+ *   lemma        the base forms of the text's words, space-separated, lower
+ *                case (lemma.h: Voikko; Snowball stems in sv and en text):
+ *                "Kotihoidon tabletit" -> "kotihoito tabletti"
+ *   part         those base forms and their compound members, with each head
+ *                and tail where a member starts: "kotihoito koti hoito";
+ *                Pihtiputaalla and pihtiputaalainen both give "pihtipudas"
  * "to" matches when any address matches ("!~": when none does); a missing
- * field matches as "".  PATTERN (the rest of the line, trailing blanks cut)
- * is PCRE2, caseless, UTF and Unicode-aware (\b, \w know ä); "(?-i)" turns
- * caselessness off.  Only the first CLASSIFY_MAX_BODY_SCAN bytes of the body
- * (and of any other target) are searched.  A target that is not valid UTF-8
- * is matched with each bad byte replaced by U+FFFD.
+ * field matches as "".  A word with several readings gives each, so
+ * "lemma ~ \bkotihoito\b" finds every inflected form and "part ~
+ * \bkirjasto\b" also kirjastoauto and lähikirjasto.  PATTERN (the rest of the line, trailing blanks
+ * cut) is PCRE2, caseless, UTF and Unicode-aware (\b, \w know ä); "(?-i)" turns caselessness off.
+ * Only the first CLASSIFY_MAX_BODY_SCAN bytes of the body (and of any other target) are searched.
+ * A target that is not valid UTF-8 is matched with each bad byte replaced by U+FFFD.
  *
  * Scoring: every matching rule adds its weight once to each (field, value) it
  * sets.  Per field the value with the highest score wins if it reaches the
@@ -40,13 +47,18 @@
  * KELVIN SIGN, U+017F LONG S or U+212B ANGSTROM SIGN is matched without
  * most of it (they are caselessly k, s and å), so more slowly.
  *
+ * DIR/\*.dict files, read before the rules in name order, are the user
+ * dictionary of lemma.h: base forms for words Voikko does not know (Saarikka,
+ * Pegasos).  Rules with lemma or part targets do not load without Voikko.
+ *
  * Loading collects every error (file:line: what) instead of stopping at the
  * first.  Limits: CLASSIFY_MAX_* below.  Matching is bounded by PCRE2 match
  * and depth limits; a pattern that hits one counts as not matching and adds
  * a warning to the result.
  *
  * Thread safety: loaded rules are read-only; classify_message() may be called
- * from several threads at once on the same rules.
+ * from several threads at once on the same rules (each thread has its own
+ * Voikko handle and word cache, see lemma.h).
  */
 #ifndef SEUTUDESK_CLASSIFY_H
 #define SEUTUDESK_CLASSIFY_H

@@ -1,11 +1,13 @@
 /* test-classify: rule loading (errors exactly), scoring, threshold, margin,
  * explanations, a message through mime_parse, invalid UTF-8 in every target,
- * and the prefilter: results with it and without it are the same, on tricky
- * patterns and on the whole corpus (SEUTUDESK_CORPUS, default
+ * the lemma and part targets with a dictionary, and the prefilter: results
+ * with it and without it are the same, on tricky patterns and on the whole
+ * corpus (SEUTUDESK_CORPUS, default
  * $top_srcdir/../shared/corpus/dev; skipped when missing). */
 #include "autoconfig.h"
 
 #include "classify.h"
+#include "lemma.h"
 #include "mime.h"
 #include "tap.h"
 
@@ -118,7 +120,7 @@ static void test_errors(void)
 	             "(municipality, sector, category, priority, lang)\n"
 	             "%1$s/10-bad.rules:16: unknown directive or target 'frm' (rule, set, weight, "
 	             "threshold, margin; targets from, from_domain, from_name, to, subject, body, "
-	             "text, header:NAME)\n"
+	             "text, lemma, part, header:NAME)\n"
 	             "%1$s/10-bad.rules:18: rule 'no-set': no 'set' line\n"
 	             "%1$s/10-bad.rules:24: rule 'bad-weight': bad weight 'heavy' (an integer "
 	             "-1000..1000, not 0)\n"
@@ -406,6 +408,93 @@ out:
 	classify_rules_free(&off);
 }
 
+static void write_text(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	if (f == NULL) {
+		printf("Bail out! cannot write %s\n", path);
+		exit(1);
+	}
+	fputs(text, f);
+	fclose(f);
+}
+
+/* The lemma and part targets, with a dictionary read from the rules'
+ * directory; the same results with and without the prefilter. */
+static void test_lemma_targets(void)
+{
+	static const struct {
+		const char *body, *mun, *sector;
+	} cases[] = {
+	    {"Asun Pihtiputaalla", "pihtipudas", "unknown"},
+	    {"me pihtiputaalaiset", "pihtipudas", "unknown"},
+	    {"Pihtipudas", "pihtipudas", "unknown"},
+	    {"Kotihoidon tabletit", "unknown", "sote"},
+	    {"Saarikassa on vika", "unknown", "sote"},
+	    {"kirjastoauton kone", "unknown", "sivistys"},
+	    {"kirjasto ja kotihoito", "unknown", "sote"},
+	    {"kirjasto\xff\xfekotihoidon\xc3", "unknown", "sote"},
+	    {"", "unknown", "unknown"},
+	};
+	char dir[] = "/tmp/test-classify-XXXXXX", path[4200], *err = NULL;
+	struct classify_rules *on, *off;
+	bool ok = true;
+
+	if (mkdtemp(dir) == NULL)
+		return;
+	snprintf(path, sizeof(path), "%s/05-names.dict", dir);
+	write_text(path, "# names\nsaarikka saarik\n");
+	snprintf(path, sizeof(path), "%s/10-x.rules", dir);
+	write_text(path, "rule place\n\tset municipality pihtipudas\n\tweight 50\n"
+	                 "\tpart ~ \\bpihtipudas\\b\n"
+	                 "rule homecare\n\tset sector sote\n\tweight 40\n"
+	                 "\tlemma ~ \\b(kotihoito|saarikka)\\b\n"
+	                 "rule library\n\tset sector sivistys\n\tweight 40\n"
+	                 "\tpart ~ \\bkirjasto\\b\n\tlemma !~ \\bkotihoito\\b\n");
+	on = load_with(dir, false, true);
+	off = load_with(dir, false, false);
+	tap_ok(on != NULL && off != NULL, "lemma and part rules load with a dictionary");
+	for (size_t i = 0; on && off && i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct classify_result *a = run(on, "x@gmail.com", "", cases[i].body);
+		struct classify_result *b = run(off, "x@gmail.com", "", cases[i].body);
+		bool good = a != NULL && b != NULL && same_result(a, b, cases[i].body) &&
+		            strcmp(a->field[CLASSIFY_MUNICIPALITY].value, cases[i].mun) == 0 &&
+		            strcmp(a->field[CLASSIFY_SECTOR].value, cases[i].sector) == 0;
+		if (!good)
+			printf("#   '%s': %s %s\n", cases[i].body,
+			       a ? a->field[CLASSIFY_MUNICIPALITY].value : "-",
+			       a ? a->field[CLASSIFY_SECTOR].value : "-");
+		if (i == 0 && a != NULL) {
+			const struct classify_hit *h = find_hit(a, "place");
+			tap_str(h ? h->matched : NULL, "part 'pihtipudas'",
+			        "the explanation shows the part matched");
+		}
+		ok &= good;
+		classify_result_free(&a);
+		classify_result_free(&b);
+	}
+	tap_ok(ok, "places in any case, demonyms, compounds, the dictionary, invalid UTF-8");
+	classify_rules_free(&on);
+	classify_rules_free(&off);
+
+	/* a dictionary's errors are reported with the rules' */
+	snprintf(path, sizeof(path), "%s/05-names.dict", dir);
+	write_text(path, "saarikka saarik\nBad entry\n");
+	on = classify_rules_load(dir, &err);
+	snprintf(path, sizeof(path),
+	         "%s/05-names.dict:2: 'Bad' is not a word of lower-case letters, "
+	         "digits and '-' (at most 64 bytes)",
+	         dir);
+	tap_str(err, path, "a dictionary error names its file and line");
+	free(err);
+	classify_rules_free(&on);
+	snprintf(path, sizeof(path), "%s/05-names.dict", dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/10-x.rules", dir);
+	unlink(path);
+	rmdir(dir);
+}
+
 static char *read_all(const char *path, size_t *len_r)
 {
 	FILE *f = fopen(path, "rb");
@@ -575,5 +664,7 @@ int main(void)
 	test_prefilter_patterns(false);
 	test_prefilter_patterns(true);
 	test_prefilter_corpus(top ? top : ".");
+	test_lemma_targets();
+	lemma_thread_end();
 	return tap_done();
 }
