@@ -554,6 +554,11 @@ static json_t *document(const struct config *cfg, const struct report_query *q,
 	    "bar", "x", "member", "y", "total", "title", chart_title[l]);
 
 	free(defs);
+	/* the renderers' own words (headings, the Info sheet) follow it */
+	static const char *const langs[] = {"fi", "sv", "en"};
+	static const char *const titles[] = {"Kustannusjako", "Kostnadsfördelning", "Cost split"};
+	json_object_set_new(doc, "lang", json_string(langs[l]));
+	json_object_set_new(doc, "title", json_string(titles[l]));
 	return doc;
 }
 
