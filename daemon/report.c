@@ -475,25 +475,41 @@ static const char oldest_sql[] =
 	" SELECT coalesce(json_agg(json_build_array(number, age, queue, municipality, subject)"
 	"  ORDER BY age DESC, number), '[]') FROM o";
 
+/* Whether the reader sees every ticket. */
+#define SCOPE_ALL "(SELECT members IS NULL AND queues IS NULL FROM sc)"
+/* col (a ticket's number) is one the reader may see: IN_SCOPE as a set of
+ * numbers, hashed once for a statement, read only when the reader does not
+ * see every ticket (an admin's statement reads no ticket at all): a
+ * manager's members' tickets by their index (sql/018), a lead's queues'
+ * from the table. */
+#define SCOPE_TICKET(col)                                                                          \
+	"(" col " IS NOT NULL AND (" SCOPE_ALL " OR " col " IN ("                                  \
+	"SELECT t.number FROM tickets t"                                                           \
+	" WHERE t.municipality = ANY (ARRAY(SELECT unnest(members) FROM sc))"                      \
+	" AND ((SELECT queues FROM sc) IS NULL"                                                    \
+	" OR t.queue = ANY (ARRAY(SELECT unnest(queues) FROM sc)))"                                \
+	" UNION ALL SELECT t.number FROM tickets t WHERE (SELECT members FROM sc) IS NULL"         \
+	" AND t.queue = ANY (ARRAY(SELECT unnest(queues) FROM sc)))))"
+
 /* Workload: the agents' own events and work log in the period, on the
- * tickets the reader may see. */
+ * tickets the reader may see.  The rows of the three sources are scoped
+ * together (OFFSET 0 keeps the scope out of each of them). */
 static const char workload_sql[] =
 	"WITH " SCOPE_CTE ","
-	" ev AS (SELECT a.login AS g, 0 AS handled, (e.kind = 'reply')::int AS reply,"
-	"   (e.kind = 'note')::int AS note, 0 AS minutes"
-	"  FROM events e JOIN agents a ON a.login = e.actor JOIN tickets t ON t.number = e.ticket"
-	"  WHERE " IN_PERIOD("e.at") " AND e.kind IN ('reply', 'note') AND " IN_SCOPE
+	" ev AS (SELECT * FROM (SELECT e.actor AS g, e.ticket, 0 AS handled,"
+	"   (e.kind = 'reply')::int AS reply, (e.kind = 'note')::int AS note, 0 AS minutes"
+	"  FROM events e WHERE " IN_PERIOD("e.at") " AND e.kind IN ('reply', 'note')"
 	/* handled counts tickets: an agent's resolving and closing one are one */
-	"  UNION ALL SELECT g, 1, 0, 0, 0 FROM (SELECT DISTINCT a.login AS g, e.ticket"
-	"   FROM events e JOIN agents a ON a.login = e.actor JOIN tickets t ON t.number = e.ticket"
+	"  UNION ALL SELECT g, ticket, 1, 0, 0, 0 FROM (SELECT DISTINCT a.login AS g, e.ticket"
+	"   FROM events e JOIN agents a ON a.login = e.actor"
 	"   WHERE " IN_PERIOD("e.at") " AND e.kind = 'status'"
-	"    AND e.data->>'to' IN ('resolved', 'closed') AND " IN_SCOPE ") h"
-	"  UNION ALL SELECT a.login, 0, 0, 0, w.minutes"
-	"  FROM worklog w JOIN agents a ON a.id = w.agent JOIN tickets t ON t.number = w.ticket"
-	"  WHERE " IN_PERIOD("w.at") " AND " IN_SCOPE "),"
-	" agg AS (SELECT g, grouping(g) = 1 AS total, sum(handled) AS handled,"
+	"    AND e.data->>'to' IN ('resolved', 'closed')) h"
+	"  UNION ALL SELECT a.login, w.ticket, 0, 0, 0, w.minutes"
+	"  FROM worklog w JOIN agents a ON a.id = w.agent WHERE " IN_PERIOD("w.at")
+	"  OFFSET 0) x WHERE " SCOPE_TICKET("x.ticket") "),"
+	" agg AS (SELECT ev.g, grouping(ev.g) = 1 AS total, sum(handled) AS handled,"
 	"   sum(reply) AS replies, sum(note) AS notes, sum(minutes) AS minutes"
-	"  FROM ev GROUP BY GROUPING SETS ((g), ()))";
+	"  FROM ev JOIN agents a ON a.login = ev.g GROUP BY GROUPING SETS ((ev.g), ()))";
 static const char workload_cells[] =
 	"coalesce(a.handled, 0), coalesce(a.replies, 0), coalesce(a.notes, 0),"
 	" coalesce(a.minutes, 0)";
@@ -792,13 +808,37 @@ static const words definitions[] = {
 
 #define NCOLS(a) (sizeof(a) / sizeof(a[0]))
 
+/* A setting for the rest of the document's transaction. */
+static bool set_local(struct build *b, const char *setting)
+{
+	char *sql = xasprintf("SET LOCAL %s", setting);
+	PGresult *r = PQexec(b->conn, sql);
+	char *err = NULL;
+	bool ok = db_result_ok(b->conn, r, PGRES_COMMAND_OK, &err);
+
+	if (!ok) {
+		fail(b, 500, "report: %s", err);
+		free(err);
+	}
+	PQclear(r);
+	free(sql);
+	return ok;
+}
+
 static bool build_sla(struct build *b, json_t *tables, json_t *charts)
 {
 	static const words title = {"SLA", "SLA", "SLA"};
 	static const words btitle = {"Ylitykset", "Överskridanden", "Breaches"};
 	static const words ctitle = {"Ensivastaus ajoissa %", "Första svar i tid %",
 	                             "First response met %"};
-	json_t *rows = grouped(b, sla_sql, sla_cells, strcmp(b->q->by, "municipality") == 0, "sla");
+	/* The period's tickets in number order merged with each timer's index
+	 * (sql/018) read it only up to the period's last ticket: a year of
+	 * 330,000 tickets in half the time of the hash joins the planner
+	 * prefers. */
+	json_t *rows =
+	    set_local(b, "enable_hashjoin = off")
+	        ? grouped(b, sla_sql, sla_cells, strcmp(b->q->by, "municipality") == 0, "sla")
+	        : NULL;
 	json_t *br = rows != NULL ? query_json(b, breaches_sql, "sla breaches") : NULL;
 
 	if (br == NULL) {
@@ -989,11 +1029,12 @@ static json_t *document(struct build *b, const struct scope *s)
 }
 
 /* Every table of a document from one snapshot (and one now()), with room
- * to sort a year's tickets in memory. */
+ * to sort a year's tickets in memory, and no JIT (compiling a statement
+ * took longer than it saved). */
 static bool begin(struct build *b)
 {
 	PGresult *r = PQexec(b->conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;"
-	                              " SET LOCAL work_mem = '64MB'");
+	                              " SET LOCAL work_mem = '64MB'; SET LOCAL jit = off");
 	char *err = NULL;
 	bool ok = db_result_ok(b->conn, r, PGRES_COMMAND_OK, &err);
 
