@@ -2157,6 +2157,15 @@ static bool input_lemmas(const struct classify_rules *r, struct cl_input *in)
 	return true;
 }
 
+/* Hands the base forms over to the result (no copy) for the learning stage. */
+static bool keep_features(struct classify_result *res, struct cl_input *in)
+{
+	res->lemmas = in->lem.lemmas;
+	in->lem.lemmas = NULL;
+	res->from_domain = strndup(in->t[T_FROM_DOMAIN].s, in->t[T_FROM_DOMAIN].len);
+	return res->from_domain != NULL;
+}
+
 static bool classify_run(const struct classify_rules *r, struct cl_input *in,
                          struct classify_result **result_r)
 {
@@ -2208,6 +2217,8 @@ static bool classify_run(const struct classify_rules *r, struct cl_input *in,
 		if (d->value == NULL)
 			goto out;
 	}
+	if (!keep_features(c.res, in))
+		goto out;
 	ok = true;
 out:
 	pcre2_match_data_free(c.md);
@@ -2329,6 +2340,8 @@ void classify_result_free(struct classify_result **result)
 	for (size_t i = 0; i < res->warning_count; i++)
 		free(res->warnings[i]);
 	free(res->warnings);
+	free(res->lemmas);
+	free(res->from_domain);
 	free(res);
 	*result = NULL;
 }

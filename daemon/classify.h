@@ -130,6 +130,11 @@ struct classify_result {
 	size_t hit_count;
 	char **warnings; /* matching problems (a pattern hit a limit) */
 	size_t warning_count;
+	/* For the learning stage (learn.h): the text's base forms as the
+	 * lemma target had them (NULL when the rules use no lemma or part
+	 * target) and the sender's domain. */
+	char *lemmas;
+	char *from_domain;
 };
 
 /* Classifies msg.  Returns false only when out of memory. */

@@ -6,6 +6,7 @@
 
 int ctl_migrate(int argc, char **argv, const char *config_path);
 int ctl_classify(int argc, char **argv, const char *config_path);
+int ctl_rules(int argc, char **argv, const char *config_path);
 int ctl_sla(int argc, char **argv, const char *config_path);
 int ctl_holidays(int argc, char **argv, const char *config_path);
 int ctl_agent(int argc, char **argv, const char *config_path);

@@ -28,6 +28,7 @@
 #include "classify.h"
 #include "config.h"
 #include "db.h"
+#include "learn.h"
 #include "outbox.h"
 #include "pgarray.h"
 #include "route.h"
@@ -850,6 +851,31 @@ static bool prep_message(const struct intake *in, const struct intake_item *it, 
 	return ok;
 }
 
+/* The second stage (learn.h) on the fields the rules left unknown, and the
+ * features the ticket's examples will be made of; never for auto-generated
+ * mail, which must not teach anything. */
+static bool prep_learn(struct prep *p, json_t *o)
+{
+	struct learn_model *m = learn_current();
+	struct learn_decision d[CLASSIFY_FIELD_COUNT];
+	bool decided[CLASSIFY_FIELD_COUNT];
+	struct learn_features x;
+	bool ok;
+
+	if (!learn_features_make(p->cls->lemmas, p->cls->from_domain, &x)) {
+		learn_unref(&m);
+		return false;
+	}
+	ok = learn_apply(m, p->cls, &x, d, decided);
+	if (ok && m != NULL)
+		json_object_set_new(o, "learned", learn_stage_json(p->cls, d, decided));
+	if (ok && x.n > 0)
+		json_object_set_new(o, "learn", learn_features_json(&x));
+	learn_features_free(&x);
+	learn_unref(&m);
+	return ok;
+}
+
 /* The classification with its explanation, as JSON. */
 static bool prep_classify(const struct intake *in, struct prep *p)
 {
@@ -860,6 +886,10 @@ static bool prep_classify(const struct intake *in, struct prep *p)
 	if (!classify_message(in->rules, p->msg, &p->cls))
 		return false;
 	o = json_object();
+	if (!p->is_auto && !prep_learn(p, o)) {
+		json_decref(o);
+		return false;
+	}
 	rules = json_array();
 	warns = json_array();
 	for (int f = 0; f < CLASSIFY_FIELD_COUNT; f++) {

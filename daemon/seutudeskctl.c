@@ -40,6 +40,7 @@ static const struct ctl_command {
 } commands[] = {
     {"migrate", ctl_migrate, "apply pending database migrations"},
     {"classify", ctl_classify, "classify mail files and explain the decision"},
+    {"rules", ctl_rules, "suggest rule lines learned from the agents' corrections"},
     {"config", ctl_config, "print the effective configuration"},
     {"sla", ctl_sla, "business-time arithmetic: due times and elapsed open time"},
     {"holidays", ctl_holidays, "list a year's holidays and a calendar's closed days"},

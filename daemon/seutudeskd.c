@@ -6,6 +6,7 @@
 #include "api.h"
 #include "classify.h"
 #include "config.h"
+#include "learn.h"
 #include "log.h"
 #include "mailbox.h"
 #include "report_mail.h"
@@ -36,6 +37,7 @@ struct daemon_state {
 	struct sender *senders[MAX_SENDERS];
 	struct timers *timers;
 	struct report_mail *report_mail;
+	struct learn_worker *learn; /* keeps the learned model current */
 	size_t nsenders;
 };
 
@@ -129,6 +131,17 @@ static void start_report_mail(struct daemon_state *st)
 	}
 }
 
+static void start_learn(struct daemon_state *st)
+{
+	char *error = NULL;
+
+	st->learn = learn_worker_start(&error);
+	if (st->learn == NULL) {
+		log_error("learn event=not_started: %s", error ? error : "out of memory");
+		free(error);
+	}
+}
+
 static void stop_workers(struct daemon_state *st)
 {
 	/* Ask all first, so that they wind down in parallel. */
@@ -140,6 +153,8 @@ static void stop_workers(struct daemon_state *st)
 		timers_stop(st->timers);
 	if (st->report_mail != NULL)
 		report_mail_stop(st->report_mail);
+	if (st->learn != NULL)
+		learn_worker_stop(st->learn);
 	for (size_t i = 0; i < st->nmailboxes; i++) {
 		mailbox_join(&st->mailboxes[i]);
 		free(st->mailbox_names[i]);
@@ -148,6 +163,8 @@ static void stop_workers(struct daemon_state *st)
 		sender_join(&st->senders[i]);
 	timers_join(&st->timers);
 	report_mail_join(&st->report_mail);
+	learn_worker_join(&st->learn);
+	learn_publish(NULL);
 	st->nmailboxes = st->nsenders = 0;
 }
 
@@ -251,6 +268,7 @@ static int run(struct daemon_state *st, const struct config *cfg, bool foregroun
 	start_senders(st, cfg);
 	start_timers(st);
 	start_report_mail(st);
+	start_learn(st);
 	start_mailboxes(st, cfg);
 	/* The API's listeners and TLS files are restart keys: see on_reload. */
 	struct api *api = NULL;
