@@ -386,14 +386,19 @@ static const char sla_sql[] =
 static const char sla_cells[] =
 	"coalesce(a.tickets, 0), " SLA_CELLS("fr") ", " SLA_CELLS("res");
 
+/* The breaches as plain rows, in breach_columns' order, which
+ * breach_rows() makes JSON of (json_agg() of 50,000 breaches took longer
+ * than the rest of the statement, and the document parsed it again). */
 static const char breaches_sql[] =
 	"WITH " SCOPE_CTE
-	" SELECT coalesce(json_agg(json_build_array(t.number, s.kind, s.policy,"
-	"   " ISO_HEL("s.due_at") ", " ISO_HEL("s.stopped_at") ","
-	"   CASE WHEN s.remaining IS NOT NULL THEN greatest(-s.remaining, 0) END,"
-	"   t.municipality, " SUBJECT ") ORDER BY s.due_at, t.number, s.kind), '[]')"
+	" SELECT t.number, s.kind, s.policy, " ISO_HEL("s.due_at") ", " ISO_HEL("s.stopped_at") ","
+	"  CASE WHEN s.remaining IS NOT NULL THEN greatest(-s.remaining, 0) END,"
+	"  t.municipality, " SUBJECT
 	" FROM tickets t JOIN sla_timers s ON s.ticket = t.number"
-	" WHERE " IN_PERIOD("t.created_at") " AND " IN_SCOPE " AND s.breached_at IS NOT NULL";
+	" WHERE " IN_PERIOD("t.created_at") " AND " IN_SCOPE " AND s.breached_at IS NOT NULL"
+	" ORDER BY s.due_at, t.number, s.kind";
+/* Which of its columns are integers. */
+static const char breaches_types[] = "issssiss";
 
 /* Volume: $4 the step (week or month).  Buckets are labelled 2026-01 or
  * 2026-W05 (ISO weeks, Monday first). */
@@ -475,25 +480,22 @@ static const char oldest_sql[] =
 	" SELECT coalesce(json_agg(json_build_array(number, age, queue, municipality, subject)"
 	"  ORDER BY age DESC, number), '[]') FROM o";
 
-/* Whether the reader sees every ticket. */
-#define SCOPE_ALL "(SELECT members IS NULL AND queues IS NULL FROM sc)"
-/* col (a ticket's number) is one the reader may see: IN_SCOPE as a set of
- * numbers, hashed once for a statement, read only when the reader does not
- * see every ticket (an admin's statement reads no ticket at all): a
- * manager's members' tickets by their index (sql/018), a lead's queues'
- * from the table. */
-#define SCOPE_TICKET(col)                                                                          \
-	"(" col " IS NOT NULL AND (" SCOPE_ALL " OR " col " IN ("                                  \
-	"SELECT t.number FROM tickets t"                                                           \
+/* @S@: x.ticket is a ticket the reader may see.  A reader who sees every
+ * ticket reads none (SCOPE_ALL); others the numbers of IN_SCOPE, hashed
+ * once for the statement: a manager's members' tickets by their index
+ * (sql/018), a lead's queues' from the table. */
+#define SCOPE_ALL "x.ticket IS NOT NULL"
+#define SCOPE_SOME                                                                                 \
+	"x.ticket IN (SELECT t.number FROM tickets t"                                              \
 	" WHERE t.municipality = ANY (ARRAY(SELECT unnest(members) FROM sc))"                      \
 	" AND ((SELECT queues FROM sc) IS NULL"                                                    \
 	" OR t.queue = ANY (ARRAY(SELECT unnest(queues) FROM sc)))"                                \
 	" UNION ALL SELECT t.number FROM tickets t WHERE (SELECT members FROM sc) IS NULL"         \
-	" AND t.queue = ANY (ARRAY(SELECT unnest(queues) FROM sc)))))"
+	" AND t.queue = ANY (ARRAY(SELECT unnest(queues) FROM sc)))"
 
 /* Workload: the agents' own events and work log in the period, on the
  * tickets the reader may see.  The rows of the three sources are scoped
- * together (OFFSET 0 keeps the scope out of each of them). */
+ * together, by one semi-join (OFFSET 0 keeps it out of each of them). */
 static const char workload_sql[] =
 	"WITH " SCOPE_CTE ","
 	" ev AS (SELECT * FROM (SELECT e.actor AS g, e.ticket, 0 AS handled,"
@@ -506,7 +508,7 @@ static const char workload_sql[] =
 	"    AND e.data->>'to' IN ('resolved', 'closed')) h"
 	"  UNION ALL SELECT a.login, w.ticket, 0, 0, 0, w.minutes"
 	"  FROM worklog w JOIN agents a ON a.id = w.agent WHERE " IN_PERIOD("w.at")
-	"  OFFSET 0) x WHERE " SCOPE_TICKET("x.ticket") "),"
+	"  OFFSET 0) x WHERE @S@),"
 	" agg AS (SELECT ev.g, grouping(ev.g) = 1 AS total, sum(handled) AS handled,"
 	"   sum(reply) AS replies, sum(note) AS notes, sum(minutes) AS minutes"
 	"  FROM ev JOIN agents a ON a.login = ev.g GROUP BY GROUPING SETS ((ev.g), ()))";
@@ -519,7 +521,7 @@ static const char scope_sql[] =
 	" to_char(now() AT TIME ZONE 'Europe/Helsinki', 'YYYY-MM-DD\"T\"HH24:MI:SS')"
 	"  || to_char((now() AT TIME ZONE 'Europe/Helsinki') - (now() AT TIME ZONE 'UTC'),"
 	"  '\"+\"HH24:MI'),"
-	" coalesce(array_to_json(s.members), json '[]')"
+	" coalesce(array_to_json(s.members), json '[]'), s.queues IS NULL"
 	" FROM seutudesk_report_scope($1::bigint) s";
 // clang-format on
 
@@ -532,6 +534,7 @@ struct build {
 	enum lang lang;
 	const char *values[4];
 	char reader[24];
+	bool all_tickets; /* the reader sees every ticket */
 	int status;
 	char *error;
 };
@@ -584,15 +587,51 @@ static json_t *query_json(struct build *b, const char *sql, const char *what)
 	return v;
 }
 
+/* Runs a statement and returns its rows as a JSON array of arrays: the
+ * columns whose letter in types is 'i' as integers, the others as strings,
+ * NULL as null; NULL (b's error set) on failure. */
+static json_t *query_rows(struct build *b, const char *sql, const char *types, const char *what)
+{
+	PGresult *r = PQexecParams(b->conn, sql, nparams(sql), NULL, b->values, NULL, NULL, 0);
+	json_t *rows = NULL;
+	char *err = NULL;
+	int ncols = (int)strlen(types);
+
+	if (!db_result_ok(b->conn, r, PGRES_TUPLES_OK, &err)) {
+		fail(b, 500, "report %s: %s", what, err);
+		free(err);
+	} else if (PQnfields(r) != ncols) {
+		fail(b, 500, "report %s: %d columns", what, PQnfields(r));
+	} else {
+		int n = PQntuples(r);
+		rows = json_array();
+		for (int i = 0; i < n; i++) {
+			json_t *row = json_array();
+			for (int c = 0; c < ncols; c++) {
+				const char *v = PQgetvalue(r, i, c);
+				json_array_append_new(row, PQgetisnull(r, i, c) ? json_null()
+				                           : types[c] == 'i'
+				                               ? json_integer(strtoll(v, NULL, 10))
+				                               : json_string(v));
+			}
+			json_array_append_new(rows, row);
+		}
+	}
+	PQclear(r);
+	return rows;
+}
+
 /* The statement text of tmpl with @G@ (the grouping's expression), @J@ (its
- * join), @C@ (cells) and @K@ (keys) put in: fragments of this file only. */
+ * join), @C@ (cells), @K@ (keys) and @S@ (the workload's scope) put in:
+ * fragments of this file only. */
 static char *statement(const struct build *b, const char *tmpl, const char *cells, const char *keys)
 {
-	const char *put[] = {b->g->expr, b->g->join, cells, keys};
-	const char *marks = "GJCK";
+	const char *put[] = {b->g->expr, b->g->join, cells, keys,
+	                     b->all_tickets ? SCOPE_ALL : SCOPE_SOME};
+	const char *marks = "GJCKS";
 	size_t cap = strlen(tmpl) + 1, len = 0;
 
-	for (size_t i = 0; i < 4; i++)
+	for (size_t i = 0; i < 5; i++)
 		cap += 8 * strlen(put[i]);
 	char *out = xmalloc(cap);
 	for (const char *p = tmpl; *p != '\0';) {
@@ -839,7 +878,8 @@ static bool build_sla(struct build *b, json_t *tables, json_t *charts)
 	    set_local(b, "enable_hashjoin = off")
 	        ? grouped(b, sla_sql, sla_cells, strcmp(b->q->by, "municipality") == 0, "sla")
 	        : NULL;
-	json_t *br = rows != NULL ? query_json(b, breaches_sql, "sla breaches") : NULL;
+	json_t *br =
+	    rows != NULL ? query_rows(b, breaches_sql, breaches_types, "sla breaches") : NULL;
 
 	if (br == NULL) {
 		json_decref(rows);
@@ -932,7 +972,7 @@ static bool build_workload(struct build *b, json_t *tables, json_t *charts)
  * document's generated_at; false with b's error (403: no reports). */
 struct scope {
 	char role[16];
-	bool sote, all_members;
+	bool sote, all_members, all_queues;
 	json_t *members; /* an array of ids */
 	char generated_at[40];
 };
@@ -952,6 +992,7 @@ static bool read_scope(struct build *b, struct scope *s)
 		snprintf(s->role, sizeof(s->role), "%s", PQgetvalue(r, 0, 0));
 		s->sote = strcmp(PQgetvalue(r, 0, 1), "t") == 0;
 		s->all_members = PQgetisnull(r, 0, 2);
+		s->all_queues = strcmp(PQgetvalue(r, 0, 5), "t") == 0;
 		snprintf(s->generated_at, sizeof(s->generated_at), "%s", PQgetvalue(r, 0, 3));
 		s->members = json_loads(PQgetvalue(r, 0, 4), 0, NULL);
 		ok = s->members != NULL;
@@ -1071,8 +1112,10 @@ json_t *report_build(PGconn *conn, const struct config *cfg, long long reader,
 		if (read_scope(&b, &s))
 			doc = build_costs(&b, cfg, &s);
 	} else if (begin(&b)) {
-		if (read_scope(&b, &s))
+		if (read_scope(&b, &s)) {
+			b.all_tickets = s.all_members && s.all_queues;
 			doc = document(&b, &s);
+		}
 		finish(&b, doc != NULL);
 	}
 	json_decref(s.members);
