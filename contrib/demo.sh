@@ -128,7 +128,13 @@ stack_sql "SELECT format('%5s  %-13s %s', uid, outcome,
 	concat_ws('; ', 'ticket ' || ticket, nullif(left(reason, 60), ''))) FROM intake_log ORDER BY uid"
 echo
 echo "==> acknowledgements: $(smtp_count) delivered to the SMTP server ($SMTP_MAILDIR/new)"
-grep -h '^Subject:' "$SMTP_MAILDIR"/new/* | head -3 | sed 's/^/    /'
+# the subjects decoded (RFC 2047), as a mail program shows them
+/usr/bin/python3 -c '
+import email, email.header, sys
+for f in sys.argv[1:4]:
+    m = email.message_from_binary_file(open(f, "rb"))
+    print("    Subject: " + str(email.header.make_header(email.header.decode_header(m["Subject"] or ""))))
+' $(ls "$SMTP_MAILDIR"/new/* | head -3)
 echo
 echo "==> the classifier's decision on each sample (seutudeskctl classify --table)"
 "$build/seutudeskctl" classify --rules "$top/contrib/rules.d" --table "$top"/contrib/samples/*.eml
