@@ -129,8 +129,6 @@ users_weight = 35
 workstations_weight = 20
 hourly_rate = 65.55
 CONF
-pg_psql -d costs -c "COPY (SELECT organisation, population, users, workstations FROM org_years
-	WHERE year = 2026) TO STDOUT" >"$W/org.tsv"
 pg_psql -d costs -c "COPY (SELECT organisation, lower(period), upper(period), amount_cents
 	FROM cost_items) TO STDOUT" >"$W/items.tsv"
 pg_psql -d costs -c "COPY (SELECT organisation, minutes, at AT TIME ZONE 'Europe/Helsinki'
@@ -138,6 +136,10 @@ pg_psql -d costs -c "COPY (SELECT organisation, minutes, at AT TIME ZONE 'Europe
 
 # check FROM TO: the report against the independent computation.
 check() {
+	pg_psql -d costs -c "COPY (SELECT organisation, population, users, workstations
+		FROM org_years WHERE year = ${1%%-*}) TO STDOUT" >"$W/org.tsv"
+	pg_psql -d costs -c "COPY (SELECT organisation, lower(period), upper(period), amount_cents
+		FROM cost_items) TO STDOUT" >"$W/items.tsv"
 	"$RUN" "$db" "$W/costs.conf" "$1" "$2" en >"$W/doc.json" 2>"$err"
 	python3 - "$W" "$1" "$2" <<'PY' >"$W/check" 2>&1
 import json, sys, datetime as dt
@@ -231,5 +233,27 @@ ok $? "missing org data names the members and the year: $(cat "$err")"
 "$RUN" "$db" "$W/costs.conf" 2026-01-01 2026-01-31 en nowhere 2>"$err" >/dev/null
 [ $? = 1 ] && grep -q "^422: 'nowhere' is not an active member" "$err"
 ok $? "an unknown member is refused with 422"
+
+# A second year: its own figures (a member grew, one shrank) and its own
+# pool cost; each year's split reads that year's figures.
+i=0
+for m in $(sql "SELECT id FROM organisations WHERE active ORDER BY id"); do
+	i=$((i + 1))
+	ctl org set "$m" --year 2025 --population $((900 + i * 1013)) --users $((i * 127 + 11)) \
+		--workstations $((i * 89 + 5)) || break
+done
+ok $? "org set for the nine members in 2025"
+ctl cost add pool 2025 98765.43 "Vuoden 2025 yhteiset kulut" && ctl cost add pool 2025-06 111.11 "Kesäkuu"
+ok $? "cost add pool for 2025"
+check 2025-01-01 2025-12-31
+check 2025-06-01 2025-06-30
+check 2026-01-01 2026-12-31
+"$RUN" "$db" "$W/costs.conf" 2025-01-01 2025-12-31 en >"$W/y25.json" 2>"$err"
+"$RUN" "$db" "$W/costs.conf" 2026-01-01 2026-12-31 en >"$W/y26.json" 2>>"$err"
+python3 -c 'import json,sys
+a, b = (json.load(open(f)) for f in sys.argv[1:3])
+pct = lambda d: [r[4] for r in d["tables"][0]["rows"]]
+sys.exit(0 if pct(a) != pct(b) else 1)' "$W/y25.json" "$W/y26.json"
+ok $? "the two years' weighted shares differ, each from its own figures"
 
 echo "1..$n"
