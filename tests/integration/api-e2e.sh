@@ -13,42 +13,21 @@
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 top_builddir=${top_builddir:-$top_srcdir}
 bin=$top_builddir
-PY=/usr/bin/python3
 ROUNDS=${API_E2E_ROUNDS:-20}
+API_TIMEOUT=10
 
 . "$top_srcdir/tests/lib/tap.sh"
-is() { # is GOT WANT DESCRIPTION
-	[ "$1" = "$2" ]
-	ok $? "$3"
-	[ "$1" = "$2" ] || printf '#   got:  %s\n#   want: %s\n' "$1" "$2" | head -c 2000
-}
-skip_all() {
-	echo "1..0 # SKIP $1"
-	exit 0
-}
-
-for p in "$bin/seutudeskd" "$bin/seutudeskctl" "$PY"; do
-	[ -x "$p" ] || skip_all "$p not built or not installed"
-done
-command -v curl >/dev/null || skip_all "curl is not installed"
-command -v openssl >/dev/null || skip_all "openssl is not installed"
-command -v dovecot >/dev/null || skip_all "dovecot is not installed"
-[ "$(id -u)" = 0 ] || skip_all "the private Dovecot needs root"
-"$PY" -c 'import aiosmtpd' 2>/dev/null || skip_all "python3-aiosmtpd is not installed"
+. "$top_srcdir/tests/lib/apitest.sh"
+need_built seutudeskd seutudeskctl
+need_cmd curl openssl
+need_mail_stack
 
 # Certificate, port and the sections the stack's config gets besides its own.
-W=$(mktemp -d "${TMPDIR:-/tmp}/api-e2e.XXXXXX") || exit 1
-. "$top_srcdir/tests/lib/tls.sh"
-tls_cert "$W" || { rm -rf "$W"; echo "Bail out! openssl failed"; exit 1; }
-port=$(free_port) || { rm -rf "$W"; echo "Bail out! no free port"; exit 1; }
+api_workdir api-e2e
 # Routes: sote first; the network by category (an unknown sector listed, so
 # a Wi-Fi mail saying nothing of its sector goes there too); one queue per
 # assignment strategy by municipality; everything else to triage.
-STACK_EXTRA_CONF="
-[api]
-listen = 127.0.0.1:$port
-cert_file = $W/cert.pem
-key_file = $W/key.pem
+STACK_EXTRA_CONF="$(api_conf)
 workers = 4
 max_body = 64K
 online_window = 5m
@@ -91,43 +70,16 @@ queue = man
 municipality = pihtipudas
 "
 . "$top_srcdir/tests/lib/stack.sh"
-if ! stack_start >"$W/stack.log" 2>&1; then
-	echo "1..0 # SKIP the stack did not start: $(tail -1 "$W/stack.log")"
-	rm -rf "$W"
-	exit 0
-fi
+api_stack_start
 # A hard bound on the whole run: a stuck step ends the test, it never hangs.
-LIMIT=${API_E2E_LIMIT:-150}
-(
-	trap 'kill "$s" 2>/dev/null; exit 0' TERM
-	sleep "$LIMIT" >/dev/null 2>&1 &
-	s=$!
-	wait "$s"
-	echo "Bail out! api-e2e.sh took over $LIMIT s"
-	kill -TERM $$
-) &
-WATCHDOG=$!
 # The background psql and curl runs of the claims end by themselves (bounded).
-# shellcheck disable=SC2317
-e2e_cleanup() {
-	kill -TERM "$WATCHDOG" 2>/dev/null
-	wait "$WATCHDOG" 2>/dev/null
-	stack_cleanup
-	[ "${STACK_KEEP:-0}" = 1 ] || rm -rf "$W"
-}
-trap e2e_cleanup EXIT
+api_watchdog "${API_E2E_LIMIT:-150}"
 FROM_NAME="Seutu-IT aluetuki"
 FROM_ADDR="aluetuki@seutu-it.fi"
 sed -i "/^\[smtp\]\$/a from = $FROM_NAME <$FROM_ADDR>" "$STACK_CONF"
 
 # -- agents and tokens ---------------------------------------------------------
-ctl() { "$bin/seutudeskctl" -c "$STACK_CONF" "$@"; }
-add() { # add LOGIN OPTIONS...
-	local login=$1
-	shift
-	ctl agent add "$login" --name "Agent $login" --email "$login@seutu-it.fi" "$@" \
-		>>"$W/ctl.log" 2>&1 || { tail -3 "$W/ctl.log"; echo "Bail out! agent add $login"; exit 1; }
-}
+add() { api_agent "$@"; } # add LOGIN OPTIONS...
 # The offline ones are added before the others, so that a strategy that
 # did not skip them would pick them first (lowest id).
 add anna --sote --queues triage,sote,network,man --max-open 100
@@ -143,42 +95,16 @@ add l3 --queues ll
 add gone --queues triage
 declare -A TOK
 for a in anna bert r1 r2 r3 l1 l2 l3 gone; do
-	TOK[$a]=$(ctl token issue "$a" 2>>"$W/ctl.log" | grep -o 'sdt_[A-Za-z0-9_-]*' | head -1)
-	[ -n "${TOK[$a]}" ] || { echo "Bail out! token issue $a"; exit 1; }
+	api_token "TOK[$a]" "$a"
 done
 
 daemon_start
-base=https://127.0.0.1:$port
-for _ in $(seq 100); do
-	curl -s -o /dev/null --max-time 2 --cacert "$W/cert.pem" "$base/healthz" && break
-	kill -0 "$STACK_DAEMON_PID" 2>/dev/null || break
-	sleep 0.1
-done
+api_wait
 
-# req [CURL ARGS...] PATH: prints the status; the body in $W/body, headers in $W/headers.
-req() {
-	local path=${*: -1}
-	curl -s --max-time 10 --cacert "$W/cert.pem" -o "$W/body" -D "$W/headers" \
-		-w '%{http_code}' "${@:1:$#-1}" "$base$path"
-}
-auth() { echo "Authorization: Bearer ${TOK[$1]}"; }
+req() { api_req "$@"; } # req [CURL ARGS...] PATH: the status; $W/body, $W/headers
+auth() { api_bearer "${TOK[$1]}"; }
 get() { req -H "$(auth "$1")" "$2"; }               # get AGENT PATH
 post() { req -H "$(auth "$1")" --data-binary "$3" "$2"; } # post AGENT PATH BODY
-# j EXPR: a Python expression over the last body's JSON d ("" for None).
-j() {
-	"$PY" - "$1" "$W/body" <<'EOF'
-import json, sys
-try:
-    d = json.load(open(sys.argv[2]))
-except ValueError:
-    d = None
-try:
-    v = eval(sys.argv[1])
-except Exception as e:
-    v = "error: %s" % e
-print('' if v is None else (json.dumps(v) if isinstance(v, (dict, bool)) else v))
-EOF
-}
 numbers() { j "' '.join(str(t['number']) for t in sorted(d['tickets'], key=lambda t: t['number']))"; }
 sql() { stack_sql "$1"; }
 tkt() { sql "SELECT ticket FROM messages WHERE message_id = '$1' AND direction = 'in'"; }

@@ -13,31 +13,15 @@
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 top_builddir=${top_builddir:-$top_srcdir}
 bin=$top_builddir
-PY=/usr/bin/python3
 
 . "$top_srcdir/tests/lib/tap.sh"
-skip_all() {
-	echo "1..0 # SKIP $1"
-	exit 0
-}
-for p in "$bin/seutudeskd" "$bin/seutudeskctl" "$PY"; do
-	[ -x "$p" ] || skip_all "$p not built or not installed"
-done
-command -v curl >/dev/null || skip_all "curl is not installed"
-command -v openssl >/dev/null || skip_all "openssl is not installed"
-command -v dovecot >/dev/null || skip_all "dovecot is not installed"
-[ "$(id -u)" = 0 ] || skip_all "the private Dovecot needs root"
-"$PY" -c 'import aiosmtpd' 2>/dev/null || skip_all "python3-aiosmtpd is not installed"
+. "$top_srcdir/tests/lib/apitest.sh"
+need_built seutudeskd seutudeskctl
+need_cmd curl openssl
+need_mail_stack
 
-W=$(mktemp -d "${TMPDIR:-/tmp}/bridge.XXXXXX") || exit 1
-. "$top_srcdir/tests/lib/tls.sh"
-tls_cert "$W" || { rm -rf "$W"; echo "Bail out! openssl failed"; exit 1; }
-port=$(free_port) || { rm -rf "$W"; echo "Bail out! no free port"; exit 1; }
-STACK_EXTRA_CONF="
-[api]
-listen = 127.0.0.1:$port
-cert_file = $W/cert.pem
-key_file = $W/key.pem
+api_workdir bridge
+STACK_EXTRA_CONF="$(api_conf)
 workers = 4
 max_body = 64K
 
@@ -67,31 +51,8 @@ resolution = 8h
 calendar = 24x7
 "
 . "$top_srcdir/tests/lib/stack.sh"
-if ! stack_start >"$W/stack.log" 2>&1; then
-	echo "1..0 # SKIP the stack did not start: $(tail -1 "$W/stack.log")"
-	rm -rf "$W"
-	exit 0
-fi
-LIMIT=${BRIDGE_LIMIT:-150}
-(
-	trap 'kill "$s" 2>/dev/null; exit 0' TERM
-	sleep "$LIMIT" >/dev/null 2>&1 &
-	s=$!
-	wait "$s"
-	echo "Bail out! bridge.sh took over $LIMIT s"
-	kill -TERM $$
-) &
-WATCHDOG=$!
-# shellcheck disable=SC2317
-bridge_cleanup() {
-	kill -TERM "$WATCHDOG" 2>/dev/null
-	wait "$WATCHDOG" 2>/dev/null
-	stack_cleanup
-	[ "${STACK_KEEP:-0}" = 1 ] || rm -rf "$W"
-}
-trap bridge_cleanup EXIT
-
-ctl() { "$bin/seutudeskctl" -c "$STACK_CONF" "$@"; }
+api_stack_start
+api_watchdog "${BRIDGE_LIMIT:-150}"
 sql() { stack_sql "$1"; }
 
 # -- bridges, agents, tokens ---------------------------------------------------
@@ -113,34 +74,15 @@ AT=$(ctl token issue anna 2>>"$W/ctl.log")
 NT=$(ctl token issue bert 2>>"$W/ctl.log")
 
 daemon_start
-base=https://127.0.0.1:$port
-for _ in $(seq 100); do
-	curl -s -o /dev/null --max-time 2 --cacert "$W/cert.pem" "$base/healthz" && break
-	sleep 0.1
-done
+api_wait
 
 # req TOKEN [CURL ARGS...] PATH: the status; body in $W/body, headers in $W/headers.
 req() {
-	local tok=$1 path=${*: -1}
+	local tok=$1
 	shift
-	curl -s --max-time 20 --cacert "$W/cert.pem" -o "$W/body" -D "$W/headers" \
-		-H "Authorization: Bearer $tok" -w '%{http_code}' "${@:1:$#-1}" "$base$path"
+	api_req -H "$(api_bearer "$tok")" "$@"
 }
 post() { req "$1" -H 'Content-Type: application/json' --data-binary "$3" "$2"; }
-j() {
-	"$PY" - "$1" "$W/body" <<'EOF'
-import json, sys
-try:
-    d = json.load(open(sys.argv[2]))
-except ValueError:
-    d = None
-try:
-    v = eval(sys.argv[1])
-except Exception as e:
-    v = "error: %s" % e
-print('' if v is None else (json.dumps(v) if isinstance(v, (dict, bool, list)) else v))
-EOF
-}
 # msg ID CONV TEXT [EXTRA JSON FIELDS]; the sender is $SENDER's JSON, or Maija.
 MAIJA='{"name":"Maija Meikäläinen","handle":"maija"}'
 msg() {
@@ -214,10 +156,7 @@ if [ "${VALGRIND:-yes}" != no ] && command -v valgrind >/dev/null; then
 		--log-file=$vglog"
 fi
 daemon_start
-for _ in $(seq 300); do
-	curl -s -o /dev/null --max-time 2 --cacert "$W/cert.pem" "$base/healthz" && break
-	sleep 0.1
-done
+api_wait 300
 req "$BT" "/bridge/v1/replies?after=0" >/dev/null
 is "$(j "[r['id'] for r in d['replies']]")" "[$R1]" \
 	"after a SIGKILL of the daemon, a bridge starting afresh (after=0) gets the reply again, once"

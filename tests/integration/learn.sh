@@ -11,64 +11,25 @@
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 top_builddir=${top_builddir:-$top_srcdir}
 bin=$top_builddir
-PY=/usr/bin/python3
 
 . "$top_srcdir/tests/lib/tap.sh"
-is() { # is GOT WANT DESCRIPTION
-	[ "$1" = "$2" ]
-	ok $? "$3"
-	[ "$1" = "$2" ] || printf '#   got:  %s\n#   want: %s\n' "$1" "$2" | head -c 2000
-}
-skip_all() {
-	echo "1..0 # SKIP $1"
-	exit 0
-}
-for p in "$bin/seutudeskd" "$bin/seutudeskctl" "$PY"; do
-	[ -x "$p" ] || skip_all "$p not built"
-done
-command -v curl >/dev/null || skip_all "curl is not installed"
-command -v openssl >/dev/null || skip_all "openssl is not installed"
-command -v dovecot >/dev/null || skip_all "dovecot is not installed"
-[ "$(id -u)" = 0 ] || skip_all "the private Dovecot needs root"
-"$PY" -c 'import aiosmtpd' 2>/dev/null || skip_all "python3-aiosmtpd is not installed"
+. "$top_srcdir/tests/lib/apitest.sh"
+need_built seutudeskd seutudeskctl
+need_cmd curl openssl
+need_mail_stack
 
-W=$(mktemp -d "${TMPDIR:-/tmp}/learn.XXXXXX") || exit 1
-. "$top_srcdir/tests/lib/tls.sh"
-tls_cert "$W" || { rm -rf "$W"; echo "Bail out! openssl failed"; exit 1; }
-port=$(free_port) || { rm -rf "$W"; echo "Bail out! no free port"; exit 1; }
-STACK_EXTRA_CONF="
-[api]
-listen = 127.0.0.1:$port
-cert_file = $W/cert.pem
-key_file = $W/key.pem
+API_TIMEOUT=10
+api_workdir learn
+STACK_EXTRA_CONF="$(api_conf)
 workers = 2
 "
 . "$top_srcdir/tests/lib/stack.sh"
-if ! stack_start >"$W/stack.log" 2>&1; then
-	echo "1..0 # SKIP the stack did not start: $(tail -1 "$W/stack.log")"
-	rm -rf "$W"
-	exit 0
-fi
-learn_cleanup() {
-	stack_cleanup
-	[ "${STACK_KEEP:-0}" = 1 ] || rm -rf "$W"
-}
-trap learn_cleanup EXIT
-ctl() { "$bin/seutudeskctl" -c "$STACK_CONF" "$@"; }
-ctl agent add anna --name "Agent anna" --email anna@seutu-it.fi --sote --queues triage \
-	>"$W/ctl.log" 2>&1 || { echo "Bail out! agent add"; exit 1; }
-TOK=$(ctl token issue anna 2>>"$W/ctl.log" | grep -o 'sdt_[A-Za-z0-9_-]*' | head -1)
-[ -n "$TOK" ] || { echo "Bail out! token issue"; exit 1; }
+api_stack_start
+api_agent anna --sote --queues triage
+api_token TOK anna
 daemon_start
-base=https://127.0.0.1:$port
-for _ in $(seq 100); do
-	curl -s -o /dev/null --max-time 2 --cacert "$W/cert.pem" "$base/healthz" && break
-	sleep 0.1
-done
-post() { # post PATH BODY: prints the status
-	curl -s --max-time 10 --cacert "$W/cert.pem" -o "$W/body" -w '%{http_code}' \
-		-H "Authorization: Bearer $TOK" --data-binary "$2" "$base$1"
-}
+api_wait
+post() { api_req -H "$(api_bearer "$TOK")" --data-binary "$2" "$1"; } # post PATH BODY: the status
 sql() { stack_sql "$1"; }
 
 # Words of the services (../shared/domain/region.md) that no sector rule
@@ -190,9 +151,9 @@ ok $? "the table marks the learned value with *"
 ctl rules suggest --field sector --min-tickets 3 >"$W/suggest.rules" 2>"$W/suggest.err"
 ok $? "seutudeskctl rules suggest runs"
 sed -n 1,10p "$W/suggest.rules" | sed 's/^/# /'
-n=$(grep -c '^rule suggest-sector-' "$W/suggest.rules")
-[ "$n" -ge 4 ]
-ok $? "it suggests rules for the new words ($n)"
+nrules=$(grep -c '^rule suggest-sector-' "$W/suggest.rules")
+[ "$nrules" -ge 4 ]
+ok $? "it suggests rules for the new words ($nrules)"
 is "$(grep '^rule suggest-sector-' "$W/suggest.rules" | grep -vc '^rule suggest-sector-\(tekninen\|sivistys\)-')" 0 "only for the two sectors taught"
 generic=$(grep "^# sector" "$W/suggest.rules" | grep -c "'\(sovellus\|ohjelma\|päivittyä\|tieto\)'")
 is "$generic" 0 "no word both kinds share"

@@ -12,32 +12,16 @@
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 top_builddir=${top_builddir:-$top_srcdir}
 bin=$top_builddir
-PY=/usr/bin/python3
 check=$top_srcdir/tests/lib/report_check.py
 
 . "$top_srcdir/tests/lib/tap.sh"
-skip_all() {
-	echo "1..0 # SKIP $1"
-	exit 0
-}
-for p in "$bin/seutudeskd" "$bin/seutudeskctl" "$bin/seutudesk" "$PY"; do
-	[ -x "$p" ] || skip_all "$p not built or not installed"
-done
-command -v curl >/dev/null || skip_all "curl is not installed"
-command -v openssl >/dev/null || skip_all "openssl is not installed"
-command -v dovecot >/dev/null || skip_all "dovecot is not installed"
-[ "$(id -u)" = 0 ] || skip_all "the private Dovecot needs root"
-"$PY" -c 'import aiosmtpd' 2>/dev/null || skip_all "python3-aiosmtpd is not installed"
+. "$top_srcdir/tests/lib/apitest.sh"
+need_built seutudeskd seutudeskctl seutudesk
+need_cmd curl openssl
+need_mail_stack
 
-W=$(mktemp -d "${TMPDIR:-/tmp}/report-client.XXXXXX") || exit 1
-. "$top_srcdir/tests/lib/tls.sh"
-tls_cert "$W" || { rm -rf "$W"; echo "Bail out! openssl failed"; exit 1; }
-port=$(free_port) || { rm -rf "$W"; echo "Bail out! no free port"; exit 1; }
-STACK_EXTRA_CONF="
-[api]
-listen = 127.0.0.1:$port
-cert_file = $W/cert.pem
-key_file = $W/key.pem
+api_workdir report-client
+STACK_EXTRA_CONF="$(api_conf)
 workers = 2
 
 [costs]
@@ -71,46 +55,16 @@ saturday = 00:00-24:00
 sunday = 00:00-24:00
 "
 . "$top_srcdir/tests/lib/stack.sh"
-if ! stack_start >"$W/stack.log" 2>&1; then
-	echo "1..0 # SKIP the stack did not start: $(tail -1 "$W/stack.log")"
-	rm -rf "$W"
-	exit 0
-fi
+api_stack_start
 # A hard bound on the whole run: a stuck step ends the test, it never hangs.
-LIMIT=${REPORT_CLIENT_LIMIT:-150}
-(
-	trap 'kill "$s" 2>/dev/null; exit 0' TERM
-	sleep "$LIMIT" >/dev/null 2>&1 &
-	s=$!
-	wait "$s"
-	echo "Bail out! report-client.sh took over $LIMIT s"
-	kill -TERM $$
-) &
-WATCHDOG=$!
-# shellcheck disable=SC2317
-rc_cleanup() {
-	kill -TERM "$WATCHDOG" 2>/dev/null
-	wait "$WATCHDOG" 2>/dev/null
-	stack_cleanup
-	[ "${STACK_KEEP:-0}" = 1 ] || rm -rf "$W"
-}
-trap rc_cleanup EXIT
+api_watchdog "${REPORT_CLIENT_LIMIT:-150}"
 daemon_start
-base=https://127.0.0.1:$port
-for _ in $(seq 1 100); do
-	curl -s -o /dev/null --max-time 2 --cacert "$W/cert.pem" "$base/healthz" && break
-	sleep 0.1
-done
+api_wait
 
 # -- agents, tokens, the members' figures and cost items -----------------------
-ctl() { "$bin/seutudeskctl" -c "$STACK_CONF" "$@"; }
 add() { # add LOGIN OPTIONS...
-	local login=$1
-	shift
-	ctl agent add "$login" --name "Agent $login" --email "$login@seutu-it.fi" "$@" \
-		>>"$W/ctl.log" 2>&1 || { tail -3 "$W/ctl.log"; echo "Bail out! agent add $login"; exit 1; }
-	ctl token issue "$login" 2>>"$W/ctl.log" >"$W/$login.token" ||
-		{ echo "Bail out! token issue $login"; exit 1; }
+	api_agent "$@"
+	ctl token issue "$1" 2>>"$W/ctl.log" >"$W/$1.token" || { echo "Bail out! token issue $1"; exit 1; }
 }
 add ada --role admin
 add maija --role manager --municipalities kinnula --organisation kinnula

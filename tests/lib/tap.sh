@@ -2,7 +2,7 @@
 # TAP output for the integration test scripts.  Source it, then:
 #
 #   ok STATUS DESCRIPTION        "ok N - ..." when STATUS is 0, else "not ok N - ..."
-#   is GOT WANT DESCRIPTION      ok when GOT equals WANT; else shows both
+#   is GOT WANT DESCRIPTION      ok when GOT equals WANT; else shows both (2,000 bytes)
 #   has FILE PATTERN DESCRIPTION ok when FILE has a line matching PATTERN; else shows FILE
 #
 # n counts the tests and failed the failures: print "1..$n" at the end.
@@ -22,7 +22,7 @@ ok() {
 is() {
 	[ "$1" = "$2" ]
 	ok $? "$3"
-	[ "$1" = "$2" ] || printf '#   got:  %s\n#   want: %s\n' "$1" "$2"
+	[ "$1" = "$2" ] || printf '#   got:  %s\n#   want: %s\n' "$1" "$2" | head -c 2000
 }
 
 has() {
