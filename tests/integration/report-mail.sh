@@ -13,26 +13,12 @@
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 top_builddir=${top_builddir:-$top_srcdir}
 bin=$top_builddir
-PY=/usr/bin/python3
 
 . "$top_srcdir/tests/lib/tap.sh"
-is() { # is GOT WANT DESCRIPTION
-	[ "$1" = "$2" ]
-	ok $? "$3"
-	[ "$1" = "$2" ] || printf '#   got:  %s\n#   want: %s\n' "$1" "$2" | head -c 2000
-}
-skip_all() {
-	echo "1..0 # SKIP $1"
-	exit 0
-}
+. "$top_srcdir/tests/lib/apitest.sh"
 
-for p in "$bin/seutudeskd" "$bin/seutudeskctl" "$PY"; do
-	[ -x "$p" ] || skip_all "$p not built or not installed"
-done
-command -v dovecot >/dev/null || skip_all "dovecot is not installed"
-[ "$(id -u)" = 0 ] || skip_all "the private Dovecot needs root"
-"$PY" -c 'import aiosmtpd, openpyxl' 2>/dev/null ||
-	skip_all "python3-aiosmtpd or python3-openpyxl is not installed"
+need_built seutudeskd seutudeskctl
+need_mail_stack openpyxl
 
 W=$(mktemp -d "${TMPDIR:-/tmp}/report-mail.XXXXXX") || exit 1
 chmod 0755 "$W"
@@ -62,16 +48,11 @@ member = kinnula
 to = talous@kinnula.fi
 "
 . "$top_srcdir/tests/lib/stack.sh"
-if ! stack_start >"$W/stack.log" 2>&1; then
-	echo "1..0 # SKIP the stack did not start: $(tail -1 "$W/stack.log")"
-	rm -rf "$W"
-	exit 0
-fi
+api_stack_start
 second=
 mail_cleanup() {
 	[ -n "$second" ] && kill -KILL "$second" 2>/dev/null && wait "$second" 2>/dev/null
-	stack_cleanup
-	[ "${STACK_KEEP:-0}" = 1 ] || rm -rf "$W"
+	api_cleanup
 }
 trap mail_cleanup EXIT
 sed -i "/^\[smtp\]\$/a from = Seutu-IT raportit <raportit@seutu-it.fi>" "$STACK_CONF"

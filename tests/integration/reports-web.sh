@@ -15,16 +15,10 @@
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 top_builddir=${top_builddir:-$top_srcdir}
 bin=$top_builddir
-PY=/usr/bin/python3
 chromium=/usr/bin/chromium
 out=$top_builddir/tests/artefacts/reports-web
 
 . "$top_srcdir/tests/lib/tap.sh"
-is() { # is GOT WANT DESCRIPTION
-	[ "$1" = "$2" ]
-	ok $? "$3"
-	[ "$1" = "$2" ] || printf '#   got:  %s\n#   want: %s\n' "$1" "$2" | head -c 2000
-}
 has() { # has FILE TEXT DESCRIPTION
 	grep -qF -- "$2" "$1"
 	ok $? "$3"
@@ -33,47 +27,21 @@ hasnt() { # hasnt FILE TEXT DESCRIPTION
 	! grep -qF -- "$2" "$1"
 	ok $? "$3"
 }
-skip_all() {
-	echo "1..0 # SKIP $1"
-	exit 0
-}
 
-for p in "$bin/seutudeskd" "$bin/seutudeskctl" "$PY"; do
-	[ -x "$p" ] || skip_all "$p not built or not installed"
-done
-command -v curl >/dev/null || skip_all "curl is not installed"
-command -v openssl >/dev/null || skip_all "openssl is not installed"
-command -v dovecot >/dev/null || skip_all "dovecot is not installed"
-[ "$(id -u)" = 0 ] || skip_all "the private Dovecot needs root"
-"$PY" -c 'import aiosmtpd, openpyxl' 2>/dev/null ||
-	skip_all "python3-aiosmtpd or python3-openpyxl is not installed"
+. "$top_srcdir/tests/lib/apitest.sh"
+need_built seutudeskd seutudeskctl
+need_cmd curl openssl
+need_mail_stack openpyxl
 
-W=$(mktemp -d "${TMPDIR:-/tmp}/reports-web.XXXXXX") || exit 1
-chmod 0755 "$W"
-. "$top_srcdir/tests/lib/tls.sh"
-tls_cert "$W" || { rm -rf "$W"; echo "Bail out! openssl failed"; exit 1; }
-port=$(free_port) || { rm -rf "$W"; echo "Bail out! no free port"; exit 1; }
-STACK_EXTRA_CONF="
-[api]
-listen = 127.0.0.1:$port
-cert_file = $W/cert.pem
-key_file = $W/key.pem
+api_workdir reports-web
+STACK_EXTRA_CONF="$(api_conf)
 
 [reports]
 link_lifetime = 1m
 session_lifetime = 1h
 "
 . "$top_srcdir/tests/lib/stack.sh"
-if ! stack_start >"$W/stack.log" 2>&1; then
-	echo "1..0 # SKIP the stack did not start: $(tail -1 "$W/stack.log")"
-	rm -rf "$W"
-	exit 0
-fi
-web_cleanup() {
-	stack_cleanup
-	[ "${STACK_KEEP:-0}" = 1 ] || rm -rf "$W"
-}
-trap web_cleanup EXIT
+api_stack_start
 sed -i "/^\[smtp\]\$/a from = Seutu-IT raportit <raportit@seutu-it.fi>" "$STACK_CONF"
 sql() { stack_sql "$1"; }
 ctl() { "$bin/seutudeskctl" -c "$STACK_CONF" "$@" >>"$W/ctl.log" 2>&1; }
@@ -87,8 +55,7 @@ ctl agent add mkin --name "Maija Kinnula" --email mkin@kinnula.fi --role manager
 		--municipalities karstula --no-sote &&
 	ctl agent add plain --name "Pekka Agent" --email plain@seutu-it.fi ||
 	{ tail -3 "$W/ctl.log"; echo "Bail out! agent add"; exit 1; }
-TOK=$("$bin/seutudeskctl" -c "$STACK_CONF" token issue mkin 2>>"$W/ctl.log" |
-	grep -o 'sdt_[A-Za-z0-9_-]*' | head -1)
+api_token TOK mkin
 # Open tickets (the backlog report lists the oldest with their subjects).
 sql "INSERT INTO tickets (requester_address, subject, municipality, sector, created_at) VALUES
  ('a@kinnula.fi', 'Kinnulan tulostin KIN-PRINTER', 'kinnula', NULL, now() - interval '3 days'),
@@ -99,19 +66,9 @@ sql "INSERT INTO tickets (requester_address, subject, municipality, sector, crea
 	{ echo "Bail out! the sote ticket is not sensitive"; exit 1; }
 
 daemon_start
-base=https://127.0.0.1:$port
-for _ in $(seq 100); do
-	curl -s -o /dev/null --max-time 2 --cacert "$W/cert.pem" "$base/healthz" && break
-	kill -0 "$STACK_DAEMON_PID" 2>/dev/null || break
-	sleep 0.1
-done
+api_wait
 
-# req [CURL ARGS...] PATH: prints the status; body in $W/body, headers in $W/headers.
-req() {
-	local path=${*: -1}
-	curl -s --max-time 20 --cacert "$W/cert.pem" -o "$W/body" -D "$W/headers" \
-		-w '%{http_code}' "${@:1:$#-1}" "$base$path"
-}
+req() { api_req "$@"; } # req [CURL ARGS...] PATH: the status; $W/body, $W/headers
 header() { # header NAME: its value in the last answer
 	grep -i "^$1:" "$W/headers" | head -1 | sed 's/^[^:]*: *//' | tr -d '\r'
 }
