@@ -14,36 +14,10 @@ if [ ! -x "$CTL" ]; then
 	echo "1..0 # SKIP $CTL not built"
 	exit 0
 fi
-if ! pg_start 2>"${TMPDIR:-/tmp}/agents-pg.$$"; then
-	echo "1..0 # SKIP no private PostgreSQL: $(head -1 "${TMPDIR:-/tmp}/agents-pg.$$")"
-	rm -f "${TMPDIR:-/tmp}/agents-pg.$$"
-	exit 0
-fi
-rm -f "${TMPDIR:-/tmp}/agents-pg.$$"
-W=$PG_DIR/work
-mkdir -p "$W"
-out=$W/out
-err=$W/err
-
-db=$(pg_createdb agents) || { echo "1..0 # SKIP cannot create the database"; exit 0; }
+. "$top_srcdir/tests/lib/apitest.sh"
+db_start agents
 sql() { pg_psql -d agents -c "$1"; }
-
-# ctl ARGS...: seutudeskctl on the test database; stdout in $out, stderr in $err.
-ctl() {
-	local sub=$1 cmd=$2
-	shift 2
-	"$CTL" -c /nonexistent/seutudesk.conf "$sub" "$cmd" --database "$db" "$@" >"$out" 2>"$err"
-}
-# refused DESC PATTERN ARGS...: exits 1 with PATTERN on stderr.
-refused() {
-	local desc=$1 pattern=$2 rc
-	shift 2
-	ctl "$@"
-	rc=$?
-	[ "$rc" = 1 ] && grep -q -- "$pattern" "$err"
-	ok $? "$desc"
-	[ "$rc" = 1 ] && grep -q -- "$pattern" "$err" || sed "s/^/#   exit $rc: /" "$err"
-}
+ctl() { db_ctl "$@"; } # ctl SUB CMD ARGS...: seutudeskctl on $db; stdout in $out, stderr in $err
 check() { # check TOKEN: token check; stdout in $out, stderr in $err
 	printf '%s\n' "$1" | "$CTL" -c /nonexistent/seutudesk.conf token check --database "$db" \
 		>"$out" 2>"$err"

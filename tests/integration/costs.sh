@@ -16,36 +16,10 @@ if [ ! -x "$CTL" ] || [ ! -x "$RUN" ]; then
 	echo "1..0 # SKIP $CTL or $RUN not built"
 	exit 0
 fi
-if ! pg_start 2>"${TMPDIR:-/tmp}/costs-pg.$$"; then
-	echo "1..0 # SKIP no private PostgreSQL: $(head -1 "${TMPDIR:-/tmp}/costs-pg.$$")"
-	rm -f "${TMPDIR:-/tmp}/costs-pg.$$"
-	exit 0
-fi
-rm -f "${TMPDIR:-/tmp}/costs-pg.$$"
-W=$PG_DIR/work
-mkdir -p "$W"
-out=$W/out
-err=$W/err
-
-db=$(pg_createdb costs) || { echo "1..0 # SKIP cannot create the database"; exit 0; }
+. "$top_srcdir/tests/lib/apitest.sh"
+db_start costs
 sql() { pg_psql -d costs -c "$1"; }
-
-# ctl SUB CMD ARGS...: seutudeskctl on the test database; stdout in $out, stderr in $err.
-ctl() {
-	local sub=$1 cmd=$2
-	shift 2
-	"$CTL" -c /nonexistent/seutudesk.conf "$sub" "$cmd" --database "$db" "$@" >"$out" 2>"$err"
-}
-# refused DESC PATTERN ARGS...: exits 1 with PATTERN on stderr.
-refused() {
-	local desc=$1 pattern=$2 rc
-	shift 2
-	ctl "$@"
-	rc=$?
-	[ "$rc" = 1 ] && grep -q -- "$pattern" "$err"
-	ok $? "$desc"
-	[ "$rc" = 1 ] && grep -q -- "$pattern" "$err" || sed "s/^/#   exit $rc: /" "$err"
-}
+ctl() { db_ctl "$@"; } # ctl SUB CMD ARGS...: seutudeskctl on $db; stdout in $out, stderr in $err
 
 "$CTL" migrate --sql-dir "$top_srcdir/sql" --database "$db" >"$out" 2>"$err"
 ok $? "the database migrates"
