@@ -14,15 +14,15 @@ fails=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 not_ok() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1"; }
 check() { if eval "$2"; then ok "$1"; else not_ok "$1"; fi; }
-skip_all() { echo "1..0 # SKIP $1"; exit 0; }
+. "$src/tests/lib/apitest.sh"
 
-command -v curl >/dev/null || skip_all "curl is not installed"
-command -v openssl >/dev/null || skip_all "openssl is not installed"
+need_cmd curl openssl
 [ -x "$bin/seutudeskd" ] || skip_all "seutudeskd is not built"
 
+api_workdir api
+tmp=$W
+API_CONF=$tmp/seutudesk.conf
 pg_start >/dev/null || { echo "Bail out! PostgreSQL did not start"; exit 1; }
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/api.XXXXXX")
-chmod 0755 "$tmp"
 DAEMON_PID=
 PIDS=
 cleanup() {
@@ -38,10 +38,6 @@ db=$(pg_createdb seutudesk) || exit 1
 	{ cat "$tmp/migrate.log"; echo "Bail out! migrate failed"; exit 1; }
 sql() { pg_psql -d seutudesk -c "$1"; }
 
-# A self-signed certificate for 127.0.0.1, made here and trusted by curl.
-. "$src/tests/lib/tls.sh"
-tls_cert "$tmp" || { echo "Bail out! openssl failed"; exit 1; }
-port=$(free_port) || { echo "Bail out! no free port"; exit 1; }
 cat >"$tmp/seutudesk.conf" <<CONF
 [daemon]
 rules_dir = $src/contrib/rules.d
@@ -63,27 +59,20 @@ max_body = 64K
 auth_limit = 5
 CONF
 
-ctl() { "$bin/seutudeskctl" -c "$tmp/seutudesk.conf" "$@"; }
 ctl agent add anna --name "Anna Agent" --email anna@example.org --sote >/dev/null ||
 	{ echo "Bail out! agent add failed"; exit 1; }
 ctl agent add bert --name "Bert Agent" --email bert@example.org >/dev/null ||
 	{ echo "Bail out! agent add failed"; exit 1; }
 ctl agent add cara --name "Cara Agent" --email cara@example.org >/dev/null ||
 	{ echo "Bail out! agent add failed"; exit 1; }
-token() { ctl token issue "$1" 2>/dev/null | grep -o 'sdt_[A-Za-z0-9_-]*' | head -1; }
-anna=$(token anna)
-bert=$(token bert)
-cara=$(token cara)
-[ -n "$anna" ] && [ -n "$bert" ] && [ -n "$cara" ] || { echo "Bail out! token issue failed"; exit 1; }
+api_token anna anna
+api_token bert bert
+api_token cara cara
 ctl token revoke cara >/dev/null 2>&1 || { echo "Bail out! token revoke failed"; exit 1; }
 
 "$bin/seutudeskd" -f -c "$tmp/seutudesk.conf" >"$tmp/daemon.log" 2>&1 &
 DAEMON_PID=$!
-base=https://127.0.0.1:$port
-for _ in $(seq 100); do
-	curl -s -o /dev/null --cacert "$tmp/cert.pem" "$base/healthz" && break
-	sleep 0.1
-done
+api_wait
 
 echo "1..27"
 # req [CURL ARGS...] PATH: prints "STATUS" then the body in $tmp/body.

@@ -11,15 +11,15 @@ bin=${top_builddir:?}
 src=${top_srcdir:?}
 . "$src/tests/lib/pg.sh"
 . "$src/tests/lib/tap.sh"
-skip_all() { echo "1..0 # SKIP $1"; exit 0; }
+. "$src/tests/lib/apitest.sh"
 
-command -v curl >/dev/null || skip_all "curl is not installed"
-command -v openssl >/dev/null || skip_all "openssl is not installed"
+need_cmd curl openssl
 [ -x "$bin/seutudeskd" ] || skip_all "seutudeskd is not built"
 
+api_workdir events-order
+tmp=$W
+API_CONF=$tmp/seutudesk.conf
 pg_start >/dev/null || { echo "Bail out! PostgreSQL did not start"; exit 1; }
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/events-order.XXXXXX")
-chmod 0755 "$tmp"
 DAEMON_PID=
 PIDS=
 cleanup() {
@@ -35,9 +35,6 @@ db=$(pg_createdb seutudesk) || exit 1
 	{ cat "$tmp/migrate.log"; echo "Bail out! migrate failed"; exit 1; }
 sql() { pg_psql -d seutudesk -c "$1"; }
 
-. "$src/tests/lib/tls.sh"
-tls_cert "$tmp" || { echo "Bail out! openssl failed"; exit 1; }
-port=$(free_port) || { echo "Bail out! no free port"; exit 1; }
 cat >"$tmp/seutudesk.conf" <<CONF
 [daemon]
 rules_dir = $src/contrib/rules.d
@@ -55,20 +52,14 @@ cert_file = $tmp/cert.pem
 key_file = $tmp/key.pem
 workers = 2
 CONF
-ctl() { "$bin/seutudeskctl" -c "$tmp/seutudesk.conf" "$@"; }
 ctl agent add anna --name "Anna Agent" --email anna@example.org --sote >/dev/null ||
 	{ echo "Bail out! agent add failed"; exit 1; }
-anna=$(ctl token issue anna 2>/dev/null | grep -o 'sdt_[A-Za-z0-9_-]*' | head -1)
-[ -n "$anna" ] || { echo "Bail out! token issue failed"; exit 1; }
+api_token anna anna
 t1=$(sql "INSERT INTO tickets (requester_address, subject) VALUES ('a@example.org', 'one') RETURNING number")
 
 "$bin/seutudeskd" -f -c "$tmp/seutudesk.conf" >"$tmp/daemon.log" 2>&1 &
 DAEMON_PID=$!
-base=https://127.0.0.1:$port
-for _ in $(seq 100); do
-	curl -s -o /dev/null --cacert "$tmp/cert.pem" "$base/healthz" && break
-	sleep 0.1
-done
+api_wait
 
 # stream NAME [LAST-EVENT-ID]: the agent's stream into $tmp/NAME.sse; its pid in $tmp/NAME.pid.
 stream() {
