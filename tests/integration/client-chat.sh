@@ -17,19 +17,14 @@ fails=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 not_ok() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1"; }
 check() { if eval "$2"; then ok "$1"; else not_ok "$1"; fi; }
-skip_all() { echo "1..0 # SKIP $1"; exit 0; }
+. "$src/tests/lib/apitest.sh"
 
-command -v tmux >/dev/null || skip_all "tmux is not installed"
-command -v openssl >/dev/null || skip_all "openssl is not installed"
-command -v curl >/dev/null || skip_all "curl is not installed"
+need_cmd tmux openssl curl
 sdbin=${CLIENT_BIN:-$bin/seutudesk}
 [ -x "$sdbin" ] || skip_all "seutudesk is not built"
 
-certs=$(mktemp -d "${TMPDIR:-/tmp}/client-chat-certs.XXXXXX")
-chmod 0755 "$certs"
-. "$src/tests/lib/tls.sh"
-tls_cert "$certs" || { echo "Bail out! openssl failed"; exit 1; }
-port=$(free_port) || { echo "Bail out! no free port"; exit 1; }
+api_workdir client-chat-certs
+certs=$W
 # A person is "in the chat" for a minute after their last message.
 STACK_EXTRA_CONF="
 [api]
@@ -72,23 +67,15 @@ cleanup_all() {
 }
 trap cleanup_all EXIT
 
-ctl() { "$bin/seutudeskctl" -c "$STACK_CONF" "$@"; }
 ctl agent add anna --name "Anna Agent" --email anna@seutu-it.fi >/dev/null &&
 	ctl bridge add webchat --kind webchat >/dev/null ||
 	{ echo "Bail out! agent or bridge add failed"; exit 1; }
-anna=$(ctl token issue anna 2>/dev/null | grep -o 'sdt_[A-Za-z0-9_-]*' | head -1)
-BT=$(ctl token issue --bridge webchat 2>/dev/null | grep -o 'sdt_[A-Za-z0-9_-]*' | head -1)
-[ -n "$anna" ] && [ -n "$BT" ] || { echo "Bail out! token issue failed"; exit 1; }
+api_token anna anna
+api_token BT --bridge webchat
 stack_sql "INSERT INTO tickets (requester_address, requester_name, subject, municipality)
 	VALUES ('pekka@saarijarvi.fi', 'Pekka', 'Sähköposti ei kulje', 'saarijarvi')" >/dev/null
 daemon_start
-base=https://127.0.0.1:$port
-served=no
-for _ in $(seq 100); do
-	curl -s -o /dev/null --cacert "$certs/cert.pem" "$base/healthz" && { served=yes; break; }
-	sleep 0.1
-done
-if [ $served = no ]; then
+if ! api_wait; then
 	tail -20 "$STACK_LOG" | sed 's/^/# daemon: /'
 	echo "Bail out! the daemon does not serve the API on $base"
 	exit 0
