@@ -6,9 +6,11 @@
 #include "api.h"
 #include "classify.h"
 #include "config.h"
+#include "db.h"
 #include "learn.h"
 #include "log.h"
 #include "mailbox.h"
+#include "notify.h"
 #include "report_mail.h"
 #include "runtime.h"
 #include "sender.h"
@@ -39,7 +41,12 @@ struct daemon_state {
 	struct report_mail *report_mail;
 	struct learn_worker *learn; /* keeps the learned model current */
 	size_t nsenders;
+	struct event *ready_check; /* retries the database check until READY=1 */
+	bool ready;
 };
+
+/* Until the database answered, READY=1 waits; this often it is tried. */
+#define READY_RETRY_S 2
 
 static void usage(FILE *out)
 {
@@ -59,6 +66,7 @@ static void on_stop(evutil_socket_t sig, short what, void *arg)
 {
 	struct daemon_state *st = arg;
 	log_info("event=stop signal=%s", sig == SIGTERM ? "TERM" : "INT");
+	notify_send("STOPPING=1");
 	event_base_loopexit(st->base, NULL);
 }
 
@@ -168,13 +176,74 @@ static void stop_workers(struct daemon_state *st)
 	st->nmailboxes = st->nsenders = 0;
 }
 
+/* The outbox's backlog, which also proves the database and its schema. */
+static bool outbox_backlog(const struct config *cfg, long long *n_r, char **error_r)
+{
+	PGconn *db = db_connect_config(cfg, "seutudeskd ready", error_r);
+	PGresult *res;
+	bool ok;
+
+	if (db == NULL)
+		return false;
+	res = PQexec(db, "SELECT count(*) FROM outbox WHERE status IN ('queued', 'sending')");
+	ok = db_result_ok(db, res, PGRES_TUPLES_OK, error_r);
+	if (ok)
+		*n_r = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	PQfinish(db);
+	return ok;
+}
+
+static void send_status(const struct daemon_state *st, const struct config *cfg, long long backlog)
+{
+	const char *listen = cfg->api.listen, *sock = cfg->api.socket;
+
+	notify_status("intake: %zu mailboxes, api on %s%s%s, outbox backlog %lld, %zu senders",
+	              st->nmailboxes, listen ? listen : (sock ? "" : "none"),
+	              listen && sock ? " and " : "", sock ? sock : "", backlog, st->nsenders);
+}
+
+/* READY=1 once the configuration is loaded, the listeners are up (before
+ * the loop runs) and the database answers. */
+static void check_ready(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon_state *st = arg;
+	struct runtime *rt = runtime_current();
+	char *error = NULL;
+	long long backlog = 0;
+
+	(void)fd;
+	(void)what;
+	if (outbox_backlog(rt->cfg, &backlog, &error)) {
+		send_status(st, rt->cfg, backlog);
+		if (!st->ready)
+			log_info("event=ready outbox_backlog=%lld", backlog);
+		st->ready = true;
+		notify_send("READY=1");
+	} else if (st->ready) { /* a reload: still serving, with the database away */
+		notify_status("database unavailable: %s", error ? error : "out of memory");
+		notify_send("READY=1");
+	} else {
+		notify_status("waiting for the database: %s", error ? error : "out of memory");
+		log_warn("event=not_ready retry_s=%d: %s", READY_RETRY_S,
+		         error ? error : "out of memory");
+		struct timeval tv = {READY_RETRY_S, 0};
+		event_add(st->ready_check, &tv);
+	}
+	free(error);
+	runtime_unref(&rt);
+}
+
 static void on_reload(evutil_socket_t sig, short what, void *arg)
 {
 	struct daemon_state *st = arg;
 	char *error = NULL;
+	notify_send("RELOADING=1");
 	struct runtime *rt = runtime_load(st->config_path, &error);
 
 	if (rt == NULL) {
+		if (st->ready)
+			notify_send("READY=1");
 		log_error("event=reload outcome=refused config=%s: %s; keeping the running "
 		          "configuration",
 		          st->config_path, error ? error : "out of memory");
@@ -194,6 +263,8 @@ static void on_reload(evutil_socket_t sig, short what, void *arg)
 	         config_mailbox_count(rt->cfg));
 	runtime_publish(rt);          /* the workers take it from their next round on */
 	start_mailboxes(st, rt->cfg); /* rt stays valid: only this thread publishes */
+	if (st->ready)
+		check_ready(-1, 0, st); /* READY=1 again, with a fresh STATUS */
 }
 
 static bool write_pid_file(const char *path, char **error_r)
@@ -229,6 +300,22 @@ static bool daemonize(char **error_r)
 			close(fd);
 	}
 	return true;
+}
+
+/* The watchdog pings only while the loop runs; READY=1 follows the
+ * database check. */
+static void start_notify(struct daemon_state *st)
+{
+	if (!notify_enabled())
+		return;
+	if (!notify_watchdog_start(st->base))
+		log_warn("event=watchdog_not_started");
+	st->ready_check = evtimer_new(st->base, check_ready, st);
+	if (st->ready_check == NULL) {
+		log_error("event=ready_check_not_started: out of memory");
+		return;
+	}
+	check_ready(-1, 0, st);
 }
 
 static int run(struct daemon_state *st, const struct config *cfg, bool foreground)
@@ -278,10 +365,15 @@ static int run(struct daemon_state *st, const struct config *cfg, bool foregroun
 		free(error);
 		event_base_loopexit(st->base, NULL);
 		status = 1;
+	} else {
+		start_notify(st);
 	}
 	event_base_dispatch(st->base);
 	api_stop(&api);
 	stop_workers(st);
+	if (st->ready_check != NULL)
+		event_free(st->ready_check);
+	notify_close();
 
 	event_free(ev_term);
 	event_free(ev_int);
@@ -352,6 +444,12 @@ int main(int argc, char **argv)
 	/* The loop takes events from worker threads (dbpool, event_active). */
 	if (evthread_use_pthreads() != 0) {
 		fprintf(stderr, "seutudeskd: cannot enable libevent's thread support\n");
+		runtime_unref(&rt);
+		return 1;
+	}
+	if (!notify_open(&error)) {
+		fprintf(stderr, "seutudeskd: %s\n", error ? error : "out of memory");
+		free(error);
 		runtime_unref(&rt);
 		return 1;
 	}
