@@ -9,7 +9,8 @@ postgresql-15 dovecot-core dovecot-imapd python3-aiosmtpd tmux
 clang libclang-rt-14-dev valgrind
 libstrophe-dev prosody python3-slixmpp chromium chromium-driver nodejs jq
 libxlsxwriter-dev python3-openpyxl
-libvoikko-dev voikko-fi libstemmer-dev"
+libvoikko-dev voikko-fi libstemmer-dev
+prometheus"
 # npm comes with NodeSource's nodejs; Debian's own nodejs needs the npm package.
 command -v npm >/dev/null 2>&1 || PKGS="$PKGS npm"
 missing=""

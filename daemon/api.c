@@ -9,6 +9,7 @@
 #include "db.h"
 #include "dbpool.h"
 #include "log.h"
+#include "metrics.h"
 #include "report.h"
 #include "reports_web.h"
 #include "runtime.h"
@@ -195,6 +196,12 @@ static bool match_path(const char *path, struct api_route *route, struct api_cal
 		route->handler = api_healthz;
 		route->public = true;
 		route->name = "healthz";
+		return true;
+	}
+	if (seg.n == 1 && seg_is(&seg, 0, "metrics")) {
+		route->handler = api_metrics;
+		route->public = true;
+		route->name = "metrics";
 		return true;
 	}
 	if (seg.n >= 3 && seg_is(&seg, 0, "bridge") && seg_is(&seg, 1, "v1"))
@@ -407,15 +414,34 @@ static void json_query(PGconn *conn, struct api_result *res, const char *what, c
 	PQclear(r);
 }
 
+/* conn is NULL when the database cannot be reached (public routes run anyway). */
 void api_healthz(PGconn *conn, const struct api_call *call, struct api_result *res)
 {
-	PGresult *r = PQexec(conn, "SELECT 1");
+	PGresult *r = conn ? PQexec(conn, "SELECT 1") : NULL;
 	bool ok = PQresultStatus(r) == PGRES_TUPLES_OK;
 
 	PQclear(r);
-	res->status = ok ? 200 : 503;
-	res->json = json_pack("{s:s, s:s}", "status", ok ? "ok" : "unavailable", "database",
-	                      ok ? "ok" : "failed");
+	res->json = metrics_health(ok, &res->status);
+	if (res->json == NULL)
+		api_result_error(res, 500, NULL, "out of memory");
+}
+
+void api_metrics(PGconn *conn, const struct api_call *call, struct api_result *res)
+{
+	struct metrics_db *db = malloc(sizeof(*db));
+
+	if (db != NULL)
+		metrics_db_read(conn, db);
+	res->bytes = db ? metrics_render(db, &res->len) : NULL;
+	free(db);
+	if (res->bytes == NULL) {
+		api_result_error(res, 500, NULL, "out of memory");
+		return;
+	}
+	res->status = 200;
+	res->inline_body = true;
+	snprintf(res->content_type, sizeof(res->content_type), "%s",
+	         "text/plain; version=0.0.4; charset=utf-8");
 }
 
 void api_me(PGconn *conn, const struct api_call *call, struct api_result *res)
@@ -912,7 +938,7 @@ static void req_work(PGconn *conn, void *arg)
 {
 	struct api_req *q = arg;
 
-	if (conn == NULL) {
+	if (conn == NULL && !q->route.public) {
 		explicit_bzero(q->token, sizeof(q->token));
 		api_result_error(&q->res, 503, NULL, "the database is not available");
 		return;
@@ -981,6 +1007,7 @@ static void req_done(void *arg)
 		return;
 	}
 	double ms = (mono_now() - q->t0) * 1000;
+	metrics_api(q->route.name, status, ms / 1000);
 	if (status >= 500)
 		log_error("api=%s status=%d agent=%lld client=%s ms=%.1f", q->route.name, status,
 		          q->call.agent, q->client, ms);
@@ -1205,6 +1232,16 @@ static bool web_request(struct front *f, struct api_req *q)
 	return true;
 }
 
+/* [api] metrics: local is the Unix socket and loopback peers. */
+static bool metrics_allowed(const struct front *f, const char *client, int mode)
+{
+	if (mode == CONFIG_METRICS_ANY)
+		return true;
+	return mode == CONFIG_METRICS_LOCAL &&
+	       (f->local || strncmp(client, "127.", 4) == 0 || strcmp(client, "::1") == 0 ||
+	        strncmp(client, "::ffff:127.", 11) == 0);
+}
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
 	struct front *f = arg;
@@ -1214,6 +1251,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 	struct runtime *rt = runtime_current();
 	int auth_limit = rt ? rt->cfg->api.auth_limit : 10;
 	size_t max_body = rt ? rt->cfg->api.max_body : api->max_body;
+	int metrics = rt ? (int)rt->cfg->api.metrics : CONFIG_METRICS_LOCAL;
 
 	runtime_unref(&rt);
 	if (max_body != api->max_body) { /* a reload changed it: for new connections */
@@ -1238,6 +1276,14 @@ static void on_request(struct evhttp_request *req, void *arg)
 		return;
 	}
 	if (q->route.web && !web_request(f, q)) {
+		req_free(q);
+		return;
+	}
+	if (q->route.handler == api_metrics && !metrics_allowed(f, q->client, metrics)) {
+		send_error(req, metrics == CONFIG_METRICS_NO ? 404 : 403, NULL,
+		           metrics == CONFIG_METRICS_NO
+		               ? "no such resource"
+		               : "the metrics are served to local clients");
 		req_free(q);
 		return;
 	}
@@ -1313,6 +1359,7 @@ static void stream_unlink(struct stream *s)
 		s->next->prev = s->prev;
 	s->prev = s->next = NULL;
 	api->nstreams--;
+	metrics_streams(api->nstreams);
 }
 
 /* The client went away (or evhttp closes the connection). */
@@ -1551,6 +1598,7 @@ static void stream_begin(struct api_req *q)
 		api->streams->prev = s;
 	api->streams = s;
 	api->nstreams++;
+	metrics_streams(api->nstreams);
 	log_info("api=events event=stream_open agent=%lld login=%s client=%s last_event_id=%lld",
 	         s->agent, s->login, q->client, q->has_last_id ? q->last_id : -1);
 	(void)stream_write(s, ": seutudesk events\nretry: 3000\n\n", 32);

@@ -79,6 +79,6 @@ void api_call_clear(struct api_call *call);
 void api_result_clear(struct api_result *res);
 
 /* The server's own handlers. */
-api_handler_fn api_healthz, api_me, api_queues;
+api_handler_fn api_healthz, api_metrics, api_me, api_queues;
 
 #endif

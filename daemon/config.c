@@ -598,6 +598,10 @@ static const char *const processed_names[] = {"move", "flag", NULL};
 static const char *const starttls_names[] = {"no", "if-available", "required", NULL};
 static const char *const holidays_names[] = {"finland", "none", NULL};
 static const char *const assign_names[] = {"manual", "round_robin", "least_loaded", NULL};
+static const char *const metrics_names[] = {"local", "any", "no", NULL};
+_Static_assert(sizeof(enum config_metrics) == sizeof(int) && CONFIG_METRICS_LOCAL == 0 &&
+                   CONFIG_METRICS_ANY == 1 && CONFIG_METRICS_NO == 2,
+               "metrics_names follows enum config_metrics");
 _Static_assert(sizeof(enum log_level) == sizeof(int), "CFG_ENUM stores an int");
 _Static_assert(sizeof(enum imap_tls) == sizeof(int) && IMAP_TLS_IMAPS == 0 &&
                    IMAP_TLS_STARTTLS == 1 && IMAP_TLS_NONE == 2,
@@ -1167,6 +1171,7 @@ enum {
 	API_MAX_BODY,
 	API_ONLINE_WINDOW,
 	API_AUTH_LIMIT,
+	API_METRICS,
 	API_NKEYS
 };
 static const struct cfg_key api_keys[API_NKEYS] = {
@@ -1234,6 +1239,14 @@ static const struct cfg_key api_keys[API_NKEYS] = {
                         .max = 10000,
                         .flags = CFG_RELOAD,
                         .help = "failed logins per client address per minute before 429"},
+    [API_METRICS] = {.name = "metrics",
+                     .type = CFG_ENUM,
+                     .offset = API(metrics),
+                     .names = metrics_names,
+                     .def = "local",
+                     .flags = CFG_RELOAD,
+                     .help = "who may GET /metrics: local (the Unix socket and loopback "
+                             "clients), any, or no"},
 };
 
 #define BRIDGE(f) offsetof(struct config_bridge, f)

@@ -43,6 +43,13 @@ enum config_processed {
 	CONFIG_PROCESSED_FLAG, /* add the keyword processed_flag */
 };
 
+/* [api] metrics: who may GET /metrics. */
+enum config_metrics {
+	CONFIG_METRICS_LOCAL, /* the Unix socket and loopback peers only */
+	CONFIG_METRICS_ANY,   /* any client of the listeners */
+	CONFIG_METRICS_NO,    /* not served (404) */
+};
+
 /* One [mailbox NAME] section: an IMAP folder to take mail in from.  Every
  * value is the effective one (defaults and fallbacks applied). */
 struct config_mailbox {
@@ -211,6 +218,7 @@ struct config {
 		size_t max_body; /* largest request body (default 1M) */
 		unsigned online_window; /* an agent is online this long after a call (default 5m) */
 		int auth_limit; /* failed logins per client address per minute (default 10) */
+		enum config_metrics metrics; /* who may GET /metrics (default local) */
 	} api;
 	struct config_bridge {
 		unsigned idle;          /* a chat person counts as gone after this (default 10m) */

@@ -4,6 +4,7 @@
 
 #include "db.h"
 #include "log.h"
+#include "metrics.h"
 #include "runtime.h"
 #include "worker.h"
 
@@ -22,6 +23,7 @@ struct job {
 	dbpool_work_fn *work;
 	dbpool_done_fn *done;
 	void *arg;
+	double queued_at; /* monotonic seconds */
 	struct job *next;
 };
 
@@ -250,6 +252,7 @@ static void *worker_main(void *p)
 		pool->nqueued--;
 		pthread_mutex_unlock(&pool->lock);
 
+		metrics_dbpool_wait(pool->name, now_s() - j->queued_at);
 		j->work(ensure_conn(w), j->arg);
 		settle_conn(w);
 
@@ -334,6 +337,7 @@ bool dbpool_submit(struct dbpool *pool, dbpool_work_fn *work, dbpool_done_fn *do
 	j->work = work;
 	j->done = done;
 	j->arg = arg;
+	j->queued_at = now_s();
 	pthread_mutex_lock(&pool->lock);
 	ok = !pool->stopping && pool->nqueued < pool->max_queue;
 	if (ok) {
@@ -342,8 +346,10 @@ bool dbpool_submit(struct dbpool *pool, dbpool_work_fn *work, dbpool_done_fn *do
 		pthread_cond_signal(&pool->wake);
 	}
 	pthread_mutex_unlock(&pool->lock);
-	if (!ok)
+	if (!ok) {
+		metrics_dbpool_refused(pool->name);
 		free(j);
+	}
 	return ok;
 }
 

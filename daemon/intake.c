@@ -29,6 +29,7 @@
 #include "config.h"
 #include "db.h"
 #include "learn.h"
+#include "metrics.h"
 #include "outbox.h"
 #include "pgarray.h"
 #include "route.h"
@@ -2068,6 +2069,34 @@ struct intake_batch *intake_prepare(const struct intake *in, struct intake_item 
 	return b;
 }
 
+/* A committed batch in the metrics: the outcome per source, the latency
+ * from the mail's Date field (the IMAP adapter does not fetch INTERNALDATE;
+ * a bridge dates a chat message when it is posted) and a new ticket's
+ * unknown fields. */
+static void count_stored(const struct intake_batch *b)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	for (size_t i = 0; i < b->n; i++) {
+		const struct intake_item *it = &b->items[i];
+		const struct prep *p = &b->preps[i];
+		time_t date;
+		double lat = -1;
+		if (p->msg != NULL && mime_date(p->msg, &date))
+			lat = (double)(now.tv_sec - date) + now.tv_nsec / 1e9;
+		if (lat < 0 && lat > -1)
+			lat = 0; /* the Date field's second is not over yet */
+		metrics_intake(it->src.mailbox, (int)it->result.outcome, lat);
+		if (p->cls == NULL ||
+		    (it->result.outcome != INTAKE_NEW && it->result.outcome != INTAKE_LINKED))
+			continue;
+		for (int f = 0; f < CLASSIFY_FIELD_COUNT; f++)
+			if (known(p, (enum classify_field)f) == NULL)
+				metrics_unknown(f);
+	}
+}
+
 bool intake_store(struct intake *in, struct intake_batch *b, char **error_r)
 {
 	struct tx tx = {.in = in, .items = b->items, .preps = b->preps};
@@ -2096,6 +2125,7 @@ bool intake_store(struct intake *in, struct intake_batch *b, char **error_r)
 		return false;
 	}
 	free(tx.error);
+	count_stored(b);
 	return true;
 }
 

@@ -7,6 +7,7 @@
 #include "imap.h"
 #include "intake.h"
 #include "log.h"
+#include "metrics.h"
 #include "route.h"
 #include "runtime.h"
 #include "worker.h"
@@ -409,12 +410,18 @@ static bool mailbox_round(struct mailbox *mb, struct runtime *rt, char **error_r
 	if (!ensure_db(mb, rt, error_r) || !ensure_lock(mb, &held, error_r))
 		return false;
 	if (!held) {
+		metrics_mailbox(mb->name, METRICS_MB_STANDBY, NULL);
 		drop_imap(mb);
 		worker_sleep(mb->worker, cm->poll_interval * 1000);
 		return true;
 	}
-	if (!ensure_imap(mb, cm, error_r) || !drain(mb, cm, &idle, error_r))
+	if (!ensure_imap(mb, cm, error_r))
 		return false;
+	metrics_mailbox(mb->name, METRICS_MB_CONNECTED, NULL);
+	if (!drain(mb, cm, &idle, error_r))
+		return false;
+	if (idle)
+		metrics_mailbox(mb->name, METRICS_MB_IDLE, NULL);
 	return !idle || worker_stopping(mb->worker) || wait_for_mail(mb, cm, error_r);
 }
 
@@ -429,6 +436,7 @@ static void mailbox_run(struct worker *w, void *arg)
 			mb->failures = 0;
 		} else {
 			unsigned ms = worker_backoff_ms(++mb->failures);
+			metrics_mailbox(mb->name, METRICS_MB_FAILING, error);
 			log_error("mailbox=%s event=retry in_ms=%u: %s", mb->name, ms,
 			          error ? error : "out of memory");
 			free(error);
@@ -457,6 +465,7 @@ struct mailbox *mailbox_start(const char *name, char **error_r)
 		*error_r = strdup("out of memory");
 		return NULL;
 	}
+	metrics_mailbox(name, METRICS_MB_STARTING, NULL);
 	snprintf(wname, sizeof(wname), "mailbox %s", name);
 	worker_start(wname, mailbox_run, mb, &mb->worker, error_r);
 	if (mb->worker == NULL) {

@@ -4,6 +4,7 @@
 
 #include "db.h"
 #include "log.h"
+#include "metrics.h"
 #include "outbox.h"
 #include "runtime.h"
 #include "worker.h"
@@ -148,6 +149,7 @@ static bool sender_round(struct sender *s, const struct runtime *rt, char **erro
 		return false;
 	}
 	add_stats(&s->total, &st);
+	metrics_relay(st.sent, st.deferred, st.failed);
 	if (st.unconfirmed > 0)
 		log_warn("sender=%u event=unconfirmed rows=%zu: sent after the end of data without "
 		         "a reply; counted as sent, not sent again",

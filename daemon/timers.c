@@ -5,6 +5,7 @@
 
 #include "db.h"
 #include "log.h"
+#include "metrics.h"
 #include "route.h"
 #include "runtime.h"
 #include "sla.h"
@@ -133,6 +134,7 @@ static bool timers_round(struct timers *t, const struct runtime *rt, char **erro
 	if (st.warnings + st.breaches > 0)
 		log_info("timers event=fired warnings=%zu breaches=%zu notices=%zu", st.warnings,
 		         st.breaches, st.notices);
+	metrics_sla(st.warnings, st.breaches);
 	t->total.recomputed += st.recomputed;
 	t->total.warnings += st.warnings;
 	t->total.breaches += st.breaches;
