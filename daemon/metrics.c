@@ -71,8 +71,7 @@ static bool slot_ready(struct names *t, size_t i)
 
 struct hist {
 	atomic_ullong bucket[MAX_BUCKETS + 1]; /* the last: above every bound */
-	atomic_ullong count;
-	atomic_ullong sum_us;
+	_Atomic double sum; /* a double: a mail dated years ago must not overflow it */
 };
 
 struct bounds {
@@ -94,9 +93,10 @@ static void hist_observe(struct hist *h, const struct bounds *b, double v)
 	while (i < b->n && v > b->b[i])
 		i++;
 	atomic_fetch_add_explicit(&h->bucket[i], 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&h->count, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&h->sum_us, (unsigned long long)(v * 1e6 + 0.5),
-	                          memory_order_relaxed);
+	double old = atomic_load_explicit(&h->sum, memory_order_relaxed);
+	while (!atomic_compare_exchange_weak_explicit(&h->sum, &old, old + v, memory_order_relaxed,
+	                                              memory_order_relaxed))
+		;
 }
 
 /* -- The state. -- */
@@ -321,7 +321,7 @@ static void hist_series(FILE *f, const char *name, const char *labels, struct hi
 	}
 	/* count from the buckets, so that +Inf and _count agree mid-update */
 	fprintf(f, "%s_sum%s%.*s%s ", name, ll ? "{" : "", trim, labels, ll ? "}" : "");
-	value(f, get(&h->sum_us) / 1e6);
+	value(f, atomic_load_explicit(&h->sum, memory_order_relaxed));
 	fprintf(f, "\n%s_count%s%.*s%s %llu\n", name, ll ? "{" : "", trim, labels, ll ? "}" : "",
 	        cum);
 }
