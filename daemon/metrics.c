@@ -44,15 +44,11 @@ static bool slot_take(struct names *t, size_t i, const char *name)
 static size_t slot_of(struct names *t, const char *name)
 {
 	for (size_t i = 0; i < N - 1; i++) {
-		int st;
-		while ((st = atomic_load_explicit(&t->state[i], memory_order_acquire)) ==
-		       SLOT_CLAIMING)
-			; /* another thread is copying a name in: a few instructions */
-		if (st == SLOT_FREE && slot_take(t, i, name))
+		if (atomic_load_explicit(&t->state[i], memory_order_acquire) == SLOT_FREE &&
+		    slot_take(t, i, name))
 			return i;
-		st = atomic_load_explicit(&t->state[i], memory_order_acquire);
-		while (st == SLOT_CLAIMING)
-			st = atomic_load_explicit(&t->state[i], memory_order_acquire);
+		while (atomic_load_explicit(&t->state[i], memory_order_acquire) != SLOT_READY)
+			; /* another thread is copying its name in: a few instructions */
 		if (strncmp(t->name[i], name, NAME_MAX_LEN - 1) == 0)
 			return i;
 	}
