@@ -1232,6 +1232,14 @@ static bool web_request(struct front *f, struct api_req *q)
 	return true;
 }
 
+/* Answers a request refused before its handler, counted under its route. */
+static void refuse(struct api_req *q, int status, const char *msg)
+{
+	metrics_api(q->route.name ? q->route.name : "unrouted", status, mono_now() - q->t0);
+	send_error(q->req, status, NULL, msg);
+	req_free(q);
+}
+
 /* [api] metrics: local is the Unix socket and loopback peers. */
 static bool metrics_allowed(const struct front *f, const char *client, int mode)
 {
@@ -1271,6 +1279,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 	               &q->res, &allow)) {
 		log_info("api event=refused status=%d client=%s method=%s", q->res.status,
 		         q->client, method_name(evhttp_request_get_command(req)));
+		metrics_api("unrouted", q->res.status, 0);
 		send_result(req, &q->res, allow);
 		req_free(q);
 		return;
@@ -1280,38 +1289,32 @@ static void on_request(struct evhttp_request *req, void *arg)
 		return;
 	}
 	if (q->route.handler == api_metrics && !metrics_allowed(f, q->client, metrics)) {
-		send_error(req, metrics == CONFIG_METRICS_NO ? 404 : 403, NULL,
-		           metrics == CONFIG_METRICS_NO
-		               ? "no such resource"
-		               : "the metrics are served to local clients");
-		req_free(q);
+		refuse(q, metrics == CONFIG_METRICS_NO ? 404 : 403,
+		       metrics == CONFIG_METRICS_NO ? "no such resource"
+		                                    : "the metrics are served to local clients");
 		return;
 	}
 	if (!q->route.public && !q->route.web) {
 		if (auth_blocked(api, q->client, auth_limit)) {
 			log_info("api=%s event=auth_limited client=%s", q->route.name, q->client);
-			send_error(req, 429, NULL, "too many failed logins; try again in a minute");
-			req_free(q);
+			refuse(q, 429, "too many failed logins; try again in a minute");
 			return;
 		}
 		if (!bearer_token(req, q->token)) {
-			send_error(req, 401, NULL, "a bearer token is required");
-			req_free(q);
+			refuse(q, 401, "a bearer token is required");
 			return;
 		}
 	}
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
 	size_t len = evbuffer_get_length(in);
 	if (len > max_body) {
-		send_error(req, 413, NULL, "the body is too large");
-		req_free(q);
+		refuse(q, 413, "the body is too large");
 		return;
 	}
 	if (len > 0) {
 		q->body = malloc(len);
 		if (q->body == NULL || evbuffer_copyout(in, q->body, len) != (ev_ssize_t)len) {
-			send_error(req, 503, NULL, "out of memory");
-			req_free(q);
+			refuse(q, 503, "out of memory");
 			return;
 		}
 		q->body_len = len;
@@ -1324,8 +1327,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 			errno = 0;
 			q->last_id = strtoll(last, &end, 10);
 			if (errno != 0 || *end != '\0' || q->last_id < 0) {
-				send_error(req, 400, NULL, "Last-Event-ID must be an event id");
-				req_free(q);
+				refuse(q, 400, "Last-Event-ID must be an event id");
 				return;
 			}
 			q->has_last_id = true;
@@ -1334,8 +1336,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 	if (!dbpool_submit(api->pool, req_work, req_done, q)) {
 		explicit_bzero(q->token, sizeof(q->token));
 		log_warn("api=%s event=overloaded client=%s", q->route.name, q->client);
-		send_error(req, 503, NULL, "the server is busy; try again");
-		req_free(q);
+		refuse(q, 503, "the server is busy; try again");
 	}
 }
 

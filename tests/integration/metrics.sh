@@ -122,6 +122,12 @@ done < <(stack_sql "SELECT q.name, count(t.number) FROM queues q LEFT JOIN ticke
 check "open tickets per queue equal the tickets table's" "$diff" ""
 check "the metrics requests are counted by route" \
 	"$(($(metric 'seutudesk_api_requests_total{route="metrics",code="2xx"}') >= nscrapes))" 1
+get /api/v1/me >/dev/null
+get /no/such/path >/dev/null
+get /metrics "$STACK_DIR/after.prom" >/dev/null
+check "a call without a token counts under its route, an unknown path as unrouted" \
+	"$(metric 'seutudesk_api_requests_total{route="me",code="4xx"}') $(metric 'seutudesk_api_requests_total{route="unrouted",code="4xx"}')" \
+	"1 1"
 check "the mailbox is idle" "$(metric 'seutudesk_mailbox_state{mailbox="support",state="idle"}')" 1
 check "the database pool's waits are measured" \
 	"$(($(metric 'seutudesk_dbpool_wait_seconds_count{pool="api"}') > 0))" 1
