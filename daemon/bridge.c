@@ -647,8 +647,11 @@ void bridge_reply_state(PGconn *conn, const struct api_call *call, struct api_re
 	    "  WHERE c.id = r.id AND (CASE $3 WHEN 'delivered' THEN 1 ELSE 2 END)"
 	    "   > (CASE r.state WHEN 'queued' THEN 0 WHEN 'delivered' THEN 1 ELSE 2 END)"
 	    "  RETURNING c.id, c.ticket),"
+	    /* read straight from queued was delivered too: the agent sees both */
 	    " e AS (INSERT INTO events (ticket, actor, kind, data)"
-	    "  SELECT ticket, 'bridge:' || $2, 'chat_' || $3,"
+	    "  SELECT u.ticket, 'bridge:' || $2, 'chat_delivered', jsonb_build_object('reply', u.id)"
+	    "   FROM u, r WHERE $3 = 'read' AND r.state = 'queued'"
+	    "  UNION ALL SELECT ticket, 'bridge:' || $2, 'chat_' || $3,"
 	    "   jsonb_strip_nulls(jsonb_build_object('reply', id, 'reason', $4)) FROM u)"
 	    " SELECT json_build_object('id', r.id, 'state', coalesce((SELECT $3 FROM u), r.state),"
 	    "  'changed', EXISTS (SELECT 1 FROM u))::text FROM r",

@@ -217,6 +217,10 @@ T4=$(j "d['ticket']")
 sql "UPDATE chat_conversations SET last_seen_at = now() - interval '2 minutes' WHERE id = 'c4'" >/dev/null
 post "$AT" "/api/v1/tickets/$T4/reply" '{"body":"Soita tukeen."}' >/dev/null
 is "$(j "d['reach']")" none "without an address the agent is told the person cannot be reached now"
+R4=$(j "d['chat_reply']")
+post "$BT" "/bridge/v1/replies/$R4" '{"state":"read"}' >/dev/null
+is "$(sql "SELECT string_agg(kind, ',' ORDER BY id) FROM events WHERE ticket = $T4 AND kind LIKE 'chat_%'")" \
+	"chat_delivered,chat_read" "a reply read straight from queued shows the agent it was delivered and read"
 
 # -- transcript by mail ------------------------------------------------------------------
 is "$(post "$BT" /bridge/v1/conversations/c1/transcript '{"email":"maija@example.org","lang":"fi"}')" 202 \
