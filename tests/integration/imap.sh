@@ -183,7 +183,7 @@ ok $? "imaps, system trust store: $(cat "$w/err")"
 rc=$?
 [ "$rc" = 1 ] && grep -q "^imap test@127.0.0.1:$DOVECOT_PORT INBOX: TLS certificate: certificate not trusted" "$w/err"
 ok $? "starttls, system trust store: $(cat "$w/err")"
-for i in $(seq 1 50); do
+for i in $(seq 1 150); do
 	[ "$(log_from "$off" | grep -c 'imap-login: .*Disconnected.*(no auth attempts.*TLS')" -ge 2 ] && break
 	sleep 0.1
 done
