@@ -122,8 +122,10 @@ for _ in $(seq 40); do
 done
 [ "$n429" -gt 0 ]
 ok $? "a flood from one address: 429 ($n429 of 400)"
-r=$(req GET /chat/v1/status?site=kinnula)
-is "${r%% *}" 429 "  the address is still held back"
+# The bucket refills at 10 a second: a busy machine may have refilled a
+# few by now, so a short burst uses those up and its last one is refused.
+last=$(for _ in $(seq 20); do echo "url = \"$U/chat/v1/status?site=kinnula\""; echo 'header = "Origin: '"$ORIGIN"'"'; echo 'output = "/dev/null"'; echo 'write-out = "%{http_code}\n"'; done | curl -s -K - | tail -1)
+is "$last" 429 "  the address is still held back"
 grep -qi '^retry-after: [1-9]' "$W/h"
 ok $? "  with Retry-After"
 
