@@ -26,7 +26,7 @@
 #define CONFIG_MAX_ERRORS 50
 #define CONFIG_MAX_SECRET 4096
 #define CONFIG_MAX_KEYS 128 /* all keys of all sections, for the per-load bookkeeping */
-#define CONFIG_MAX_SECTIONS 16
+#define CONFIG_MAX_SECTIONS 24
 #define CONFIG_MAX_SECTION_KEYS 16
 #define CONFIG_MAX_NAME 64 /* of a repeated section's instance, [mailbox NAME] */
 
@@ -201,6 +201,85 @@ bool config_parse_size(const char *s, uint64_t *bytes_r)
 	if (n > UINT64_MAX / mult)
 		return false;
 	*bytes_r = n * mult;
+	return true;
+}
+
+static const char *check_section_name(const char *v);
+
+bool config_parse_months(const char *s, unsigned *months_r)
+{
+	unsigned long n;
+	char *end;
+
+	if (strcmp(s, "never") == 0) {
+		*months_r = 0;
+		return true;
+	}
+	if (*s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	n = strtoul(s, &end, 10);
+	if (errno != 0 || n == 0 || n > 1200 || *end != ' ')
+		return false;
+	while (*end == ' ')
+		end++;
+	if (strcmp(end, "month") == 0 || strcmp(end, "months") == 0)
+		;
+	else if ((strcmp(end, "year") == 0 || strcmp(end, "years") == 0) && n <= 100)
+		n *= 12;
+	else
+		return false;
+	*months_r = (unsigned)n;
+	return true;
+}
+
+bool config_parse_retention_sectors(const char *s,
+                                    void (*each)(const char *sector, unsigned months, void *arg),
+                                    void *arg)
+{
+	char seen[CONFIG_MAX_LINE] = ",";
+	char item[160], name[40];
+
+	while (*s != '\0') {
+		size_t n = strcspn(s, ","), nl;
+		const char *colon;
+		unsigned months;
+
+		while (n > 0 && *s == ' ')
+			s++, n--;
+		if (n == 0 || n >= sizeof(item))
+			return false;
+		memcpy(item, s, n);
+		item[n] = '\0';
+		while (n > 0 && item[n - 1] == ' ')
+			item[--n] = '\0';
+		colon = strchr(item, ':');
+		if (colon == NULL || (nl = (size_t)(colon - item)) == 0 || nl >= sizeof(name))
+			return false;
+		memcpy(name, item, nl);
+		name[nl] = '\0';
+		if (check_section_name(name) != NULL)
+			return false;
+		colon++;
+		while (*colon == ' ')
+			colon++;
+		if (!config_parse_months(colon, &months))
+			return false;
+		/* ",sote," in seen: named before */
+		char key[48];
+		snprintf(key, sizeof(key), ",%s,", name);
+		if (strstr(seen, key) != NULL || strlen(seen) + nl + 2 >= sizeof(seen))
+			return false;
+		strcat(seen, name);
+		strcat(seen, ",");
+		if (each != NULL)
+			each(name, months, arg);
+		s += strcspn(s, ",");
+		if (*s == ',')
+			s++;
+		else
+			break;
+	}
 	return true;
 }
 
@@ -444,6 +523,22 @@ static const char *check_section_name(const char *v)
 }
 
 static const char *check_list(const char *v) { return route_check_list(v); }
+
+/* [retention] periods. */
+static const char *check_months(const char *v)
+{
+	unsigned m;
+
+	return config_parse_months(v, &m) ? NULL : "N months, N years (up to 100) or never";
+}
+
+static const char *check_retention_sectors(const char *v)
+{
+	return config_parse_retention_sectors(v, NULL, NULL)
+	           ? NULL
+	           : "SECTOR: PERIOD, ... with each sector once, like sote: 12 months, "
+	             "sivistys: 3 years";
+}
 
 /* [costs] currency: an ISO 4217 code. */
 static const char *check_currency(const char *v)
@@ -1411,6 +1506,60 @@ static const struct cfg_key reports_keys[RS_NKEYS] = {
                              "monthly report mail goes on"},
 };
 
+#define RETENTION(f) offsetof(struct config_retention, f)
+enum { RT_DAILY, RT_HOUR, RT_DEFAULT, RT_SECTORS, RT_AUDIT, RT_BATCH, RT_NKEYS };
+static const struct cfg_key retention_keys[RT_NKEYS] = {
+    [RT_DAILY] = {.name = "daily",
+                  .type = CFG_BOOL,
+                  .offset = RETENTION(daily),
+                  .def = "yes",
+                  .flags = CFG_RELOAD,
+                  .help = "the daemon removes personal data past its period once a day "
+                          "(seutudeskctl retention does it by hand)"},
+    [RT_HOUR] = {.name = "hour",
+                 .type = CFG_INT,
+                 .offset = RETENTION(hour),
+                 .def = "3",
+                 .min = 0,
+                 .max = 23,
+                 .flags = CFG_RELOAD,
+                 .help = "the daily run starts in this hour of local time, or later "
+                         "that day when the daemon was not running"},
+    [RT_DEFAULT] = {.name = "default",
+                    .type = CFG_STRING,
+                    .offset = RETENTION(keep_default),
+                    .def = "24 months",
+                    .check = check_months,
+                    .flags = CFG_RELOAD,
+                    .help = "how long after closing a ticket's personal data is kept: "
+                            "N months, N years or never"},
+    [RT_SECTORS] = {.name = "sectors",
+                    .type = CFG_STRING,
+                    .offset = RETENTION(sectors),
+                    .def = NULL,
+                    .check = check_retention_sectors,
+                    .flags = CFG_RELOAD | CFG_OPTIONAL,
+                    .help = "other periods for some sectors, like sote: 12 months, "
+                            "sivistys: 3 years; empty: default for all"},
+    [RT_AUDIT] = {.name = "audit",
+                  .type = CFG_STRING,
+                  .offset = RETENTION(audit),
+                  .def = "72 months",
+                  .check = check_months,
+                  .flags = CFG_RELOAD,
+                  .help = "how long the audit log keeps events the reports do not count "
+                          "(reads of sote tickets, mail failures, erasures): N months, N "
+                          "years or never"},
+    [RT_BATCH] = {.name = "batch",
+                  .type = CFG_INT,
+                  .offset = RETENTION(batch),
+                  .def = "500",
+                  .min = 1,
+                  .max = 10000,
+                  .flags = CFG_RELOAD,
+                  .help = "tickets scrubbed per transaction, so that no lock is held long"},
+};
+
 static void validate_calendar(struct parse *p, void *base, const unsigned *set_line, unsigned line);
 static void validate_costs(struct parse *p, void *base, const unsigned *set_line, unsigned line);
 static void validate_reports(struct parse *p, void *base, const unsigned *set_line, unsigned line);
@@ -1483,6 +1632,7 @@ static const struct cfg_section sections[] = {
     SECTION(bridge, bridge_keys, validate_bridge),
     SECTION(costs, costs_keys, validate_costs),
     SECTION(reports, reports_keys, validate_reports),
+    SECTION(retention, retention_keys, NULL),
     {.name = "report",
      .offset = offsetof(struct config, reports_mailed),
      .keys = report_keys,
@@ -1498,7 +1648,7 @@ _Static_assert(NKEYS(daemon_keys) + NKEYS(database_keys) + NKEYS(limits_keys) + 
                        NKEYS(smtp_keys) + NKEYS(outbox_keys) + NKEYS(mailbox_keys) +
                        NKEYS(calendar_keys) + NKEYS(queue_keys) + NKEYS(route_keys) +
                        NKEYS(sla_keys) + NKEYS(api_keys) + NKEYS(bridge_keys) + NKEYS(costs_keys) +
-                       NKEYS(reports_keys) + NKEYS(report_keys) <=
+                       NKEYS(reports_keys) + NKEYS(report_keys) + NKEYS(retention_keys) <=
                    CONFIG_MAX_KEYS,
                "raise CONFIG_MAX_KEYS");
 _Static_assert(NSECTIONS <= CONFIG_MAX_SECTIONS, "raise CONFIG_MAX_SECTIONS");

@@ -237,6 +237,16 @@ struct config {
 		unsigned session_lifetime; /* seconds a browser session lasts (default 8h) */
 		char *calendar; /* the monthly mail goes on its first working day (fi-office) */
 	} reports;
+	/* [retention]: how long personal data is kept (daemon/retention.h).
+	 * Periods are "N months", "N years" or "never" (config_parse_months). */
+	struct config_retention {
+		bool daily;         /* the daemon runs retention once a day (default yes) */
+		int hour;           /* from this local hour on, 0 to 23 (default 3) */
+		char *keep_default; /* the key "default": closed tickets' period (24 months) */
+		char *sectors;      /* "sote: 12 months, ..." per-sector periods; NULL: none */
+		char *audit;        /* audit events not read by the reports (default 72 months) */
+		int batch;          /* tickets per transaction (default 500) */
+	} retention;
 	/* The [mailbox NAME] sections in file order; use the accessors below. */
 	struct config_mailbox *mailboxes;
 	size_t nmailboxes;
@@ -324,6 +334,15 @@ bool config_parse_bool(const char *s, bool *value_r) __attribute__((warn_unused_
 bool config_parse_size(const char *s, uint64_t *bytes_r) __attribute__((warn_unused_result));
 /* One or more NUMBERunit groups, units d h m s: 30s, 5m, 2h, 1h30m, 14d; or "0". */
 bool config_parse_duration(const char *s, uint64_t *seconds_r) __attribute__((warn_unused_result));
+/* A retention period: "N months" or "N years" (N 1 to 1200 months in all),
+ * or "never" (*months_r 0).  False when s is none of these. */
+bool config_parse_months(const char *s, unsigned *months_r) __attribute__((warn_unused_result));
+/* The [retention] sectors list, "SECTOR: PERIOD, ...": calls each (when
+ * not NULL) for every entry in order; false when the list is malformed or
+ * names a sector twice (each is then not called for the rest). */
+bool config_parse_retention_sectors(const char *s,
+                                    void (*each)(const char *sector, unsigned months, void *arg),
+                                    void *arg) __attribute__((warn_unused_result));
 /* An amount of money, not negative: 1234, 1234.5, 1234.50 or 1234,50 (at
  * most 2 decimals, at most 10^13 units), as cents. */
 bool config_parse_money(const char *s, long long *cents_r) __attribute__((warn_unused_result));

@@ -14,5 +14,8 @@ int ctl_token(int argc, char **argv, const char *config_path);
 int ctl_bridge(int argc, char **argv, const char *config_path);
 int ctl_org(int argc, char **argv, const char *config_path);
 int ctl_cost(int argc, char **argv, const char *config_path);
+int ctl_retention(int argc, char **argv, const char *config_path);
+int ctl_privacy(int argc, char **argv, const char *config_path);
+int ctl_ticket(int argc, char **argv, const char *config_path);
 
 #endif

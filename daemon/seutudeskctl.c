@@ -49,6 +49,9 @@ static const struct ctl_command {
     {"bridge", ctl_bridge, "add, list, disable and enable the chat bridges"},
     {"org", ctl_org, "set and list the members' population, users and workstations per year"},
     {"cost", ctl_cost, "add, list and remove the cost items of the costs report"},
+    {"retention", ctl_retention, "remove personal data past its period (--dry-run: count)"},
+    {"privacy", ctl_privacy, "export or erase everything held about a person"},
+    {"ticket", ctl_ticket, "put a ticket under a legal hold or release it"},
 };
 
 static void usage(FILE *out)

@@ -12,6 +12,7 @@
 #include "mailbox.h"
 #include "notify.h"
 #include "report_mail.h"
+#include "retention.h"
 #include "runtime.h"
 #include "sender.h"
 #include "timers.h"
@@ -40,6 +41,7 @@ struct daemon_state {
 	struct timers *timers;
 	struct report_mail *report_mail;
 	struct learn_worker *learn; /* keeps the learned model current */
+	struct retention_worker *retention; /* the daily retention run */
 	size_t nsenders;
 	struct event *ready_check; /* retries the database check until READY=1 */
 	bool ready;
@@ -150,6 +152,17 @@ static void start_learn(struct daemon_state *st)
 	}
 }
 
+static void start_retention(struct daemon_state *st)
+{
+	char *error = NULL;
+
+	st->retention = retention_worker_start(&error);
+	if (st->retention == NULL) {
+		log_error("retention event=not_started: %s", error ? error : "out of memory");
+		free(error);
+	}
+}
+
 static void stop_workers(struct daemon_state *st)
 {
 	/* Ask all first, so that they wind down in parallel. */
@@ -163,6 +176,8 @@ static void stop_workers(struct daemon_state *st)
 		report_mail_stop(st->report_mail);
 	if (st->learn != NULL)
 		learn_worker_stop(st->learn);
+	if (st->retention != NULL)
+		retention_worker_stop(st->retention);
 	for (size_t i = 0; i < st->nmailboxes; i++) {
 		mailbox_join(&st->mailboxes[i]);
 		free(st->mailbox_names[i]);
@@ -172,6 +187,7 @@ static void stop_workers(struct daemon_state *st)
 	timers_join(&st->timers);
 	report_mail_join(&st->report_mail);
 	learn_worker_join(&st->learn);
+	retention_worker_join(&st->retention);
 	learn_publish(NULL);
 	st->nmailboxes = st->nsenders = 0;
 }
@@ -356,6 +372,7 @@ static int run(struct daemon_state *st, const struct config *cfg, bool foregroun
 	start_timers(st);
 	start_report_mail(st);
 	start_learn(st);
+	start_retention(st);
 	start_mailboxes(st, cfg);
 	/* The API's listeners and TLS files are restart keys: see on_reload. */
 	struct api *api = NULL;
