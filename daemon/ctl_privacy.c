@@ -49,6 +49,7 @@ static int parse(int argc, char **argv, struct opts *o, const char **pos, int ma
 	memset(o, 0, offsetof(struct opts, by_buf));
 	*npos = 0;
 	opterr = 1;
+	optind = 0; /* glibc: start afresh, in this option string's mode */
 	while ((c = getopt_long(argc, argv, "-D:h", long_opts, NULL)) != -1) {
 		switch (c) {
 		case 1:
