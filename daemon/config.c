@@ -1536,11 +1536,11 @@ static const struct cfg_key retention_keys[RT_NKEYS] = {
     [RT_SECTORS] = {.name = "sectors",
                     .type = CFG_STRING,
                     .offset = RETENTION(sectors),
-                    .def = NULL,
+                    .def = "sote: 12 months",
                     .check = check_retention_sectors,
                     .flags = CFG_RELOAD | CFG_OPTIONAL,
                     .help = "other periods for some sectors, like sote: 12 months, "
-                            "sivistys: 3 years; empty: default for all"},
+                            "sivistys: 3 years; empty: the default for all"},
     [RT_AUDIT] = {.name = "audit",
                   .type = CFG_STRING,
                   .offset = RETENTION(audit),
