@@ -306,6 +306,10 @@ rules_dir = $top_srcdir/contrib/rules.d
 [database]
 conninfo = $db
 
+# the generated years of closed tickets stay whole while measuring
+[retention]
+daily = no
+
 [api]
 listen = 127.0.0.1:$port
 tls = yes
