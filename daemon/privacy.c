@@ -7,10 +7,12 @@
 #include "xalloc.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* The person's conversations and tickets, for the statements after ($1
  * the address), in temporary tables dropped at commit. */
@@ -157,8 +159,13 @@ static bool write_file(const char *dir, const char *name, const char *data, size
                        char **error_r)
 {
 	char *path = xasprintf("%s/%s", dir, name);
-	FILE *f = fopen(path, "wb");
+	/* the person's data: readable by the admin alone */
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
 	bool ok = f != NULL && fwrite(data, 1, len, f) == len;
+
+	if (fd >= 0 && f == NULL)
+		close(fd);
 
 	if (f != NULL && fclose(f) != 0)
 		ok = false;
