@@ -14,7 +14,7 @@ top_builddir=${top_builddir:-$top_srcdir}
 . "$top_srcdir/tests/lib/tap.sh"
 . "$top_srcdir/tests/lib/apitest.sh"
 need_built seutudeskd seutudeskctl tests/integration/report-run
-need_cmd curl openssl pg_dump sha256sum
+need_cmd curl openssl sha256sum
 need_mail_stack
 
 api_workdir privacy
@@ -30,7 +30,7 @@ daily = no
 api_stack_start
 api_watchdog "${PRIVACY_LIMIT:-150}"
 sql() { stack_sql "$1"; }
-dump() { pg_dump -d "$STACK_DB" --no-owner 2>/dev/null; }
+dump() { "$PG_BINDIR/pg_dump" -d "$STACK_DB" --no-owner 2>/dev/null; }
 hex() { printf '%s' "$1" | od -An -tx1 | tr -d ' \n'; }
 # found PATTERN: how many lines of the dump hold it, as text or as bytea hex
 found() {
