@@ -39,11 +39,13 @@ struct opts {
 /* Options anywhere among the arguments; the rest are left in pos. */
 static int parse(int argc, char **argv, struct opts *o, const char **pos, int max_pos, int *npos)
 {
-	static const struct option long_opts[] = {
-	    {"database", required_argument, NULL, 'D'}, {"out", required_argument, NULL, 'o'},
-	    {"by", required_argument, NULL, 'b'},       {"dry-run", no_argument, NULL, 'n'},
-	    {"json", no_argument, NULL, 'j'},           {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0}};
+	static const struct option long_opts[] = {{"database", required_argument, NULL, 'D'},
+	                                          {"out", required_argument, NULL, 'o'},
+	                                          {"by", required_argument, NULL, 'b'},
+	                                          {"dry-run", no_argument, NULL, 'n'},
+	                                          {"json", no_argument, NULL, 'j'},
+	                                          {"help", no_argument, NULL, 'h'},
+	                                          {NULL, 0, NULL, 0}};
 	int c;
 
 	memset(o, 0, offsetof(struct opts, by_buf));
@@ -54,8 +56,8 @@ static int parse(int argc, char **argv, struct opts *o, const char **pos, int ma
 		switch (c) {
 		case 1:
 			if (*npos == max_pos) {
-				fprintf(stderr, "seutudeskctl %s: unexpected argument '%.64s'\n", argv[0],
-				        optarg);
+				fprintf(stderr, "seutudeskctl %s: unexpected argument '%.64s'\n",
+				        argv[0], optarg);
 				return 2;
 			}
 			pos[(*npos)++] = optarg;
@@ -98,8 +100,9 @@ static PGconn *open_db(const char *cmd, const char *config_path, const char *dat
 	PGconn *conn = NULL;
 
 	/* with -D and no readable file, the built-in defaults */
-	*cfg_r = database != NULL && access(config_path, R_OK) != 0 ? config_load_defaults()
-	                                                            : config_load(config_path, &error);
+	*cfg_r = database != NULL && access(config_path, R_OK) != 0
+	             ? config_load_defaults()
+	             : config_load(config_path, &error);
 	if (*cfg_r == NULL) {
 		fprintf(stderr, "%s\n", error ? error : "out of memory"); /* names file:line */
 		free(error);
@@ -144,10 +147,12 @@ static void print_retention(json_t *r)
 			         (long long)json_integer_value(m));
 		else
 			snprintf(months, sizeof(months), "default");
-		printf("%-16s %8lld %8lld %s\n", k, (long long)json_integer_value(json_object_get(s, "tickets")),
+		printf("%-16s %8lld %8lld %s\n", k,
+		       (long long)json_integer_value(json_object_get(s, "tickets")),
 		       (long long)json_integer_value(json_object_get(s, "held")), months);
 	}
-	printf("%-16s %8lld %8lld\n", "total", (long long)json_integer_value(json_object_get(r, "tickets")),
+	printf("%-16s %8lld %8lld\n", "total",
+	       (long long)json_integer_value(json_object_get(r, "tickets")),
 	       (long long)json_integer_value(json_object_get(r, "held")));
 	for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++)
 		printf("%-16s %8lld\n", others[i],
@@ -171,10 +176,13 @@ int ctl_retention(int argc, char **argv, const char *config_path)
 	if ((rc = parse(argc, argv, &o, pos, 0, &npos)) != 0 || o.help) {
 		fputs(retention_usage, rc ? stderr : stdout);
 		if (rc == 0)
-			fputs("Remove the personal data whose period in [retention] is over: closed tickets'\n"
-			      "requesters, texts, attachments and mail, keeping what the reports count.\n"
+			fputs("Remove the personal data whose period in [retention] is over: "
+			      "closed tickets'\n"
+			      "requesters, texts, attachments and mail, keeping what the reports "
+			      "count.\n"
 			      "Tickets under a legal hold are kept.\n\n"
-			      "  -n, --dry-run            count what would go, per sector; change nothing\n"
+			      "  -n, --dry-run            count what would go, per sector; change "
+			      "nothing\n"
 			      "      --json               print the counts as JSON\n" DB_HELP
 			      "  -h, --help               show this help\n" EXIT_HELP,
 			      stdout);
@@ -185,8 +193,9 @@ int ctl_retention(int argc, char **argv, const char *config_path)
 	struct retention_options ro = {.dry_run = o.dry_run, .by = o.by};
 	bool ok = retention_run(conn, cfg, &ro, &ran, &report, &error);
 	if (!ran && ok) {
-		fprintf(stderr, "seutudeskctl retention: another retention run is under way on this "
-		                "database; try again later\n");
+		fprintf(stderr,
+		        "seutudeskctl retention: another retention run is under way on this "
+		        "database; try again later\n");
 		ok = false;
 	} else if (report != NULL) {
 		if (o.json)
@@ -214,18 +223,24 @@ int ctl_privacy(int argc, char **argv, const char *config_path)
 	char *error = NULL, *held = NULL, *dir;
 	bool ok, export;
 
-	if ((rc = parse(argc, argv, &o, pos, 2, &npos)) != 0 || o.help ||
-	    npos != 2 || (strcmp(pos[0], "export") != 0 && strcmp(pos[0], "erase") != 0)) {
+	if ((rc = parse(argc, argv, &o, pos, 2, &npos)) != 0 || o.help || npos != 2 ||
+	    (strcmp(pos[0], "export") != 0 && strcmp(pos[0], "erase") != 0)) {
 		bool help = rc == 0 && o.help;
 		fputs(privacy_usage, help ? stdout : stderr);
 		if (help)
-			fputs("export writes everything held about the person with this e-mail address to\n"
-			      "DIR/export.json, and their attachments and mail sources under DIR/files/.\n"
-			      "erase removes or anonymises it all, unless a ticket concerned is under a\n"
-			      "legal hold (then nothing changes).  Both are recorded in the audit log\n"
+			fputs("export writes everything held about the person with this e-mail "
+			      "address to\n"
+			      "DIR/export.json, and their attachments and mail sources under "
+			      "DIR/files/.\n"
+			      "erase removes or anonymises it all, unless a ticket concerned is "
+			      "under a\n"
+			      "legal hold (then nothing changes).  Both are recorded in the audit "
+			      "log\n"
 			      "(counts and ticket numbers, not the address).\n\n"
-			      "      --out DIR            where export writes (default: ./privacy-export)\n"
-			      "      --by NAME            who asked, for the audit log (default: the\n"
+			      "      --out DIR            where export writes (default: "
+			      "./privacy-export)\n"
+			      "      --by NAME            who asked, for the audit log (default: "
+			      "the\n"
 			      "                           user running seutudeskctl)\n" DB_HELP
 			      "  -h, --help               show this help\n" EXIT_HELP,
 			      stdout);
@@ -246,7 +261,8 @@ int ctl_privacy(int argc, char **argv, const char *config_path)
 		if (export)
 			fprintf(stderr, "Exported to %s/export.json and %s/files/.\n", dir, dir);
 	} else {
-		fprintf(stderr, "seutudeskctl privacy %s: %s\n", pos[0], error ? error : "out of memory");
+		fprintf(stderr, "seutudeskctl privacy %s: %s\n", pos[0],
+		        error ? error : "out of memory");
 	}
 	free(dir);
 	free(error);
@@ -273,8 +289,10 @@ int ctl_ticket(int argc, char **argv, const char *config_path)
 		bool help = rc == 0 && o.help;
 		fputs(hold_usage, help ? stdout : stderr);
 		if (help)
-			fputs("Put a ticket under a legal hold (on) or release it (off).  Retention and\n"
-			      "erasure leave a held ticket's data alone.  Recorded in the audit log.\n\n"
+			fputs("Put a ticket under a legal hold (on) or release it (off).  "
+			      "Retention and\n"
+			      "erasure leave a held ticket's data alone.  Recorded in the audit "
+			      "log.\n\n"
 			      "      --by NAME            who asked, for the audit log\n" DB_HELP
 			      "  -h, --help               show this help\n" EXIT_HELP,
 			      stdout);
@@ -282,7 +300,8 @@ int ctl_ticket(int argc, char **argv, const char *config_path)
 	}
 	n = strtoll(pos[1], &end, 10);
 	if (*end != '\0' || n <= 0) {
-		fprintf(stderr, "seutudeskctl ticket hold: '%.32s' is not a ticket number\n", pos[1]);
+		fprintf(stderr, "seutudeskctl ticket hold: '%.32s' is not a ticket number\n",
+		        pos[1]);
 		return 2;
 	}
 	if ((conn = open_db("ticket", config_path, o.database, &cfg)) == NULL)

@@ -84,12 +84,15 @@ static const char export_sql[] =
     "  ORDER BY o.id), '[]') FROM outbox o WHERE " OUTBOX_ROWS "),"
     " 'events', (SELECT coalesce(json_agg(" EVENT_JSON " ORDER BY e.id), '[]') FROM events e"
     "  WHERE (e.ticket IS NULL OR e.ticket NOT IN (SELECT number FROM pv_tickets))"
-    "  AND " NAMES_ADDRESS("e.data::text") "),"
-    " 'intake_log', (SELECT coalesce(json_agg(json_build_object('id', l.id, 'ticket', l.ticket,"
-    "  'mailbox', l.mailbox, 'outcome', l.outcome, 'reason', l.reason,"
-    "  'message_id', l.message_id, 'at', l.at,"
-    "  'source', CASE WHEN l.raw IS NOT NULL THEN 'files/intake-' || l.id || '.eml' END)"
-    "  ORDER BY l.id), '[]') FROM intake_log l WHERE " INTAKE_ROWS "))::text";
+    "  AND " NAMES_ADDRESS(
+        "e.data::text") "),"
+                        " 'intake_log', (SELECT coalesce(json_agg(json_build_object('id', l.id, "
+                        "'ticket', l.ticket,"
+                        "  'mailbox', l.mailbox, 'outcome', l.outcome, 'reason', l.reason,"
+                        "  'message_id', l.message_id, 'at', l.at,"
+                        "  'source', CASE WHEN l.raw IS NOT NULL THEN 'files/intake-' || l.id || "
+                        "'.eml' END)"
+                        "  ORDER BY l.id), '[]') FROM intake_log l WHERE " INTAKE_ROWS "))::text";
 
 /* Every file the JSON names, with its bytes. */
 static const char files_sql[] =
@@ -124,7 +127,8 @@ static bool cmd(PGconn *conn, const char *sql, const char *address, char **error
 static bool person(PGconn *conn, const char *address, char **error_r)
 {
 	for (size_t i = 0; i < sizeof(person_sql) / sizeof(person_sql[0]); i++)
-		if (!cmd(conn, person_sql[i], strstr(person_sql[i], "$1") ? address : NULL, error_r))
+		if (!cmd(conn, person_sql[i], strstr(person_sql[i], "$1") ? address : NULL,
+		         error_r))
 			return false;
 	return true;
 }
@@ -140,8 +144,8 @@ static bool audit(PGconn *conn, const char *by, const char *kind, json_t *data, 
 		return false;
 	}
 	res = q(conn,
-	        "INSERT INTO events (ticket, actor, kind, data) VALUES (NULL, $1, $2, $3::jsonb)", 3,
-	        v, 0, PGRES_COMMAND_OK, error_r);
+	        "INSERT INTO events (ticket, actor, kind, data) VALUES (NULL, $1, $2, $3::jsonb)",
+	        3, v, 0, PGRES_COMMAND_OK, error_r);
 	free(d);
 	PQclear(res);
 	return res != NULL;
@@ -191,9 +195,11 @@ static size_t count_messages(json_t *doc, size_t *attachments_r)
 	json_t *t, *m, *a;
 
 	*attachments_r = 0;
-	json_array_foreach(json_object_get(doc, "tickets"), i, t) json_array_foreach(
-	    json_object_get(t, "messages"), j,
-	    m) { n++, *attachments_r += json_array_size(json_object_get(m, "attachments")); }
+	json_array_foreach(json_object_get(doc, "tickets"), i, t)
+	    json_array_foreach(json_object_get(t, "messages"), j, m)
+	{
+		n++, *attachments_r += json_array_size(json_object_get(m, "attachments"));
+	}
 	json_array_foreach(json_object_get(doc, "other_messages"), k, a)
 	{
 		n++;
@@ -275,11 +281,12 @@ bool privacy_export(PGconn *conn, const char *address, const char *dir, const ch
 static bool held_tickets(PGconn *conn, const char *address, char **held_r, char **error_r)
 {
 	const char *v[1] = {address};
-	PGresult *res = q(conn,
-	                  "SELECT string_agg(number::text, ', ' ORDER BY number) FROM tickets"
-	                  " WHERE legal_hold AND (number IN (SELECT number FROM pv_tickets)"
-	                  "  OR number IN (SELECT m.ticket FROM messages m WHERE " OTHER_MESSAGES "))",
-	                  1, v, 0, PGRES_TUPLES_OK, error_r);
+	PGresult *res =
+	    q(conn,
+	      "SELECT string_agg(number::text, ', ' ORDER BY number) FROM tickets"
+	      " WHERE legal_hold AND (number IN (SELECT number FROM pv_tickets)"
+	      "  OR number IN (SELECT m.ticket FROM messages m WHERE " OTHER_MESSAGES "))",
+	      1, v, 0, PGRES_TUPLES_OK, error_r);
 
 	if (res == NULL)
 		return false;
@@ -332,9 +339,10 @@ static const char *const erase_sql[] = {
      * the address or a name is still in them */
     "UPDATE events e SET data = seutudesk_scrub_event(e.kind, e.data)"
     " WHERE " NAMES_ADDRESS("e.data::text"),
-    "UPDATE events e SET data = '{\"erased\": true}' WHERE (" NAMES_ADDRESS("e.data::text")
-    " OR (e.ticket IN (SELECT number FROM pv_tickets) AND EXISTS (SELECT 1 FROM pv_names"
-    "  WHERE strpos(lower(e.data::text), lower(n)) > 0)))",
+    "UPDATE events e SET data = '{\"erased\": true}' WHERE (" NAMES_ADDRESS(
+        "e.data::text") " OR (e.ticket IN (SELECT number FROM pv_tickets) AND EXISTS (SELECT 1 "
+                        "FROM pv_names"
+                        "  WHERE strpos(lower(e.data::text), lower(n)) > 0)))",
 };
 
 static bool erase_in_tx(PGconn *conn, const char *address, const char *by, json_t **summary_r,
@@ -347,8 +355,8 @@ static bool erase_in_tx(PGconn *conn, const char *address, const char *by, json_
 	if (!person(conn, address, error_r) || !held_tickets(conn, address, held_r, error_r))
 		return false;
 	if (*held_r != NULL) {
-		*error_r = xasprintf("refused: ticket(s) %s are under a legal hold; nothing was erased",
-		                     *held_r);
+		*error_r = xasprintf(
+		    "refused: ticket(s) %s are under a legal hold; nothing was erased", *held_r);
 		return false;
 	}
 	if ((res = q(conn, count_sql, 1, v, 0, PGRES_TUPLES_OK, error_r)) == NULL)
@@ -357,9 +365,10 @@ static bool erase_in_tx(PGconn *conn, const char *address, const char *by, json_
 	PQclear(res);
 	for (size_t i = 0; i < sizeof(erase_sql) / sizeof(erase_sql[0]); i++) {
 		bool with = strstr(erase_sql[i], "$1") != NULL;
-		res = q(conn, erase_sql[i], with ? 1 : 0, v, 0,
-		        strncmp(erase_sql[i], "SELECT", 6) == 0 ? PGRES_TUPLES_OK : PGRES_COMMAND_OK,
-		        error_r);
+		res =
+		    q(conn, erase_sql[i], with ? 1 : 0, v, 0,
+		      strncmp(erase_sql[i], "SELECT", 6) == 0 ? PGRES_TUPLES_OK : PGRES_COMMAND_OK,
+		      error_r);
 		if (res == NULL)
 			return false;
 		PQclear(res);

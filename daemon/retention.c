@@ -17,8 +17,8 @@
 
 #define RETENTION_LOCK "SELECT pg_try_advisory_lock(hashtext('seutudesk retention'))"
 #define RETENTION_UNLOCK "SELECT pg_advisory_unlock(hashtext('seutudesk retention'))"
-#define OTHER_BATCH "1000"          /* rows per transaction besides tickets */
-#define POLL_MS (5 * 60 * 1000)     /* the daily worker looks this often */
+#define OTHER_BATCH "1000"      /* rows per transaction besides tickets */
+#define POLL_MS (5 * 60 * 1000) /* the daily worker looks this often */
 #define MAX_SECTORS 64
 
 /* The periods: $1 sectors, $2 their months, $3 default months, $4 the
@@ -36,9 +36,9 @@ static void add_sector(const char *sector, unsigned months, void *arg)
 
 	snprintf(p->sectors + ns, sizeof(p->sectors) - ns, "%s%s", ns > 1 ? "," : "", sector);
 	snprintf(p->months + nm, sizeof(p->months) - nm, "%s%u", nm > 1 ? "," : "", months);
-	json_object_set_new(p->sector_report, sector,
-	                    json_pack("{s:i, s:i, s:i}", "months", (int)months, "tickets", 0,
-	                              "held", 0));
+	json_object_set_new(
+	    p->sector_report, sector,
+	    json_pack("{s:i, s:i, s:i}", "months", (int)months, "tickets", 0, "held", 0));
 }
 
 static void policy_init(struct policy *p, const struct config *cfg)
@@ -79,7 +79,8 @@ static void policy_init(struct policy *p, const struct config *cfg)
 #define DUE_SQL                                                                                    \
 	"t.status = 'closed' AND t.scrubbed_at IS NULL"                                            \
 	" AND t.closed_at < now() - make_interval(months => $4::int)"                              \
-	" AND " PERIOD_SQL " > 0 AND t.closed_at < now() - make_interval(months => " PERIOD_SQL ")"
+	" AND " PERIOD_SQL " > 0 AND t.closed_at < now() - make_interval(months => " PERIOD_SQL    \
+	")"
 
 /* What goes besides tickets, each with its count (dry) and its change of
  * at most OTHER_BATCH rows ($1: the period in months, > 0). */
@@ -117,7 +118,8 @@ static const struct other {
      "  AND r.conversation = c.id)"
      " LIMIT " OTHER_BATCH " FOR UPDATE SKIP LOCKED)"},
     {"report_links", false,
-     "SELECT count(*) FROM report_links WHERE expires_at < now() - make_interval(months => $1::int)",
+     "SELECT count(*) FROM report_links WHERE expires_at < now() - make_interval(months => "
+     "$1::int)",
      "DELETE FROM report_links WHERE id IN (SELECT id FROM report_links"
      " WHERE expires_at < now() - make_interval(months => $1::int)"
      " LIMIT " OTHER_BATCH " FOR UPDATE SKIP LOCKED)"},
@@ -170,11 +172,12 @@ static void bump(json_t *o, const char *key, long long n)
 /* Dry: the due and held tickets per sector. */
 static bool count_tickets(PGconn *conn, struct policy *p, json_t *report, char **error_r)
 {
-	PGresult *res = q(conn,
-	                  "SELECT coalesce(t.sector, 'unknown'), count(*) FILTER (WHERE NOT t.legal_hold),"
-	                  " count(*) FILTER (WHERE t.legal_hold) FROM tickets t WHERE " DUE_SQL
-	                  " GROUP BY 1 ORDER BY 1",
-	                  4, p->params, PGRES_TUPLES_OK, error_r);
+	PGresult *res =
+	    q(conn,
+	      "SELECT coalesce(t.sector, 'unknown'), count(*) FILTER (WHERE NOT t.legal_hold),"
+	      " count(*) FILTER (WHERE t.legal_hold) FROM tickets t WHERE " DUE_SQL
+	      " GROUP BY 1 ORDER BY 1",
+	      4, p->params, PGRES_TUPLES_OK, error_r);
 
 	if (res == NULL)
 		return false;
@@ -257,10 +260,11 @@ out:
 
 static bool held_count(PGconn *conn, struct policy *p, json_t *report, char **error_r)
 {
-	PGresult *res = q(conn,
-	                  "SELECT coalesce(t.sector, 'unknown'), count(*) FROM tickets t WHERE " DUE_SQL
-	                  " AND t.legal_hold GROUP BY 1",
-	                  4, p->params, PGRES_TUPLES_OK, error_r);
+	PGresult *res =
+	    q(conn,
+	      "SELECT coalesce(t.sector, 'unknown'), count(*) FROM tickets t WHERE " DUE_SQL
+	      " AND t.legal_hold GROUP BY 1",
+	      4, p->params, PGRES_TUPLES_OK, error_r);
 
 	if (res == NULL)
 		return false;
@@ -355,7 +359,8 @@ static bool run_locked(PGconn *conn, const struct config *cfg, const struct rete
 	if (!run_tickets(conn, cfg, o, &p, report, error_r))
 		goto out;
 	for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++)
-		if (!run_other(conn, &others[i], others[i].audit ? audit : p.def, o, report, error_r))
+		if (!run_other(conn, &others[i], others[i].audit ? audit : p.def, o, report,
+		               error_r))
 			goto out;
 	ok = true;
 out:
@@ -369,10 +374,11 @@ out:
 		const char *v[3] = {run_id, tickets, counts};
 		char *e2 = NULL;
 		/* a failed run keeps finished_at NULL: the daily run tries again */
-		if (ok && !qcmd(conn,
-		                "UPDATE retention_runs SET finished_at = now(), tickets = $2::bigint,"
-		                " counts = $3::jsonb WHERE id = $1::bigint",
-		                3, v, NULL, &e2)) {
+		if (ok &&
+		    !qcmd(conn,
+		          "UPDATE retention_runs SET finished_at = now(), tickets = $2::bigint,"
+		          " counts = $3::jsonb WHERE id = $1::bigint",
+		          3, v, NULL, &e2)) {
 			*error_r = e2;
 			ok = false;
 		}
@@ -424,7 +430,8 @@ static bool due(struct retention_worker *rw, const struct config *cfg, char **er
 	PGresult *res;
 	bool yes;
 
-	if (!cfg->retention.daily || localtime_r(&now, &tm) == NULL || tm.tm_hour < cfg->retention.hour)
+	if (!cfg->retention.daily || localtime_r(&now, &tm) == NULL ||
+	    tm.tm_hour < cfg->retention.hour)
 		return false;
 	res = q(rw->db,
 	        "SELECT NOT EXISTS (SELECT 1 FROM retention_runs WHERE finished_at IS NOT NULL"
@@ -447,14 +454,15 @@ static bool daily_round(struct retention_worker *rw, char **error_r)
 
 	if (rt == NULL)
 		return true;
-	if (rw->db == NULL && (rw->db = db_connect_config(rt->cfg, "seutudeskd retention",
-	                                                  error_r)) == NULL) {
+	if (rw->db == NULL &&
+	    (rw->db = db_connect_config(rt->cfg, "seutudeskd retention", error_r)) == NULL) {
 		ok = false;
 	} else if (due(rw, rt->cfg, error_r)) {
 		ok = retention_run(rw->db, rt->cfg, &o, &ran, &report, error_r);
 		if (ran) {
 			char *s = json_dumps(report, JSON_COMPACT);
-			log_info("retention event=%s report=%s", ok ? "done" : "failed", s ? s : "");
+			log_info("retention event=%s report=%s", ok ? "done" : "failed",
+			         s ? s : "");
 			free(s);
 		}
 		json_decref(report);
@@ -473,7 +481,8 @@ static void retention_thread(struct worker *w, void *arg)
 		char *error = NULL;
 		unsigned ms = POLL_MS;
 		if (!daily_round(rw, &error)) {
-			log_warn("retention event=round_failed: %s", error ? error : "out of memory");
+			log_warn("retention event=round_failed: %s",
+			         error ? error : "out of memory");
 			PQfinish(rw->db);
 			rw->db = NULL;
 			ms = worker_backoff_ms(++rw->failures) * 4;

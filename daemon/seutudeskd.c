@@ -41,7 +41,7 @@ struct daemon_state {
 	struct timers *timers;
 	struct report_mail *report_mail;
 	struct learn_worker *learn; /* keeps the learned model current */
-	struct retention_worker *retention; /* the daily retention run */
+	struct retention_worker *retention;
 	size_t nsenders;
 	struct event *ready_check; /* retries the database check until READY=1 */
 	bool ready;
