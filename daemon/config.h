@@ -243,7 +243,7 @@ struct config {
 		bool daily;         /* the daemon runs retention once a day (default yes) */
 		int hour;           /* from this local hour on, 0 to 23 (default 3) */
 		char *keep_default; /* the key "default": closed tickets' period (24 months) */
-		char *sectors;      /* "SECTOR: PERIOD, ..." (default "sote: 12 months"); NULL: none */
+		char *sectors;      /* "SECTOR: PERIOD, ..." (sote: 12 months); NULL: none */
 		char *audit;        /* audit events not read by the reports (default 72 months) */
 		int batch;          /* tickets per transaction (default 500) */
 	} retention;
