@@ -140,13 +140,12 @@ static void print_retention(json_t *r)
 	{
 		json_t *m = json_object_get(s, "months");
 		char months[32];
-		if (json_is_integer(m) && json_integer_value(m) == 0)
-			snprintf(months, sizeof(months), "never removed");
-		else if (json_is_integer(m))
-			snprintf(months, sizeof(months), "%lld months",
-			         (long long)json_integer_value(m));
+		if (json_integer_value(m) == 0)
+			snprintf(months, sizeof(months), "never");
 		else
-			snprintf(months, sizeof(months), "default");
+			snprintf(months, sizeof(months), "%lld months%s",
+			         (long long)json_integer_value(m),
+			         json_is_true(json_object_get(s, "default")) ? " (default)" : "");
 		printf("%-16s %8lld %8lld %s\n", k,
 		       (long long)json_integer_value(json_object_get(s, "tickets")),
 		       (long long)json_integer_value(json_object_get(s, "held")), months);

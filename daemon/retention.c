@@ -26,6 +26,7 @@
 struct policy {
 	char sectors[2048], months[512], def[16], min[16];
 	const char *params[4];
+	unsigned def_months;
 	json_t *sector_report; /* "sectors" of the report */
 };
 
@@ -64,6 +65,7 @@ static void policy_init(struct policy *p, const struct config *cfg)
 		if (*m == ',')
 			m++;
 	}
+	p->def_months = def;
 	snprintf(p->def, sizeof(p->def), "%u", def);
 	snprintf(p->min, sizeof(p->min), "%u", min);
 	p->params[0] = p->sectors;
@@ -169,6 +171,19 @@ static void bump(json_t *o, const char *key, long long n)
 	json_object_set_new(o, key, json_integer(json_integer_value(json_object_get(o, key)) + n));
 }
 
+/* The report's entry of a sector; one not in the list has the default period. */
+static json_t *sector_entry(struct policy *p, const char *sector)
+{
+	json_t *s = json_object_get(p->sector_report, sector);
+
+	if (s == NULL) {
+		s = json_pack("{s:i, s:i, s:i, s:b}", "months", (int)p->def_months, "tickets", 0,
+		              "held", 0, "default", 1);
+		json_object_set_new(p->sector_report, sector, s);
+	}
+	return s;
+}
+
 /* Dry: the due and held tickets per sector. */
 static bool count_tickets(PGconn *conn, struct policy *p, json_t *report, char **error_r)
 {
@@ -185,11 +200,7 @@ static bool count_tickets(PGconn *conn, struct policy *p, json_t *report, char *
 		const char *sector = PQgetvalue(res, i, 0);
 		long long n = strtoll(PQgetvalue(res, i, 1), NULL, 10);
 		long long held = strtoll(PQgetvalue(res, i, 2), NULL, 10);
-		json_t *s = json_object_get(p->sector_report, sector);
-		if (s == NULL) {
-			s = json_pack("{s:s}", "months", "default");
-			json_object_set_new(p->sector_report, sector, s);
-		}
+		json_t *s = sector_entry(p, sector);
 		bump(s, "tickets", n);
 		bump(s, "held", held);
 		bump(report, "tickets", n);
@@ -226,11 +237,7 @@ static bool scrub_batch(PGconn *conn, struct policy *p, int batch, json_t *repor
 	nums = xmalloc(cap);
 	strcpy(nums, "{");
 	for (int i = 0; i < PQntuples(res); i++) {
-		json_t *s = json_object_get(p->sector_report, PQgetvalue(res, i, 1));
-		if (s == NULL) {
-			s = json_pack("{s:s}", "months", "default");
-			json_object_set_new(p->sector_report, PQgetvalue(res, i, 1), s);
-		}
+		json_t *s = sector_entry(p, PQgetvalue(res, i, 1));
 		bump(s, "tickets", 1);
 		if (i > 0)
 			strcat(nums, ",");
@@ -270,11 +277,7 @@ static bool held_count(PGconn *conn, struct policy *p, json_t *report, char **er
 		return false;
 	for (int i = 0; i < PQntuples(res); i++) {
 		long long n = strtoll(PQgetvalue(res, i, 1), NULL, 10);
-		json_t *s = json_object_get(p->sector_report, PQgetvalue(res, i, 0));
-		if (s == NULL) {
-			s = json_pack("{s:s}", "months", "default");
-			json_object_set_new(p->sector_report, PQgetvalue(res, i, 0), s);
-		}
+		json_t *s = sector_entry(p, PQgetvalue(res, i, 0));
 		bump(s, "held", n);
 		bump(report, "held", n);
 	}

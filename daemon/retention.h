@@ -38,7 +38,8 @@ struct retention_options {
 
 /* One run on conn (idle, no transaction open).  *ran_r false when another
  * run holds the lock (nothing done).  *report_r (when ran) is an object:
- * {"dry_run", "sectors": {SECTOR: {"months", "tickets", "held"}},
+ * {"dry_run", "sectors": {SECTOR: {"months" (0: never), "tickets", "held",
+ *  "default" (true: not in the list)}},
  *  "tickets", "held", "intake_sources", "outbox_mail", "conversations",
  *  "report_links", "audit_events"}: the counts done (or, dry, due).
  * False with *error_r on a database error; what committed before stays. */
