@@ -26,7 +26,7 @@ static const char retention_usage[] =
     "Usage: seutudeskctl retention [--dry-run] [--json] [-D CONNINFO]\n";
 static const char privacy_usage[] =
     "Usage: seutudeskctl privacy export ADDRESS [--out DIR] [--by NAME] [-D CONNINFO]\n"
-    "       seutudeskctl privacy erase ADDRESS [--by NAME] [-D CONNINFO]\n";
+    "       seutudeskctl privacy erase ADDRESS [--dry-run] [--by NAME] [-D CONNINFO]\n";
 static const char hold_usage[] =
     "Usage: seutudeskctl ticket hold NUMBER on|off [--by NAME] [-D CONNINFO]\n";
 
@@ -52,7 +52,7 @@ static int parse(int argc, char **argv, struct opts *o, const char **pos, int ma
 	*npos = 0;
 	opterr = 1;
 	optind = 0; /* glibc: start afresh, in this option string's mode */
-	while ((c = getopt_long(argc, argv, "-D:h", long_opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "-D:hn", long_opts, NULL)) != -1) {
 		switch (c) {
 		case 1:
 			if (*npos == max_pos) {
@@ -254,7 +254,7 @@ int ctl_privacy(int argc, char **argv, const char *config_path)
 		return 1;
 	dir = xstrdup(o.out ? o.out : "privacy-export");
 	ok = export ? privacy_export(conn, pos[1], dir, o.by, &summary, &error)
-	            : privacy_erase(conn, pos[1], o.by, &summary, &held, &error);
+	            : privacy_erase(conn, pos[1], o.by, o.dry_run, &summary, &held, &error);
 	if (ok) {
 		print_json(summary);
 		if (export)

@@ -345,8 +345,8 @@ static const char *const erase_sql[] = {
                         "  WHERE strpos(lower(e.data::text), lower(n)) > 0)))",
 };
 
-static bool erase_in_tx(PGconn *conn, const char *address, const char *by, json_t **summary_r,
-                        char **held_r, char **error_r)
+static bool erase_in_tx(PGconn *conn, const char *address, const char *by, bool dry_run,
+                        json_t **summary_r, char **held_r, char **error_r)
 {
 	const char *v[1] = {address};
 	json_error_t jerr;
@@ -354,6 +354,16 @@ static bool erase_in_tx(PGconn *conn, const char *address, const char *by, json_
 
 	if (!person(conn, address, error_r) || !held_tickets(conn, address, held_r, error_r))
 		return false;
+	if (dry_run) {
+		if ((res = q(conn, count_sql, 1, v, 0, PGRES_TUPLES_OK, error_r)) == NULL)
+			return false;
+		*summary_r = json_loads(PQgetvalue(res, 0, 0), 0, &jerr);
+		PQclear(res);
+		if (*summary_r != NULL)
+			json_object_set_new(*summary_r, "held",
+			                    *held_r ? json_string(*held_r) : json_null());
+		return *summary_r != NULL;
+	}
 	if (*held_r != NULL) {
 		*error_r = xasprintf(
 		    "refused: ticket(s) %s are under a legal hold; nothing was erased", *held_r);
@@ -376,8 +386,8 @@ static bool erase_in_tx(PGconn *conn, const char *address, const char *by, json_
 	return *summary_r != NULL && audit(conn, by, "privacy_erase", *summary_r, error_r);
 }
 
-bool privacy_erase(PGconn *conn, const char *address, const char *by, json_t **summary_r,
-                   char **held_r, char **error_r)
+bool privacy_erase(PGconn *conn, const char *address, const char *by, bool dry_run,
+                   json_t **summary_r, char **held_r, char **error_r)
 {
 	bool ok;
 
@@ -387,8 +397,8 @@ bool privacy_erase(PGconn *conn, const char *address, const char *by, json_t **s
 	if (!cmd(conn, "BEGIN", NULL, error_r))
 		return false;
 	ok = cmd(conn, "SET LOCAL lock_timeout = '10s'", NULL, error_r) &&
-	     erase_in_tx(conn, address, by, summary_r, held_r, error_r) &&
-	     cmd(conn, "COMMIT", NULL, error_r);
+	     erase_in_tx(conn, address, by, dry_run, summary_r, held_r, error_r) &&
+	     cmd(conn, dry_run ? "ROLLBACK" : "COMMIT", NULL, error_r);
 	if (!ok) {
 		PQclear(PQexec(conn, "ROLLBACK"));
 		json_decref(*summary_r);

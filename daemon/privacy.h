@@ -28,9 +28,13 @@ bool privacy_export(PGconn *conn, const char *address, const char *dir, const ch
 /* Removes or anonymises all of it in one transaction, unless a ticket
  * concerned is under a legal hold: then nothing changes, *held_r lists
  * the held tickets' numbers ("12, 15") and the result is false with
- * *error_r saying so.  *summary_r: the counts erased. */
-bool privacy_erase(PGconn *conn, const char *address, const char *by, json_t **summary_r,
-                   char **held_r, char **error_r) __attribute__((warn_unused_result));
+ * *error_r saying so.  *summary_r: the counts erased ({"tickets": [N...],
+ * "messages", "attachments", "chat_conversations", "outbox",
+ * "intake_log"}).  dry_run: only the counts, with "held" (the list or
+ * null), nothing changed and nothing recorded. */
+bool privacy_erase(PGconn *conn, const char *address, const char *by, bool dry_run,
+                   json_t **summary_r, char **held_r, char **error_r)
+    __attribute__((warn_unused_result));
 
 /* Sets or clears a ticket's legal hold, with an audit event on the ticket.
  * False with *error_r when there is no such ticket. */

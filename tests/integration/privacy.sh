@@ -179,6 +179,9 @@ is "$(sql "SELECT count(*) FROM events WHERE kind = 'privacy_export' AND actor =
 ctl ticket hold "$TH" on --by admin-test >>"$W/ctl.log" 2>&1
 is "$(sql "SELECT legal_hold FROM tickets WHERE number = $TH")" t "ticket hold ID on sets the legal hold"
 before=$(sql "SELECT md5(string_agg(t::text, '')) FROM tickets t")
+ctl privacy erase hilkka.holdi@saarikka.fi --dry-run >"$W/held.dry" 2>&1
+is "$("$PY" -c "import json; d = json.load(open('$W/held.dry')); print(d['tickets'], d['held'])")" \
+	"[$TH] $TH" "erase --dry-run names the tickets it would erase and those held"
 ctl privacy erase hilkka.holdi@saarikka.fi >"$W/held.out" 2>"$W/held.err"
 is "$?" 1 "erase refuses a person whose ticket is under a legal hold"
 grep -q "legal hold" "$W/held.err"
@@ -191,6 +194,13 @@ is "$(sql "SELECT count(*) FROM events WHERE ticket = $TH AND kind = 'legal_hold
 # -- erase ----------------------------------------------------------------------
 [ "$(found BODYMARK-MAIJA-1)" -gt 0 ] && [ "$(found ATTACHMARK-MAIJA-2)" -gt 0 ] && [ "$(found "$ADDR")" -gt 0 ]
 ok $? "before the erasure the dump holds her address and texts"
+before=$(sql "SELECT md5(string_agg(t::text, '')) FROM tickets t")
+events_before=$(sql "SELECT count(*) FROM events")
+ctl privacy erase "$ADDR" --dry-run >"$W/erase.dry" 2>&1
+is "$("$PY" -c "import json; d = json.load(open('$W/erase.dry')); print(len(d['tickets']), d['attachments'], d['held'])")" \
+	"3 1 None" "erase --dry-run counts her 3 tickets and 1 attachment, none held"
+is "$(sql "SELECT md5(string_agg(t::text, '')) FROM tickets t") $(sql "SELECT count(*) FROM events")" \
+	"$before $events_before" "... and changes and records nothing"
 ctl privacy erase "$ADDR" --by admin-test >"$W/erase.out" 2>"$W/erase.err"
 ok $? "privacy erase runs"
 for s in "$ADDR" "$NAME" Meikäläinen maija.meikalainen BODYMARK-MAIJA-1 ATTACHMARK-MAIJA-2 \
