@@ -7,7 +7,8 @@
 # erase leaves no row of the whole pg_dump holding their address, name or
 # texts (plain or as bytea hex), keeps another person's data, records the
 # erasure in the audit log without the address, and leaves every report's
-# figures as they were.  A legal hold makes erase refuse and change nothing.
+# figures as they were.  A legal hold makes erase refuse and change nothing;
+# erase --dry-run counts and changes nothing.
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 top_builddir=${top_builddir:-$top_srcdir}
 
