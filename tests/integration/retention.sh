@@ -209,6 +209,15 @@ rctl retention --json >"$W/again.json" 2>&1
 is "$("$PY" -c "import json; d = json.load(open('$W/again.json')); print(d['tickets'])")" 0 \
 	"a second run finds nothing more to do"
 
+# -- the audit log stays append-only outside a privacy transaction ----------------
+sql "UPDATE events SET data = '{}' WHERE ticket = $B1" >/dev/null 2>"$W/ao.err"
+is "$?" 1 "the events table still refuses an UPDATE"
+has "$W/ao.err" "append-only" "... as append-only"
+sql "DELETE FROM events WHERE ticket = $B1" >/dev/null 2>&1
+is "$?" 1 "... and a DELETE"
+sql "BEGIN; SET LOCAL seutudesk.privacy = on; UPDATE events SET kind = 'x' WHERE ticket = $B1; COMMIT" >/dev/null 2>&1
+is "$?" 1 "inside a privacy transaction only data may change, not the kind"
+
 # -- the daemon's daily run ------------------------------------------------------
 close "$A2" 14
 sql "DELETE FROM retention_runs" >/dev/null
