@@ -110,7 +110,7 @@ conf() {
 daemon() {
 	timeout 20 "$top_builddir/seutudeskd" -f -c "$1" >"$out" 2>"$err"
 }
-db5=$(pg_createdb empty)
+pg_createdb empty >/dev/null
 daemon "$(conf empty)"
 is $? 1 "seutudeskd on a database without the schema exits 1"
 has "$err" "no seutudesk schema.*run seutudeskctl migrate" "and says to run seutudeskctl migrate"
