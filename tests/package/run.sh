@@ -141,10 +141,21 @@ grep -qx /etc/seutudesk/seutudesk.conf /var/lib/dpkg/info/seutudesk.conffiles
 ok $? "/etc/seutudesk/seutudesk.conf is a conffile"
 grep -qx /etc/default/seutudesk /var/lib/dpkg/info/seutudesk.conffiles
 ok $? "/etc/default/seutudesk is a conffile"
-[ -f /lib/systemd/system/seutudeskd.service ]
-ok $? "the unit seutudeskd.service is installed"
-[ -L /etc/systemd/system/multi-user.target.wants/seutudeskd.service ]
-ok $? "and enabled"
+for u in seutudeskd seutudesk-webchat seutudesk-xmpp; do
+	[ -f /lib/systemd/system/$u.service ]
+	ok $? "the unit $u.service is installed"
+	[ -L /etc/systemd/system/multi-user.target.wants/$u.service ]
+	ok $? "and enabled (the bridges' start only once their settings exist)"
+done
+if command -v systemd-analyze >/dev/null 2>&1; then
+	(cd /lib/systemd/system && systemd-analyze verify --man=no seutudeskd.service \
+		seutudesk-webchat.service seutudesk-xmpp.service) >"$out" 2>&1
+	ok $? "systemd-analyze verify passes the installed units"
+	[ -s "$out" ] && sed 's/^/#   /' "$out"
+else
+	echo "ok $((n + 1)) - # SKIP systemd-analyze not found"
+	n=$((n + 1))
+fi
 dpkg -L $PKGS 2>/dev/null | sort -u >"$W/files"
 
 # The installed programs find their data without flags.
@@ -153,6 +164,13 @@ has "$out" "/etc/seutudesk/seutudesk.conf: configuration OK, [1-9][0-9]* rules f
 	"seutudeskd -n as seutudesk reads the installed config and rules"
 runuser -u seutudesk -- seutudeskctl migrate --help >"$out" 2>&1
 has "$out" "default: /usr/share/seutudesk/sql" "seutudeskctl migrate takes the installed migrations"
+printf 'token\n' >/etc/seutudesk/webchat.token
+printf 'daemon-socket = /run/seutudesk/api.sock\ntoken-file = /etc/seutudesk/webchat.token\norigin = https://www.kinnula.fi\n' \
+	>/etc/seutudesk/webchat.conf
+runuser -u seutudesk -- seutudesk-webchat -n -c /etc/seutudesk/webchat.conf >"$out" 2>&1
+rc=$?
+ok $rc "seutudesk-webchat -n as seutudesk finds the installed widget without --www"
+[ $rc = 0 ] || sed 's/^/#   /' "$out"
 
 # -- the installed configuration pointed at private servers ------------------------------
 PG_NO_TRAP=1 DOVECOT_NO_TRAP=1
@@ -275,9 +293,12 @@ ok $? "/etc/seutudesk is gone, with the password file the admin added"
 ok $? "/etc/default/seutudesk is gone"
 [ ! -e /usr/share/seutudesk ]
 ok $? "/usr/share/seutudesk is gone"
-[ ! -e /etc/systemd/system/multi-user.target.wants/seutudeskd.service ] &&
-	[ ! -e /lib/systemd/system/seutudeskd.service ]
-ok $? "the unit and its enablement are gone"
+left=
+for u in seutudeskd seutudesk-webchat seutudesk-xmpp; do
+	[ -e /etc/systemd/system/multi-user.target.wants/$u.service ] && left="$left $u (enabled)"
+	[ -e /lib/systemd/system/$u.service ] && left="$left $u"
+done
+is "$left" "" "the units and their enablement are gone"
 : >"$out"
 while read -r f; do
 	[ -e "$f" ] || continue
