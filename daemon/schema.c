@@ -14,10 +14,7 @@
 static const unsigned known[] = {SCHEMA_VERSIONS};
 #define NKNOWN (sizeof(known) / sizeof(known[0]))
 
-unsigned schema_latest(void)
-{
-	return known[NKNOWN - 1];
-}
+unsigned schema_latest(void) { return known[NKNOWN - 1]; }
 
 static bool is_known(unsigned v)
 {
@@ -79,12 +76,13 @@ bool schema_check(PGconn *conn, char **error_r)
 		if (!is_known(applied[i])) {
 			unsigned v = applied[i];
 			free(applied);
-			return set_error(error_r,
-			                 "the database has schema version %03u, which this seutudeskd "
-			                 "(schema %03u) does not know: it belongs to a newer seutudesk. "
-			                 "Install that version, or restore the database from before it "
-			                 "(seutudeskctl migrate --status lists the versions)",
-			                 v, schema_latest());
+			return set_error(
+			    error_r,
+			    "the database has schema version %03u, which this seutudeskd "
+			    "(schema %03u) does not know: it belongs to a newer seutudesk. "
+			    "Install that version, or restore the database from before it "
+			    "(seutudeskctl migrate --status lists the versions)",
+			    v, schema_latest());
 		}
 	}
 	for (size_t k = 0; k < NKNOWN; k++) {
@@ -94,14 +92,16 @@ bool schema_check(PGconn *conn, char **error_r)
 		if (!found) {
 			free(applied);
 			if (n == 0)
-				return set_error(error_r,
-				                 "the database has no seutudesk schema (this seutudeskd "
-				                 "needs version %03u): run seutudeskctl migrate",
-				                 schema_latest());
-			return set_error(error_r,
-			                 "the database schema lacks version %03u (this seutudeskd needs "
-			                 "%03u): run seutudeskctl migrate",
-			                 known[k], schema_latest());
+				return set_error(
+				    error_r,
+				    "the database has no seutudesk schema (this seutudeskd "
+				    "needs version %03u): run seutudeskctl migrate",
+				    schema_latest());
+			return set_error(
+			    error_r,
+			    "the database schema lacks version %03u (this seutudeskd needs "
+			    "%03u): run seutudeskctl migrate",
+			    known[k], schema_latest());
 		}
 	}
 	free(applied);
