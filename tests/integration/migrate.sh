@@ -126,9 +126,17 @@ is $? 1 "seutudeskd on a database lacking the newest version exits 1"
 has "$err" "lacks version $(printf %03u "$latest").*run seutudeskctl migrate" \
 	"and names the missing version and seutudeskctl migrate"
 pg_psql -d other -c "INSERT INTO schema_migrations (version, name) VALUES ($latest, 'back')"
-timeout -s TERM 3 "$top_builddir/seutudeskd" -f -c "$W/d-other.conf" >"$out" 2>"$err"
-is $? 124 "seutudeskd on the migrated database runs until stopped"
-has "$err" "event=start" "and starts"
+"$top_builddir/seutudeskd" -f -c "$W/d-other.conf" >"$out" 2>"$err" &
+dpid=$!
+i=0
+while ! grep -q "event=start" "$err" && kill -0 $dpid 2>/dev/null && [ $i -lt 200 ]; do
+	sleep 0.1
+	i=$((i + 1))
+done
+has "$err" "event=start" "seutudeskd on the migrated database starts"
+kill -TERM $dpid 2>/dev/null
+wait $dpid
+is $? 0 "and runs until stopped"
 
 
 # -- a failing file leaves nothing of itself ----------------------------------------------
