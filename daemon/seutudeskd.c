@@ -14,6 +14,7 @@
 #include "report_mail.h"
 #include "retention.h"
 #include "runtime.h"
+#include "schema.h"
 #include "sender.h"
 #include "timers.h"
 
@@ -334,6 +335,29 @@ static void start_notify(struct daemon_state *st)
 	check_ready(-1, 0, st);
 }
 
+/* A database whose schema this build does not know is refused before
+ * anything starts.  A database that does not answer yet is not: the daemon
+ * waits for it as it always has, and its schema is checked by whoever
+ * migrated it. */
+static bool schema_ok(const struct config *cfg)
+{
+	char *error = NULL;
+	PGconn *db = db_connect_config(cfg, "seutudeskd", &error);
+
+	if (db == NULL) {
+		log_warn("event=schema_unchecked: %s", error ? error : "out of memory");
+		free(error);
+		return true;
+	}
+	bool ok = schema_check(db, &error);
+	PQfinish(db);
+	if (!ok) {
+		log_error("event=schema_refused: %s", error ? error : "out of memory");
+		free(error);
+	}
+	return ok;
+}
+
 static int run(struct daemon_state *st, const struct config *cfg, bool foreground)
 {
 	char *error = NULL;
@@ -474,6 +498,10 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	log_open("seutudeskd", rt->cfg->daemon.log_level, rt->cfg->daemon.syslog || !foreground);
 	runtime_publish(rt);
+	if (!schema_ok(rt->cfg)) {
+		runtime_publish(NULL);
+		return 1;
+	}
 	int status = run(&st, rt->cfg, foreground);
 	runtime_publish(NULL);
 	return status;

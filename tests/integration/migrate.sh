@@ -98,6 +98,47 @@ migrate "$db" --status
 is $? 1 "--status on a newer database exits 1"
 has "$out" "^999  (no file here)" "--status lists the unknown version"
 
+# -- seutudeskd refuses a schema it does not know ------------------------------------
+# conf DBNAME: a daemon config on that database; daemon CONF: runs seutudeskd
+# in the foreground for at most 20 s, stderr in $err, returns its status.
+conf() {
+	printf '[daemon]\nrules_dir = %s\n[database]\nconninfo = %s\n[intake]\ntemplates_dir = %s\n' \
+		"$top_srcdir/contrib/rules.d" "host=$PG_DIR port=$PGPORT user=postgres dbname=$1" \
+		"$top_srcdir/contrib/templates" >"$W/d-$1.conf"
+	echo "$W/d-$1.conf"
+}
+daemon() {
+	timeout 20 "$top_builddir/seutudeskd" -f -c "$1" >"$out" 2>"$err"
+}
+pg_createdb empty >/dev/null
+daemon "$(conf empty)"
+is $? 1 "seutudeskd on a database without the schema exits 1"
+has "$err" "no seutudesk schema.*run seutudeskctl migrate" "and says to run seutudeskctl migrate"
+daemon "$(conf fresh)"
+is $? 1 "seutudeskd on a database with version 999 exits 1"
+has "$err" "schema version 999, which this seutudeskd .* does not know: it belongs to a newer" \
+	"and says the database belongs to a newer seutudesk"
+has "$err" "seutudeskctl migrate --status" "and names seutudeskctl migrate --status"
+latest=$(pg_psql -d other -c 'SELECT max(version) FROM schema_migrations')
+pg_psql -d other -c "DELETE FROM schema_migrations WHERE version = $latest"
+daemon "$(conf other)"
+is $? 1 "seutudeskd on a database lacking the newest version exits 1"
+has "$err" "lacks version $(printf %03u "$latest").*run seutudeskctl migrate" \
+	"and names the missing version and seutudeskctl migrate"
+pg_psql -d other -c "INSERT INTO schema_migrations (version, name) VALUES ($latest, 'back')"
+"$top_builddir/seutudeskd" -f -c "$W/d-other.conf" >"$out" 2>"$err" &
+dpid=$!
+i=0
+while ! grep -q "event=start" "$err" && kill -0 $dpid 2>/dev/null && [ $i -lt 200 ]; do
+	sleep 0.1
+	i=$((i + 1))
+done
+has "$err" "event=start" "seutudeskd on the migrated database starts"
+kill -TERM $dpid 2>/dev/null
+wait $dpid
+is $? 0 "and runs until stopped"
+
+
 # -- a failing file leaves nothing of itself ----------------------------------------------
 mkdir -p "$W/sql"
 cp "$SQL/001_core.sql" "$W/sql/"
