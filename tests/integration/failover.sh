@@ -35,11 +35,16 @@ if [ "$(id -u)" != 0 ]; then
 	echo "1..0 # SKIP the standby is made as the postgres user, which needs root"
 	exit 0
 fi
-echo "1..13"
+echo "1..15"
 echo "# $MAILS mails in $CHUNKS chunks; the primary is killed after chunk $KILL_AFTER," \
 	"the standby promoted $GAP s later; seed $SEED"
+# The agents' API, for the client's view of the failover.
+. "$top_srcdir/tests/lib/apitest.sh"
+api_workdir failover
+STACK_EXTRA_CONF="$(api_conf)"
 if ! stack_start; then
 	echo "Bail out! the test stack did not start"
+	rm -rf "$W"
 	exit 0
 fi
 
@@ -49,7 +54,7 @@ standby_cleanup() {
 		as_postgres "$PG_BINDIR/pg_ctl" -D "$SB_DATA" -m immediate -w stop >/dev/null 2>&1
 	[ -n "$SB_DIR" ] && rm -rf "$SB_DIR"
 }
-trap 'standby_cleanup; stack_cleanup' EXIT
+trap 'standby_cleanup; stack_cleanup; rm -rf "$W"' EXIT
 
 # The standby: a base backup of the primary, streaming through a slot.
 SB_DIR=$(mktemp -d "${TMPDIR:-/tmp}/pg-standby.XXXXXX") && chmod 0755 "$SB_DIR" &&
@@ -95,13 +100,23 @@ folder_count() {
 count_sql() { stack_sql "$1" 2>/dev/null || echo '?'; }
 batches() { grep -c 'mailbox=support event=batch' "$STACK_LOG" 2>/dev/null; }
 
+"$top_builddir/seutudeskctl" -c "$STACK_CONF" agent add anna --name 'Agent anna' \
+	--email anna@seutu-it.fi >"$W/ctl.log" 2>&1 || echo "# agent add failed: $(tail -1 "$W/ctl.log")"
+TOKEN=$("$top_builddir/seutudeskctl" -c "$STACK_CONF" token issue anna 2>>"$W/ctl.log" |
+	grep -o 'sdt_[A-Za-z0-9_-]*' | head -1)
+sd() { # the terminal client's list, as the agent anna
+	HOME=$W SEUTUDESK_URL=$base SEUTUDESK_TOKEN=$TOKEN SEUTUDESK_CA=$W/cert.pem \
+		"$top_builddir/seutudesk" list
+}
+
 daemon_start
+api_wait || echo "# the daemon does not serve the API on $base"
 for c in $(seq 1 $KILL_AFTER); do
 	dovecot_import_many test "$STACK_DIR/chunk$c.mbox" || echo "# import of chunk $c failed"
 	[ $c -lt $KILL_AFTER ] && sleep 0.3
 done
-# The kill comes 0 to 300 ms after the last import: intake is under way.
-ms=$((RANDOM % 301))
+# The kill comes 0 to 150 ms after the last import: intake is under way.
+ms=$((RANDOM % 151))
 sleep "$(printf '0.%03d' "$ms")"
 
 # Kill the primary outright: the postmaster and all its children at once.
@@ -129,9 +144,15 @@ rc=$?
 [ $rc != 0 ] && echo "$out" | grep -q 'the database is read-only (a standby)' &&
 	echo "ok 3 - a write on the standby itself is refused as read-only, in plain words" ||
 	echo "not ok 3 - seutudeskctl agent add on the standby: rc=$rc: $out"
+sd >/dev/null 2>"$W/sd.err"
+rc=$?
+echo "# seutudesk list with no primary: rc=$rc: $(head -1 "$W/sd.err")"
+[ $rc != 0 ] && grep -q 'the database is read-only (a standby)' "$W/sd.err" &&
+	echo "ok 4 - the client says the database is read-only" ||
+	echo "not ok 4 - seutudesk list with no primary: rc=$rc: $(cat "$W/sd.err")"
 [ "$(batches)" = "$before" ] &&
-	echo "ok 4 - nothing was stored while there was no primary" ||
-	echo "not ok 4 - $(($(batches) - before)) batches logged as stored with no primary"
+	echo "ok 5 - nothing was stored while there was no primary" ||
+	echo "not ok 5 - $(($(batches) - before)) batches logged as stored with no primary"
 
 now=$(date +%s%3N)
 [ $((now - t_kill)) -lt $((GAP * 1000)) ] && sleep "$(printf '%d.%03d' $(((GAP * 1000 - now + t_kill) / 1000)) $(((GAP * 1000 - now + t_kill) % 1000)))"
@@ -141,8 +162,8 @@ t_promote=$(date +%s%3N)
 PGHOST=$SB_DIR
 PGPORT=$S_PORT
 export PGHOST PGPORT
-[ "$(count_sql 'SELECT pg_is_in_recovery()')" = f ] && echo "ok 5 - the standby was promoted" ||
-	echo "not ok 5 - the standby is still in recovery after pg_ctl promote"
+[ "$(count_sql 'SELECT pg_is_in_recovery()')" = f ] && echo "ok 6 - the standby was promoted" ||
+	echo "not ok 6 - the standby is still in recovery after pg_ctl promote"
 
 took=
 while [ $(($(date +%s%3N) - t_promote)) -le 60000 ]; do
@@ -155,8 +176,18 @@ done
 echo "# the first batch after the failover stored ${took:-never} ms after the promotion" \
 	"($((t_promote - t_kill)) ms after the kill)"
 [ -n "$took" ] && [ "$took" -le 30000 ] &&
-	echo "ok 6 - the daemon reconnected to the promoted node and stored mail within 30 s" ||
-	echo "not ok 6 - no mail stored within 30 s of the promotion (${took:-never} ms)"
+	echo "ok 7 - the daemon reconnected to the promoted node and stored mail within 30 s" ||
+	echo "not ok 7 - no mail stored within 30 s of the promotion (${took:-never} ms)"
+
+# The API's database workers wait out their backoff (at most 15 s).
+for i in $(seq 1 60); do
+	sd >/dev/null 2>"$W/sd.err"
+	rc=$?
+	[ $rc = 0 ] && break
+	sleep 0.5
+done
+[ $rc = 0 ] && echo "ok 8 - the client works again $(($(date +%s%3N) - t_promote)) ms after the promotion" ||
+	echo "not ok 8 - seutudesk list 30 s after the failover: rc=$rc: $(cat "$W/sd.err")"
 
 stack_wait 'SELECT count(*) FROM intake_log' "$MAILS" 120
 stack_wait "SELECT count(*) FROM outbox WHERE status IN ('queued', 'sending')" 0 120
@@ -167,30 +198,30 @@ kill -0 "$pid" 2>/dev/null
 alive=$?
 daemon_stop
 rc=$?
-[ $alive = 0 ] && [ $rc = 0 ] && echo "ok 7 - the daemon stayed up through the failover and stopped cleanly" ||
-	echo "not ok 7 - the daemon: alive=$alive exit=$rc"
+[ $alive = 0 ] && [ $rc = 0 ] && echo "ok 9 - the daemon stayed up through the failover and stopped cleanly" ||
+	echo "not ok 9 - the daemon: alive=$alive exit=$rc"
 
 got=$(count_sql "SELECT count(*) FILTER (WHERE outcome = 'new') || ' ' || count(*) FROM intake_log")
-[ "$got" = "$MAILS $MAILS" ] && echo "ok 8 - intake_log: $MAILS rows, all new" ||
-	echo "not ok 8 - intake_log (new, all): $got, want $MAILS $MAILS"
+[ "$got" = "$MAILS $MAILS" ] && echo "ok 10 - intake_log: $MAILS rows, all new" ||
+	echo "not ok 10 - intake_log (new, all): $got, want $MAILS $MAILS"
 
 got=$(count_sql "SELECT count(*) || ' ' || count(DISTINCT m.message_id) FROM tickets t
 	JOIN messages m ON m.ticket = t.number AND m.direction = 'in'")
 stack_sql "SELECT m.message_id FROM messages m WHERE m.direction = 'in'" 2>/dev/null |
 	sort >"$STACK_DIR/stored"
 [ "$got" = "$MAILS $MAILS" ] && cmp -s "$STACK_DIR/stored" "$STACK_DIR/ids.sorted" &&
-	echo "ok 9 - $MAILS tickets, one first message each, exactly the mailbox's Message-IDs" ||
-	{ echo "not ok 9 - tickets (first messages, distinct Message-IDs): $got, want $MAILS $MAILS";
+	echo "ok 11 - $MAILS tickets, one first message each, exactly the mailbox's Message-IDs" ||
+	{ echo "not ok 11 - tickets (first messages, distinct Message-IDs): $got, want $MAILS $MAILS";
 	  diff "$STACK_DIR/ids.sorted" "$STACK_DIR/stored" | head -5 | sed 's/^/#   /'; }
 
 inbox=$(folder_count INBOX) processed=$(folder_count Processed)
 [ "$inbox" = 0 ] && [ "$processed" = "$MAILS" ] &&
-	echo "ok 10 - the IMAP server: INBOX empty, the $MAILS mails in Processed once each" ||
-	echo "not ok 10 - INBOX has $inbox, Processed $processed (want 0, $MAILS)"
+	echo "ok 12 - the IMAP server: INBOX empty, the $MAILS mails in Processed once each" ||
+	echo "not ok 12 - INBOX has $inbox, Processed $processed (want 0, $MAILS)"
 
 got=$(count_sql "SELECT count(*) FILTER (WHERE status = 'sent') || ' ' || count(*) FROM outbox")
-[ "$got" = "$MAILS $MAILS" ] && echo "ok 11 - outbox: $MAILS rows, all sent" ||
-	echo "not ok 11 - outbox (sent, all): $got, want $MAILS $MAILS"
+[ "$got" = "$MAILS $MAILS" ] && echo "ok 13 - outbox: $MAILS rows, all sent" ||
+	echo "not ok 13 - outbox (sent, all): $got, want $MAILS $MAILS"
 
 "$PY" - "$SMTP_MAILDIR/new" "$STACK_DIR/acks" <<'EOF'
 import email, os, sys
@@ -215,10 +246,10 @@ read -r deliveries distinct distinct_irt <"$STACK_DIR/acks"
 echo "# acks: $deliveries deliveries, $distinct distinct Message-IDs"
 [ "$deliveries" = "$MAILS" ] && [ "$distinct" = "$MAILS" ] &&
 	cmp -s "$STACK_DIR/acks.irt" "$STACK_DIR/ids.sorted" &&
-	echo "ok 12 - $MAILS acks, each sent once, each answering a different request" ||
-	echo "not ok 12 - acks: $deliveries deliveries, $distinct distinct, $distinct_irt requests answered; want $MAILS each"
+	echo "ok 14 - $MAILS acks, each sent once, each answering a different request" ||
+	echo "not ok 14 - acks: $deliveries deliveries, $distinct distinct, $distinct_irt requests answered; want $MAILS each"
 
 bad=$(grep -cE 'AddressSanitizer|runtime error|Assertion|event=not_started|event=rejected' "$STACK_LOG")
-[ "$bad" = 0 ] && echo "ok 13 - the daemon's log shows no crash of its own" ||
-	{ echo "not ok 13 - the daemon's log:"; grep -E 'AddressSanitizer|runtime error|Assertion|event=not_started|event=rejected' "$STACK_LOG" | head -5 | sed 's/^/#   /'; }
+[ "$bad" = 0 ] && echo "ok 15 - the daemon's log shows no crash of its own" ||
+	{ echo "not ok 15 - the daemon's log:"; grep -E 'AddressSanitizer|runtime error|Assertion|event=not_started|event=rejected' "$STACK_LOG" | head -5 | sed 's/^/#   /'; }
 grep -E 'event=retry|connect_failed|unconfirmed|recover' "$STACK_LOG" | head -8 | sed 's/^/# log: /'
