@@ -40,11 +40,8 @@ static char *chomp_dup(const char *s)
  * connection then fails and is made again, to whichever host of a
  * multi-host conninfo is the primary now. */
 static const char *const tcp_defaults[][2] = {
-    {"keepalives", "1"},
-    {"keepalives_idle", "10"},
-    {"keepalives_interval", "5"},
-    {"keepalives_count", "3"},
-    {"tcp_user_timeout", "30000"},
+    {"keepalives", "1"},       {"keepalives_idle", "10"},     {"keepalives_interval", "5"},
+    {"keepalives_count", "3"}, {"tcp_user_timeout", "30000"},
 };
 #define NTCP (sizeof(tcp_defaults) / sizeof(tcp_defaults[0]))
 
@@ -56,8 +53,7 @@ static char *explain_read_only(char *msg, bool connecting)
 
 	if (strstr(msg, "read-only") == NULL)
 		return msg;
-	if (asprintf(&r,
-	             "the database is read-only (a standby)%s: %s",
+	if (asprintf(&r, "the database is read-only (a standby)%s: %s",
 	             connecting ? "; no primary answered: list every node in [database] conninfo "
 	                          "with target_session_attrs=read-write, or promote a standby"
 	                        : "",

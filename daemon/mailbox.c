@@ -30,12 +30,12 @@
 /* The server ends the session of a daemon whose host died or went off the
  * network after about idle + count * interval seconds, which releases the
  * mailbox's lock (the server's own TCP keepalives; on a Unix socket the
- * server ignores them).  Unacknowledged data counts as dead after
- * MAILBOX_TCP_USER_TIMEOUT. */
-#define MAILBOX_SESSION_SETTINGS                                                                  \
-	"SELECT set_config('tcp_keepalives_idle', '10', false),"                                      \
-	" set_config('tcp_keepalives_interval', '5', false),"                                         \
-	" set_config('tcp_keepalives_count', '3', false),"                                            \
+ * server ignores them); data left unacknowledged for 25 s ends it too
+ * (tcp_user_timeout). */
+#define MAILBOX_SESSION_SETTINGS                                                                   \
+	"SELECT set_config('tcp_keepalives_idle', '10', false),"                                   \
+	" set_config('tcp_keepalives_interval', '5', false),"                                      \
+	" set_config('tcp_keepalives_count', '3', false),"                                         \
 	" set_config('tcp_user_timeout', '25000', false)"
 
 struct mailbox {
