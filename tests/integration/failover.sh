@@ -54,7 +54,9 @@ standby_cleanup() {
 		as_postgres "$PG_BINDIR/pg_ctl" -D "$SB_DATA" -m immediate -w stop >/dev/null 2>&1
 	[ -n "$SB_DIR" ] && rm -rf "$SB_DIR"
 }
-trap 'standby_cleanup; stack_cleanup; rm -rf "$W"' EXIT
+trap '[ -n "$WATCHDOG" ] && kill "$WATCHDOG" 2>/dev/null; standby_cleanup; stack_cleanup; rm -rf "$W"' EXIT
+# A commit waiting for a standby that is gone would wait for ever: bound the run.
+api_watchdog 300
 
 # The standby: a base backup of the primary, streaming through a slot.
 SB_DIR=$(mktemp -d "${TMPDIR:-/tmp}/pg-standby.XXXXXX") && chmod 0755 "$SB_DIR" &&
