@@ -90,11 +90,14 @@ static bool ensure_db(struct mailbox *mb, struct runtime *rt, char **error_r)
 		if (mb->db == NULL)
 			return false;
 		/* The lock lives as long as this session: let the server notice a
-		 * dead peer soon, so that another daemon can take the mailbox. */
-		if (!db_exec(mb->db, MAILBOX_SESSION_SETTINGS, error_r)) {
-			drop_db(mb);
-			return false;
-		}
+		 * dead peer soon, so that another daemon can take the mailbox.  A
+		 * server that refuses only lengthens a takeover after a host's death. */
+		char *why = NULL;
+		if (!db_exec(mb->db, MAILBOX_SESSION_SETTINGS, &why))
+			log_warn("mailbox=%s event=no_keepalives: the server's TCP keepalives stay "
+			         "as configured there: %s",
+			         mb->name, why ? why : "out of memory");
+		free(why);
 		/* New tickets refer to the configured queues: make sure they exist. */
 		if (!route_sync_queues(mb->db, mb->rt->cfg, error_r)) {
 			drop_db(mb);
