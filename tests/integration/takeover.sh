@@ -104,7 +104,8 @@ c=1
 while [ $c -le $CHUNKS ]; do
 	dovecot_import_many test "$STACK_DIR/chunk$c.mbox" || echo "# import of chunk $c failed"
 	if [[ " $KILL_AFTER " == *" $c "* ]]; then
-		ms=$((RANDOM % 301))
+		# 0 to 200 ms after the import: the holder is storing that chunk.
+		ms=$((RANDOM % 201))
 		sleep "$(printf '0.%03d' "$ms")"
 		h=$(holder)
 		[ -n "$h" ] || { echo "# no holder before the kill after chunk $c"; h=a; }
