@@ -894,7 +894,7 @@ static bool authenticate(struct api_req *q, PGconn *conn)
 		} else {
 			log_error("api=%s event=auth_error client=%s: %s", q->route.name, q->client,
 			          error ? error : "out of memory");
-			api_result_error(&q->res, 503, NULL, "the database is not available");
+			api_result_error(&q->res, 503, NULL, "%s", dbpool_unavailable());
 		}
 		free(error);
 		agent_identity_clear(&id);
@@ -940,7 +940,7 @@ static void req_work(PGconn *conn, void *arg)
 
 	if (conn == NULL && !q->route.public) {
 		explicit_bzero(q->token, sizeof(q->token));
-		api_result_error(&q->res, 503, NULL, "the database is not available");
+		api_result_error(&q->res, 503, NULL, "%s", dbpool_unavailable());
 		return;
 	}
 	if (!q->route.public && !q->route.web && !q->authenticated && !authenticate(q, conn))

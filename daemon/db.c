@@ -34,12 +34,41 @@ static char *chomp_dup(const char *s)
 	return r;
 }
 
+/* Client-side TCP settings unless conninfo has its own: a server host
+ * that died or went off the network is noticed after about 25 s idle, or
+ * 30 s of unacknowledged data, instead of the system's two hours; the
+ * connection then fails and is made again, to whichever host of a
+ * multi-host conninfo is the primary now. */
+static const char *const tcp_defaults[][2] = {
+    {"keepalives", "1"},       {"keepalives_idle", "10"},     {"keepalives_interval", "5"},
+    {"keepalives_count", "3"}, {"tcp_user_timeout", "30000"},
+};
+#define NTCP (sizeof(tcp_defaults) / sizeof(tcp_defaults[0]))
+
+/* Says in plain words what a failed connection or statement means for an
+ * operator when the server is a standby. */
+static char *explain_read_only(char *msg, bool connecting)
+{
+	char *r;
+
+	if (strstr(msg, "read-only") == NULL)
+		return msg;
+	if (asprintf(&r, "the database is read-only (a standby)%s: %s",
+	             connecting ? "; no primary answered: list every node in [database] conninfo "
+	                          "with target_session_attrs=read-write, or promote a standby"
+	                        : "",
+	             msg) < 0)
+		abort();
+	free(msg);
+	return r;
+}
+
 PGconn *db_connect(const char *conninfo, const char *password, unsigned connect_timeout,
                    const char *application_name, char **error_r)
 {
 	/* libpq takes the last value of a repeated keyword, and expands only the
 	 * first dbname: so conninfo comes first and the password after it. */
-	const char *keys[5], *vals[5];
+	const char *keys[5 + NTCP], *vals[5 + NTCP];
 	char timeout[16];
 	size_t n = 0;
 	PGconn *conn;
@@ -55,6 +84,12 @@ PGconn *db_connect(const char *conninfo, const char *password, unsigned connect_
 		keys[n] = "connect_timeout";
 		vals[n++] = timeout;
 	}
+	for (size_t i = 0; i < NTCP; i++) {
+		if (conninfo_has(conninfo, tcp_defaults[i][0]))
+			continue;
+		keys[n] = tcp_defaults[i][0];
+		vals[n++] = tcp_defaults[i][1];
+	}
 	if (application_name != NULL) {
 		keys[n] = "fallback_application_name";
 		vals[n++] = application_name;
@@ -67,7 +102,7 @@ PGconn *db_connect(const char *conninfo, const char *password, unsigned connect_
 		return NULL;
 	}
 	if (PQstatus(conn) != CONNECTION_OK) {
-		char *msg = chomp_dup(PQerrorMessage(conn));
+		char *msg = explain_read_only(chomp_dup(PQerrorMessage(conn)), true);
 		if (asprintf(error_r, "cannot connect to the database: %s", msg) < 0)
 			abort();
 		free(msg);
@@ -109,6 +144,9 @@ char *db_error(const PGconn *conn, const PGresult *res)
 	             hint ? hint : "") < 0)
 		abort();
 	free(msg);
+	/* 25006: read_only_sql_transaction, a write on a standby. */
+	if (state != NULL && strcmp(state, "25006") == 0)
+		r = explain_read_only(r, false);
 	return r;
 }
 

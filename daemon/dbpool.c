@@ -65,6 +65,8 @@ struct prepared {
 /* Statement names are never reused, so that a thread that changes
  * connections cannot meet a name of its own on one it used before. */
 static atomic_ulong prepared_serial;
+/* The last connection attempt of any worker found only standbys. */
+static atomic_bool last_connect_read_only;
 
 /* The statements prepared on conn by this thread. */
 static _Thread_local struct {
@@ -203,6 +205,8 @@ static PGconn *ensure_conn(struct pool_worker *w)
 	snprintf(appname, sizeof(appname), "seutudeskd %s %u", w->pool->name, w->index);
 	w->conn = rt ? db_connect_config(rt->cfg, appname, &error) : NULL;
 	runtime_unref(&rt);
+	atomic_store(&last_connect_read_only,
+	             w->conn == NULL && error != NULL && strstr(error, "read-only") != NULL);
 	if (w->conn == NULL) {
 		unsigned ms = worker_backoff_ms(++w->failures);
 		w->retry_at = now_s() + ms / 1000.0;
@@ -389,4 +393,13 @@ void dbpool_stop(struct dbpool **pp)
 	pthread_mutex_destroy(&pool->lock);
 	free(pool);
 	*pp = NULL;
+}
+
+const char *dbpool_unavailable(void)
+{
+	return atomic_load(&last_connect_read_only)
+	           ? "the database is read-only (a standby) and no primary answers; the server "
+	             "connects again once one is promoted: try again later"
+	           : "the database is not available; the server keeps trying to connect: try "
+	             "again later";
 }

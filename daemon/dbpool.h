@@ -53,6 +53,10 @@ size_t dbpool_queued(struct dbpool *pool);
 PGresult *dbpool_exec(PGconn *conn, const char *sql, int nparams, const char *const *values,
                       const int *lengths, const int *formats, int result_format);
 
+/* Why a job got no connection, in plain words for a client: the database
+ * is read-only (the last attempt found only standbys) or away. */
+const char *dbpool_unavailable(void);
+
 /* Stops the workers after their current job and frees the pool; every job
  * still queued runs its work with conn NULL, and every done callback not
  * yet run is run, here on the calling (loop) thread.  Sets *pool to NULL. */

@@ -24,6 +24,19 @@
 #define MAILBOX_BATCH_BYTES (8 * 1024 * 1024)
 /* UIDs listed per round trip. */
 #define MAILBOX_LIST_MAX 5000
+/* How often a daemon that stands by tries the mailbox's lock: with the
+ * time the holder's backend takes to end, this bounds a takeover. */
+#define MAILBOX_STANDBY_RETRY_MS 2000
+/* The server ends the session of a daemon whose host died or went off the
+ * network after about idle + count * interval seconds, which releases the
+ * mailbox's lock (the server's own TCP keepalives; on a Unix socket the
+ * server ignores them); data left unacknowledged for 25 s ends it too
+ * (tcp_user_timeout). */
+#define MAILBOX_SESSION_SETTINGS                                                                   \
+	"SELECT set_config('tcp_keepalives_idle', '10', false),"                                   \
+	" set_config('tcp_keepalives_interval', '5', false),"                                      \
+	" set_config('tcp_keepalives_count', '3', false),"                                         \
+	" set_config('tcp_user_timeout', '25000', false)"
 
 struct mailbox {
 	char *name;
@@ -76,6 +89,15 @@ static bool ensure_db(struct mailbox *mb, struct runtime *rt, char **error_r)
 		mb->db = db_connect_config(mb->rt->cfg, appname, error_r);
 		if (mb->db == NULL)
 			return false;
+		/* The lock lives as long as this session: let the server notice a
+		 * dead peer soon, so that another daemon can take the mailbox.  A
+		 * server that refuses only lengthens a takeover after a host's death. */
+		char *why = NULL;
+		if (!db_exec(mb->db, MAILBOX_SESSION_SETTINGS, &why))
+			log_warn("mailbox=%s event=no_keepalives: the server's TCP keepalives stay "
+			         "as configured there: %s",
+			         mb->name, why ? why : "out of memory");
+		free(why);
 		/* New tickets refer to the configured queues: make sure they exist. */
 		if (!route_sync_queues(mb->db, mb->rt->cfg, error_r)) {
 			drop_db(mb);
@@ -93,7 +115,11 @@ static bool ensure_db(struct mailbox *mb, struct runtime *rt, char **error_r)
 }
 
 /* Whoever holds the advisory lock polls the mailbox: with several daemons
- * on one database each mailbox is read by one of them. */
+ * on one database each mailbox is read by one of them.  The lock is a
+ * session lock on the connection that also stores the mail, so a daemon
+ * that lost its session can commit nothing more for the mailbox: the new
+ * holder never works beside an old one, whatever the old one's IMAP
+ * session still does (a move after its last commit changes nothing). */
 static bool ensure_lock(struct mailbox *mb, bool *held_r, char **error_r)
 {
 	const char *params[1] = {mb->name};
@@ -114,6 +140,9 @@ static bool ensure_lock(struct mailbox *mb, bool *held_r, char **error_r)
 	PQclear(res);
 	if (!mb->locked && !mb->told_lock_held)
 		log_info("mailbox=%s event=standby reason=\"another daemon polls it\"", mb->name);
+	if (mb->locked)
+		log_info("mailbox=%s event=locked%s", mb->name,
+		         mb->told_lock_held ? " reason=\"taken over from another daemon\"" : "");
 	mb->told_lock_held = !mb->locked;
 	*held_r = mb->locked;
 	return true;
@@ -412,7 +441,7 @@ static bool mailbox_round(struct mailbox *mb, struct runtime *rt, char **error_r
 	if (!held) {
 		metrics_mailbox(mb->name, METRICS_MB_STANDBY, NULL);
 		drop_imap(mb);
-		worker_sleep(mb->worker, cm->poll_interval * 1000);
+		worker_sleep(mb->worker, MAILBOX_STANDBY_RETRY_MS);
 		return true;
 	}
 	if (!ensure_imap(mb, cm, error_r))

@@ -1133,10 +1133,15 @@ static bool send_one(PGconn *conn, const struct outbox_settings *set,
 		}
 	}
 	smtp_result_clear(&r);
+	bool held_back = d.error != NULL;
 	free(d.error);
 	double delay_s = outbox_backoff(set, c->attempts, random01());
 	ok = record(conn, c, status, code, text, delay_s, gave_up, final, error_r);
-	if (!ok && d.marked)
+	/* Kept when the "." went out, and also when it was held back because
+	 * the data_end_at commit failed: a commit whose connection broke may
+	 * still have happened (on a standby promoted since, say), and settle()
+	 * must not take such a row for sent. */
+	if (!ok && (d.marked || held_back))
 		remember(c, status, code, text, delay_s, gave_up);
 	free(text);
 	if (!ok)

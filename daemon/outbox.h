@@ -53,15 +53,19 @@
  * process, and every outbox_send_due() records those first, guarded by
  * their attempt_id, so a 5xx or 4xx the relay gave is not lost to the
  * outage (at most 64 are kept; beyond that the oldest falls back to the
- * next rule).  Then, before each claim, outbox_send_due() settles the
- * sender's own ended claims (same sender_id: a database failure stopped
- * its round, and recover_claims() ended their leases on reconnect) that
- * have data_end_at: the process lived on, so the "." went out and the
- * relay took or refused the mail; such a row becomes 'sent' (sent_at =
- * data_end_at), noted "delivery not confirmed: the sender stopped after
- * the end of data", counted as unconfirmed, never resent.  So a database
- * outage between the relay's 250 and the commit of 'sent' no longer
- * duplicates a mail, and one before the end of data holds the "." back.
+ * next rule).  So is the outcome of a "." held back because the commit of
+ * data_end_at failed: a commit whose connection broke may have happened
+ * all the same (a primary lost mid-commit whose standby, promoted, has
+ * it), and such a row was never sent.  Then, before each claim,
+ * outbox_send_due() settles the sender's own ended claims (same
+ * sender_id: a database failure stopped its round, and recover_claims()
+ * ended their leases on reconnect) that have data_end_at: the process
+ * lived on, so the "." went out and the relay took or refused the mail;
+ * such a row becomes 'sent' (sent_at = data_end_at), noted "delivery not
+ * confirmed: the sender stopped after the end of data", counted as
+ * unconfirmed, never resent.  So a database outage between the relay's
+ * 250 and the commit of 'sent' no longer duplicates a mail, and one before
+ * the end of data holds the "." back.
  * The claims of a process that died are claimed again (counted as
  * recovered, noted "did not finish ... before/after the end of data"):
  * without data_end_at the relay never saw the "."; with it, the crash may

@@ -113,8 +113,14 @@ static bool ensure_db(struct sender *s, const struct runtime *rt, char **error_r
 	 * crash of PostgreSQL itself loses (a claim, data_end_at, 'sent') makes
 	 * a row be sent again, never lost, since the row itself was written
 	 * durably by intake.  It shortens the window for a duplicate (see
-	 * outbox.h) by the flush and keeps the flushes off intake's path. */
-	if (!db_exec(s->db, "SET synchronous_commit = off", error_r) ||
+	 * outbox.h) by the flush and keeps the flushes off intake's path.
+	 * Except where the server has synchronous standbys: the admin asked
+	 * that a failover lose no commit, and a promoted standby that lacks a
+	 * sender's last records would send those mails again. */
+	if (!db_exec(s->db,
+	             "SELECT CASE WHEN current_setting('synchronous_standby_names') = ''"
+	             " THEN set_config('synchronous_commit', 'off', false) END",
+	             error_r) ||
 	    !db_exec(s->db, "LISTEN outbox", error_r) || !recover_claims(s, error_r)) {
 		drop_db(s);
 		return false;
