@@ -14,5 +14,7 @@ int ctl_token(int argc, char **argv, const char *config_path);
 int ctl_bridge(int argc, char **argv, const char *config_path);
 int ctl_org(int argc, char **argv, const char *config_path);
 int ctl_cost(int argc, char **argv, const char *config_path);
+int ctl_status(int argc, char **argv, const char *config_path);
+int ctl_check(int argc, char **argv, const char *config_path);
 
 #endif
