@@ -120,9 +120,9 @@ struct session_ctx {
 	const char *data; /* the message as sent */
 	size_t len, pos;
 	const struct smtp_hook *hook;
-	bool hook_done, hook_ok; /* before_dot ran (once), and what it said */
+	bool hook_done, hook_ok;   /* before_dot ran (once), and what it said */
 	bool probe, probe_reached; /* smtp_probe(): stop at DATA; the relay said 354 */
-	const char *problem;     /* first session-level trouble an event reported */
+	const char *problem;       /* first session-level trouble an event reported */
 	/* The last complete reply line read, assembled by the monitor: it is the
 	 * only place libesmtp leaves a greeting's, EHLO's or AUTH's refusal. */
 	char line[SMTP_LINE_MAX];
@@ -823,9 +823,9 @@ bool smtp_probe(const struct smtp_settings *set, char **error_r)
 	if (c.probe_reached && !c.auth_blocked)
 		goto done;
 	judge(&res, &c, ok, msg, rs, rcpts);
-	*error_r = res.error != NULL ? res.error
-	                             : fmt("smtp %s:%u: the session ended before DATA", set->host,
-	                                   set->port);
+	*error_r = res.error != NULL
+	               ? res.error
+	               : fmt("smtp %s:%u: the session ended before DATA", set->host, set->port);
 	res.error = NULL;
 	free(res.text);
 done:

@@ -91,8 +91,9 @@ static void check_database(struct check *ck, const struct config *cfg, const cha
 			            "upgrade seutudesk",
 			            st.db_version, migrate_set_latest(set));
 		else if (st.pending > 0)
-			error = fmt("version %u, %zu migration(s) pending: run 'seutudeskctl migrate'",
-			            st.db_version, st.pending);
+			error =
+			    fmt("version %u, %zu migration(s) pending: run 'seutudeskctl migrate'",
+			        st.db_version, st.pending);
 	}
 	report(ck, "database schema version", error);
 	migrate_set_free(&set);
@@ -119,12 +120,14 @@ static void check_mailbox(struct check *ck, const struct config_mailbox *cm)
 		/* The daemon creates the processed folder at its first move, so
 		 * only say that it is not there yet. */
 		error = NULL;
-		snprintf(what, sizeof(what), "mailbox %s: folder %s", cm->name, cm->processed_folder);
+		snprintf(what, sizeof(what), "mailbox %s: folder %s", cm->name,
+		         cm->processed_folder);
 		if (imap_select(imap, cm->processed_folder, &uidvalidity, &uidnext, &error))
 			printf("%-34s ok\n", what);
 		else
-			printf("%-34s ok (not there yet: the daemon creates it at its first move)\n",
-			       what);
+			printf(
+			    "%-34s ok (not there yet: the daemon creates it at its first move)\n",
+			    what);
 		free(error);
 	}
 	imap_close(&imap);
@@ -140,12 +143,10 @@ static void check_relay(struct check *ck, const struct runtime *rt)
 
 int ctl_check(int argc, char **argv, const char *config_path)
 {
-	static const struct option opts[] = {{"no-network", no_argument, NULL, 'n'},
-	                                     {"no-imap", no_argument, NULL, 'i'},
-	                                     {"no-smtp", no_argument, NULL, 's'},
-	                                     {"sql-dir", required_argument, NULL, 'd'},
-	                                     {"help", no_argument, NULL, 'h'},
-	                                     {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {
+	    {"no-network", no_argument, NULL, 'n'}, {"no-imap", no_argument, NULL, 'i'},
+	    {"no-smtp", no_argument, NULL, 's'},    {"sql-dir", required_argument, NULL, 'd'},
+	    {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0}};
 	const char *sql_dir = CHECK_DEFAULT_SQL_DIR;
 	bool imap = true, smtp = true;
 	struct check ck = {0};

@@ -112,7 +112,8 @@ static bool get_schema(PGconn *conn, const char *sql_dir, json_t *doc, char **er
 	              "matches", st.db_version == migrate_set_latest(set) && st.pending == 0);
 	json_object_set_new(doc, "schema", o);
 	if (st.newer)
-		attention(doc, "the database's schema %u is newer than this program's %u: upgrade "
+		attention(doc,
+		          "the database's schema %u is newer than this program's %u: upgrade "
 		          "seutudesk",
 		          st.db_version, migrate_set_latest(set));
 	else if (st.pending > 0)
@@ -127,9 +128,9 @@ static bool get_schema(PGconn *conn, const char *sql_dir, json_t *doc, char **er
 static bool get_mailboxes(PGconn *conn, const struct config *cfg, const struct status_opts *o,
                           json_t *doc, char **error_r)
 {
-	static const char *const names[] = {"#uidvalidity", "#last_uid", "updated_at",
-	                                    "last_at", "last_outcome", "#last_ticket",
-	                                    "#age_seconds", "polled_by", NULL};
+	static const char *const names[] = {"#uidvalidity", "#last_uid",    "updated_at",
+	                                    "last_at",      "last_outcome", "#last_ticket",
+	                                    "#age_seconds", "polled_by",    NULL};
 	static const char sql[] =
 	    "SELECT s.uidvalidity, s.last_uid, s.updated_at, l.at, l.outcome, l.ticket,"
 	    " extract(epoch FROM now() - coalesce(l.at, s.updated_at))::bigint,"
@@ -176,20 +177,21 @@ static json_t *first_row(json_t *r)
 
 static bool get_outbox(PGconn *conn, json_t *doc, char **error_r)
 {
-	static const char *const names[] = {"#queued", "#retrying", "#oldest_seconds",
-	                                    "#failed", "#failed_24h", "#sent_24h", NULL};
-	json_t *r = rows(conn,
-	                 "SELECT count(*) FILTER (WHERE status IN ('queued', 'sending')),"
-	                 " count(*) FILTER (WHERE status IN ('queued', 'sending') AND attempts > 0),"
-	                 " extract(epoch FROM now() - min(created_at) FILTER (WHERE status IN "
-	                 "  ('queued', 'sending')))::bigint,"
-	                 " count(*) FILTER (WHERE status = 'failed'),"
-	                 " count(*) FILTER (WHERE status = 'failed' AND failed_at > now() - "
-	                 "  interval '24 hours'),"
-	                 " count(*) FILTER (WHERE status = 'sent' AND sent_at > now() - "
-	                 "  interval '24 hours')"
-	                 " FROM outbox WHERE status <> 'sent' OR sent_at > now() - interval '24 hours'",
-	                 0, NULL, names, error_r);
+	static const char *const names[] = {
+	    "#queued", "#retrying", "#oldest_seconds", "#failed", "#failed_24h", "#sent_24h", NULL};
+	json_t *r =
+	    rows(conn,
+	         "SELECT count(*) FILTER (WHERE status IN ('queued', 'sending')),"
+	         " count(*) FILTER (WHERE status IN ('queued', 'sending') AND attempts > 0),"
+	         " extract(epoch FROM now() - min(created_at) FILTER (WHERE status IN "
+	         "  ('queued', 'sending')))::bigint,"
+	         " count(*) FILTER (WHERE status = 'failed'),"
+	         " count(*) FILTER (WHERE status = 'failed' AND failed_at > now() - "
+	         "  interval '24 hours'),"
+	         " count(*) FILTER (WHERE status = 'sent' AND sent_at > now() - "
+	         "  interval '24 hours')"
+	         " FROM outbox WHERE status <> 'sent' OR sent_at > now() - interval '24 hours'",
+	         0, NULL, names, error_r);
 	json_t *o;
 
 	if (r == NULL)
@@ -197,7 +199,8 @@ static bool get_outbox(PGconn *conn, json_t *doc, char **error_r)
 	o = first_row(r);
 	json_object_set_new(doc, "outbox", o);
 	if (json_integer_value(json_object_get(o, "retrying")) > 0)
-		attention(doc, "outbox: %lld message(s) waiting for a retry (the relay refused or "
+		attention(doc,
+		          "outbox: %lld message(s) waiting for a retry (the relay refused or "
 		          "could not be reached; see 'seutudeskctl check')",
 		          (long long)json_integer_value(json_object_get(o, "retrying")));
 	if (json_integer_value(json_object_get(o, "failed_24h")) > 0)
@@ -225,7 +228,8 @@ static bool get_sla(PGconn *conn, json_t *doc, char **error_r)
 	o = first_row(r);
 	json_object_set_new(doc, "sla_timers", o);
 	if (json_integer_value(json_object_get(o, "late")) > 0)
-		attention(doc, "SLA: %lld timer(s) should have fired over 5 minutes ago (is a daemon "
+		attention(doc,
+		          "SLA: %lld timer(s) should have fired over 5 minutes ago (is a daemon "
 		          "running?)",
 		          (long long)json_integer_value(json_object_get(o, "late")));
 	return true;
@@ -233,8 +237,8 @@ static bool get_sla(PGconn *conn, json_t *doc, char **error_r)
 
 static bool get_bridges(PGconn *conn, const struct status_opts *o, json_t *doc, char **error_r)
 {
-	static const char *const names[] = {"name", "kind", "active", "last_seen_at",
-	                                    "#silent_seconds", NULL};
+	static const char *const names[] = {
+	    "name", "kind", "active", "last_seen_at", "#silent_seconds", NULL};
 	json_t *r = rows(conn,
 	                 "SELECT name, kind, CASE WHEN active THEN 'yes' ELSE 'no' END,"
 	                 " last_seen_at, extract(epoch FROM now() - last_seen_at)::bigint"
@@ -246,7 +250,8 @@ static bool get_bridges(PGconn *conn, const struct status_opts *o, json_t *doc, 
 	if (r == NULL)
 		return false;
 	json_object_set_new(doc, "bridges", r);
-	json_array_foreach (r, i, b) {
+	json_array_foreach(r, i, b)
+	{
 		json_t *silent = json_object_get(b, "silent_seconds");
 		if (strcmp(json_string_value(json_object_get(b, "active")), "yes") == 0 &&
 		    json_is_integer(silent) && o->bridge_gone > 0 &&
@@ -262,12 +267,13 @@ static bool get_bridges(PGconn *conn, const struct status_opts *o, json_t *doc, 
 static bool get_daemons(PGconn *conn, json_t *doc, char **error_r)
 {
 	static const char *const names[] = {"host", "#connections", "since", NULL};
-	json_t *r = rows(conn,
-	                 "SELECT coalesce(host(client_addr), 'local'), count(*),"
-	                 " min(backend_start) FROM pg_stat_activity"
-	                 " WHERE datname = current_database() AND application_name LIKE 'seutudeskd%'"
-	                 " GROUP BY 1 ORDER BY 1",
-	                 0, NULL, names, error_r);
+	json_t *r =
+	    rows(conn,
+	         "SELECT coalesce(host(client_addr), 'local'), count(*),"
+	         " min(backend_start) FROM pg_stat_activity"
+	         " WHERE datname = current_database() AND application_name LIKE 'seutudeskd%'"
+	         " GROUP BY 1 ORDER BY 1",
+	         0, NULL, names, error_r);
 
 	if (r == NULL)
 		return false;
@@ -358,25 +364,27 @@ static void render(const json_t *doc, FILE *out)
 {
 	const json_t *sch = json_object_get(doc, "schema"), *ob = json_object_get(doc, "outbox"),
 	             *sla = json_object_get(doc, "sla_timers"), *v;
-	char b1[48], b2[48];
+	char b1[48], b2[48], b3[24];
 	size_t i;
 
-	fprintf(out, "Schema        version %lld (this program's %lld): %s\n", i_of(sch, "database"),
-	        i_of(sch, "program"),
+	fprintf(out, "Schema        version %lld (this program's %lld): %s\n",
+	        i_of(sch, "database"), i_of(sch, "program"),
 	        json_is_true(json_object_get(sch, "matches")) ? "matches" : "DOES NOT MATCH");
 
 	fprintf(out, "\nMailboxes\n");
 	if (json_array_size(json_object_get(doc, "mailboxes")) == 0)
 		fprintf(out, "  (none configured)\n");
-	json_array_foreach (json_object_get(doc, "mailboxes"), i, v) {
+	json_array_foreach(json_object_get(doc, "mailboxes"), i, v)
+	{
 		if (json_is_integer(json_object_get(v, "last_uid")))
 			fprintf(out, "  %-14s last intake %s (%s ago), UID %lld, %s%s%s\n",
 			        s_of(v, "name"), when(v, "last_at", b1, sizeof(b1)),
 			        age(v, "age_seconds", b2, sizeof(b2)), i_of(v, "last_uid"),
 			        s_of(v, "last_outcome"),
-			        json_is_integer(json_object_get(v, "last_ticket")) ? ", ticket " : "",
+			        json_is_integer(json_object_get(v, "last_ticket")) ? ", ticket "
+			                                                           : "",
 			        json_is_integer(json_object_get(v, "last_ticket"))
-			            ? (snprintf(b1, sizeof(b1), "%lld", i_of(v, "last_ticket")), b1)
+			            ? (snprintf(b3, sizeof(b3), "%lld", i_of(v, "last_ticket")), b3)
 			            : "");
 		else
 			fprintf(out, "  %-14s no intake yet\n", s_of(v, "name"));
@@ -385,46 +393,49 @@ static void render(const json_t *doc, FILE *out)
 		                                                        : "no daemon");
 	}
 
-	fprintf(out, "\nOutbox        %lld queued (%lld waiting for a retry), oldest %s; "
-	             "%lld sent and %lld failed in 24 h, %lld failed in all\n",
-	        i_of(ob, "queued"), i_of(ob, "retrying"), age(ob, "oldest_seconds", b1, sizeof(b1)),
+	fprintf(out,
+	        "\nOutbox        %lld queued (%lld waiting for a retry)%s%s; "
+	        "%lld sent and %lld failed in 24 h, %lld failed in all\n",
+	        i_of(ob, "queued"), i_of(ob, "retrying"), i_of(ob, "queued") > 0 ? ", oldest " : "",
+	        i_of(ob, "queued") > 0 ? age(ob, "oldest_seconds", b1, sizeof(b1)) : "",
 	        i_of(ob, "sent_24h"), i_of(ob, "failed_24h"), i_of(ob, "failed"));
-	fprintf(out, "SLA timers    %lld running: %lld past the warning, %lld overdue, %lld late to "
-	             "fire\n",
+	fprintf(out,
+	        "SLA timers    %lld running: %lld past the warning, %lld overdue, %lld late to "
+	        "fire\n",
 	        i_of(sla, "running"), i_of(sla, "due"), i_of(sla, "overdue"), i_of(sla, "late"));
 
 	fprintf(out, "\nChat bridges\n");
 	if (json_array_size(json_object_get(doc, "bridges")) == 0)
 		fprintf(out, "  (none)\n");
-	json_array_foreach (json_object_get(doc, "bridges"), i, v)
-		fprintf(out, "  %-14s %-8s %s, last call %s%s%s%s\n", s_of(v, "name"), s_of(v, "kind"),
-		        strcmp(s_of(v, "active"), "yes") == 0 ? "active" : "disabled",
-		        when(v, "last_seen_at", b1, sizeof(b1)),
-		        json_is_integer(json_object_get(v, "silent_seconds")) ? " (" : "",
-		        json_is_integer(json_object_get(v, "silent_seconds"))
-		            ? age(v, "silent_seconds", b2, sizeof(b2))
-		            : "",
-		        json_is_integer(json_object_get(v, "silent_seconds")) ? " ago)" : "");
+	json_array_foreach(json_object_get(doc, "bridges"), i, v)
+	    fprintf(out, "  %-14s %-8s %s, last call %s%s%s%s\n", s_of(v, "name"), s_of(v, "kind"),
+	            strcmp(s_of(v, "active"), "yes") == 0 ? "active" : "disabled",
+	            when(v, "last_seen_at", b1, sizeof(b1)),
+	            json_is_integer(json_object_get(v, "silent_seconds")) ? " (" : "",
+	            json_is_integer(json_object_get(v, "silent_seconds"))
+	                ? age(v, "silent_seconds", b2, sizeof(b2))
+	                : "",
+	            json_is_integer(json_object_get(v, "silent_seconds")) ? " ago)" : "");
 
 	fprintf(out, "\nDaemons connected\n");
 	if (json_array_size(json_object_get(doc, "daemons")) == 0)
 		fprintf(out, "  (none)\n");
-	json_array_foreach (json_object_get(doc, "daemons"), i, v)
-		fprintf(out, "  %-14s %lld connections, since %s\n", s_of(v, "host"),
-		        i_of(v, "connections"), when(v, "since", b1, sizeof(b1)));
+	json_array_foreach(json_object_get(doc, "daemons"), i, v)
+	    fprintf(out, "  %-14s %lld connections, since %s\n", s_of(v, "host"),
+	            i_of(v, "connections"), when(v, "since", b1, sizeof(b1)));
 
 	fprintf(out, "\nOpen tickets  %-14s %6s %6s %8s\n", "queue", "new", "open", "pending");
-	json_array_foreach (json_object_get(doc, "queues"), i, v)
-		fprintf(out, "              %-14s %6lld %6lld %8lld\n", s_of(v, "queue"), i_of(v, "new"),
-		        i_of(v, "open"), i_of(v, "pending"));
+	json_array_foreach(json_object_get(doc, "queues"), i, v)
+	    fprintf(out, "              %-14s %6lld %6lld %8lld\n", s_of(v, "queue"),
+	            i_of(v, "new"), i_of(v, "open"), i_of(v, "pending"));
 
 	if (json_array_size(json_object_get(doc, "attention")) == 0) {
 		fprintf(out, "\nAll is well.\n");
 		return;
 	}
 	fprintf(out, "\nNeeds attention\n");
-	json_array_foreach (json_object_get(doc, "attention"), i, v)
-		fprintf(out, "  - %s\n", json_string_value(v));
+	json_array_foreach(json_object_get(doc, "attention"), i, v)
+	    fprintf(out, "  - %s\n", json_string_value(v));
 }
 
 int ctl_status(int argc, char **argv, const char *config_path)
@@ -435,8 +446,8 @@ int ctl_status(int argc, char **argv, const char *config_path)
 	                                     {"sql-dir", required_argument, NULL, 'd'},
 	                                     {"help", no_argument, NULL, 'h'},
 	                                     {NULL, 0, NULL, 0}};
-	struct status_opts o = {.sql_dir = STATUS_DEFAULT_SQL_DIR, .stale = 3 * 86400,
-	                        .bridge_gone = 600};
+	struct status_opts o = {
+	    .sql_dir = STATUS_DEFAULT_SQL_DIR, .stale = 3 * 86400, .bridge_gone = 600};
 	bool json = false;
 	struct config *cfg = NULL;
 	PGconn *conn = NULL;
@@ -452,8 +463,9 @@ int ctl_status(int argc, char **argv, const char *config_path)
 		case 's':
 		case 'b':
 			if (!config_parse_duration(optarg, c == 's' ? &o.stale : &o.bridge_gone)) {
-				fprintf(stderr, "seutudeskctl status: '%s' is not a duration (e.g. 3d, "
-				                "12h, 10m)\n",
+				fprintf(stderr,
+				        "seutudeskctl status: '%s' is not a duration (e.g. 3d, "
+				        "12h, 10m)\n",
 				        optarg);
 				return 2;
 			}

@@ -1930,7 +1930,8 @@ static bool send_progress(struct tx *tx, size_t from, size_t count)
 		for (size_t j = i + 1; j < from + count; j++)
 			if (tx->items[j].src.external_id == NULL &&
 			    tx->items[j].src.uidvalidity == src->uidvalidity &&
-			    tx->items[j].src.uid > top && strcmp(tx->items[j].src.mailbox, src->mailbox) == 0)
+			    tx->items[j].src.uid > top &&
+			    strcmp(tx->items[j].src.mailbox, src->mailbox) == 0)
 				top = tx->items[j].src.uid;
 		struct params pp = {.n = 0};
 		p_text(&pp, src->mailbox);
