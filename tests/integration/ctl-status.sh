@@ -5,16 +5,20 @@
 #   with a failing relay; a crash after the intake commit and before the
 #   IMAP ack (SEUTUDESKD_TEST_DIE_AFTER_COMMIT) leaves mailbox_state true,
 #   and a state left behind is corrected when the daemon takes the mailbox;
-#   check with everything up, a wrong password, a missing folder, the relay
-#   down, the database down and a bad config; status's exit 2.
+#   check with everything up, a wrong password, a missing folder, imaps with
+#   the test CA and STARTTLS without it, AUTH at the relay with the right and
+#   a wrong password, the relay down, the database down and a bad config;
+#   status's exit 2.
 
 : "${top_srcdir:?}" "${top_builddir:?}"
 . "$top_srcdir/tests/lib/stack.sh"
 . "$top_srcdir/tests/lib/tap.sh"
 
-for t in doveadm jq; do
+for t in doveadm jq openssl; do
 	command -v $t >/dev/null || { echo "1..0 # SKIP $t is not installed"; exit 0; }
 done
+DOVECOT_TLS=1 # a test CA, STARTTLS and imaps besides the plain port
+export DOVECOT_TLS
 if ! stack_start; then
 	echo "Bail out! the test stack did not start"
 	exit 0
@@ -175,6 +179,40 @@ check
 ok $((1 - $?)) "a missing folder: exit 1"
 has "$OUT" '^mailbox support: folder Nowhere  *FAILED: ' "a missing folder: its line fails"
 has "$OUT" '^mailbox support: login  *ok' "while the login is ok"
+
+# The mailbox over TLS, as configured: the test CA trusted, then not.
+CONF=$STACK_DIR/imaps.conf
+sed -e "s|^tls = none|tls = imaps\ntls_ca_file = $DOVECOT_CA|" \
+	-e "s|^port = $DOVECOT_PORT|port = $DOVECOT_IMAPS_PORT|" "$STACK_CONF" >"$CONF"
+check --no-smtp
+is "$?" 0 "imaps with the CA that issued the certificate: exit 0"
+has "$OUT" '^mailbox support: login  *ok' "imaps: the login line is ok"
+CONF=$STACK_DIR/starttls.conf
+sed -e "s|^tls = none|tls = starttls|" "$STACK_CONF" >"$CONF"
+check --no-smtp
+ok $((1 - $?)) "STARTTLS with a certificate the system does not trust: exit 1"
+grep '^mailbox' "$OUT" | sed 's/^/#   /'
+has "$OUT" '^mailbox support: login  *FAILED: .*certificate' \
+	"STARTTLS: the login line names the certificate"
+
+# AUTH at the relay, as configured: the right password, then a wrong one.
+printf 'relay:right\n' >"$SMTP_DIR/auth"
+printf 'right\n' >"$STACK_DIR/smtp-right.pass"
+printf 'wrong\n' >"$STACK_DIR/smtp-wrong.pass"
+for pw in right wrong; do
+	sed "s|^timeout = 10s|timeout = 10s\nuser = relay\npassword_file = $STACK_DIR/smtp-$pw.pass|" \
+		"$STACK_CONF" >"$STACK_DIR/auth-$pw.conf"
+done
+CONF=$STACK_DIR/auth-right.conf
+check --no-imap
+is "$?" 0 "AUTH with the right password: exit 0"
+CONF=$STACK_DIR/auth-wrong.conf
+check --no-imap
+ok $((1 - $?)) "AUTH with a wrong password: exit 1"
+grep '^relay' "$OUT" | sed 's/^/#   /'
+has "$OUT" "^relay 127.0.0.1:$SMTP_PORT  *FAILED: .*authentication as relay failed: 535" \
+	"AUTH with a wrong password: the relay's line says the authentication failed"
+rm -f "$SMTP_DIR/auth"
 
 CONF=
 smtp_down
