@@ -360,11 +360,41 @@ static const char *when(const json_t *o, const char *key, char *buf, size_t size
 	return buf;
 }
 
+/* A mailbox's first line: its last intake. */
+static void render_mailbox(const json_t *v, FILE *out)
+{
+	/* the log row may be gone (retention): then the state's own time */
+	const char *at = json_is_string(json_object_get(v, "last_at")) ? "last_at" : "updated_at";
+	char b1[48], b2[48], ticket[32] = "";
+
+	if (!json_is_integer(json_object_get(v, "last_uid"))) {
+		fprintf(out, "  %-14s no intake yet\n", s_of(v, "name"));
+		return;
+	}
+	if (json_is_integer(json_object_get(v, "last_ticket")))
+		snprintf(ticket, sizeof(ticket), ", ticket %lld", i_of(v, "last_ticket"));
+	fprintf(out, "  %-14s last intake %s (%s ago), UID %lld, %s%s\n", s_of(v, "name"),
+	        when(v, at, b1, sizeof(b1)), age(v, "age_seconds", b2, sizeof(b2)),
+	        i_of(v, "last_uid"), s_of(v, "last_outcome"), ticket);
+}
+
+/* A bridge's line: its last call. */
+static void render_bridge(const json_t *v, FILE *out)
+{
+	char b1[48], b2[48], ago[64] = "";
+
+	if (json_is_integer(json_object_get(v, "silent_seconds")))
+		snprintf(ago, sizeof(ago), " (%s ago)", age(v, "silent_seconds", b2, sizeof(b2)));
+	fprintf(out, "  %-14s %-8s %s, last call %s%s\n", s_of(v, "name"), s_of(v, "kind"),
+	        strcmp(s_of(v, "active"), "yes") == 0 ? "active" : "disabled",
+	        when(v, "last_seen_at", b1, sizeof(b1)), ago);
+}
+
 static void render(const json_t *doc, FILE *out)
 {
 	const json_t *sch = json_object_get(doc, "schema"), *ob = json_object_get(doc, "outbox"),
 	             *sla = json_object_get(doc, "sla_timers"), *v;
-	char b1[48], b2[48], b3[24];
+	char b1[48];
 	size_t i;
 
 	fprintf(out, "Schema        version %lld (this program's %lld): %s\n",
@@ -376,18 +406,7 @@ static void render(const json_t *doc, FILE *out)
 		fprintf(out, "  (none configured)\n");
 	json_array_foreach(json_object_get(doc, "mailboxes"), i, v)
 	{
-		if (json_is_integer(json_object_get(v, "last_uid")))
-			fprintf(out, "  %-14s last intake %s (%s ago), UID %lld, %s%s%s\n",
-			        s_of(v, "name"), when(v, "last_at", b1, sizeof(b1)),
-			        age(v, "age_seconds", b2, sizeof(b2)), i_of(v, "last_uid"),
-			        s_of(v, "last_outcome"),
-			        json_is_integer(json_object_get(v, "last_ticket")) ? ", ticket "
-			                                                           : "",
-			        json_is_integer(json_object_get(v, "last_ticket"))
-			            ? (snprintf(b3, sizeof(b3), "%lld", i_of(v, "last_ticket")), b3)
-			            : "");
-		else
-			fprintf(out, "  %-14s no intake yet\n", s_of(v, "name"));
+		render_mailbox(v, out);
 		fprintf(out, "  %-14s folder %s, polled by %s\n", "", s_of(v, "folder"),
 		        json_is_string(json_object_get(v, "polled_by")) ? s_of(v, "polled_by")
 		                                                        : "no daemon");
@@ -407,27 +426,23 @@ static void render(const json_t *doc, FILE *out)
 	fprintf(out, "\nChat bridges\n");
 	if (json_array_size(json_object_get(doc, "bridges")) == 0)
 		fprintf(out, "  (none)\n");
-	json_array_foreach(json_object_get(doc, "bridges"), i, v)
-	    fprintf(out, "  %-14s %-8s %s, last call %s%s%s%s\n", s_of(v, "name"), s_of(v, "kind"),
-	            strcmp(s_of(v, "active"), "yes") == 0 ? "active" : "disabled",
-	            when(v, "last_seen_at", b1, sizeof(b1)),
-	            json_is_integer(json_object_get(v, "silent_seconds")) ? " (" : "",
-	            json_is_integer(json_object_get(v, "silent_seconds"))
-	                ? age(v, "silent_seconds", b2, sizeof(b2))
-	                : "",
-	            json_is_integer(json_object_get(v, "silent_seconds")) ? " ago)" : "");
+	json_array_foreach(json_object_get(doc, "bridges"), i, v) { render_bridge(v, out); }
 
 	fprintf(out, "\nDaemons connected\n");
 	if (json_array_size(json_object_get(doc, "daemons")) == 0)
 		fprintf(out, "  (none)\n");
 	json_array_foreach(json_object_get(doc, "daemons"), i, v)
-	    fprintf(out, "  %-14s %lld connections, since %s\n", s_of(v, "host"),
-	            i_of(v, "connections"), when(v, "since", b1, sizeof(b1)));
+	{
+		fprintf(out, "  %-14s %lld connections, since %s\n", s_of(v, "host"),
+		        i_of(v, "connections"), when(v, "since", b1, sizeof(b1)));
+	}
 
 	fprintf(out, "\nOpen tickets  %-14s %6s %6s %8s\n", "queue", "new", "open", "pending");
 	json_array_foreach(json_object_get(doc, "queues"), i, v)
-	    fprintf(out, "              %-14s %6lld %6lld %8lld\n", s_of(v, "queue"),
-	            i_of(v, "new"), i_of(v, "open"), i_of(v, "pending"));
+	{
+		fprintf(out, "              %-14s %6lld %6lld %8lld\n", s_of(v, "queue"),
+		        i_of(v, "new"), i_of(v, "open"), i_of(v, "pending"));
+	}
 
 	if (json_array_size(json_object_get(doc, "attention")) == 0) {
 		fprintf(out, "\nAll is well.\n");
@@ -435,7 +450,9 @@ static void render(const json_t *doc, FILE *out)
 	}
 	fprintf(out, "\nNeeds attention\n");
 	json_array_foreach(json_object_get(doc, "attention"), i, v)
-	    fprintf(out, "  - %s\n", json_string_value(v));
+	{
+		fprintf(out, "  - %s\n", json_string_value(v));
+	}
 }
 
 int ctl_status(int argc, char **argv, const char *config_path)
