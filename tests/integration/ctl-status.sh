@@ -19,6 +19,7 @@ for t in doveadm jq openssl; do
 done
 DOVECOT_TLS=1 # a test CA, STARTTLS and imaps besides the plain port
 export DOVECOT_TLS
+STACK_EXTRA_CONF=$(printf '\n[sla all]\npriority = critical, high, normal, low\nfirst_response = 4h\nresolution = 8h\ncalendar = 24x7\n')
 if ! stack_start; then
 	echo "Bail out! the test stack did not start"
 	exit 0
@@ -91,6 +92,8 @@ is "$(jq_out '[.queues[] | .new + .open + .pending] | add')" \
 	"the open tickets per queue add up to the database's"
 is "$(jq_out '[.outbox.queued, .outbox.sent_24h] | @tsv')" "$(printf '0\t6')" \
 	"outbox: nothing queued, six acks sent"
+stack_wait 'SELECT count(*) FROM sla_timers' 12 30
+status --json
 is "$(jq_out '.sla_timers.running')" \
 	"$(stack_sql 'SELECT count(*) FROM sla_timers WHERE stopped_at IS NULL')" \
 	"the running SLA timers are counted"
@@ -116,8 +119,23 @@ stack_wait "SELECT count(*) FROM outbox WHERE status = 'sent'" 7 60
 status
 is "$?" 0 "once it is sent all is well again"
 
-# -- a crash between the intake commit and the IMAP ack ---------------------------------
+# -- SLA timers: past the warning, overdue, and late to fire without a daemon ------------
 daemon_stop
+stack_sql "UPDATE sla_timers SET warned_at = now() WHERE ticket = 1 AND kind = 'first_response';
+	UPDATE sla_timers SET warned_at = now(), breached_at = now()
+		WHERE ticket = 2 AND kind = 'resolution';
+	UPDATE sla_timers SET warn_at = now() - interval '10 minutes'
+		WHERE ticket = 3 AND kind = 'first_response'" >/dev/null
+status --json
+is "$? $(jq_out '[.sla_timers.running, .sla_timers.due, .sla_timers.overdue,
+	.sla_timers.late] | @tsv')" "$(printf '1 14\t1\t1\t1')" \
+	"SLA timers: 14 running, one past its warning, one overdue, one late (exit 1)"
+has "$OUT" 'SLA: 1 timer(s) should have fired over 5 minutes ago' "the late timer is named"
+status
+has "$OUT" '^SLA timers *14 running: 1 past the warning, 1 overdue, 1 late to fire' \
+	"the SLA timers' line"
+
+# -- a crash between the intake commit and the IMAP ack ---------------------------------
 mails 3 crash 3
 SEUTUDESKD_TEST_DIE_AFTER_COMMIT=1 daemon_start
 pid=$STACK_DAEMON_PID
@@ -140,6 +158,7 @@ is "$(inbox_count) $(stack_sql 'SELECT count(*) FROM tickets')" "0 10" \
 status --json
 is "$(jq_out '"\(.mailboxes[0].last_uid) \(.mailboxes[0].last_outcome)"')" "10 new" \
 	"and the empty mailbox's last intake stays UID 10"
+is "$(jq_out '.sla_timers.late')" 0 "a running daemon fired the late timer"
 
 # A state left behind (by a daemon that updated it after the IMAP ack) is
 # corrected from intake_log when a daemon takes the mailbox, though it is empty.
