@@ -46,6 +46,25 @@ static void status_usage(FILE *out)
 	        STATUS_DEFAULT_SQL_DIR);
 }
 
+/* "3 d 4 h", "12 min", "40 s". */
+static const char *age(const json_t *o, const char *key, char *buf, size_t size)
+{
+	const json_t *v = json_object_get(o, key);
+	long long s = (long long)json_integer_value(v);
+
+	if (!json_is_integer(v))
+		snprintf(buf, size, "-");
+	else if (s >= 86400)
+		snprintf(buf, size, "%lld d %lld h", s / 86400, s % 86400 / 3600);
+	else if (s >= 3600)
+		snprintf(buf, size, "%lld h %lld min", s / 3600, s % 3600 / 60);
+	else if (s >= 60)
+		snprintf(buf, size, "%lld min", s / 60);
+	else
+		snprintf(buf, size, "%lld s", s);
+	return buf;
+}
+
 static void attention(json_t *doc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void attention(json_t *doc, const char *fmt, ...)
 {
@@ -159,11 +178,12 @@ static bool get_mailboxes(PGconn *conn, const struct config *cfg, const struct s
 		json_array_append_new(list, m);
 		if (json_is_null(json_object_get(m, "polled_by")))
 			attention(doc, "mailbox %s: no daemon polls it", cm->name);
-		json_int_t age = json_integer_value(json_object_get(m, "age_seconds"));
+		json_int_t secs = json_integer_value(json_object_get(m, "age_seconds"));
+		char buf[48];
 		if (o->stale > 0 && json_is_integer(json_object_get(m, "age_seconds")) &&
-		    (uint64_t)age > o->stale)
-			attention(doc, "mailbox %s: no intake for %lld hours", cm->name,
-			          (long long)age / 3600);
+		    (uint64_t)secs > o->stale)
+			attention(doc, "mailbox %s: no intake for %s", cm->name,
+			          age(m, "age_seconds", buf, sizeof(buf)));
 	}
 	return true;
 }
@@ -246,6 +266,7 @@ static bool get_bridges(PGconn *conn, const struct status_opts *o, json_t *doc, 
 	                 0, NULL, names, error_r);
 	size_t i;
 	json_t *b;
+	char buf[48];
 
 	if (r == NULL)
 		return false;
@@ -256,9 +277,9 @@ static bool get_bridges(PGconn *conn, const struct status_opts *o, json_t *doc, 
 		if (strcmp(json_string_value(json_object_get(b, "active")), "yes") == 0 &&
 		    json_is_integer(silent) && o->bridge_gone > 0 &&
 		    (uint64_t)json_integer_value(silent) > o->bridge_gone)
-			attention(doc, "bridge %s: not heard from for %lld minutes",
+			attention(doc, "bridge %s: not heard from for %s",
 			          json_string_value(json_object_get(b, "name")),
-			          (long long)json_integer_value(silent) / 60);
+			          age(b, "silent_seconds", buf, sizeof(buf)));
 	}
 	return true;
 }
@@ -323,25 +344,6 @@ static const char *s_of(const json_t *o, const char *key)
 static long long i_of(const json_t *o, const char *key)
 {
 	return (long long)json_integer_value(json_object_get(o, key));
-}
-
-/* "3 d 4 h", "12 min", "40 s". */
-static const char *age(const json_t *o, const char *key, char *buf, size_t size)
-{
-	const json_t *v = json_object_get(o, key);
-	long long s = (long long)json_integer_value(v);
-
-	if (!json_is_integer(v))
-		snprintf(buf, size, "-");
-	else if (s >= 86400)
-		snprintf(buf, size, "%lld d %lld h", s / 86400, s % 86400 / 3600);
-	else if (s >= 3600)
-		snprintf(buf, size, "%lld h %lld min", s / 3600, s % 3600 / 60);
-	else if (s >= 60)
-		snprintf(buf, size, "%lld min", s / 60);
-	else
-		snprintf(buf, size, "%lld s", s);
-	return buf;
 }
 
 /* A timestamp cut to the second: "2026-12-07 11:21:17+00". */

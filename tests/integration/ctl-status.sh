@@ -97,7 +97,7 @@ status --json
 is "$(jq_out '.sla_timers.running')" \
 	"$(stack_sql 'SELECT count(*) FROM sla_timers WHERE stopped_at IS NULL')" \
 	"the running SLA timers are counted"
-is "$rc $(jq_out '.attention[]')" "1 bridge webchat: not heard from for 60 minutes" \
+is "$rc $(jq_out '.attention[]')" "1 bridge webchat: not heard from for 1 h 0 min" \
 	"an active bridge silent for an hour needs attention"
 status
 sed 's/^/#   /' "$OUT"
@@ -106,6 +106,12 @@ has "$OUT" '^  support *last intake .* UID 6, new, ticket [0-9]' "the mailbox's 
 "$CTL" -c "$STACK_CONF" bridge disable webchat >/dev/null 2>&1
 status
 is "$?" 0 "a disabled bridge's silence is no concern: exit 0"
+
+sleep 2
+status --json --stale 1s
+got="$? $(jq_out '.attention[]')"
+[[ $got =~ ^1\ mailbox\ support:\ no\ intake\ for\ [0-9]+\ s$ ]]
+ok $? "--stale 1s: a mailbox without intake for seconds needs attention ($got)"
 
 # A relay that refuses: the ack waits for a retry.
 smtp_mode tempfail
