@@ -79,18 +79,23 @@ static void attention(json_t *doc, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* A cell as JSON: NULL as null, else an integer when asked for, else text. */
-static json_t *cell(const PGresult *res, int row, int col, bool integer)
+/* A cell as JSON: NULL as null, else as its name's first character asks:
+ * '#' an integer, '?' a boolean, anything else text. */
+static json_t *cell(const PGresult *res, int row, int col, char type)
 {
+	const char *v = PQgetvalue(res, row, col);
+
 	if (PQgetisnull(res, row, col))
 		return json_null();
-	if (integer)
-		return json_integer(strtoll(PQgetvalue(res, row, col), NULL, 10));
-	return json_string(PQgetvalue(res, row, col));
+	if (type == '#')
+		return json_integer(strtoll(v, NULL, 10));
+	if (type == '?')
+		return json_boolean(strcmp(v, "t") == 0);
+	return json_string(v);
 }
 
 /* Runs sql with params and turns its rows into objects named by names
- * ("#name": an integer column). */
+ * ("#name": an integer column, "?name" a boolean one). */
 static json_t *rows(PGconn *conn, const char *sql, int nparams, const char *const *params,
                     const char *const *names, char **error_r)
 {
@@ -105,8 +110,8 @@ static json_t *rows(PGconn *conn, const char *sql, int nparams, const char *cons
 	for (int r = 0; r < PQntuples(res); r++) {
 		json_t *o = json_object();
 		for (int c = 0; c < PQnfields(res) && names[c] != NULL; c++) {
-			bool integer = names[c][0] == '#';
-			json_object_set_new(o, names[c] + integer, cell(res, r, c, integer));
+			char type = names[c][0] == '#' || names[c][0] == '?' ? names[c][0] : 0;
+			json_object_set_new(o, names[c] + (type != 0), cell(res, r, c, type));
 		}
 		json_array_append_new(a, o);
 	}
@@ -260,7 +265,7 @@ static bool get_bridges(PGconn *conn, const struct status_opts *o, json_t *doc, 
 	static const char *const names[] = {
 	    "name", "kind", "active", "last_seen_at", "#silent_seconds", NULL};
 	json_t *r = rows(conn,
-	                 "SELECT name, kind, CASE WHEN active THEN 'yes' ELSE 'no' END,"
+	                 "SELECT name, kind, active,"
 	                 " last_seen_at, extract(epoch FROM now() - last_seen_at)::bigint"
 	                 " FROM bridges ORDER BY name",
 	                 0, NULL, names, error_r);
@@ -274,9 +279,8 @@ static bool get_bridges(PGconn *conn, const struct status_opts *o, json_t *doc, 
 	json_array_foreach(r, i, b)
 	{
 		json_t *silent = json_object_get(b, "silent_seconds");
-		if (strcmp(json_string_value(json_object_get(b, "active")), "yes") == 0 &&
-		    json_is_integer(silent) && o->bridge_gone > 0 &&
-		    (uint64_t)json_integer_value(silent) > o->bridge_gone)
+		if (json_is_true(json_object_get(b, "active")) && json_is_integer(silent) &&
+		    o->bridge_gone > 0 && (uint64_t)json_integer_value(silent) > o->bridge_gone)
 			attention(doc, "bridge %s: not heard from for %s",
 			          json_string_value(json_object_get(b, "name")),
 			          age(b, "silent_seconds", buf, sizeof(buf)));
@@ -388,7 +392,7 @@ static void render_bridge(const json_t *v, FILE *out)
 	if (json_is_integer(json_object_get(v, "silent_seconds")))
 		snprintf(ago, sizeof(ago), " (%s ago)", age(v, "silent_seconds", b2, sizeof(b2)));
 	fprintf(out, "  %-14s %-8s %s, last call %s%s\n", s_of(v, "name"), s_of(v, "kind"),
-	        strcmp(s_of(v, "active"), "yes") == 0 ? "active" : "disabled",
+	        json_is_true(json_object_get(v, "active")) ? "active" : "disabled",
 	        when(v, "last_seen_at", b1, sizeof(b1)), ago);
 }
 

@@ -99,6 +99,8 @@ is "$(jq_out '.sla_timers.running')" \
 	"the running SLA timers are counted"
 is "$rc $(jq_out '.attention[]')" "1 bridge webchat: not heard from for 1 h 0 min" \
 	"an active bridge silent for an hour needs attention"
+is "$(jq_out '.bridges[0] | [.name, .kind, .active, .silent_seconds >= 3600] | @tsv')" \
+	"$(printf 'webchat\twebchat\ttrue\ttrue')" "--json: the bridge"
 status
 sed 's/^/#   /' "$OUT"
 has "$OUT" '^  webchat *webchat *active, last call ' "the bridge's line"
