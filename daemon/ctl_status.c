@@ -263,7 +263,7 @@ static bool get_sla(PGconn *conn, json_t *doc, char **error_r)
 static bool get_bridges(PGconn *conn, const struct status_opts *o, json_t *doc, char **error_r)
 {
 	static const char *const names[] = {
-	    "name", "kind", "active", "last_seen_at", "#silent_seconds", NULL};
+	    "name", "kind", "?active", "last_seen_at", "#silent_seconds", NULL};
 	json_t *r = rows(conn,
 	                 "SELECT name, kind, active,"
 	                 " last_seen_at, extract(epoch FROM now() - last_seen_at)::bigint"
