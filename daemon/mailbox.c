@@ -273,11 +273,7 @@ static struct batch *batch_fetch(struct mailbox *mb, const struct imap_msg_info 
  * its IMAP ack, the moment a crash is hardest on the bookkeeping. */
 static bool test_die_after_commit(void)
 {
-	static int on = -1;
-
-	if (on < 0)
-		on = getenv("SEUTUDESKD_TEST_DIE_AFTER_COMMIT") != NULL;
-	return on;
+	return getenv("SEUTUDESKD_TEST_DIE_AFTER_COMMIT") != NULL;
 }
 
 /* Stores one prepared batch, then marks it processed on the server: only
