@@ -44,11 +44,13 @@ static void check_usage(FILE *out)
 	        CHECK_DEFAULT_SQL_DIR);
 }
 
-/* One line: "what ... ok" or "what ... FAILED: why".  Takes error. */
-static void report(struct check *ck, const char *what, char *error)
+/* One line: "what ... ok" (with note, when not NULL, in parentheses) or
+ * "what ... FAILED: why".  Takes error. */
+static void report_note(struct check *ck, const char *what, const char *note, char *error)
 {
 	if (error == NULL) {
-		printf("%-34s ok\n", what);
+		printf("%-34s ok%s%s%s\n", what, note ? " (" : "", note ? note : "",
+		       note ? ")" : "");
 		return;
 	}
 	/* one line, whatever the error holds */
@@ -58,6 +60,11 @@ static void report(struct check *ck, const char *what, char *error)
 	printf("%-34s FAILED: %s\n", what, error);
 	free(error);
 	ck->failed++;
+}
+
+static void report(struct check *ck, const char *what, char *error)
+{
+	report_note(ck, what, NULL, error);
 }
 
 static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
@@ -79,6 +86,7 @@ static void check_database(struct check *ck, const struct config *cfg, const cha
 	PGconn *conn = db_connect_config(cfg, "seutudeskctl check", &error);
 	struct migrate_set *set = NULL;
 	struct migrate_state st;
+	char note[64] = "";
 
 	report(ck, "database connection", conn == NULL ? error : NULL);
 	if (conn == NULL)
@@ -94,8 +102,9 @@ static void check_database(struct check *ck, const struct config *cfg, const cha
 			error =
 			    fmt("version %u, %zu migration(s) pending: run 'seutudeskctl migrate'",
 			        st.db_version, st.pending);
+		snprintf(note, sizeof(note), "version %u", st.db_version);
 	}
-	report(ck, "database schema version", error);
+	report_note(ck, "database schema version", note, error);
 	migrate_set_free(&set);
 	PQfinish(conn);
 }
@@ -122,12 +131,11 @@ static void check_mailbox(struct check *ck, const struct config_mailbox *cm)
 		error = NULL;
 		snprintf(what, sizeof(what), "mailbox %s: folder %s", cm->name,
 		         cm->processed_folder);
-		if (imap_select(imap, cm->processed_folder, &uidvalidity, &uidnext, &error))
-			printf("%-34s ok\n", what);
-		else
-			printf(
-			    "%-34s ok (not there yet: the daemon creates it at its first move)\n",
-			    what);
+		bool there =
+		    imap_select(imap, cm->processed_folder, &uidvalidity, &uidnext, &error);
+		report_note(ck, what,
+		            there ? NULL : "not there yet: the daemon creates it at its first move",
+		            NULL);
 		free(error);
 	}
 	imap_close(&imap);

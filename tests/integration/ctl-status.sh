@@ -177,6 +177,19 @@ stack_wait 'SELECT last_uid FROM mailbox_state' 10 30
 ok $? "a state left behind is corrected when the daemon takes the empty mailbox"
 has "$STACK_LOG" 'event=state_corrected' "and the daemon logs the correction"
 
+# A program with a migration the database lacks.
+mkdir "$STACK_DIR/newer-sql"
+cp "$SQL"/*.sql "$STACK_DIR/newer-sql/"
+echo 'SELECT 1;' >"$STACK_DIR/newer-sql/999_future.sql"
+"$CTL" -c "$STACK_CONF" status --sql-dir "$STACK_DIR/newer-sql" >"$OUT" 2>&1
+is "$?" 1 "a migration pending: status exits 1"
+has "$OUT" "^Schema .*(this program's 999): DOES NOT MATCH" "status says the schema does not match"
+has "$OUT" "1 migration(s) pending: run 'seutudeskctl migrate'" "and what to do"
+"$CTL" -c "$STACK_CONF" check --no-network --sql-dir "$STACK_DIR/newer-sql" >"$OUT" 2>&1
+is "$?" 1 "a migration pending: check exits 1"
+has "$OUT" "^database schema version  *FAILED: version [0-9]*, 1 migration(s) pending" \
+	"check's schema line fails"
+
 # -- check ------------------------------------------------------------------------------
 stack_wait "SELECT count(*) FROM outbox WHERE status = 'sent'" 10 60
 sent=$(smtp_count)
