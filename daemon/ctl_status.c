@@ -131,6 +131,13 @@ static bool get_schema(PGconn *conn, const char *sql_dir, json_t *doc, char **er
 		migrate_set_free(&set);
 		return false;
 	}
+	if (st.db_version == 0) {
+		/* nothing else can be read */
+		migrate_set_free(&set);
+		*error_r = strdup("the database has no seutudesk schema yet: run 'seutudeskctl "
+		                  "migrate'");
+		return false;
+	}
 	o = json_pack("{s:i, s:i, s:i, s:b}", "database", (json_int_t)st.db_version, "program",
 	              (json_int_t)migrate_set_latest(set), "pending", (json_int_t)st.pending,
 	              "matches", st.db_version == migrate_set_latest(set) && st.pending == 0);

@@ -274,6 +274,12 @@ status
 is "$?" 2 "status cannot reach the database: exit 2"
 has "$OUT" 'cannot connect to the database' "and says so"
 
+CONF=$STACK_DIR/empty.conf
+sed "s|^conninfo = .*|conninfo = $(pg_createdb empty)|" "$STACK_CONF" >"$CONF"
+status
+is "$?" 2 "a database without the schema: status exits 2"
+has "$OUT" "no seutudesk schema yet: run 'seutudeskctl migrate'" "and says what to do"
+
 CONF=$STACK_DIR/bad.conf
 printf '[nonsense]\nkey = 1\n' >"$CONF"
 check
