@@ -42,7 +42,7 @@ static void status_usage(FILE *out)
 	        "                             attention (default 10m)\n"
 	        "  --sql-dir DIR              the migrations this program has (default %s)\n\n"
 	        "Exit status: 0 all is well; 1 something needs attention (listed last);\n"
-	        "2 the configuration or the database cannot be used.\n",
+	        "2 the configuration or the database cannot be used (or it has no schema).\n",
 	        STATUS_DEFAULT_SQL_DIR);
 }
 
