@@ -120,8 +120,9 @@ struct session_ctx {
 	const char *data; /* the message as sent */
 	size_t len, pos;
 	const struct smtp_hook *hook;
-	bool hook_done, hook_ok; /* before_dot ran (once), and what it said */
-	const char *problem;     /* first session-level trouble an event reported */
+	bool hook_done, hook_ok;   /* before_dot ran (once), and what it said */
+	bool probe, probe_reached; /* smtp_probe(): stop at DATA; the relay said 354 */
+	const char *problem;       /* first session-level trouble an event reported */
 	/* The last complete reply line read, assembled by the monitor: it is the
 	 * only place libesmtp leaves a greeting's, EHLO's or AUTH's refusal. */
 	char line[SMTP_LINE_MAX];
@@ -222,6 +223,13 @@ static const char *message_cb(void **ctx, int *len, void *arg)
 		 * final ".", so the relay discards the transaction. */
 		c->auth_blocked = true;
 		errno = EACCES;
+		*len = 0;
+		return NULL;
+	}
+	if (c->probe) {
+		/* smtp_probe(): the relay said 354; no byte of a message goes. */
+		c->probe_reached = true;
+		errno = ECANCELED;
 		*len = 0;
 		return NULL;
 	}
@@ -782,4 +790,50 @@ done:
 	free(rs);
 	free(copy);
 	return res->outcome == SMTP_DELIVERED;
+}
+
+bool smtp_probe(const struct smtp_settings *set, char **error_r)
+{
+	static const char *const rcpts[1] = {"postmaster"};
+	struct session_ctx c = {.set = set, .data = "", .len = 0, .probe = true};
+	struct smtp_result res = {.outcome = SMTP_TEMPORARY, .nrcpt = 1};
+	smtp_session_t s = NULL;
+	smtp_message_t msg = NULL;
+	smtp_recipient_t rs[1] = {NULL};
+	auth_context_t auth = NULL;
+	enum smtp_outcome rcpt_outcome[1];
+	char buf[256];
+	int ok;
+
+	*error_r = NULL;
+	res.rcpt = rcpt_outcome;
+	if (!smtp_settings_check(set, error_r))
+		return false;
+	s = smtp_create_session();
+	msg = s ? smtp_add_message(s) : NULL;
+	if (msg == NULL || !smtp_set_reverse_path(msg, "") || !setup(s, msg, &c, &auth, false) ||
+	    (rs[0] = smtp_add_recipient(msg, rcpts[0])) == NULL) {
+		*error_r = fmt("smtp %s:%u: cannot set up the session: %s", set->host, set->port,
+		               smtp_strerror(smtp_errno(), buf, sizeof(buf)));
+		goto done;
+	}
+	connect_timer_start(&c);
+	ok = smtp_start_session(s);
+	connect_timer_stop(&c);
+	if (c.probe_reached && !c.auth_blocked)
+		goto done;
+	judge(&res, &c, ok, msg, rs, rcpts);
+	*error_r = res.error != NULL
+	               ? res.error
+	               : fmt("smtp %s:%u: the session ended before DATA", set->host, set->port);
+	res.error = NULL;
+	free(res.text);
+done:
+	if (s != NULL)
+		smtp_destroy_session(s);
+	if (auth != NULL)
+		auth_destroy_context(auth);
+	if (*error_r == NULL && !c.probe_reached)
+		*error_r = strdup("smtp: out of memory");
+	return *error_r == NULL;
 }

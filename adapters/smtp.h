@@ -100,6 +100,16 @@ bool smtp_send_hooked(const struct smtp_settings *set, const struct smtp_hook *h
                       const char *message, size_t len, struct smtp_result *result_r)
     __attribute__((warn_unused_result));
 
+/* Checks the relay as the outbox would use it, without sending mail:
+ * connect, EHLO, STARTTLS and AUTH as set says, then MAIL FROM:<> and RCPT
+ * TO:<postmaster>, which every relay must take.  libesmtp cannot end a
+ * session before DATA, so once the relay answers DATA with 354 the
+ * connection is dropped before any byte of a message: the relay discards
+ * the transaction.  False with *error_r set (one line naming host:port and
+ * what failed: the connection, TLS, AUTH, a refused MAIL or RCPT) when a
+ * step fails; set is checked with smtp_settings_check() first. */
+bool smtp_probe(const struct smtp_settings *set, char **error_r) __attribute__((warn_unused_result));
+
 /* Frees what *res holds and zeroes it. */
 void smtp_result_clear(struct smtp_result *res);
 

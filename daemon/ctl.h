@@ -17,5 +17,7 @@ int ctl_cost(int argc, char **argv, const char *config_path);
 int ctl_retention(int argc, char **argv, const char *config_path);
 int ctl_privacy(int argc, char **argv, const char *config_path);
 int ctl_ticket(int argc, char **argv, const char *config_path);
+int ctl_status(int argc, char **argv, const char *config_path);
+int ctl_check(int argc, char **argv, const char *config_path);
 
 #endif

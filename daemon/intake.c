@@ -300,6 +300,15 @@ static const struct stmt {
     {"intake_bounce",
      /* $1 the returned Message-ID, $2 the failure: our mail's row says it bounced */
      OUTBOX_BOUNCE_SQL("message_id = $1 AND bounced_at IS NULL")},
+#define S_PROGRESS 10
+    {"intake_progress",
+     /* $1 mailbox, $2 uidvalidity, $3 the highest UID of the transaction: how
+      * far the mailbox is taken in, committed with what it took in */
+     "INSERT INTO mailbox_state (mailbox, uidvalidity, last_uid) VALUES ($1, $2, $3) "
+     "ON CONFLICT (mailbox) DO UPDATE SET uidvalidity = EXCLUDED.uidvalidity, "
+     "last_uid = CASE WHEN mailbox_state.uidvalidity = EXCLUDED.uidvalidity "
+     "THEN greatest(mailbox_state.last_uid, EXCLUDED.last_uid) ELSE EXCLUDED.last_uid END, "
+     "updated_at = now()"},
 };
 #define NSTMTS (sizeof(stmts) / sizeof(stmts[0]))
 
@@ -959,6 +968,7 @@ enum op_kind {
 	OP_ACK_COUNT,
 	OP_ASSIGN,
 	OP_BOUNCE,
+	OP_PROGRESS,
 };
 
 struct op {
@@ -1878,6 +1888,10 @@ static bool handle(struct tx *tx, const struct op *op, PGresult *res)
 		if (!check(tx, res, PGRES_COMMAND_OK, "bounce"))
 			return false;
 		break;
+	case OP_PROGRESS:
+		if (!check(tx, res, PGRES_COMMAND_OK, "mailbox progress"))
+			return false;
+		break;
 	case OP_ACK_COUNT:
 		if (!check(tx, res, PGRES_TUPLES_OK, "ack rate limit"))
 			return false;
@@ -1894,6 +1908,40 @@ static bool handle(struct tx *tx, const struct op *op, PGresult *res)
 }
 
 /* -- transactions ---------------------------------------------------------------------- */
+
+/* mailbox_state for the IMAP items of [from, from + count): the highest UID
+ * per mailbox, in the transaction that stores them, so that it is true
+ * whenever the daemon dies (a separate update after the IMAP ack would be
+ * left behind by a crash in between). */
+static bool send_progress(struct tx *tx, size_t from, size_t count)
+{
+	for (size_t i = from; i < from + count; i++) {
+		const struct intake_source *src = &tx->items[i].src;
+		uint32_t top = src->uid;
+		bool first = src->external_id == NULL;
+
+		/* once per (mailbox, uidvalidity): skip it when an earlier item had it */
+		for (size_t j = from; first && j < i; j++)
+			first = tx->items[j].src.external_id != NULL ||
+			        tx->items[j].src.uidvalidity != src->uidvalidity ||
+			        strcmp(tx->items[j].src.mailbox, src->mailbox) != 0;
+		if (!first)
+			continue;
+		for (size_t j = i + 1; j < from + count; j++)
+			if (tx->items[j].src.external_id == NULL &&
+			    tx->items[j].src.uidvalidity == src->uidvalidity &&
+			    tx->items[j].src.uid > top &&
+			    strcmp(tx->items[j].src.mailbox, src->mailbox) == 0)
+				top = tx->items[j].src.uid;
+		struct params pp = {.n = 0};
+		p_text(&pp, src->mailbox);
+		p_int(&pp, src->uidvalidity);
+		p_int(&pp, top);
+		if (!send_stmt(tx, OP_PROGRESS, i, S_PROGRESS, &pp))
+			return false;
+	}
+	return true;
+}
 
 /* Random hex, for the retry jitter. */
 static void random_hex(char *out, size_t bytes)
@@ -1940,6 +1988,7 @@ static enum fail run_tx(struct tx *tx, size_t from, size_t count, size_t *failed
 	for (size_t i = from; ok && i < from + count; i++)
 		ok = plan_rest(tx, i);
 	ok = send_acks(tx, ok);
+	ok = ok && send_progress(tx, from, count);
 	/* one notification per transaction wakes the senders */
 	ok = ok && (!tx->any_ack || send_sql(tx, OP_NOTIFY, from, "NOTIFY outbox"));
 	ok = ok && send_sql(tx, OP_COMMIT, from, "COMMIT");

@@ -13,6 +13,9 @@
  *   - a rejection (unreadable input), logged with the raw source.
  * Every message ends up in intake_log, so a caller may acknowledge it to its
  * source (flag or move it in IMAP) as soon as intake_process() returned true.
+ * The same transaction raises mailbox_state.last_uid of an IMAP source's
+ * mailbox to the highest UID it stored, so that the state is never behind
+ * what was committed, whenever the process dies.
  *
  * Exactly once: intake_log holds a source key, (mailbox, uidvalidity, uid)
  * or (mailbox, external_id), and a message key, the Message-ID or, without

@@ -14,6 +14,7 @@
 #include "xalloc.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,6 +115,32 @@ static bool ensure_db(struct mailbox *mb, struct runtime *rt, char **error_r)
 	return true;
 }
 
+/* Brings mailbox_state up to what intake_log holds for the mailbox, once
+ * per database connection.  Intake raises it in the transaction that
+ * stores a batch; this corrects a state left behind by an older seutudeskd,
+ * which updated it after the IMAP ack and could die in between, and which
+ * nothing else would correct while the mailbox stays empty.  (Exactly-once
+ * rests on intake_log, not on this.) */
+static bool sync_progress(struct mailbox *mb, char **error_r)
+{
+	const char *params[1] = {mb->name};
+	PGresult *res = PQexecParams(
+	    mb->db,
+	    "UPDATE mailbox_state s SET last_uid = l.uid, updated_at = now() "
+	    "FROM (SELECT max(uid) AS uid FROM intake_log "
+	    "      WHERE mailbox = $1 AND uidvalidity = "
+	    "            (SELECT uidvalidity FROM mailbox_state WHERE mailbox = $1)) l "
+	    "WHERE s.mailbox = $1 AND l.uid > s.last_uid",
+	    1, NULL, params, NULL, NULL, 0);
+	bool ok = db_result_ok(mb->db, res, PGRES_COMMAND_OK, error_r);
+	if (ok && strcmp(PQcmdTuples(res), "1") == 0)
+		log_warn("mailbox=%s event=state_corrected reason=\"mailbox_state was behind "
+		         "intake_log\"",
+		         mb->name);
+	PQclear(res);
+	return ok;
+}
+
 /* Whoever holds the advisory lock polls the mailbox: with several daemons
  * on one database each mailbox is read by one of them.  The lock is a
  * session lock on the connection that also stores the mail, so a daemon
@@ -138,6 +165,8 @@ static bool ensure_lock(struct mailbox *mb, bool *held_r, char **error_r)
 	}
 	mb->locked = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
 	PQclear(res);
+	if (mb->locked && !sync_progress(mb, error_r))
+		return false;
 	if (!mb->locked && !mb->told_lock_held)
 		log_info("mailbox=%s event=standby reason=\"another daemon polls it\"", mb->name);
 	if (mb->locked)
@@ -175,28 +204,6 @@ static bool ensure_imap(struct mailbox *mb, const struct config_mailbox *cm, cha
 	         cm->host, cm->folder, uidvalidity,
 	         (imap_capabilities(mb->imap) & IMAP_CAP_IDLE) ? "yes" : "no");
 	return true;
-}
-
-/* Records how far the mailbox is taken in, for operators and monitoring
- * (exactly-once rests on intake_log, not on this). */
-static bool note_progress(struct mailbox *mb, uint32_t last_uid, char **error_r)
-{
-	char v[16], u[16];
-	const char *params[3] = {mb->name, v, u};
-
-	snprintf(v, sizeof(v), "%u", mb->uidvalidity);
-	snprintf(u, sizeof(u), "%u", last_uid);
-	PGresult *res = PQexecParams(
-	    mb->db,
-	    "INSERT INTO mailbox_state (mailbox, uidvalidity, last_uid) VALUES ($1, $2, $3) "
-	    "ON CONFLICT (mailbox) DO UPDATE SET uidvalidity = EXCLUDED.uidvalidity, "
-	    "last_uid = CASE WHEN mailbox_state.uidvalidity = EXCLUDED.uidvalidity "
-	    "THEN greatest(mailbox_state.last_uid, EXCLUDED.last_uid) ELSE EXCLUDED.last_uid END, "
-	    "updated_at = now()",
-	    3, NULL, params, NULL, NULL, 0);
-	bool ok = db_result_ok(mb->db, res, PGRES_COMMAND_OK, error_r);
-	PQclear(res);
-	return ok;
 }
 
 /* One fetched batch on its way: parsed and classified in a thread of its
@@ -290,6 +297,14 @@ static struct batch *batch_fetch(struct mailbox *mb, const struct imap_msg_info 
 	return b;
 }
 
+/* For the tests of crash safety only: SEUTUDESKD_TEST_DIE_AFTER_COMMIT set
+ * in the environment kills the process after a batch's commit and before
+ * its IMAP ack, the moment a crash is hardest on the bookkeeping. */
+static bool test_die_after_commit(void)
+{
+	return getenv("SEUTUDESKD_TEST_DIE_AFTER_COMMIT") != NULL;
+}
+
 /* Stores one prepared batch, then marks it processed on the server: only
  * after the commit, so a crash in between makes the batch come again as
  * duplicates, never lost.  On a failure the connection that failed is
@@ -327,14 +342,12 @@ static bool store_batch(struct mailbox *mb, const struct config_mailbox *cm, str
 			          it->src.uid, intake_outcome_name(it->result.outcome),
 			          (long long)it->result.ticket, intake_ack_name(it->result.ack));
 	}
+	if (test_die_after_commit())
+		raise(SIGKILL);
 	if (!(cm->processed == CONFIG_PROCESSED_MOVE
 	          ? imap_move(mb->imap, b->uids, b->n, cm->processed_folder, error_r)
 	          : imap_flag(mb->imap, b->uids, b->n, cm->processed_flag, error_r)))
 		return false;
-	if (!note_progress(mb, b->uids[b->n - 1], error_r)) {
-		*db_failed_r = true;
-		return false;
-	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	log_info("mailbox=%s event=batch messages=%zu new=%zu followup=%zu auto=%zu "
 	         "duplicate=%zu rejected=%zu ms=%ld",

@@ -38,6 +38,8 @@ static const struct ctl_command {
 	int (*run)(int argc, char **argv, const char *config_path);
 	const char *summary;
 } commands[] = {
+    {"status", ctl_status, "what the installation is doing, and what needs attention"},
+    {"check", ctl_check, "check the config, rules, database, mailboxes and relay"},
     {"migrate", ctl_migrate, "apply pending database migrations"},
     {"classify", ctl_classify, "classify mail files and explain the decision"},
     {"rules", ctl_rules, "suggest rule lines learned from the agents' corrections"},
