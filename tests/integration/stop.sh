@@ -6,7 +6,8 @@
 # connection and never says a word.  SIGTERM: a clean exit (status 0, the
 # log says so) within 10 s; the senders gave back their claims (every row
 # queued, none sending, no attempt counted, nothing at the relay); after a
-# restart with a working relay every row is sent, each exactly once.
+# restart with a working relay every row is sent, each exactly once.  The
+# daemon runs under valgrind where it is installed.
 : "${top_srcdir:?}" "${top_builddir:?}"
 . "$top_srcdir/tests/lib/stack.sh"
 
@@ -69,6 +70,15 @@ trap 'kill $STALL_PID 2>/dev/null; rm -rf "$STALL"; stack_cleanup' EXIT
 sed -i -e "s#\$STACK_DIR#$STACK_DIR#" -e 's/^timeout = 10s$/timeout = 60s/' \
 	-e 's/^\[outbox\]$/[outbox]\nworkers = 2/' "$STACK_CONF"
 
+# The daemon runs under valgrind where it is installed (VALGRIND=no skips
+# it): the stop path must leave no error and no leak (status 99 otherwise).
+vglog=$STACK_DIR/valgrind.log
+if [ "${VALGRIND:-yes}" != no ] && command -v valgrind >/dev/null; then
+	STACK_DAEMON_WRAPPER="valgrind -q --suppressions=$top_srcdir/tests/data/valgrind.supp
+		--leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=99
+		--log-file=$vglog"
+fi
+
 "$GEN" -n $MAILS -p stop -s 7 -o "$STACK_DIR/stop.mbox" -l "$STACK_DIR/stop.ids" >/dev/null ||
 	{ echo "Bail out! genmail failed"; exit 0; }
 smtp_mode stall-all
@@ -91,8 +101,9 @@ wait "$STACK_DAEMON_PID"
 rc=$?
 ms=$((($(date +%s%N) - t0) / 1000000))
 STACK_DAEMON_PID=
-ok $([ "$rc" = 0 ] && [ "$ms" -lt 10000 ]; echo $?) "SIGTERM: a clean exit within 10 s" \
-	"status $rc after $ms ms"
+ok $([ "$rc" = 0 ] && [ "$ms" -lt 10000 ]; echo $?) \
+	"SIGTERM: a clean exit within 10 s${STACK_DAEMON_WRAPPER:+ (under valgrind: no errors, no leaks)}" \
+	"status $rc after $ms ms$([ -s "$vglog" ] && printf '; %s' "$(head -c 2000 "$vglog")")"
 grep -q 'event=exit' "$STACK_LOG"
 ok $? "the log says the daemon stopped"
 grep -Eq 'sender=[0-9]+ event=stopped .*released=[1-9]' "$STACK_LOG"
@@ -126,5 +137,6 @@ EOF_PY
 ok $([ "$total" = $MAILS ] && [ "$distinct" = $MAILS ]; echo $?) \
 	"the relay got each acknowledgement exactly once" "$total mails, $distinct distinct"
 daemon_stop
-ok $? "the second stop is clean too"
+rc=$?
+ok $rc "the second stop is clean too" "status $rc$([ -s "$vglog" ] && printf '; %s' "$(head -c 2000 "$vglog")")"
 echo "1..$n"
