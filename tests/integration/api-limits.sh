@@ -5,7 +5,8 @@
 # HTML; with max_connections = 3 and three connections held open, a
 # request on a fourth is answered 503 in JSON with Retry-After and the
 # connection closed, counted in /metrics; once they close, requests are
-# served again.
+# served again.  Last, a stop while a request waits on a database lock:
+# its statement is cancelled and the daemon exits within seconds.
 : "${top_srcdir:?}" "${top_builddir:?}"
 PY=/usr/bin/python3
 . "$top_srcdir/tests/lib/apitest.sh"
@@ -110,6 +111,39 @@ ok $([ "$got" = 200 ]; echo $?) "once they closed, requests are served again" "$
 api_req /metrics >/dev/null
 v=$(grep '^seutudesk_api_requests_total{route="healthz",code="5xx"}' "$W/body" | awk '{print $2}')
 ok $([ "${v:-0}" -ge 1 ]; echo $?) "/metrics counts the 503 under its route" "${v:-absent}"
-daemon_stop
-ok $? "the daemon stops cleanly"
+# A stop while a request waits on the database (a lock held elsewhere):
+# its statement is cancelled after the pool's grace of 2 s, the request
+# ends, and the daemon exits within seconds.
+pg_psql -d seutudesk -c "BEGIN; LOCK TABLE api_tokens, agents IN ACCESS EXCLUSIVE MODE;
+	SELECT pg_sleep(30); COMMIT" >/dev/null 2>&1 &
+LOCKER=$!
+stack_wait "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+	WHERE c.relname IN ('api_tokens', 'agents') AND l.mode = 'AccessExclusiveLock' AND l.granted" 2 10
+ok $? "a transaction holds api_tokens and agents locked"
+(
+	curl -s --max-time 25 --cacert "$W/cert.pem" -o /dev/null -w '%{http_code}' \
+		-H "$AUTH" "$base/api/v1/me" >"$W/blocked.status"
+	echo $? >"$W/blocked.rc"
+) &
+CURL=$!
+stack_wait "SELECT count(*) > 0 FROM pg_stat_activity WHERE wait_event_type = 'Lock'
+	AND application_name LIKE 'seutudeskd api%'" t 10
+ok $? "a request waits for the lock on an API database thread"
+t0=$(date +%s%N)
+kill -TERM "$STACK_DAEMON_PID"
+wait "$STACK_DAEMON_PID"
+rc=$?
+ms=$((($(date +%s%N) - t0) / 1000000))
+STACK_DAEMON_PID=
+ok $([ "$rc" = 0 ] && [ "$ms" -lt 10000 ]; echo $?) \
+	"SIGTERM with a request stuck on the database: a clean exit within 10 s" \
+	"status $rc after $ms ms"
+grep -q 'dbpool=api worker=[0-9]* event=cancelled' "$STACK_LOG"
+ok $? "the stuck statement was cancelled" "$(grep 'dbpool=' "$STACK_LOG" | tail -3)"
+wait "$CURL"
+got=$(cat "$W/blocked.status" "$W/blocked.rc" | tr '\n' ' ')
+ok $([ "$(cat "$W/blocked.rc")" != 28 ] && [ "$(cat "$W/blocked.status")" != 200 ]; echo $?) \
+	"the stuck request ended with the stop, not after curl's 25 s" "status and curl exit: $got"
+kill "$LOCKER" 2>/dev/null
+wait "$LOCKER" 2>/dev/null
 echo "1..$n"
