@@ -60,7 +60,7 @@ struct imap_conn {
 	unsigned caps;
 	unsigned timeout;
 	size_t max_message;
-	bool broken; /* a stream error happened: only free is left */
+	bool broken;        /* a stream error happened: only free is left */
 	struct netcut *cut; /* borrowed; NULL: none */
 };
 

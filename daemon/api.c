@@ -488,7 +488,7 @@ void api_queues(PGconn *conn, const struct api_call *call, struct api_result *re
 #define API_LIBEVENT_HEADERS (2 * API_MAX_HEADERS)
 #define API_LIBEVENT_BODY(max_body) (2 * (max_body) + 65536)
 #define API_OVER_RETRY_S 5 /* Retry-After for a connection beyond max_connections */
-#define API_TIMEOUT_S 20      /* an idle or stalled connection is closed after this */
+#define API_TIMEOUT_S 20   /* an idle or stalled connection is closed after this */
 #define API_STREAM_WRITE_TIMEOUT_S 60
 #define API_QUEUE_PER_WORKER 64 /* jobs waiting per database worker before 503 */
 /* The event stream's workers: the visibility checks run one batch at a
