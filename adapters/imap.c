@@ -13,6 +13,8 @@
  */
 #include "imap.h"
 
+#include "netcut.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -58,7 +60,8 @@ struct imap_conn {
 	unsigned caps;
 	unsigned timeout;
 	size_t max_message;
-	bool broken; /* a stream error happened: only free is left */
+	bool broken;        /* a stream error happened: only free is left */
+	struct netcut *cut; /* borrowed; NULL: none */
 };
 
 void imap_settings_default(struct imap_settings *s)
@@ -322,7 +325,8 @@ static bool addr_is_loopback(const struct sockaddr *sa)
 }
 
 /* Connects within timeout seconds (0: the system's); -1 and *what_r on failure. */
-static int tcp_connect_one(const struct addrinfo *ai, unsigned timeout, int *errno_r)
+static int tcp_connect_one(const struct addrinfo *ai, unsigned timeout, struct netcut *cut,
+                           int *errno_r)
 {
 	int fd, flags, err = 0;
 	socklen_t len = sizeof(err);
@@ -333,6 +337,8 @@ static int tcp_connect_one(const struct addrinfo *ai, unsigned timeout, int *err
 		*errno_r = errno;
 		return -1;
 	}
+	if (cut != NULL)
+		(void)netcut_attach(cut, fd); /* a stop ends the connect, and what follows */
 	flags = fcntl(fd, F_GETFL);
 	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
 		goto fail;
@@ -395,7 +401,7 @@ static int tcp_connect(struct imap_conn *c, bool loopback_only, char **error_r)
 		}
 	}
 	for (ai = res; ai != NULL && fd < 0; ai = ai->ai_next)
-		fd = tcp_connect_one(ai, c->timeout, &err);
+		fd = tcp_connect_one(ai, c->timeout, c->cut, &err);
 	freeaddrinfo(res);
 	if (fd < 0)
 		set_error(error_r, conn_errorf(c, "connect", "%s", strerror(err)));
@@ -749,6 +755,7 @@ struct imap_conn *imap_connect(const struct imap_settings *s, char **error_r)
 	c->ca_file = s->tls_ca_file != NULL ? strdup(s->tls_ca_file) : NULL;
 	c->port = s->port != 0 ? s->port : (s->tls == IMAP_TLS_IMAPS ? 993 : 143);
 	c->timeout = s->timeout;
+	c->cut = s->cut;
 	c->max_message = s->max_message_bytes > 0 ? s->max_message_bytes : IMAP_DEFAULT_MAX_MESSAGE;
 	if (c->max_message > UINT32_MAX - 1)
 		c->max_message = UINT32_MAX - 1;
@@ -858,6 +865,8 @@ void imap_close(struct imap_conn **connp)
 		}
 		mailimap_free(c->imap);
 	}
+	if (c->cut != NULL)
+		netcut_detach(c->cut);
 	free(c->host);
 	free(c->user);
 	free(c->folder);

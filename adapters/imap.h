@@ -37,6 +37,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct netcut;
+
 enum imap_tls {
 	IMAP_TLS_IMAPS,    /* TLS from the start (port 993) */
 	IMAP_TLS_STARTTLS, /* plain connect, then STARTTLS before LOGIN (port 143) */
@@ -54,6 +56,9 @@ struct imap_settings {
 	unsigned timeout;          /* seconds, connect and each socket read/write (default 30) */
 	size_t max_message_bytes;  /* most bytes of one source fetched (default 32 MiB) */
 	size_t max_response_bytes; /* most bytes read for one command (default 256 MiB) */
+	struct netcut *cut;        /* borrowed, NULL: none; when it fires (netcut.h, from
+	                            * any thread) the connection's socket is shut down,
+	                            * so the call in progress fails at once */
 };
 
 /* Fills in the documented defaults; host, user and password stay NULL. */

@@ -1,6 +1,8 @@
 /* smtp: one message to the relay through libesmtp.  See smtp.h. */
 #include "smtp.h"
 
+#include "netcut.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -241,6 +243,11 @@ static const char *message_cb(void **ctx, int *len, void *arg)
 		/* libesmtp asks again at the end (a last line without CRLF
 		 * makes it ask twice), so the hook runs once and its answer
 		 * stays. */
+		struct netcut *cut = c->hook != NULL ? c->hook->cut : NULL;
+		if (!c->hook_done && cut != NULL && netcut_requested(cut)) {
+			c->hook_done = true; /* a stop holds the "." back */
+			c->hook_ok = false;
+		}
 		if (!c->hook_done && c->hook != NULL && c->hook->before_dot != NULL) {
 			c->hook_done = true;
 			c->hook_ok = c->hook->before_dot(c->hook->ctx);
@@ -736,6 +743,7 @@ bool smtp_send_hooked(const struct smtp_settings *set, const struct smtp_hook *h
 {
 	struct smtp_result *res = result_r;
 	struct session_ctx c = {.set = set, .data = message, .len = len, .hook = hook};
+	struct netcut *cut = hook != NULL ? hook->cut : NULL;
 	smtp_session_t s = NULL;
 	smtp_message_t msg = NULL;
 	smtp_recipient_t *rs = NULL;
@@ -771,10 +779,29 @@ bool smtp_send_hooked(const struct smtp_settings *set, const struct smtp_hook *h
 		if ((rs[i] = smtp_add_recipient(msg, rcpts[i])) == NULL)
 			goto api_failed;
 
+	if (cut != NULL && netcut_requested(cut)) {
+		for (size_t i = 0; i < nrcpt; i++)
+			res->rcpt[i] = SMTP_TEMPORARY;
+		res->error = fmt("smtp %s:%u: not started: stopping", set->host, set->port);
+		goto done;
+	}
 	connect_timer_start(&c);
+	netcut_capture(cut); /* libesmtp keeps its socket to itself */
 	ok = smtp_start_session(s);
+	netcut_capture(NULL);
 	judge(res, &c, ok, msg, rs, rcpts);
 	connect_timer_stop(&c);
+	if (cut != NULL) {
+		netcut_detach(cut);
+		if (netcut_requested(cut) && res->outcome != SMTP_DELIVERED) {
+			char *e = fmt("smtp %s:%u: cut short by a stop (%s)", set->host, set->port,
+			              res->error ? res->error : "no error");
+			if (e != NULL) {
+				free(res->error);
+				res->error = e;
+			}
+		}
+	}
 	goto done;
 
 api_failed:

@@ -23,6 +23,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+struct netcut;
+
 enum smtp_starttls {
 	SMTP_STARTTLS_NO,           /* never, even when offered */
 	SMTP_STARTTLS_IF_AVAILABLE, /* when the relay offers it */
@@ -92,6 +94,12 @@ bool smtp_send(const struct smtp_settings *set, const char *envelope_from, const
 struct smtp_hook {
 	bool (*before_dot)(void *ctx);
 	void *ctx;
+	/* NULL, or a way to end the session from another thread (netcut.h):
+	 * once a stop is requested the session is not started, and one in
+	 * progress holds its "." back (dot_refused: the relay discards the
+	 * transaction); a cut shuts its connection down, so it ends at once,
+	 * TEMPORARY (past the ".", the relay may have taken the mail). */
+	struct netcut *cut;
 };
 
 /* smtp_send() with hook (may be NULL: none). */

@@ -481,7 +481,14 @@ void api_queues(PGconn *conn, const struct api_call *call, struct api_result *re
 /* ---- The server ----------------------------------------------------- */
 
 #define API_MAX_HEADERS 16384 /* bytes of a request's headers */
-#define API_TIMEOUT_S 20      /* an idle or stalled connection is closed after this */
+/* libevent answers a request beyond its own limits itself, in HTML, before
+ * any handler sees it; its limits are set above ours, so that requests
+ * between the two get our JSON 431 or 413.  Beyond libevent's they still
+ * get its HTML. */
+#define API_LIBEVENT_HEADERS (2 * API_MAX_HEADERS)
+#define API_LIBEVENT_BODY(max_body) (2 * (max_body) + 65536)
+#define API_OVER_RETRY_S 5 /* Retry-After for a connection beyond max_connections */
+#define API_TIMEOUT_S 20   /* an idle or stalled connection is closed after this */
 #define API_STREAM_WRITE_TIMEOUT_S 60
 #define API_QUEUE_PER_WORKER 64 /* jobs waiting per database worker before 503 */
 /* The event stream's workers: the visibility checks run one batch at a
@@ -627,6 +634,8 @@ static const char *reason(int status)
 		return "Unprocessable Entity";
 	case 429:
 		return "Too Many Requests";
+	case 431:
+		return "Request Header Fields Too Large";
 	case 500:
 		return "Internal Server Error";
 	case 501:
@@ -1250,6 +1259,75 @@ static bool metrics_allowed(const struct front *f, const char *client, int mode)
 	        strncmp(client, "::ffff:127.", 11) == 0);
 }
 
+/* The bytes of the request line and headers, as counted against
+ * API_MAX_HEADERS. */
+static size_t headers_size(struct evhttp_request *req)
+{
+	const char *uri = evhttp_request_get_uri(req);
+	size_t n = (uri ? strlen(uri) : 0) + 16;
+
+	for (struct evkeyval *kv = evhttp_request_get_input_headers(req)->tqh_first; kv != NULL;
+	     kv = kv->next.tqe_next)
+		n += strlen(kv->key) + strlen(kv->value) + 4;
+	return n;
+}
+
+/* ---- [api] max_connections: the open TLS connections ----------------
+ * libevent 2.1 tells nothing when a connection closes, but a TLS
+ * connection's SSL object is freed with it: each carries a slot in its
+ * ex_data whose free function counts it out.  A connection opened beyond
+ * the limit is marked, and its first request is answered 503. */
+struct conn_slot {
+	bool over;
+};
+
+static int conn_index = -1; /* the SSL ex_data index of struct conn_slot */
+static size_t conns_open;   /* on the loop thread, which frees the connections */
+
+static void conn_slot_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+                           void *argp)
+{
+	if (ptr == NULL)
+		return;
+	conns_open--;
+	free(ptr);
+}
+
+static void conns_init(void)
+{
+	conn_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, conn_slot_free);
+}
+
+/* Counts a new TLS connection in, marking it when it is beyond the limit. */
+static void conn_opened(SSL *ssl)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	struct runtime *rt = runtime_current();
+	size_t limit = rt ? (size_t)rt->cfg->api.max_connections : 1024;
+	struct conn_slot *c;
+
+	runtime_unref(&rt);
+	pthread_once(&once, conns_init);
+	if (conn_index < 0 || (c = calloc(1, sizeof(*c))) == NULL)
+		return; /* uncounted rather than refused */
+	c->over = conns_open >= limit;
+	if (SSL_set_ex_data(ssl, conn_index, c) != 1) {
+		free(c);
+		return;
+	}
+	conns_open++;
+}
+
+static bool over_capacity(struct evhttp_request *req)
+{
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+	SSL *ssl = bev && conn_index >= 0 ? bufferevent_openssl_get_ssl(bev) : NULL;
+	struct conn_slot *c = ssl ? SSL_get_ex_data(ssl, conn_index) : NULL;
+
+	return c != NULL && c->over;
+}
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
 	struct front *f = arg;
@@ -1264,7 +1342,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 	runtime_unref(&rt);
 	if (max_body != api->max_body) { /* a reload changed it: for new connections */
 		api->max_body = max_body;
-		evhttp_set_max_body_size(f->http, (ev_ssize_t)max_body);
+		evhttp_set_max_body_size(f->http, (ev_ssize_t)API_LIBEVENT_BODY(max_body));
 	}
 	if (q == NULL || uri == NULL || api->stopping) {
 		free(q);
@@ -1275,13 +1353,37 @@ static void on_request(struct evhttp_request *req, void *arg)
 	q->req = req;
 	q->t0 = mono_now();
 	client_address(f, req, q->client);
-	if (!api_route(method_name(evhttp_request_get_command(req)), uri, &q->route, &q->call,
-	               &q->res, &allow)) {
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	bool routed = api_route(method_name(cmd), uri, &q->route, &q->call, &q->res, &allow);
+	if (!routed && (cmd == EVHTTP_REQ_TRACE || cmd == EVHTTP_REQ_CONNECT) &&
+	    q->res.status != 405) {
+		/* Never served, whatever the target (CONNECT's is no path). */
+		api_result_clear(&q->res);
+		allow = "GET, HEAD, POST";
+		api_result_error(&q->res, 405, NULL, "%s is not allowed here; use %s",
+		                 method_name(cmd), allow);
+	}
+	if (!routed) {
 		log_info("api event=refused status=%d client=%s method=%s", q->res.status,
 		         q->client, method_name(evhttp_request_get_command(req)));
 		metrics_api("unrouted", q->res.status, 0);
 		send_result(req, &q->res, allow);
 		req_free(q);
+		return;
+	}
+	if (over_capacity(req)) {
+		log_info("api=%s event=over_capacity client=%s", q->route.name, q->client);
+		metrics_api(q->route.name, 503, mono_now() - q->t0);
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+		api_result_error(&q->res, 503, NULL,
+		                 "too many connections; try again in a few seconds");
+		q->res.retry_after = API_OVER_RETRY_S;
+		send_result(req, &q->res, NULL);
+		req_free(q);
+		return;
+	}
+	if (headers_size(req) > API_MAX_HEADERS) {
+		refuse(q, 431, "the request's headers are too large");
 		return;
 	}
 	if (q->route.web && !web_request(f, q)) {
@@ -2321,6 +2423,7 @@ static struct bufferevent *tls_bev(struct event_base *base, void *arg)
 
 	if (ssl == NULL)
 		abort(); /* out of memory: never fall back to plain text */
+	conn_opened(ssl);
 	struct bufferevent *bev = bufferevent_openssl_socket_new(
 	    base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL)
@@ -2340,12 +2443,15 @@ static bool front_init(struct api *api, struct front *f, bool local, char **erro
 		*error_r = strdup("[api] cannot create the HTTP server");
 		return false;
 	}
-	evhttp_set_max_body_size(f->http, (ev_ssize_t)api->max_body);
-	evhttp_set_max_headers_size(f->http, API_MAX_HEADERS);
+	evhttp_set_max_body_size(f->http, (ev_ssize_t)API_LIBEVENT_BODY(api->max_body));
+	evhttp_set_max_headers_size(f->http, API_LIBEVENT_HEADERS);
 	evhttp_set_timeout(f->http, API_TIMEOUT_S);
+	/* Every standard method reaches on_request, which answers those it
+	 * does not serve 405 with Allow (libevent would say 501). */
 	evhttp_set_allowed_methods(f->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
 	                                        EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
-	                                        EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+	                                        EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH |
+	                                        EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT);
 	evhttp_set_default_content_type(f->http, "application/json; charset=utf-8");
 	evhttp_set_gencb(f->http, on_request, f);
 	return true;

@@ -1267,6 +1267,7 @@ enum {
 	API_ONLINE_WINDOW,
 	API_AUTH_LIMIT,
 	API_METRICS,
+	API_MAX_CONNECTIONS,
 	API_NKEYS
 };
 static const struct cfg_key api_keys[API_NKEYS] = {
@@ -1342,6 +1343,16 @@ static const struct cfg_key api_keys[API_NKEYS] = {
                      .flags = CFG_RELOAD,
                      .help = "who may GET /metrics: local (the Unix socket and loopback "
                              "clients), any, or no"},
+    [API_MAX_CONNECTIONS] = {.name = "max_connections",
+                             .type = CFG_INT,
+                             .offset = API(max_connections),
+                             .def = "1024",
+                             .min = 1,
+                             .max = 1000000,
+                             .flags = CFG_RELOAD,
+                             .help = "open TLS connections on listen; a request on one "
+                                     "beyond them is answered 503 and the connection "
+                                     "closed"},
 };
 
 #define BRIDGE(f) offsetof(struct config_bridge, f)

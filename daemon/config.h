@@ -219,6 +219,7 @@ struct config {
 		unsigned online_window; /* an agent is online this long after a call (default 5m) */
 		int auth_limit; /* failed logins per client address per minute (default 10) */
 		enum config_metrics metrics; /* who may GET /metrics (default local) */
+		int max_connections;         /* open TLS connections before 503 (default 1024) */
 	} api;
 	struct config_bridge {
 		unsigned idle;          /* a chat person counts as gone after this (default 10m) */

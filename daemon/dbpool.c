@@ -18,6 +18,7 @@
 #include <time.h>
 
 #define DBPOOL_MAX_WORKERS 64
+#define DBPOOL_STOP_GRACE_S 2 /* a job's time to finish once the pool stops */
 
 struct job {
 	dbpool_work_fn *work;
@@ -37,6 +38,7 @@ struct pool_worker {
 	pthread_t thread;
 	bool started;
 	PGconn *conn;
+	PGcancel *cancel; /* under the pool's lock: the running job's connection's */
 	unsigned failures;
 	double retry_at; /* monotonic seconds: no connection attempt before */
 };
@@ -257,7 +259,16 @@ static void *worker_main(void *p)
 		pthread_mutex_unlock(&pool->lock);
 
 		metrics_dbpool_wait(pool->name, now_s() - j->queued_at);
-		j->work(ensure_conn(w), j->arg);
+		PGconn *conn = ensure_conn(w);
+		PGcancel *cancel = conn ? PQgetCancel(conn) : NULL;
+		pthread_mutex_lock(&pool->lock);
+		w->cancel = cancel;
+		pthread_mutex_unlock(&pool->lock);
+		j->work(conn, j->arg);
+		pthread_mutex_lock(&pool->lock);
+		w->cancel = NULL;
+		pthread_mutex_unlock(&pool->lock);
+		PQfreeCancel(cancel);
 		settle_conn(w);
 
 		pthread_mutex_lock(&pool->lock);
@@ -373,13 +384,34 @@ void dbpool_stop(struct dbpool **pp)
 
 	if (pool == NULL)
 		return;
+	struct timespec until;
+
 	pthread_mutex_lock(&pool->lock);
 	pool->stopping = true;
 	pthread_cond_broadcast(&pool->wake);
 	pthread_mutex_unlock(&pool->lock);
-	for (unsigned i = 0; i < pool->nworkers; i++)
-		if (pool->workers[i].started)
-			pthread_join(pool->workers[i].thread, NULL);
+	/* A job still running after the grace (a long report, a lock wait)
+	 * has its statement cancelled: the job then ends with that error. */
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += DBPOOL_STOP_GRACE_S;
+	for (unsigned i = 0; i < pool->nworkers; i++) {
+		struct pool_worker *w = &pool->workers[i];
+		if (!w->started || pthread_timedjoin_np(w->thread, NULL, &until) == 0)
+			continue;
+		pthread_mutex_lock(&pool->lock);
+		if (w->cancel != NULL) {
+			char why[256];
+			if (PQcancel(w->cancel, why, sizeof(why)))
+				log_warn("dbpool=%s worker=%u event=cancelled: the stop cancels "
+				         "the statement of a job that outlasted its grace",
+				         pool->name, w->index);
+			else
+				log_warn("dbpool=%s worker=%u event=cancel_failed: %s", pool->name,
+				         w->index, why);
+		}
+		pthread_mutex_unlock(&pool->lock);
+		pthread_join(w->thread, NULL);
+	}
 	/* No worker is left: what is still queued ends without a database. */
 	for (struct job *j; (j = list_pop(&pool->queue)) != NULL;) {
 		j->work(NULL, j->arg);

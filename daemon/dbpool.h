@@ -59,7 +59,9 @@ const char *dbpool_unavailable(void);
 
 /* Stops the workers after their current job and frees the pool; every job
  * still queued runs its work with conn NULL, and every done callback not
- * yet run is run, here on the calling (loop) thread.  Sets *pool to NULL. */
+ * yet run is run, here on the calling (loop) thread.  A job still running
+ * 2 seconds after the call has its statement cancelled (PQcancel), so it
+ * ends with that error.  Sets *pool to NULL. */
 void dbpool_stop(struct dbpool **pool);
 
 #endif

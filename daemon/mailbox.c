@@ -185,6 +185,7 @@ static bool ensure_imap(struct mailbox *mb, const struct config_mailbox *cm, cha
 	if (mb->imap != NULL)
 		return true;
 	config_imap_settings(cm, &set);
+	set.cut = worker_netcut(mb->worker);
 	mb->imap = imap_connect(&set, error_r);
 	if (mb->imap == NULL)
 		return false;
@@ -478,6 +479,13 @@ static void mailbox_run(struct worker *w, void *arg)
 			mb->failures = 0;
 		} else {
 			unsigned ms = worker_backoff_ms(++mb->failures);
+			if (worker_stopping(w)) { /* the stop cut the connection */
+				log_info("mailbox=%s event=interrupted: %s", mb->name,
+				         error ? error : "out of memory");
+				free(error);
+				runtime_unref(&rt);
+				break;
+			}
 			metrics_mailbox(mb->name, METRICS_MB_FAILING, error);
 			log_error("mailbox=%s event=retry in_ms=%u: %s", mb->name, ms,
 			          error ? error : "out of memory");

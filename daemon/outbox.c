@@ -899,6 +899,53 @@ static bool renew(PGconn *conn, const struct outbox_settings *set, const struct 
 	return true;
 }
 
+/* A stop: gives a claim back unsent, due now and its attempt not counted,
+ * guarded by its attempt_id and by not having reached the end of data. */
+static bool release(PGconn *conn, const struct claimed *c, bool *released_r, char **error_r)
+{
+	char id[24];
+	const char *values[] = {id, c->attempt};
+	PGresult *res;
+	char *err = NULL;
+
+	snprintf(id, sizeof(id), "%lld", c->id);
+	res = out_exec(conn, "outbox_release",
+	               "UPDATE outbox SET status = 'queued', next_attempt_at = now(),"
+	               " attempts = greatest(attempts - 1, 0)"
+	               " WHERE id = $1::bigint AND attempt_id = $2::uuid AND status = 'sending'"
+	               " AND data_end_at IS NULL",
+	               2, values);
+	if (!db_result_ok(conn, res, PGRES_COMMAND_OK, &err)) {
+		PQclear(res);
+		*error_r = prefixed("cannot release a claim", err);
+		return false;
+	}
+	*released_r = strcmp(PQcmdTuples(res), "1") == 0;
+	PQclear(res);
+	return true;
+}
+
+/* Releases rows[from..n); a claim lost meanwhile is counted as lost. */
+static bool release_rest(PGconn *conn, const struct claimed *rows, size_t from, size_t n,
+                         struct outbox_stats *st, char **error_r)
+{
+	for (size_t i = from; i < n; i++) {
+		bool released;
+		if (!release(conn, &rows[i], &released, error_r))
+			return false;
+		if (st && released)
+			st->released++;
+		else if (st)
+			st->lost++;
+	}
+	return true;
+}
+
+static bool stopping(const struct outbox_settings *set)
+{
+	return set->cut != NULL && netcut_requested(set->cut);
+}
+
 /* Step 4: records the outcome of our attempt, retrying a lost connection.
  * *final_r is the row's new status ("" when the claim had been lost). */
 static bool record(PGconn *conn, const struct claimed *c, const char *status, int code,
@@ -1079,7 +1126,7 @@ static bool send_one(PGconn *conn, const struct outbox_settings *set,
 {
 	const char *why = loop_reason(set, c->to);
 	struct data_end d = {.conn = conn, .c = c};
-	struct smtp_hook hook = {mark_data_end, &d};
+	struct smtp_hook hook = {mark_data_end, &d, set->cut};
 	struct smtp_result r = {0};
 	const char *rcpt[] = {c->to};
 	const char *status;
@@ -1132,9 +1179,15 @@ static bool send_one(PGconn *conn, const struct outbox_settings *set,
 			break;
 		}
 	}
+	bool cut_early = why == NULL && !d.marked && r.outcome == SMTP_TEMPORARY && stopping(set);
 	smtp_result_clear(&r);
 	bool held_back = d.error != NULL;
 	free(d.error);
+	if (cut_early) {
+		/* Cut by a stop before the end of data: the relay discarded it. */
+		free(text);
+		return release_rest(conn, c, 0, 1, st, error_r);
+	}
 	double delay_s = outbox_backoff(set, c->attempts, random01());
 	ok = record(conn, c, status, code, text, delay_s, gave_up, final, error_r);
 	/* Kept when the "." went out, and also when it was held back because
@@ -1165,7 +1218,7 @@ bool outbox_send_due(PGconn *conn, const struct outbox_settings *set,
 		gethostname(host, sizeof(host) - 1);
 		snprintf(sender, sizeof(sender), "%s:%ld", host, (long)getpid());
 	}
-	while (done < max) {
+	while (done < max && !stopping(set)) {
 		size_t want = max - done < set->batch ? max - done : set->batch, n = 0;
 		struct claimed *rows = NULL;
 		long long claimed_at = monotonic_ms();
@@ -1184,6 +1237,11 @@ bool outbox_send_due(PGconn *conn, const struct outbox_settings *set,
 		}
 		for (size_t i = 0; i < n; i++) {
 			bool held = true;
+			if (stopping(set)) {
+				bool ok = release_rest(conn, rows, i, n, st, error_r);
+				claimed_free(rows, n);
+				return ok;
+			}
 			if (monotonic_ms() - claimed_at + worst_ms >
 			    (long long)set->lease_s * 1000) {
 				if (!renew(conn, set, &rows[i], &held, error_r)) {

@@ -92,6 +92,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "netcut.h"
 #include "pgarray.h"
 #include "smtp.h"
 
@@ -109,6 +110,7 @@ struct outbox_settings {
 	unsigned jitter_percent;       /* up to this much earlier (default 20, 0..50) */
 	unsigned give_up_s;            /* temporary failures become failed after (default 2 days) */
 	size_t max_message_bytes;      /* enqueue refuses larger messages (default 32 MiB) */
+	struct netcut *cut;            /* NULL, or the sender's stop: see outbox_send_due() */
 };
 
 /* Fills in the documented defaults (bounce_address stays NULL). */
@@ -208,12 +210,23 @@ struct outbox_stats {
 	size_t lost;        /* rows whose claim was lost to another sender before sending */
 	size_t unconfirmed; /* own rows settled as sent after a database failure past the end of
 	                       data */
+	size_t released;    /* claims given back unsent because of a stop */
 };
 
 /* Sends up to max due rows (see the protocol above) and adds to *st (may be
  * NULL).  Returns false with *error_r set only for database trouble; SMTP
  * trouble is an outcome recorded on the row.  Rows claimed but not yet
- * tried when it fails become due again when their lease ends. */
+ * tried when it fails become due again when their lease ends.
+ *
+ * A stop (set->cut requested or cut, from another thread) ends the call
+ * between two mails; the session in progress holds back its "." and ends
+ * when the relay answers or the cut comes (see smtp_hook).  The claims of
+ * the rows not sent, and of one stopped before its end of data, are
+ * released at once ('queued', due now, the attempt not counted), so this
+ * or another daemon sends them later: nothing is lost or sent twice.  A
+ * session cut after its "." is retried like any mail without an answer
+ * after the end of data (the one duplicate window, when the relay had
+ * taken it). */
 bool outbox_send_due(PGconn *conn, const struct outbox_settings *set,
                      const struct smtp_settings *smtp, size_t max, struct outbox_stats *st,
                      char **error_r) __attribute__((warn_unused_result));

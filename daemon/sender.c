@@ -137,6 +137,7 @@ static void add_stats(struct outbox_stats *sum, const struct outbox_stats *st)
 	sum->recovered += st->recovered;
 	sum->lost += st->lost;
 	sum->unconfirmed += st->unconfirmed;
+	sum->released += st->released;
 }
 
 /* Sends what is due, then waits for a notification or the next due row. */
@@ -150,6 +151,7 @@ static bool sender_round(struct sender *s, const struct runtime *rt, char **erro
 		return false;
 	struct outbox_settings set = rt->outbox;
 	set.sender_id = s->claim_id;
+	set.cut = worker_netcut(s->worker);
 	if (!outbox_send_due(s->db, &set, &rt->smtp, SENDER_ROUND, &st, error_r)) {
 		drop_db(s);
 		return false;
@@ -162,9 +164,9 @@ static bool sender_round(struct sender *s, const struct runtime *rt, char **erro
 		         s->index, st.unconfirmed);
 	if (st.claimed > 0) {
 		log_info("sender=%u event=round claimed=%zu sent=%zu deferred=%zu failed=%zu "
-		         "recovered=%zu unconfirmed=%zu",
+		         "recovered=%zu unconfirmed=%zu released=%zu",
 		         s->index, st.claimed, st.sent, st.deferred, st.failed, st.recovered,
-		         st.unconfirmed);
+		         st.unconfirmed, st.released);
 		return true; /* more may be due at once */
 	}
 	if (!outbox_next_due(s->db, &any, &seconds, error_r)) {
@@ -198,6 +200,13 @@ static void sender_run(struct worker *w, void *arg)
 			s->failures = 0;
 		} else {
 			unsigned ms = worker_backoff_ms(++s->failures);
+			if (worker_stopping(w)) { /* the stop cut the connection */
+				log_info("sender=%u event=interrupted: %s", s->index,
+				         error ? error : "out of memory");
+				free(error);
+				runtime_unref(&rt);
+				break;
+			}
 			log_error("sender=%u event=retry in_ms=%u: %s", s->index, ms,
 			          error ? error : "out of memory");
 			free(error);
@@ -206,8 +215,10 @@ static void sender_run(struct worker *w, void *arg)
 		runtime_unref(&rt);
 	}
 	drop_db(s);
-	log_info("sender=%u event=stopped sent=%zu deferred=%zu failed=%zu unconfirmed=%zu",
-	         s->index, s->total.sent, s->total.deferred, s->total.failed, s->total.unconfirmed);
+	log_info("sender=%u event=stopped sent=%zu deferred=%zu failed=%zu unconfirmed=%zu "
+	         "released=%zu",
+	         s->index, s->total.sent, s->total.deferred, s->total.failed, s->total.unconfirmed,
+	         s->total.released);
 }
 
 struct sender *sender_start(unsigned index, char **error_r)

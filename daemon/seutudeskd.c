@@ -164,9 +164,11 @@ static void start_retention(struct daemon_state *st)
 	}
 }
 
-static void stop_workers(struct daemon_state *st)
+/* Asks every worker to stop: each one's waits return and its network
+ * wait is cut (worker.h), so they wind down in parallel while the API
+ * stops. */
+static void ask_workers(struct daemon_state *st)
 {
-	/* Ask all first, so that they wind down in parallel. */
 	for (size_t i = 0; i < st->nmailboxes; i++)
 		mailbox_stop(st->mailboxes[i]);
 	for (size_t i = 0; i < st->nsenders; i++)
@@ -179,6 +181,11 @@ static void stop_workers(struct daemon_state *st)
 		learn_worker_stop(st->learn);
 	if (st->retention != NULL)
 		retention_worker_stop(st->retention);
+}
+
+static void stop_workers(struct daemon_state *st)
+{
+	ask_workers(st);
 	for (size_t i = 0; i < st->nmailboxes; i++) {
 		mailbox_join(&st->mailboxes[i]);
 		free(st->mailbox_names[i]);
@@ -410,6 +417,7 @@ static int run(struct daemon_state *st, const struct config *cfg, bool foregroun
 		start_notify(st);
 	}
 	event_base_dispatch(st->base);
+	ask_workers(st);
 	api_stop(&api);
 	stop_workers(st);
 	if (st->ready_check != NULL)

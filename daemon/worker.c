@@ -2,6 +2,8 @@
 
 #include "worker.h"
 
+#include "netcut.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -10,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 struct worker {
@@ -19,6 +22,8 @@ struct worker {
 	void *arg;
 	atomic_bool stopping;
 	int pipe[2]; /* written once by worker_stop(), never read */
+	struct netcut *cut;
+	struct timespec stop_at; /* CLOCK_REALTIME of worker_stop(), for the grace */
 };
 
 static void *worker_main(void *p)
@@ -44,9 +49,16 @@ struct worker *worker_start(const char *name, void (*run)(struct worker *w, void
 		*error_r = strdup("out of memory");
 		return NULL;
 	}
+	if ((w->cut = netcut_new()) == NULL) {
+		*error_r = strdup("out of memory");
+		free(w->name);
+		free(w);
+		return NULL;
+	}
 	if (pipe2(w->pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
 		if (asprintf(error_r, "worker %s: pipe: %s", name, strerror(errno)) < 0)
 			*error_r = NULL;
+		netcut_free(&w->cut);
 		free(w->name);
 		free(w);
 		return NULL;
@@ -62,6 +74,7 @@ struct worker *worker_start(const char *name, void (*run)(struct worker *w, void
 			*error_r = NULL;
 		close(w->pipe[0]);
 		close(w->pipe[1]);
+		netcut_free(&w->cut);
 		free(w->name);
 		free(w);
 		return NULL;
@@ -71,24 +84,41 @@ struct worker *worker_start(const char *name, void (*run)(struct worker *w, void
 
 const char *worker_name(const struct worker *w) { return w->name; }
 
+struct netcut *worker_netcut(struct worker *w) { return w->cut; }
+
 void worker_stop(struct worker *w)
 {
+	/* stop_at is read only by worker_join(), in the thread that stops. */
 	if (!atomic_exchange(&w->stopping, true)) {
+		clock_gettime(CLOCK_REALTIME, &w->stop_at);
 		ssize_t n = write(w->pipe[1], "x", 1);
 		(void)n; /* the pipe is empty: one byte always fits */
 	}
+	netcut_request(w->cut);
 }
 
 void worker_join(struct worker **wp)
 {
 	struct worker *w = *wp;
+	struct timespec until;
 
 	if (w == NULL)
 		return;
 	worker_stop(w);
-	pthread_join(w->thread, NULL);
+	until = w->stop_at;
+	until.tv_sec += WORKER_CUT_GRACE_MS / 1000;
+	until.tv_nsec += (long)(WORKER_CUT_GRACE_MS % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	if (pthread_timedjoin_np(w->thread, NULL, &until) != 0) {
+		netcut_cut(w->cut);
+		pthread_join(w->thread, NULL);
+	}
 	close(w->pipe[0]);
 	close(w->pipe[1]);
+	netcut_free(&w->cut);
 	free(w->name);
 	free(w);
 	*wp = NULL;

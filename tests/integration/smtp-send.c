@@ -55,7 +55,7 @@ int main(int argc, char **argv)
 	size_t nrcpt = 0, len = 0;
 	long count = 1;
 	bool hooked = false, let_go = true;
-	struct smtp_hook hook = {hook_answer, &let_go};
+	struct smtp_hook hook = {hook_answer, &let_go, NULL};
 	char *msg, *err;
 	int opt;
 

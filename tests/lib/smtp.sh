@@ -6,7 +6,7 @@
 #                         accepted messages land in $SMTP_MAILDIR/new)
 #   smtp_mode MODE        what it answers from now on: accept | tempfail |
 #                         permfail | rcpt-tempfail | rcpt-permfail |
-#                         mail-permfail | stall  (see smtp_server.py)
+#                         mail-permfail | stall | stall-all  (see smtp_server.py)
 #   smtp_count            prints how many messages it has accepted
 #   smtp_wait_count N [S] waits up to S seconds (default 10) for N messages
 #   smtp_down             stops the server only, keeping its directory, mail

@@ -16,6 +16,8 @@ a test switches it at run time:
   rcpt-permfail 550 5.1.1 to every RCPT
   mail-permfail 553 5.7.1 to MAIL FROM
   stall         the reply to DATA's end comes 30 s late (client timeouts)
+  stall-all     every reply from MAIL FROM on comes 30 s late (a relay that
+                hangs before any data)
 It offers AUTH PLAIN and LOGIN without TLS; a login succeeds only when
 DIR/auth holds "user:password" and the client gives exactly those (no file:
 every login fails).  A client that does not log in may still send.
@@ -34,7 +36,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 MODES = ("accept", "tempfail", "permfail", "rcpt-tempfail", "rcpt-permfail",
-         "mail-permfail", "stall")
+         "mail-permfail", "stall", "stall-all")
 
 
 class Keeper:
@@ -54,6 +56,8 @@ class Keeper:
         return m if m in MODES else "accept"
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        if self.mode() == "stall-all":
+            await asyncio.sleep(30)
         if self.mode() == "mail-permfail":
             return "553 5.7.1 Sender address rejected"
         envelope.mail_from = address
@@ -62,6 +66,8 @@ class Keeper:
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         m = self.mode()
+        if m == "stall-all":
+            await asyncio.sleep(30)
         if m == "rcpt-tempfail":
             return "450 4.2.1 Mailbox busy, try again later"
         if m == "rcpt-permfail":
@@ -75,7 +81,7 @@ class Keeper:
             return "451 4.3.0 Temporary local problem, try again later"
         if m == "permfail":
             return "554 5.6.0 Message content rejected"
-        if m == "stall":
+        if m in ("stall", "stall-all"):
             await asyncio.sleep(30)
         head = ("X-MailFrom: %s\r\nX-RcptTo: %s\r\n"
                 % (envelope.mail_from, ", ".join(envelope.rcpt_tos))).encode()
