@@ -1719,22 +1719,28 @@ static bool same_folder(const char *a, const char *b)
 static void validate_mailbox_auth(struct parse *p, struct config_mailbox *mb,
                                   const unsigned *set_line, unsigned line)
 {
-	static const size_t oauth_keys[] = {MB_OAUTH2_TOKEN_URL, MB_OAUTH2_CLIENT_ID,
-	                                    MB_OAUTH2_SECRET_FILE, MB_OAUTH2_REFRESH_TOKEN_FILE,
-	                                    MB_OAUTH2_SCOPE};
+	const struct {
+		size_t key;
+		const char *value;
+	} oauth_keys[] = {{MB_OAUTH2_TOKEN_URL, mb->oauth2_token_url},
+	                  {MB_OAUTH2_CLIENT_ID, mb->oauth2_client_id},
+	                  {MB_OAUTH2_SECRET_FILE, mb->oauth2_secret_file},
+	                  {MB_OAUTH2_REFRESH_TOKEN_FILE, mb->oauth2_refresh_token_file},
+	                  {MB_OAUTH2_SCOPE, mb->oauth2_scope}};
 	unsigned at = set_line[MB_AUTH] ? set_line[MB_AUTH] : line;
 
 	if (mb->auth == IMAP_AUTH_PASSWORD) {
 		if (mb->password_file == NULL)
-			perr(p, at, "auth = password needs a password_file");
+			perr(p, line, "missing key 'password_file' in [mailbox %s] (auth = password)",
+			     mb->name);
 		for (size_t i = 0; i < sizeof(oauth_keys) / sizeof(oauth_keys[0]); i++)
-			if (set_line[oauth_keys[i]])
-				perr(p, set_line[oauth_keys[i]],
+			if (oauth_keys[i].value != NULL)
+				perr(p, set_line[oauth_keys[i].key],
 				     "%s is for auth = xoauth2 or oauthbearer, but auth = password",
-				     mailbox_keys[oauth_keys[i]].name);
+				     mailbox_keys[oauth_keys[i].key].name);
 		return;
 	}
-	if (set_line[MB_PASSWORD_FILE])
+	if (mb->password_file != NULL)
 		perr(p, set_line[MB_PASSWORD_FILE],
 		     "password_file is for auth = password; auth = %s takes its token from "
 		     "oauth2_token_url",
