@@ -761,8 +761,8 @@ static char *sasl_response(const struct imap_conn *c, enum imap_auth auth, const
 			}
 		}
 		user[n] = '\0';
-		len = asprintf(&raw, "n,a=%s,\001host=%s\001port=%u\001auth=Bearer %s\001\001", user,
-		               c->host, (unsigned)c->port, token);
+		len = asprintf(&raw, "n,a=%s,\001host=%s\001port=%u\001auth=Bearer %s\001\001",
+		               user, c->host, (unsigned)c->port, token);
 		free(user);
 	} else {
 		len = asprintf(&raw, "user=%s\001auth=Bearer %s\001\001", c->user, token);

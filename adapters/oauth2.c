@@ -347,7 +347,8 @@ enum oauth2_status oauth2_parse_answer(long http_status, const char *body, size_
 	enum oauth2_status st;
 
 	memset(a, 0, sizeof(*a));
-	root = body != NULL && len > 0 ? json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
+	root =
+	    body != NULL && len > 0 ? json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
 	if (root != NULL && !json_is_object(root)) {
 		json_decref(root);
 		root = NULL;
@@ -355,13 +356,14 @@ enum oauth2_status oauth2_parse_answer(long http_status, const char *body, size_
 	err = root != NULL ? member(root, "error") : NULL;
 	if (http_status != 200 || err != NULL) {
 		/* RFC 6749 5.2: errors come as 400 (401 for a bad client). */
-		bool refused = (http_status == 400 || http_status == 401 || http_status == 403) &&
-		               err != NULL;
+		bool refused =
+		    (http_status == 400 || http_status == 401 || http_status == 403) && err != NULL;
 		shown(err, code, sizeof(code));
 		shown(root != NULL ? member(root, "error_description") : NULL, text, sizeof(text));
 		if (err != NULL)
-			set_error(error_r, strf("%s (HTTP %ld %s%s%s)", refused ? "refused" : "failed",
-			                        http_status, code, text[0] ? ": " : "", text));
+			set_error(error_r,
+			          strf("%s (HTTP %ld %s%s%s)", refused ? "refused" : "failed",
+			               http_status, code, text[0] ? ": " : "", text));
 		else
 			set_error(error_r, strf("failed (HTTP %ld, no OAuth error in the answer)",
 			                        http_status));
@@ -475,8 +477,8 @@ enum oauth2_status oauth2_token(struct oauth2 *o, long long now_ms, const char *
 	if (st == OAUTH2_OK) {
 		st = oauth2_parse_answer(status, k.data, k.len, &a, &why);
 		if (st != OAUTH2_OK) {
-			set_error(error_r, why != NULL ? strf("oauth2 %s: %s", o->s.token_url, why)
-			                               : NULL);
+			set_error(error_r,
+			          why != NULL ? strf("oauth2 %s: %s", o->s.token_url, why) : NULL);
 			free(why);
 		}
 	}

@@ -84,7 +84,7 @@ unsigned long oauth2_fetches(const struct oauth2 *o);
 /* A token endpoint's answer. */
 struct oauth2_answer {
 	char *access_token;
-	char *refresh_token; /* a rotated refresh token, or NULL */
+	char *refresh_token;  /* a rotated refresh token, or NULL */
 	long long expires_in; /* seconds, 1 .. 86400; 300 when the answer had none */
 };
 

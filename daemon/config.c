@@ -991,7 +991,8 @@ static const struct cfg_key mailbox_keys[MB_NKEYS] = {
                          .def_doc = "none sent",
                          .check = check_text,
                          .flags = CFG_RELOAD | CFG_OPTIONAL,
-                         .help = "the scope asked for, e.g. https://outlook.office365.com/.default"},
+                         .help =
+                             "the scope asked for, e.g. https://outlook.office365.com/.default"},
     [MB_FOLDER] = {.name = "folder",
                    .type = CFG_STRING,
                    .offset = MAILBOX(folder),
@@ -1731,7 +1732,8 @@ static void validate_mailbox_auth(struct parse *p, struct config_mailbox *mb,
 
 	if (mb->auth == IMAP_AUTH_PASSWORD) {
 		if (mb->password_file == NULL)
-			perr(p, line, "missing key 'password_file' in [mailbox %s] (auth = password)",
+			perr(p, line,
+			     "missing key 'password_file' in [mailbox %s] (auth = password)",
 			     mb->name);
 		for (size_t i = 0; i < sizeof(oauth_keys) / sizeof(oauth_keys[0]); i++)
 			if (oauth_keys[i].value != NULL)

@@ -66,7 +66,7 @@ struct config_mailbox {
 	char *oauth2_client_id;          /* required with them */
 	char *oauth2_secret_file;        /* the client secret's file (NULL: none) */
 	char *oauth2_secret;             /* its content */
-	char *oauth2_refresh_token_file; /* set: the refresh_token grant (NULL: client credentials) */
+	char *oauth2_refresh_token_file; /* set: refresh_token grant; NULL: client credentials */
 	char *oauth2_refresh_token;      /* its content */
 	char *oauth2_scope;              /* NULL: none sent */
 	char *folder;                    /* the intake folder (default "INBOX") */

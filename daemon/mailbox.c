@@ -535,9 +535,9 @@ static void mailbox_run(struct worker *w, void *arg)
 			mb->failures = 0;
 		} else {
 			unsigned ms = worker_backoff_ms(++mb->failures);
-			metrics_mailbox(mb->name,
-			                mb->auth_failed ? METRICS_MB_AUTH_FAILED : METRICS_MB_FAILING,
-			                error);
+			metrics_mailbox(
+			    mb->name, mb->auth_failed ? METRICS_MB_AUTH_FAILED : METRICS_MB_FAILING,
+			    error);
 			log_error("mailbox=%s event=%s in_ms=%u: %s", mb->name,
 			          mb->auth_failed ? "auth_failed" : "retry", ms,
 			          error ? error : "out of memory");

@@ -412,8 +412,7 @@ static void render_api(FILE *f)
 }
 
 static const char *const state_names[METRICS_MB_NSTATES] = {"starting", "connected", "idle",
-                                                            "standby", "failing",
-                                                            "auth_failed"};
+                                                            "standby",  "failing",   "auth_failed"};
 
 static void render_mail(FILE *f)
 {
@@ -564,8 +563,8 @@ json_t *metrics_health(bool db_ok, int *status_r)
 			json_array_append_new(down,
 			                      json_sprintf("mailbox %s", m.mailboxes.name[i]));
 		else if (st == METRICS_MB_AUTH_FAILED)
-			json_array_append_new(down, json_sprintf("mailbox %s: authentication",
-			                                         m.mailboxes.name[i]));
+			json_array_append_new(
+			    down, json_sprintf("mailbox %s: authentication", m.mailboxes.name[i]));
 	}
 	if (relay_down)
 		json_array_append_new(down, json_string("relay"));

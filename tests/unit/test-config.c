@@ -11,8 +11,8 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/stat.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static char tmpdir[PATH_MAX];
@@ -86,7 +86,7 @@ static char *load_error(const char *text)
  * the secret's keys follow. */
 #define OAUTH(mech)                                                                                \
 	"[mailbox m]\nhost = outlook.office365.com\nuser = tuki@kunta.fi\nauth = " mech            \
-	"\noauth2_token_url = https://login.microsoftonline.com/t/oauth2/v2.0/token\n"              \
+	"\noauth2_token_url = https://login.microsoftonline.com/t/oauth2/v2.0/token\n"             \
 	"oauth2_client_id = app\n"
 
 static const struct {
@@ -402,7 +402,8 @@ static const struct {
     {MB("m") "auth = kerberos\n",
      "t.conf:5: expected one of password, xoauth2, oauthbearer, got 'kerberos'"},
     {"[mailbox m]\noauth2_token_url = http://login.example.com/token\n",
-     "t.conf:2: expected an https:// URL (http:// only to a loopback address), got 'http://login.example.com/token'\n"
+     "t.conf:2: expected an https:// URL (http:// only to a loopback address), got "
+     "'http://login.example.com/token'\n"
      "t.conf:1: missing key 'host' in [mailbox m]\nt.conf:1: missing key 'user' in [mailbox m]"},
     {"[mailbox m]\noauth2_token_url = https://\n",
      "t.conf:2: expected an https:// URL (http:// only to a loopback address), got 'https://'\n"

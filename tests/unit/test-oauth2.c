@@ -29,8 +29,8 @@ static const struct {
      OAUTH2_OK, "eyJ0.abc-_~+/=", 3599, NULL, NULL},
     {200, "{\"access_token\":\"t\",\"token_type\":\"bearer\",\"expires_in\":\"3600\"}", OAUTH2_OK,
      "t", 3600, NULL, NULL},
-    {200, "{\"access_token\":\"t\",\"expires_in\":60,\"refresh_token\":\"r2\"}", OAUTH2_OK, "t",
-     60, "r2", NULL},
+    {200, "{\"access_token\":\"t\",\"expires_in\":60,\"refresh_token\":\"r2\"}", OAUTH2_OK, "t", 60,
+     "r2", NULL},
     {200, "{\"access_token\":\"t\"}", OAUTH2_OK, "t", 300, NULL, NULL},
     {200, "{\"access_token\":\"t\",\"expires_in\":0}", OAUTH2_OK, "t", 1, NULL, NULL},
     {200, "{\"access_token\":\"t\",\"expires_in\":999999999}", OAUTH2_OK, "t", 86400, NULL, NULL},
@@ -64,8 +64,8 @@ static const struct {
      "failed (the answer has no usable access_token)"},
     {200, "{\"access_token\":\"t\",\"token_type\":\"mac\"}", OAUTH2_FAILED, NULL, 0, NULL,
      "failed (token_type is not Bearer)"},
-    {200, "{\"access_token\":\"t\",\"refresh_token\":\"a b\"}", OAUTH2_FAILED, NULL, 0,
-     NULL, "failed (the answer's refresh_token is unusable)"},
+    {200, "{\"access_token\":\"t\",\"refresh_token\":\"a b\"}", OAUTH2_FAILED, NULL, 0, NULL,
+     "failed (the answer's refresh_token is unusable)"},
 };
 
 static void test_answers(void)
@@ -78,9 +78,10 @@ static void test_answers(void)
 		tap_ok(st == answers[i].want, "answer %zu: status %d", i, (int)st);
 		if (answers[i].want == OAUTH2_OK) {
 			tap_str(a.access_token, answers[i].token, "answer %zu: the token", i);
-			tap_ok(a.expires_in == answers[i].expires_in, "answer %zu: expires_in %lld", i,
-			       a.expires_in);
-			tap_str(a.refresh_token, answers[i].refresh, "answer %zu: the refresh token", i);
+			tap_ok(a.expires_in == answers[i].expires_in, "answer %zu: expires_in %lld",
+			       i, a.expires_in);
+			tap_str(a.refresh_token, answers[i].refresh,
+			        "answer %zu: the refresh token", i);
 			tap_ok(error == NULL, "answer %zu: no error", i);
 		} else {
 			tap_str(error, answers[i].error, "answer %zu: the error", i);
@@ -92,11 +93,12 @@ static void test_answers(void)
 	/* A long description is cut at 200 bytes. */
 	char body[1200], *error = NULL;
 	struct oauth2_answer a;
-	snprintf(body, sizeof(body), "{\"error\":\"invalid_client\",\"error_description\":\"%0900d\"}",
-	         0);
+	snprintf(body, sizeof(body),
+	         "{\"error\":\"invalid_client\",\"error_description\":\"%0900d\"}", 0);
 	enum oauth2_status st = oauth2_parse_answer(401, body, strlen(body), &a, &error);
 	tap_ok(st == OAUTH2_REFUSED && error != NULL && strlen(error) < 260,
-	       "the provider's text is bounded in the error (%zu bytes)", error ? strlen(error) : 0);
+	       "the provider's text is bounded in the error (%zu bytes)",
+	       error ? strlen(error) : 0);
 	free(error);
 }
 
@@ -133,7 +135,8 @@ static void test_urls(void)
 	};
 	for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
 		const char *why = oauth2_url_check(urls[i].url);
-		tap_ok((why == NULL) == urls[i].ok, "url '%s': %s", urls[i].url, why ? why : "taken");
+		tap_ok((why == NULL) == urls[i].ok, "url '%s': %s", urls[i].url,
+		       why ? why : "taken");
 	}
 }
 
@@ -186,8 +189,9 @@ static void test_requests(void)
 	s.token_url = "https://login.example.com/token";
 	s.client_secret = NULL;
 	o = oauth2_new(&s, &error);
-	tap_str(error, "oauth2 https://login.example.com/token: the client_credentials grant needs a "
-	               "client secret",
+	tap_str(error,
+	        "oauth2 https://login.example.com/token: the client_credentials grant needs a "
+	        "client secret",
 	        "client_credentials needs a secret");
 	free(error);
 	error = NULL;
