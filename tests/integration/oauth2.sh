@@ -11,7 +11,8 @@
 #     the provider answers again the intake goes on, nothing lost or doubled;
 #   - a token the mail server refuses (revoked): a clear log line, a new token;
 #   - no secret (client secret, refresh token, any access token) in the log;
-#   - a secret file open to other users is refused by the config check.
+#   - a secret file open to other users is refused by the config check;
+#   - the daemon runs under valgrind (when installed): no errors, no leaks.
 # About a minute.
 : "${top_srcdir:?}" "${top_builddir:?}"
 . "$top_srcdir/tests/lib/tap.sh"
@@ -137,6 +138,12 @@ ok "$([ $rc != 0 ] && grep -q "oauth2_secret_file.*open to other users" "$work/l
 # --- first logins: XOAUTH2 over imaps, OAUTHBEARER over STARTTLS ---
 gen first-m 5 && dovecot_import_many m365 "$STACK_DIR/first-m.mbox"
 gen first-g 5 && dovecot_import_many google "$STACK_DIR/first-g.mbox"
+# Under valgrind where it is installed (VALGRIND=no skips it).
+if [ "${VALGRIND:-yes}" != no ] && command -v valgrind >/dev/null; then
+	STACK_DAEMON_WRAPPER="valgrind -q --suppressions=$top_srcdir/tests/data/valgrind.supp
+		--leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=99
+		--log-file=$work/valgrind.log"
+fi
 daemon_start
 stack_wait "SELECT count(*) FROM intake_log WHERE mailbox IN ('m365', 'google')" 10 60
 is "$(exactly_once m365) / $(exactly_once google)" "5 5 5 / 5 5 5" \
@@ -232,5 +239,6 @@ is "$(grep -c -F -f "$work/tokens" "$STACK_LOG")" 0 \
 	"no secret, refresh token or any of the $(($(wc -l <"$work/tokens") - 3)) access tokens is in the daemon's log"
 
 daemon_stop
-is "$?" 0 "the daemon stops cleanly"
+is "$?" 0 "the daemon stops cleanly${STACK_DAEMON_WRAPPER:+ (under valgrind: no errors, no leaks)}"
+[ -s "$work/valgrind.log" ] && head -40 "$work/valgrind.log" | sed 's/^/# /'
 echo "1..$n"
