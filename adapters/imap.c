@@ -884,6 +884,11 @@ static int sasl_authenticate(struct imap_conn *c, enum imap_auth auth, const cha
 	    resp->rsp_resp_done->rsp_type == MAILIMAP_RESP_DONE_TYPE_TAGGED)
 		type = resp->rsp_resp_done->rsp_data.rsp_tagged->rsp_cond_state->rsp_type;
 	mailimap_response_free(resp);
+	if (type == -1) {
+		/* BYE: the server ended the connection; no verdict on the token. */
+		c->broken = true;
+		return MAILIMAP_ERROR_STREAM;
+	}
 	if (type != MAILIMAP_RESP_COND_STATE_OK)
 		return MAILIMAP_ERROR_LOGIN;
 	c->imap->imap_state = MAILIMAP_STATE_AUTHENTICATED;
