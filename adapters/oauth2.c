@@ -28,7 +28,8 @@
 struct oauth2 {
 	struct oauth2_settings s; /* strings owned */
 	char *token;              /* the cached access token, or NULL */
-	long long refresh_at;     /* ms; 0: none cached */
+	long long refresh_at;     /* ms: ask for a new token from then on; 0: none cached */
+	long long valid_until;    /* ms: the cached token may be used until then */
 	unsigned long fetches;
 };
 
@@ -204,6 +205,7 @@ void oauth2_invalidate(struct oauth2 *o)
 {
 	wipe_free(&o->token);
 	o->refresh_at = 0;
+	o->valid_until = 0;
 }
 
 unsigned long oauth2_fetches(const struct oauth2 *o) { return o->fetches; }
@@ -466,7 +468,8 @@ enum oauth2_status oauth2_token(struct oauth2 *o, long long now_ms, const char *
 		*token_r = o->token;
 		return OAUTH2_OK;
 	}
-	oauth2_invalidate(o);
+	if (o->token != NULL && now_ms >= o->valid_until)
+		oauth2_invalidate(o);
 	body = oauth2_request_body(&o->s);
 	if (body == NULL) {
 		set_error(error_r, strf("oauth2 %s: out of memory", o->s.token_url));
@@ -486,12 +489,26 @@ enum oauth2_status oauth2_token(struct oauth2 *o, long long now_ms, const char *
 		explicit_bzero(k.data, k.len);
 		free(k.data);
 	}
-	if (st != OAUTH2_OK)
+	if (st == OAUTH2_FAILED && o->token != NULL && now_ms < o->valid_until) {
+		/* The old token serves on; try again halfway to its end, within 30 s. */
+		long long wait = (o->valid_until - now_ms) / 2;
+		o->refresh_at = now_ms + (wait < 30000 ? wait : 30000);
+		*token_r = o->token;
+		return OAUTH2_KEPT;
+	}
+	if (st != OAUTH2_OK) {
+		oauth2_invalidate(o);
 		return st;
+	}
+	wipe_free(&o->token);
 	o->token = a.access_token;
 	a.access_token = NULL;
 	/* Counted from before the request: never later than the provider's clock. */
 	o->refresh_at = oauth2_refresh_point(now_ms, a.expires_in);
+	{
+		long long life = a.expires_in * 1000, safety = life / 10;
+		o->valid_until = now_ms + life - (safety < 30000 ? safety : 30000);
+	}
 	if (a.refresh_token != NULL && o->s.refresh_token != NULL) {
 		/* A rotated refresh token replaces the old one for this process. */
 		wipe_free((char **)&o->s.refresh_token);

@@ -12,10 +12,11 @@
  *
  * A token is cached and used until a quarter of its lifetime, at most five
  * minutes, remains (oauth2_refresh_at()); then the next oauth2_token() asks
- * the endpoint for a new one.  The request blocks (libcurl) for at most the
- * settings' timeout, or until the stopping callback says so: call it from a
- * worker thread, never from the event loop.  One struct oauth2 belongs to
- * one thread.
+ * the endpoint for a new one.  When the endpoint fails for now, the old
+ * token goes on being used while it is valid (up to a tenth of its life, at
+ * most 30 s, before its end), the renewal retried in between.  The request blocks (libcurl) for at
+ * most the settings' timeout, or until the stopping callback says so: call it from a worker thread,
+ * never from the event loop.  One struct oauth2 belongs to one thread.
  *
  * Secrets (client secret, refresh token, access token) never appear in an
  * error; errors name the endpoint and what the provider said, e.g.
@@ -49,6 +50,10 @@ enum oauth2_status {
 	/* No usable answer (unreachable, timeout, 5xx, 429, unreadable):
 	 * temporary. */
 	OAUTH2_FAILED,
+	/* The renewal failed for now (as OAUTH2_FAILED, *error_r says why),
+	 * but the cached token is still valid: *token_r is that one, and the
+	 * renewal is tried again at oauth2_refresh_at(). */
+	OAUTH2_KEPT,
 };
 
 /* Fills in the documented defaults (all strings NULL). */
@@ -67,7 +72,8 @@ struct oauth2 *oauth2_new(const struct oauth2_settings *s, char **error_r)
 void oauth2_free(struct oauth2 **o);
 
 /* An access token usable now (now_ms: CLOCK_MONOTONIC milliseconds): the
- * cached one before its refresh point, else a new one from the endpoint.
+ * cached one before its refresh point, else a new one from the endpoint
+ * (OAUTH2_OK), or the old one still valid (OAUTH2_KEPT, *error_r set).
  * *token_r stays valid until the next call on o.  On failure the cache is
  * empty and *error_r says why. */
 enum oauth2_status oauth2_token(struct oauth2 *o, long long now_ms, const char **token_r,

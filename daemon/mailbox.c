@@ -83,10 +83,13 @@ static bool mailbox_stopping(void *arg)
 }
 
 /* An access token for the mailbox's SASL login: the cached one, or a new
- * one from the provider (logged).  A refusal sets mb->auth_failed. */
-static const char *mailbox_token(struct mailbox *mb, const struct config_mailbox *cm,
+ * one from the provider (logged), or the old one still valid when the
+ * provider fails for now (*kept_r, a warning logged).  A refusal sets
+ * mb->auth_failed. */
+static const char *mailbox_token(struct mailbox *mb, const struct config_mailbox *cm, bool *kept_r,
                                  char **error_r)
 {
+	char *why = NULL;
 	struct oauth2_settings os;
 	const char *token;
 	unsigned long before;
@@ -101,14 +104,24 @@ static const char *mailbox_token(struct mailbox *mb, const struct config_mailbox
 		if (mb->oauth == NULL)
 			return NULL;
 	}
+	*kept_r = false;
 	before = oauth2_fetches(mb->oauth);
-	switch (oauth2_token(mb->oauth, t0, &token, error_r)) {
+	switch (oauth2_token(mb->oauth, t0, &token, &why)) {
 	case OAUTH2_OK:
 		break;
+	case OAUTH2_KEPT:
+		log_warn("mailbox=%s event=oauth2_renewal_failed retry_in_ms=%lld: %s; the token "
+		         "in hand is still valid",
+		         mb->name, oauth2_refresh_at(mb->oauth) - t0, why ? why : "out of memory");
+		free(why);
+		*kept_r = true;
+		return token;
 	case OAUTH2_REFUSED:
 		mb->auth_failed = true;
+		*error_r = why;
 		return NULL;
 	case OAUTH2_FAILED:
+		*error_r = why;
 		return NULL;
 	}
 	if (oauth2_fetches(mb->oauth) != before)
@@ -192,13 +205,13 @@ static bool ensure_imap(struct mailbox *mb, const struct config_mailbox *cm, cha
 	struct imap_settings set;
 	uint32_t uidvalidity, uidnext;
 
-	bool refused = false;
+	bool refused = false, kept;
 
 	if (mb->imap != NULL)
 		return true;
 	config_imap_settings(cm, &set);
 	if (cm->auth != IMAP_AUTH_PASSWORD) {
-		set.access_token = mailbox_token(mb, cm, error_r);
+		set.access_token = mailbox_token(mb, cm, &kept, error_r);
 		if (set.access_token == NULL)
 			return false;
 	}
@@ -470,13 +483,17 @@ static bool wait_for_mail(struct mailbox *mb, const struct config_mailbox *cm, c
 		worker_sleep(mb->worker, cm->poll_interval * 1000);
 		return true;
 	}
-	/* IDLE ends when the session's token is due for renewal. */
+	/* IDLE (whole seconds) ends by the time the session's token is due for
+	 * renewal; the last fraction of a second is slept. */
 	if (mb->session_renew_at != 0) {
-		long long left = (mb->session_renew_at - now_ms() + 999) / 1000;
-		if (left < 1)
+		long long left = mb->session_renew_at - now_ms();
+		if (left < 1000) {
+			if (left > 0)
+				worker_sleep(mb->worker, (unsigned)left);
 			return true;
-		if (left < (long long)secs)
-			secs = (unsigned)left;
+		}
+		if (left / 1000 < (long long)secs)
+			secs = (unsigned)(left / 1000);
 	}
 	switch (imap_idle(mb->imap, secs, worker_wake_fd(mb->worker), error_r)) {
 	case IMAP_IDLE_ERROR:
@@ -485,6 +502,26 @@ static bool wait_for_mail(struct mailbox *mb, const struct config_mailbox *cm, c
 	default:
 		return true;
 	}
+}
+
+/* A session whose token is due: with a new token it ends (the next one
+ * logs in with it); with the old one kept, because the provider fails for
+ * now, it goes on until the next try. */
+static bool renew_session(struct mailbox *mb, const struct config_mailbox *cm, char **error_r)
+{
+	bool kept;
+
+	if (mailbox_token(mb, cm, &kept, error_r) == NULL) {
+		drop_imap(mb);
+		return false;
+	}
+	if (kept) {
+		mb->session_renew_at = oauth2_refresh_at(mb->oauth);
+		return true;
+	}
+	log_info("mailbox=%s event=reauthenticate reason=\"token renewed\"", mb->name);
+	drop_imap(mb);
+	return true;
 }
 
 /* One round: connections, lock, drain, wait.  False on a failure (the
@@ -508,11 +545,8 @@ static bool mailbox_round(struct mailbox *mb, struct runtime *rt, char **error_r
 		worker_sleep(mb->worker, cm->poll_interval * 1000);
 		return true;
 	}
-	if (session_due(mb)) {
-		log_info("mailbox=%s event=reauthenticate reason=\"token due for renewal\"",
-		         mb->name);
-		drop_imap(mb);
-	}
+	if (session_due(mb) && !renew_session(mb, cm, error_r))
+		return false;
 	if (!ensure_imap(mb, cm, error_r))
 		return false;
 	metrics_mailbox(mb->name, METRICS_MB_CONNECTED, NULL);

@@ -6,6 +6,8 @@
 #     mailbox google with OAUTHBEARER over STARTTLS (refresh_token grant);
 #   - 200 mails delivered in small lots over about 8 s while tokens expire:
 #     the sessions are renewed with fresh tokens, each mail a ticket once;
+#   - the provider failing for now (503): the token in hand serves while it
+#     is valid, then the mailbox is failing (not auth_failed), and recovers;
 #   - the provider refusing (401 invalid_client): a clear log line, /healthz
 #     names the mailboxes' authentication, the mail waits in the folder; when
 #     the provider answers again the intake goes on, nothing lost or doubled;
@@ -182,6 +184,24 @@ ok "$([ "$got" -ge 3 ] && [ "$reauth" -ge 3 ]; echo $?)" \
 is "$(($(pstat .inactive) - before_inactive))" 0 "no expired token was ever presented to Dovecot"
 is "$(q "SELECT count(*) FROM intake_log WHERE outcome = 'duplicate'")" 0 "no duplicates"
 
+# --- the provider fails for now (503): the token in hand serves while valid ---
+control mode=error
+for _ in $(seq 150); do
+	grep -q "mailbox=m365 event=retry in_ms=[0-9]*: oauth2 .*failed (HTTP 503" "$STACK_LOG" && break
+	sleep 0.1
+done
+has "$STACK_LOG" "mailbox=m365 event=oauth2_renewal_failed retry_in_ms=[0-9]*: oauth2 $provider_url/token: failed (HTTP 503, no OAuth error in the answer); the token in hand is still valid" \
+	"a failed renewal is a warning while the token in hand is valid"
+has "$STACK_LOG" "mailbox=m365 event=retry in_ms=[0-9]*: oauth2 $provider_url/token: failed (HTTP 503" \
+	"once it is not, the mailbox fails and retries"
+gen down-m 10 && dovecot_import_many m365 "$STACK_DIR/down-m.mbox"
+code=$(healthz)
+is "$code $(jq -r '.mailboxes.m365.state, (.down | index("mailbox m365") != null)' "$work/health.json" | tr '\n' ' ')" \
+	"200 failing true " "/healthz: a temporary failure is failing, not auth_failed"
+control mode=ok
+stack_wait "SELECT count(*) FROM intake_log WHERE mailbox = 'm365'" 215 60
+is "$(exactly_once m365)" "215 215 215" "the provider back, the 10 mails came in"
+
 # --- the provider refuses: health, nothing lost, recovery ---
 control mode=refuse
 for _ in $(seq 150); do
@@ -205,8 +225,8 @@ has "$work/health.json" "invalid_client" "/healthz carries the provider's error"
 is "$(in_folder m365 INBOX) $(in_folder google INBOX)" "20 10" "the mail waits in the folders"
 
 control mode=ok
-stack_wait "SELECT count(*) FROM intake_log WHERE mailbox IN ('m365', 'google')" 240 60
-is "$(exactly_once m365) / $(exactly_once google)" "225 225 225 / 15 15 15" \
+stack_wait "SELECT count(*) FROM intake_log WHERE mailbox IN ('m365', 'google')" 250 60
+is "$(exactly_once m365) / $(exactly_once google)" "235 235 235 / 15 15 15" \
 	"after the provider answered again every mail came in, each a ticket exactly once"
 for _ in $(seq 50); do
 	[ "$(healthz)" = 200 ] && [ "$(jq -r .status "$work/health.json")" = ok ] && break
@@ -227,8 +247,8 @@ done
 has "$STACK_LOG" "mailbox=m365 event=auth_failed in_ms=[0-9]*: imap m365@127.0.0.1:$DOVECOT_IMAPS_PORT INBOX: AUTHENTICATE XOAUTH2: login refused" \
 	"a revoked token: the log names the mailbox, the server and the refused AUTHENTICATE"
 gen revoked 10 && dovecot_import_many m365 "$STACK_DIR/revoked.mbox"
-stack_wait "SELECT count(*) FROM intake_log WHERE mailbox = 'm365'" 235 60
-is "$(exactly_once m365)" "235 235 235" "after a fresh token the next 10 mails came in"
+stack_wait "SELECT count(*) FROM intake_log WHERE mailbox = 'm365'" 245 60
+is "$(exactly_once m365)" "245 245 245" "after a fresh token the next 10 mails came in"
 ok "$([ $(($(pstat '.issued["m365-app"]') - before_tokens)) -ge 2 ]; echo $?)" \
 	"the refused token was dropped and a new one asked for"
 
