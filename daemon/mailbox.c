@@ -204,7 +204,6 @@ static bool ensure_imap(struct mailbox *mb, const struct config_mailbox *cm, cha
 {
 	struct imap_settings set;
 	uint32_t uidvalidity, uidnext;
-
 	bool refused = false, kept;
 
 	if (mb->imap != NULL)
