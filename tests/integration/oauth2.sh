@@ -1,10 +1,10 @@
 #!/bin/bash
 # OAuth 2.0 mailboxes against a private Dovecot with TLS and its oauth2
 # passdb, and a private provider (tests/lib/oauth2_server.py: token and
-# introspection endpoints on loopback, tokens that live 3 s):
+# introspection endpoints on loopback, tokens that live 4 s):
 #   - mailbox m365 logs in with XOAUTH2 over imaps (client_credentials grant),
 #     mailbox google with OAUTHBEARER over STARTTLS (refresh_token grant);
-#   - 200 mails delivered in small lots over about 8 s while tokens expire:
+#   - 200 mails delivered in small lots over about 12 s while tokens expire:
 #     the sessions are renewed with fresh tokens, each mail a ticket once;
 #   - the provider failing for now (503): the token in hand serves while it
 #     is valid, then the mailbox is failing (not auth_failed), and recovers;
@@ -31,7 +31,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/oauth2-test.XXXXXX") || exit 1
 chmod 0755 "$work"
 SECRET="m365-secret-$RANDOM$RANDOM"
 REFRESH="google-refresh-$RANDOM$RANDOM"
-"$PY" "$top_srcdir/tests/lib/oauth2_server.py" --port-file "$work/provider.port" --lifetime 3 \
+"$PY" "$top_srcdir/tests/lib/oauth2_server.py" --port-file "$work/provider.port" --lifetime 4 \
 	--client "m365-app:$SECRET:m365" --refresh "google-app:$REFRESH:google" \
 	>"$work/provider.log" 2>&1 &
 provider=$!
@@ -162,15 +162,15 @@ has "$STACK_LOG" "mailbox=m365 event=oauth2_token token_url=$provider_url/token"
 	"the daemon logs each token it obtains"
 is "$(healthz)" 200 "/healthz answers 200"
 
-# --- 200 mails while tokens expire every 3 s ---
+# --- 200 mails while tokens expire every 4 s ---
 before_tokens=$(pstat '.issued["m365-app"]')
 before_reauth=$(count_log "mailbox=m365 event=reauthenticate")
 before_inactive=$(pstat .inactive)
-for i in $(seq 1 20); do gen "lot$i" 10; done
+for i in $(seq 1 25); do gen "lot$i" 8; done
 t0=$(date +%s)
-for i in $(seq 1 20); do
+for i in $(seq 1 25); do
 	dovecot_import_many m365 "$STACK_DIR/lot$i.mbox" || echo "# import lot$i failed"
-	sleep 0.4
+	sleep 0.5
 done
 stack_wait "SELECT count(*) FROM intake_log WHERE mailbox = 'm365'" 205 90
 is "$(exactly_once m365)" "205 205 205" \
