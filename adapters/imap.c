@@ -708,10 +708,17 @@ static bool check_settings(const struct imap_settings *s, char **error_r)
 		bad = "no host";
 	else if (s->user == NULL || s->user[0] == '\0')
 		bad = "no user";
-	else if (s->password == NULL)
+	else if (s->auth == IMAP_AUTH_PASSWORD && s->password == NULL)
 		bad = "no password";
-	else if (has_crlf(s->user) || has_crlf(s->password) || has_crlf(s->folder))
-		bad = "user, password and folder must not contain line breaks";
+	else if (s->auth != IMAP_AUTH_PASSWORD &&
+	         (s->access_token == NULL || s->access_token[0] == '\0'))
+		bad = "no access token";
+	else if (s->auth != IMAP_AUTH_PASSWORD && s->auth != IMAP_AUTH_XOAUTH2 &&
+	         s->auth != IMAP_AUTH_OAUTHBEARER)
+		bad = "unknown auth mechanism";
+	else if (has_crlf(s->user) || has_crlf(s->password) || has_crlf(s->folder) ||
+	         has_crlf(s->access_token))
+		bad = "user, password, token and folder must not contain line breaks";
 	else if (s->tls != IMAP_TLS_IMAPS && s->tls != IMAP_TLS_STARTTLS && s->tls != IMAP_TLS_NONE)
 		bad = "unknown tls mode";
 	else if (s->max_response_bytes < 65536)
@@ -721,6 +728,194 @@ static bool check_settings(const struct imap_settings *s, char **error_r)
 	set_error(error_r, strf("imap %s@%s:%u: settings: %s", s->user ? s->user : "-",
 	                        s->host ? s->host : "-", (unsigned)s->port, bad));
 	return false;
+}
+
+/* ---- SASL XOAUTH2 and OAUTHBEARER ---- */
+
+#define IMAP_SASL_ROUNDS 4 /* continuations answered in one AUTHENTICATE */
+/* The longest initial response sent with the command (SASL-IR): servers
+ * may cap a command line far below a Microsoft 365 token's size (Dovecot's
+ * login process at 1 KiB), while a continuation line may be long. */
+#define IMAP_SASL_IR_MAX 900
+
+static const char *sasl_mech(enum imap_auth auth)
+{
+	return auth == IMAP_AUTH_OAUTHBEARER ? "OAUTHBEARER" : "XOAUTH2";
+}
+
+/* The base64 initial client response (malloc'd; wipe it): Google's and
+ * Microsoft's XOAUTH2 "user=U^Aauth=Bearer T^A^A", or RFC 7628's
+ * "n,a=U,^Ahost=H^Aport=P^Aauth=Bearer T^A^A" with ',' and '=' of the user
+ * escaped as the GS2 header wants. */
+static char *sasl_response(const struct imap_conn *c, enum imap_auth auth, const char *token)
+{
+	gnutls_datum_t in, out = {NULL, 0};
+	char *raw = NULL, *user = NULL, *b64 = NULL;
+	size_t n = 0;
+	int len;
+
+	if (auth == IMAP_AUTH_OAUTHBEARER) {
+		user = malloc(strlen(c->user) * 3 + 1);
+		if (user == NULL)
+			return NULL;
+		for (const char *p = c->user; *p != '\0'; p++) {
+			if (*p == ',' || *p == '=') {
+				memcpy(user + n, *p == ',' ? "=2C" : "=3D", 3);
+				n += 3;
+			} else {
+				user[n++] = *p;
+			}
+		}
+		user[n] = '\0';
+		len = asprintf(&raw, "n,a=%s,\001host=%s\001port=%u\001auth=Bearer %s\001\001",
+		               user, c->host, (unsigned)c->port, token);
+		free(user);
+	} else {
+		len = asprintf(&raw, "user=%s\001auth=Bearer %s\001\001", c->user, token);
+	}
+	if (len < 0)
+		return NULL;
+	in.data = (unsigned char *)raw;
+	in.size = (unsigned)len;
+	if (gnutls_base64_encode2(&in, &out) == 0 && out.data != NULL) {
+		b64 = malloc(out.size + 1);
+		if (b64 != NULL) {
+			memcpy(b64, out.data, out.size);
+			b64[out.size] = '\0';
+		}
+		explicit_bzero(out.data, out.size);
+		gnutls_free(out.data);
+	}
+	explicit_bzero(raw, (size_t)len);
+	free(raw);
+	return b64;
+}
+
+/* Writes the parts and CRLF, then flushes; the stream's logger (if any) is
+ * told that this is private. */
+static int sasl_send(struct imap_conn *c, const char *a, const char *b)
+{
+	mailstream *st = c->imap->imap_stream;
+	int r = MAILIMAP_NO_ERROR;
+
+	mailstream_set_privacy(st, 0);
+	if ((a != NULL && mailstream_write(st, a, strlen(a)) < 0) ||
+	    (b != NULL && mailstream_write(st, b, strlen(b)) < 0) ||
+	    mailstream_write(st, "\r\n", 2) < 0 || mailstream_flush(st) < 0)
+		r = MAILIMAP_ERROR_STREAM;
+	mailstream_set_privacy(st, 1);
+	return r;
+}
+
+/* The server's error challenge ("+ BASE64" of a JSON text) for an error:
+ * decoded when it is base64, printable ASCII, shortened. */
+static char *challenge_text(const char *line)
+{
+	gnutls_datum_t in, out = {NULL, 0};
+	char buf[IMAP_MAX_SERVER_TEXT + 1];
+	const unsigned char *t;
+	size_t len, n = 0;
+
+	line += line[1] == ' ' ? 2 : 1;
+	len = strcspn(line, "\r\n");
+	in.data = (unsigned char *)line;
+	in.size = (unsigned)len;
+	if (len > 0 && gnutls_base64_decode2(&in, &out) == 0 && out.data != NULL) {
+		t = out.data;
+		len = out.size;
+	} else {
+		t = (const unsigned char *)line;
+	}
+	for (size_t i = 0; i < len && n < IMAP_MAX_SERVER_TEXT; i++)
+		buf[n++] = (t[i] >= 0x20 && t[i] < 0x7f) ? (char)t[i] : '?';
+	buf[n] = '\0';
+	if (out.data != NULL)
+		gnutls_free(out.data);
+	return strdup(buf);
+}
+
+/* AUTHENTICATE with the settings' mechanism.  MAILIMAP_ERROR_LOGIN when the
+ * server answered NO or BAD (*challenge_r: its error challenge, if any). */
+static int sasl_authenticate(struct imap_conn *c, enum imap_auth auth, const char *token,
+                             char **challenge_r)
+{
+	struct mailimap_response *resp = NULL;
+	const char *mech = sasl_mech(auth);
+	char *b64, cmd[40];
+	bool sent;
+	int r, type = -1;
+
+	*challenge_r = NULL;
+	b64 = sasl_response(c, auth, token);
+	if (b64 == NULL)
+		return MAILIMAP_ERROR_MEMORY;
+	sent = mailimap_has_extension(c->imap, "SASL-IR") && strlen(b64) <= IMAP_SASL_IR_MAX;
+	/* mailimap_send_current_tag() sent "TAG " already. */
+	snprintf(cmd, sizeof(cmd), "AUTHENTICATE %s%s", mech, sent ? " " : "");
+	guard_reset(c);
+	r = mailimap_send_current_tag(c->imap);
+	if (r == MAILIMAP_NO_ERROR)
+		r = sasl_send(c, cmd, sent ? b64 : NULL);
+	for (int round = 0; r == MAILIMAP_NO_ERROR; round++) {
+		const char *line;
+		if (mailimap_read_line(c->imap) == NULL) {
+			r = MAILIMAP_ERROR_STREAM;
+			break;
+		}
+		line = c->imap->imap_stream_buffer->str;
+		if (line[0] != '+')
+			break;
+		if (round >= IMAP_SASL_ROUNDS) {
+			r = MAILIMAP_ERROR_PARSE;
+			break;
+		}
+		if (!sent) {
+			r = sasl_send(c, b64, NULL);
+			sent = true;
+			continue;
+		}
+		/* An error challenge: the exchange ends with the mechanism's
+		 * dummy response, and the server answers NO. */
+		free(*challenge_r);
+		*challenge_r = challenge_text(line);
+		r = sasl_send(c, auth == IMAP_AUTH_OAUTHBEARER ? "AQ==" : NULL, NULL);
+	}
+	explicit_bzero(b64, strlen(b64));
+	free(b64);
+	if (r == MAILIMAP_NO_ERROR)
+		r = mailimap_parse_response(c->imap, &resp);
+	if (r != MAILIMAP_NO_ERROR)
+		return r;
+	if (resp->rsp_resp_done != NULL &&
+	    resp->rsp_resp_done->rsp_type == MAILIMAP_RESP_DONE_TYPE_TAGGED)
+		type = resp->rsp_resp_done->rsp_data.rsp_tagged->rsp_cond_state->rsp_type;
+	mailimap_response_free(resp);
+	if (type == -1) {
+		/* BYE: the server ended the connection; no verdict on the token. */
+		c->broken = true;
+		return MAILIMAP_ERROR_STREAM;
+	}
+	if (type != MAILIMAP_RESP_COND_STATE_OK)
+		return MAILIMAP_ERROR_LOGIN;
+	c->imap->imap_state = MAILIMAP_STATE_AUTHENTICATED;
+	return MAILIMAP_NO_ERROR;
+}
+
+/* The capabilities the SASL login needs: asked anew after STARTTLS (RFC
+ * 3501 6.2.1), else taken from the greeting when it had them. */
+static int sasl_caps(struct imap_conn *c, bool after_starttls)
+{
+	struct mailimap_capability_data *cap = NULL;
+	int r;
+
+	if (!after_starttls && c->imap->imap_connection_info != NULL &&
+	    c->imap->imap_connection_info->imap_capability != NULL)
+		return MAILIMAP_NO_ERROR;
+	guard_reset(c);
+	r = mailimap_capability(c->imap, &cap);
+	if (r == MAILIMAP_NO_ERROR)
+		mailimap_capability_data_free(cap);
+	return r;
 }
 
 static unsigned read_caps(mailimap *imap)
@@ -738,12 +933,19 @@ static unsigned read_caps(mailimap *imap)
 
 struct imap_conn *imap_connect(const struct imap_settings *s, char **error_r)
 {
+	return imap_open(s, NULL, error_r);
+}
+
+struct imap_conn *imap_open(const struct imap_settings *s, bool *login_refused_r, char **error_r)
+{
 	struct imap_conn *c;
 	gnutls_x509_trust_list_t trust = NULL;
 	mailstream_low *low;
 	int fd, r;
 	const char *cmd = "connect";
 
+	if (login_refused_r != NULL)
+		*login_refused_r = false;
 	if (!check_settings(s, error_r))
 		return NULL;
 	c = calloc(1, sizeof(*c));
@@ -814,9 +1016,37 @@ struct imap_conn *imap_connect(const struct imap_settings *s, char **error_r)
 	if (trust != NULL)
 		gnutls_x509_trust_list_deinit(trust, 1);
 	trust = NULL;
-	cmd = "LOGIN";
-	guard_reset(c);
-	r = mailimap_login(c->imap, s->user, s->password);
+	if (s->auth == IMAP_AUTH_PASSWORD) {
+		cmd = "LOGIN";
+		guard_reset(c);
+		r = mailimap_login(c->imap, s->user, s->password);
+	} else {
+		char *challenge = NULL;
+		cmd = "CAPABILITY";
+		r = sasl_caps(c, s->tls == IMAP_TLS_STARTTLS);
+		if (r != MAILIMAP_NO_ERROR)
+			goto imap_fail;
+		cmd = s->auth == IMAP_AUTH_OAUTHBEARER ? "AUTHENTICATE OAUTHBEARER"
+		                                       : "AUTHENTICATE XOAUTH2";
+		if (!mailimap_has_authentication(c->imap, sasl_mech(s->auth))) {
+			set_error(error_r, conn_errorf(c, cmd, "the server does not offer AUTH=%s",
+			                               sasl_mech(s->auth)));
+			goto fail;
+		}
+		r = sasl_authenticate(c, s->auth, s->access_token, &challenge);
+		if (r == MAILIMAP_ERROR_LOGIN && challenge != NULL) {
+			char *what = conn_error(c, cmd, r);
+			set_error(error_r, what != NULL ? strf("%s (%s)", what, challenge) : NULL);
+			free(what);
+			free(challenge);
+			if (login_refused_r != NULL)
+				*login_refused_r = true;
+			goto fail;
+		}
+		free(challenge);
+	}
+	if (r == MAILIMAP_ERROR_LOGIN && login_refused_r != NULL)
+		*login_refused_r = true;
 	if (r != MAILIMAP_NO_ERROR)
 		goto imap_fail;
 	/* Servers may send capabilities with the login reply; ask when not. */

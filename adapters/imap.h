@@ -5,7 +5,7 @@
  * is printed: a failing call returns false (or NULL, or IMAP_IDLE_ERROR) and
  * sets *error_r to a malloc'd string naming the place, e.g.
  *   "imap test@127.0.0.1:143 INBOX: UID FETCH: server said NO: ..."
- * Passwords never appear in errors.  A connection whose call failed with a
+ * Passwords and tokens never appear in errors.  A connection whose call failed with a
  * stream error (timeout, reset, limit hit) is unusable: close it and
  * reconnect.
  *
@@ -45,12 +45,21 @@ enum imap_tls {
 	IMAP_TLS_NONE,     /* plain text: refused unless host is a loopback address */
 };
 
+/* How imap_connect() logs in. */
+enum imap_auth {
+	IMAP_AUTH_PASSWORD,    /* LOGIN with user and password */
+	IMAP_AUTH_XOAUTH2,     /* AUTHENTICATE XOAUTH2 with user and access_token */
+	IMAP_AUTH_OAUTHBEARER, /* AUTHENTICATE OAUTHBEARER (RFC 7628) with user and access_token */
+};
+
 struct imap_settings {
 	const char *host;  /* name or address */
 	uint16_t port;     /* 0: 993 for imaps, else 143 */
 	enum imap_tls tls; /* default IMAP_TLS_IMAPS */
 	const char *user;
-	const char *password;      /* never copied into an error */
+	const char *password;      /* IMAP_AUTH_PASSWORD; never copied into an error */
+	enum imap_auth auth;       /* default IMAP_AUTH_PASSWORD */
+	const char *access_token;  /* the OAuth 2.0 bearer token of the SASL mechanisms */
 	const char *tls_ca_file;   /* PEM CAs trusted instead of the system store; NULL: system */
 	const char *folder;        /* the intake folder (default "INBOX") */
 	unsigned timeout;          /* seconds, connect and each socket read/write (default 30) */
@@ -78,6 +87,21 @@ struct imap_conn; /* opaque */
  * (bad settings, tls=none to a host that is not loopback, an unreadable
  * tls_ca_file, connection, TLS, certificate or login failure). */
 struct imap_conn *imap_connect(const struct imap_settings *s, char **error_r)
+    __attribute__((warn_unused_result));
+/* imap_connect(), and *login_refused_r (may be NULL) set when the server
+ * refused the credentials (LOGIN or AUTHENTICATE answered NO), as opposed to
+ * any other failure.
+ *
+ * The SASL mechanisms need the server to offer them (AUTH=XOAUTH2,
+ * AUTH=OAUTHBEARER in its capabilities, asked anew after STARTTLS); the
+ * client response goes with the command when the server has SASL-IR and
+ * the response is short (up to 900 bytes: servers may limit the command
+ * line, Dovecot's login to 1 KiB, and a Microsoft 365 token is longer),
+ * else after the server's continuation.  A failing exchange is ended as the mechanism
+ * says (an empty line for XOAUTH2, %x01 for OAUTHBEARER) and the server's
+ * error challenge (JSON, e.g. {"status":"invalid_token"}) goes into the
+ * error. */
+struct imap_conn *imap_open(const struct imap_settings *s, bool *login_refused_r, char **error_r)
     __attribute__((warn_unused_result));
 /* Sends LOGOUT when the connection still works, frees *conn, sets it to NULL. */
 void imap_close(struct imap_conn **conn);

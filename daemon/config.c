@@ -4,6 +4,7 @@
 #include "calendar.h"
 #include "config.h"
 #include "mime.h"
+#include "oauth2.h"
 #include "route.h"
 #include "xalloc.h"
 
@@ -27,7 +28,7 @@
 #define CONFIG_MAX_SECRET 4096
 #define CONFIG_MAX_KEYS 128 /* all keys of all sections, for the per-load bookkeeping */
 #define CONFIG_MAX_SECTIONS 24
-#define CONFIG_MAX_SECTION_KEYS 16
+#define CONFIG_MAX_SECTION_KEYS 24
 #define CONFIG_MAX_NAME 64 /* of a repeated section's instance, [mailbox NAME] */
 
 enum cfg_type {
@@ -48,6 +49,7 @@ enum {
 	CFG_OPTIONAL = 1 << 1,  /* an empty value means "not set" (NULL, or 0 for a size) */
 	CFG_REQUIRED = 1 << 2,  /* must be set (repeated sections only: a singleton has defaults) */
 	CFG_OPEN_TIME = 1 << 3, /* CFG_DURATION of business time: hours and minutes, no days */
+	CFG_PRIVATE = 1 << 4,   /* CFG_SECRET: the file must be closed to other users */
 };
 
 struct cfg_key {
@@ -627,6 +629,13 @@ static const char *check_text(const char *v)
 	return NULL;
 }
 
+/* An OAuth 2.0 token endpoint: https, or http to a loopback address. */
+static const char *check_token_url(const char *v)
+{
+	return oauth2_url_check(v) == NULL ? NULL
+	                                   : "an https:// URL (http:// only to a loopback address)";
+}
+
 /* An IMAP flag keyword (an atom), not a system flag such as \Seen. */
 static const char *check_keyword(const char *v)
 {
@@ -690,6 +699,10 @@ static const char *check_timezone(const char *v) { return calendar_check_timezon
 static const char *const log_level_names[] = {"error", "warn", "info", "debug", NULL};
 static const char *const imap_tls_names[] = {"imaps", "starttls", "none", NULL};
 static const char *const processed_names[] = {"move", "flag", NULL};
+static const char *const imap_auth_names[] = {"password", "xoauth2", "oauthbearer", NULL};
+_Static_assert(sizeof(enum imap_auth) == sizeof(int) && IMAP_AUTH_PASSWORD == 0 &&
+                   IMAP_AUTH_XOAUTH2 == 1 && IMAP_AUTH_OAUTHBEARER == 2,
+               "imap_auth_names follows enum imap_auth");
 static const char *const starttls_names[] = {"no", "if-available", "required", NULL};
 static const char *const holidays_names[] = {"finland", "none", NULL};
 static const char *const assign_names[] = {"manual", "round_robin", "least_loaded", NULL};
@@ -969,7 +982,13 @@ enum {
 	MB_TLS,
 	MB_TLS_CA_FILE,
 	MB_USER,
+	MB_AUTH,
 	MB_PASSWORD_FILE,
+	MB_OAUTH2_TOKEN_URL,
+	MB_OAUTH2_CLIENT_ID,
+	MB_OAUTH2_SECRET_FILE,
+	MB_OAUTH2_REFRESH_TOKEN_FILE,
+	MB_OAUTH2_SCOPE,
 	MB_FOLDER,
 	MB_PROCESSED,
 	MB_PROCESSED_FOLDER,
@@ -1015,12 +1034,60 @@ static const struct cfg_key mailbox_keys[MB_NKEYS] = {
                  .check = check_text,
                  .flags = CFG_RELOAD | CFG_REQUIRED,
                  .help = "the IMAP login"},
+    [MB_AUTH] = {.name = "auth",
+                 .type = CFG_ENUM,
+                 .offset = MAILBOX(auth),
+                 .def = "password",
+                 .names = imap_auth_names,
+                 .flags = CFG_RELOAD,
+                 .help = "password (LOGIN with password_file), or xoauth2 or oauthbearer "
+                         "(SASL with an OAuth 2.0 token from oauth2_token_url)"},
     [MB_PASSWORD_FILE] = {.name = "password_file",
                           .type = CFG_SECRET,
                           .offset = MAILBOX(password_file),
                           .aux_offset = MAILBOX(password),
-                          .flags = CFG_RELOAD | CFG_REQUIRED,
+                          .def_doc = "none; required with auth = password",
+                          .flags = CFG_RELOAD | CFG_OPTIONAL,
                           .help = "file holding the IMAP password on its first line"},
+    [MB_OAUTH2_TOKEN_URL] = {.name = "oauth2_token_url",
+                             .type = CFG_STRING,
+                             .offset = MAILBOX(oauth2_token_url),
+                             .def_doc = "none; required with auth = xoauth2 or oauthbearer",
+                             .check = check_token_url,
+                             .flags = CFG_RELOAD | CFG_OPTIONAL,
+                             .help = "the provider's OAuth 2.0 token endpoint"},
+    [MB_OAUTH2_CLIENT_ID] = {.name = "oauth2_client_id",
+                             .type = CFG_STRING,
+                             .offset = MAILBOX(oauth2_client_id),
+                             .def_doc = "none; required with auth = xoauth2 or oauthbearer",
+                             .check = check_text,
+                             .flags = CFG_RELOAD | CFG_OPTIONAL,
+                             .help = "the application's client id at the provider"},
+    [MB_OAUTH2_SECRET_FILE] = {.name = "oauth2_secret_file",
+                               .type = CFG_SECRET,
+                               .offset = MAILBOX(oauth2_secret_file),
+                               .aux_offset = MAILBOX(oauth2_secret),
+                               .def_doc = "none; required without oauth2_refresh_token_file",
+                               .flags = CFG_RELOAD | CFG_OPTIONAL | CFG_PRIVATE,
+                               .help = "file holding the client secret on its first line, "
+                                       "closed to other users"},
+    [MB_OAUTH2_REFRESH_TOKEN_FILE] = {.name = "oauth2_refresh_token_file",
+                                      .type = CFG_SECRET,
+                                      .offset = MAILBOX(oauth2_refresh_token_file),
+                                      .aux_offset = MAILBOX(oauth2_refresh_token),
+                                      .def_doc = "none: the client_credentials grant",
+                                      .flags = CFG_RELOAD | CFG_OPTIONAL | CFG_PRIVATE,
+                                      .help = "file holding a refresh token on its first "
+                                              "line, closed to other users: the "
+                                              "refresh_token grant"},
+    [MB_OAUTH2_SCOPE] = {.name = "oauth2_scope",
+                         .type = CFG_STRING,
+                         .offset = MAILBOX(oauth2_scope),
+                         .def_doc = "none sent",
+                         .check = check_text,
+                         .flags = CFG_RELOAD | CFG_OPTIONAL,
+                         .help =
+                             "the scope asked for, e.g. https://outlook.office365.com/.default"},
     [MB_FOLDER] = {.name = "folder",
                    .type = CFG_STRING,
                    .offset = MAILBOX(folder),
@@ -1809,6 +1876,49 @@ static bool same_folder(const char *a, const char *b)
 	return strcmp(a, b) == 0 || (strcasecmp(a, "INBOX") == 0 && strcasecmp(b, "INBOX") == 0);
 }
 
+/* auth = password takes password_file; the OAuth 2.0 mechanisms take the
+ * oauth2_ keys, and a client secret unless a refresh token is given. */
+static void validate_mailbox_auth(struct parse *p, struct config_mailbox *mb,
+                                  const unsigned *set_line, unsigned line)
+{
+	const struct {
+		size_t key;
+		const char *value;
+	} oauth_keys[] = {{MB_OAUTH2_TOKEN_URL, mb->oauth2_token_url},
+	                  {MB_OAUTH2_CLIENT_ID, mb->oauth2_client_id},
+	                  {MB_OAUTH2_SECRET_FILE, mb->oauth2_secret_file},
+	                  {MB_OAUTH2_REFRESH_TOKEN_FILE, mb->oauth2_refresh_token_file},
+	                  {MB_OAUTH2_SCOPE, mb->oauth2_scope}};
+	unsigned at = set_line[MB_AUTH] ? set_line[MB_AUTH] : line;
+
+	if (mb->auth == IMAP_AUTH_PASSWORD) {
+		if (mb->password_file == NULL)
+			perr(p, line,
+			     "missing key 'password_file' in [mailbox %s] (auth = password)",
+			     mb->name);
+		for (size_t i = 0; i < sizeof(oauth_keys) / sizeof(oauth_keys[0]); i++)
+			if (oauth_keys[i].value != NULL)
+				perr(p, set_line[oauth_keys[i].key],
+				     "%s is for auth = xoauth2 or oauthbearer, but auth = password",
+				     mailbox_keys[oauth_keys[i].key].name);
+		return;
+	}
+	if (mb->password_file != NULL)
+		perr(p, set_line[MB_PASSWORD_FILE],
+		     "password_file is for auth = password; auth = %s takes its token from "
+		     "oauth2_token_url",
+		     imap_auth_names[mb->auth]);
+	if (mb->oauth2_token_url == NULL)
+		perr(p, at, "auth = %s needs oauth2_token_url", imap_auth_names[mb->auth]);
+	if (mb->oauth2_client_id == NULL)
+		perr(p, at, "auth = %s needs oauth2_client_id", imap_auth_names[mb->auth]);
+	if (mb->oauth2_secret_file == NULL && mb->oauth2_refresh_token_file == NULL)
+		perr(p, at,
+		     "auth = %s needs oauth2_secret_file (the client_credentials grant) or "
+		     "oauth2_refresh_token_file (the refresh_token grant)",
+		     imap_auth_names[mb->auth]);
+}
+
 static void validate_mailbox(struct parse *p, void *base, const unsigned *set_line, unsigned line)
 {
 	struct config_mailbox *mb = base;
@@ -1820,6 +1930,7 @@ static void validate_mailbox(struct parse *p, void *base, const unsigned *set_li
 		     shown(mb->host, sbuf));
 	if (set_line[MB_PORT] == 0)
 		mb->port = mb->tls == IMAP_TLS_IMAPS ? 993 : 143;
+	validate_mailbox_auth(p, mb, set_line, line);
 	if (mb->tls_ca_file != NULL && mb->tls == IMAP_TLS_NONE) {
 		perr(p, set_line[MB_TLS_CA_FILE], "tls_ca_file needs tls = imaps or starttls");
 	} else if (mb->tls_ca_file != NULL) {
@@ -2058,7 +2169,7 @@ static char *resolve_path(const struct parse *p, const char *value)
 }
 
 /* Reads a one-line secret; NULL with *why set (static or errno text). */
-static char *read_secret(const char *path, const char **why)
+static char *read_secret(const char *path, bool private_file, const char **why)
 {
 	char buf[CONFIG_MAX_SECRET + 1];
 	struct stat st;
@@ -2073,6 +2184,13 @@ static char *read_secret(const char *path, const char **why)
 	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		*why = "not a regular file";
+		close(fd);
+		return NULL;
+	}
+	/* A client secret or refresh token is the mailbox: no other user may
+	 * read it, and nobody but its owner change it. */
+	if (private_file && (st.st_mode & (S_IRWXO | S_IWGRP)) != 0) {
+		*why = "open to other users; make it mode 0600 or 0640 (chmod o-rwx,g-w)";
 		close(fd);
 		return NULL;
 	}
@@ -2259,7 +2377,7 @@ static void set_value(struct parse *p, unsigned line, const struct cfg_key *k, v
 			return;
 		}
 		path = resolve_path(p, v);
-		secret = read_secret(path, &why);
+		secret = read_secret(path, (k->flags & CFG_PRIVATE) != 0, &why);
 		if (secret == NULL) {
 			perr(p, line, "cannot read %s '%s': %s", k->name, path, why);
 			free(path);
@@ -2992,9 +3110,20 @@ bool config_mailbox_equal(const struct config_mailbox *a, const struct config_ma
 	return true;
 }
 
+void config_oauth2_settings(const struct config_mailbox *mb, struct oauth2_settings *out)
+{
+	oauth2_settings_default(out);
+	out->token_url = mb->oauth2_token_url;
+	out->client_id = mb->oauth2_client_id;
+	out->client_secret = mb->oauth2_secret;
+	out->refresh_token = mb->oauth2_refresh_token;
+	out->scope = mb->oauth2_scope;
+}
+
 void config_imap_settings(const struct config_mailbox *mb, struct imap_settings *out)
 {
 	imap_settings_default(out);
+	out->auth = mb->auth;
 	out->host = mb->host;
 	out->port = (uint16_t)mb->port;
 	out->tls = mb->tls;

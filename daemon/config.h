@@ -59,8 +59,16 @@ struct config_mailbox {
 	enum imap_tls tls;               /* default imaps; none only to a loopback host */
 	char *tls_ca_file;               /* PEM CAs trusted instead of the system store (NULL) */
 	char *user;                      /* required */
-	char *password_file;             /* required */
+	enum imap_auth auth;             /* default password (LOGIN) */
+	char *password_file;             /* required with auth = password */
 	char *password;                  /* its content */
+	char *oauth2_token_url;          /* required with auth = xoauth2 or oauthbearer */
+	char *oauth2_client_id;          /* required with them */
+	char *oauth2_secret_file;        /* the client secret's file (NULL: none) */
+	char *oauth2_secret;             /* its content */
+	char *oauth2_refresh_token_file; /* set: refresh_token grant; NULL: client credentials */
+	char *oauth2_refresh_token;      /* its content */
+	char *oauth2_scope;              /* NULL: none sent */
 	char *folder;                    /* the intake folder (default "INBOX") */
 	enum config_processed processed; /* default move */
 	char *processed_folder;          /* default "Processed"; NULL only with processed = flag */
@@ -318,6 +326,10 @@ const struct calendar *config_calendar_find(const struct config *cfg, const char
 /* The [queue NAME] sections, triage included. */
 const struct config_queue *config_queue_find(const struct config *cfg, const char *name);
 
+/* oauth2_settings_default() with the mailbox's OAuth 2.0 client applied
+ * (auth = xoauth2 or oauthbearer).  The strings are borrowed from mb. */
+struct oauth2_settings;
+void config_oauth2_settings(const struct config_mailbox *mb, struct oauth2_settings *out);
 /* imap_settings_default() with the mailbox's settings applied.  The strings
  * are borrowed from mb: keep its config alive while out is in use. */
 void config_imap_settings(const struct config_mailbox *mb, struct imap_settings *out);

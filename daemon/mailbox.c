@@ -8,6 +8,7 @@
 #include "intake.h"
 #include "log.h"
 #include "metrics.h"
+#include "oauth2.h"
 #include "route.h"
 #include "runtime.h"
 #include "worker.h"
@@ -49,6 +50,9 @@ struct mailbox {
 	bool locked;         /* holds the mailbox's advisory lock on db */
 	bool told_lock_held; /* logged once that another daemon polls it */
 	struct imap_conn *imap;
+	struct oauth2 *oauth;       /* auth = xoauth2 or oauthbearer: the token cache */
+	long long session_renew_at; /* ms: the session's token is due for renewal (0: never) */
+	bool auth_failed;           /* the round failed on refused credentials */
 	uint32_t uidvalidity;
 	uint32_t scan_from; /* every UID up to this one is processed */
 	unsigned failures;
@@ -64,7 +68,82 @@ static void drop_db(struct mailbox *mb)
 	mb->locked = false;
 }
 
-static void drop_imap(struct mailbox *mb) { imap_close(&mb->imap); }
+static void drop_imap(struct mailbox *mb)
+{
+	imap_close(&mb->imap);
+	mb->session_renew_at = 0;
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A session logged in with a token is renewed before the token expires:
+ * providers may end a session whose token has (Microsoft 365 does). */
+static bool session_due(const struct mailbox *mb)
+{
+	return mb->imap != NULL && mb->session_renew_at != 0 && now_ms() >= mb->session_renew_at;
+}
+
+static bool mailbox_stopping(void *arg)
+{
+	struct mailbox *mb = arg;
+
+	return worker_stopping(mb->worker);
+}
+
+/* An access token for the mailbox's SASL login: the cached one, or a new
+ * one from the provider (logged), or the old one still valid when the
+ * provider fails for now (*kept_r, a warning logged).  A refusal sets
+ * mb->auth_failed. */
+static const char *mailbox_token(struct mailbox *mb, const struct config_mailbox *cm, bool *kept_r,
+                                 char **error_r)
+{
+	char *why = NULL;
+	struct oauth2_settings os;
+	const char *token;
+	unsigned long before;
+	long long t0 = now_ms();
+
+	if (mb->oauth == NULL) {
+		config_oauth2_settings(cm, &os);
+		os.timeout = 30;
+		os.stopping = mailbox_stopping;
+		os.stopping_arg = mb;
+		mb->oauth = oauth2_new(&os, error_r);
+		if (mb->oauth == NULL)
+			return NULL;
+	}
+	*kept_r = false;
+	before = oauth2_fetches(mb->oauth);
+	switch (oauth2_token(mb->oauth, t0, &token, &why)) {
+	case OAUTH2_OK:
+		break;
+	case OAUTH2_KEPT:
+		log_warn("mailbox=%s event=oauth2_renewal_failed retry_in_ms=%lld: %s; the token "
+		         "in hand is still valid",
+		         mb->name, oauth2_refresh_at(mb->oauth) - t0, why ? why : "out of memory");
+		free(why);
+		*kept_r = true;
+		return token;
+	case OAUTH2_REFUSED:
+		mb->auth_failed = true;
+		*error_r = why;
+		return NULL;
+	case OAUTH2_FAILED:
+		*error_r = why;
+		return NULL;
+	}
+	if (oauth2_fetches(mb->oauth) != before)
+		log_info("mailbox=%s event=oauth2_token token_url=%s renew_in_s=%lld ms=%lld",
+		         mb->name, cm->oauth2_token_url, (oauth2_refresh_at(mb->oauth) - t0) / 1000,
+		         now_ms() - t0);
+	return token;
+}
 
 /* Connects to the database and makes the intake for the current runtime;
  * remakes the intake after a reload so that new rules and settings apply. */
@@ -78,8 +157,10 @@ static bool ensure_db(struct mailbox *mb, struct runtime *rt, char **error_r)
 		const struct config_mailbox *was =
 		    mb->rt ? config_mailbox_find(mb->rt->cfg, mb->name) : NULL;
 		const struct config_mailbox *now = config_mailbox_find(rt->cfg, mb->name);
-		if (was == NULL || now == NULL || !config_mailbox_equal(was, now))
+		if (was == NULL || now == NULL || !config_mailbox_equal(was, now)) {
 			drop_imap(mb);
+			oauth2_free(&mb->oauth);
+		}
 		drop_db(mb);
 		runtime_unref(&mb->rt);
 		mb->rt = runtime_current();
@@ -181,14 +262,26 @@ static bool ensure_imap(struct mailbox *mb, const struct config_mailbox *cm, cha
 {
 	struct imap_settings set;
 	uint32_t uidvalidity, uidnext;
+	bool refused = false, kept;
 
 	if (mb->imap != NULL)
 		return true;
 	config_imap_settings(cm, &set);
 	set.cut = worker_netcut(mb->worker);
-	mb->imap = imap_connect(&set, error_r);
-	if (mb->imap == NULL)
+	if (cm->auth != IMAP_AUTH_PASSWORD) {
+		set.access_token = mailbox_token(mb, cm, &kept, error_r);
+		if (set.access_token == NULL)
+			return false;
+	}
+	mb->imap = imap_open(&set, &refused, error_r);
+	if (mb->imap == NULL) {
+		if (refused && mb->oauth != NULL)
+			oauth2_invalidate(mb->oauth); /* revoked, say: the next round asks anew */
+		mb->auth_failed = refused;
 		return false;
+	}
+	if (mb->oauth != NULL)
+		mb->session_renew_at = oauth2_refresh_at(mb->oauth);
 	if (!imap_select(mb->imap, NULL, &uidvalidity, &uidnext, error_r)) {
 		drop_imap(mb);
 		return false;
@@ -392,7 +485,9 @@ static bool drain(struct mailbox *mb, const struct config_mailbox *cm, bool *idl
 	*idle_r = todo == 0;
 	if (todo == 0 && n > 0)
 		mb->scan_from = infos[n - 1].uid;
-	while (ok && fetched < todo && !worker_stopping(mb->worker)) {
+	/* A session whose token is due ends after the batch in hand; the next
+	 * round logs in anew and goes on. */
+	while (ok && fetched < todo && !worker_stopping(mb->worker) && !session_due(mb)) {
 		if ((next = batch_fetch(mb, infos + fetched, todo - fetched, error_r)) == NULL) {
 			ok = false;
 			break;
@@ -424,17 +519,51 @@ static bool drain(struct mailbox *mb, const struct config_mailbox *cm, bool *idl
 /* Waits for new mail: IDLE when the server has it, else the poll interval. */
 static bool wait_for_mail(struct mailbox *mb, const struct config_mailbox *cm, char **error_r)
 {
+	unsigned secs = cm->idle_timeout;
+
 	if (!(imap_capabilities(mb->imap) & IMAP_CAP_IDLE)) {
 		worker_sleep(mb->worker, cm->poll_interval * 1000);
 		return true;
 	}
-	switch (imap_idle(mb->imap, cm->idle_timeout, worker_wake_fd(mb->worker), error_r)) {
+	/* IDLE (whole seconds) ends by the time the session's token is due for
+	 * renewal; the last fraction of a second is slept. */
+	if (mb->session_renew_at != 0) {
+		long long left = mb->session_renew_at - now_ms();
+		if (left < 1000) {
+			if (left > 0)
+				worker_sleep(mb->worker, (unsigned)left);
+			return true;
+		}
+		if (left / 1000 < (long long)secs)
+			secs = (unsigned)(left / 1000);
+	}
+	switch (imap_idle(mb->imap, secs, worker_wake_fd(mb->worker), error_r)) {
 	case IMAP_IDLE_ERROR:
 		drop_imap(mb);
 		return false;
 	default:
 		return true;
 	}
+}
+
+/* A session whose token is due: with a new token it ends (the next one
+ * logs in with it); with the old one kept, because the provider fails for
+ * now, it goes on until the next try. */
+static bool renew_session(struct mailbox *mb, const struct config_mailbox *cm, char **error_r)
+{
+	bool kept;
+
+	if (mailbox_token(mb, cm, &kept, error_r) == NULL) {
+		drop_imap(mb);
+		return false;
+	}
+	if (kept) {
+		mb->session_renew_at = oauth2_refresh_at(mb->oauth);
+		return true;
+	}
+	log_info("mailbox=%s event=reauthenticate reason=\"token renewed\"", mb->name);
+	drop_imap(mb);
+	return true;
 }
 
 /* One round: connections, lock, drain, wait.  False on a failure (the
@@ -458,6 +587,8 @@ static bool mailbox_round(struct mailbox *mb, struct runtime *rt, char **error_r
 		worker_sleep(mb->worker, MAILBOX_STANDBY_RETRY_MS);
 		return true;
 	}
+	if (session_due(mb) && !renew_session(mb, cm, error_r))
+		return false;
 	if (!ensure_imap(mb, cm, error_r))
 		return false;
 	metrics_mailbox(mb->name, METRICS_MB_CONNECTED, NULL);
@@ -475,6 +606,7 @@ static void mailbox_run(struct worker *w, void *arg)
 	while (!worker_stopping(w)) {
 		struct runtime *rt = runtime_current();
 		char *error = NULL;
+		mb->auth_failed = false;
 		if (mailbox_round(mb, rt, &error)) {
 			mb->failures = 0;
 		} else {
@@ -486,8 +618,11 @@ static void mailbox_run(struct worker *w, void *arg)
 				runtime_unref(&rt);
 				break;
 			}
-			metrics_mailbox(mb->name, METRICS_MB_FAILING, error);
-			log_error("mailbox=%s event=retry in_ms=%u: %s", mb->name, ms,
+			metrics_mailbox(
+			    mb->name, mb->auth_failed ? METRICS_MB_AUTH_FAILED : METRICS_MB_FAILING,
+			    error);
+			log_error("mailbox=%s event=%s in_ms=%u: %s", mb->name,
+			          mb->auth_failed ? "auth_failed" : "retry", ms,
 			          error ? error : "out of memory");
 			free(error);
 			worker_sleep(w, ms);
@@ -495,6 +630,7 @@ static void mailbox_run(struct worker *w, void *arg)
 		runtime_unref(&rt);
 	}
 	drop_imap(mb);
+	oauth2_free(&mb->oauth);
 	drop_db(mb);
 	runtime_unref(&mb->rt);
 	log_info("mailbox=%s event=stopped new=%llu followup=%llu auto=%llu duplicate=%llu "

@@ -188,7 +188,7 @@ void metrics_mailbox(const char *mailbox, enum metrics_mailbox_state state, cons
 	/* Failing since the first failure; any other state since it began. */
 	if (old != (int)state || atomic_load(&m.mb_since[i]) == 0)
 		atomic_store(&m.mb_since[i], (long long)time(NULL));
-	if (state == METRICS_MB_FAILING) {
+	if (state == METRICS_MB_FAILING || state == METRICS_MB_AUTH_FAILED) {
 		pthread_mutex_lock(&error_lock);
 		snprintf(m.mb_error[i], sizeof(m.mb_error[i]), "%s", error ? error : "failed");
 		pthread_mutex_unlock(&error_lock);
@@ -412,7 +412,7 @@ static void render_api(FILE *f)
 }
 
 static const char *const state_names[METRICS_MB_NSTATES] = {"starting", "connected", "idle",
-                                                            "standby", "failing"};
+                                                            "standby",  "failing",   "auth_failed"};
 
 static void render_mail(FILE *f)
 {
@@ -521,7 +521,7 @@ static json_t *health_mailboxes(size_t *n_r, size_t *nfail_r)
 		int st = atomic_load(&m.mb_state[i]);
 		json_t *mb = json_pack("{s:s, s:o}", "state", state_names[st], "since",
 		                       since_json(atomic_load(&m.mb_since[i])));
-		if (st == METRICS_MB_FAILING) {
+		if (st == METRICS_MB_FAILING || st == METRICS_MB_AUTH_FAILED) {
 			pthread_mutex_lock(&error_lock);
 			json_object_set_new(mb, "error", json_string(m.mb_error[i]));
 			pthread_mutex_unlock(&error_lock);
@@ -557,11 +557,15 @@ json_t *metrics_health(bool db_ok, int *status_r)
 
 	if (!db_ok)
 		json_array_append_new(down, json_string("database"));
-	for (size_t i = 0; i < N; i++)
-		if (slot_ready(&m.mailboxes, i) &&
-		    atomic_load(&m.mb_state[i]) == METRICS_MB_FAILING)
+	for (size_t i = 0; i < N; i++) {
+		int st = slot_ready(&m.mailboxes, i) ? atomic_load(&m.mb_state[i]) : -1;
+		if (st == METRICS_MB_FAILING)
 			json_array_append_new(down,
 			                      json_sprintf("mailbox %s", m.mailboxes.name[i]));
+		else if (st == METRICS_MB_AUTH_FAILED)
+			json_array_append_new(
+			    down, json_sprintf("mailbox %s: authentication", m.mailboxes.name[i]));
+	}
 	if (relay_down)
 		json_array_append_new(down, json_string("relay"));
 	bool fatal = !db_ok || (n > 0 && nfail == n) || relay_down;

@@ -32,6 +32,9 @@ enum metrics_mailbox_state {
 	METRICS_MB_IDLE,      /* connected, waiting for mail (IDLE or the poll interval) */
 	METRICS_MB_STANDBY,   /* another daemon holds the mailbox's lock */
 	METRICS_MB_FAILING,   /* the last round failed; retrying with backoff */
+	/* The OAuth 2.0 provider or the IMAP server refused the mailbox's
+	 * credentials; retrying with backoff (a failing state for health). */
+	METRICS_MB_AUTH_FAILED,
 	METRICS_MB_NSTATES
 };
 

@@ -11,6 +11,12 @@
 # DOVECOT_EXTRA_CONF, when set at start or restart, is appended to the config
 # (e.g. "imap_capability = IMAP4rev1 IDLE UIDPLUS" to hide MOVE).
 #
+# OAuth 2.0: DOVECOT_OAUTH2_INTROSPECT, an introspection URL (RFC 7662, e.g.
+# tests/lib/oauth2_server.py's), adds the XOAUTH2 and OAUTHBEARER mechanisms
+# with an oauth2 passdb that asks it about every token (the passwd-file
+# passdb then serves PLAIN, LOGIN and lookups only: give the OAuth users an
+# entry with dovecot_user too, so that doveadm finds them).
+#
 # TLS: DOVECOT_TLS=1 at the first start makes a throwaway CA ($DOVECOT_CA, PEM)
 # and a server certificate it issued for 127.0.0.1 and localhost, and turns on
 # ssl = yes: STARTTLS on DOVECOT_PORT and implicit TLS on DOVECOT_IMAPS_PORT.
@@ -45,6 +51,16 @@ _dovecot_ssl_conf() {
 	echo "ssl_key = <$DOVECOT_DIR/tls/server.key"
 }
 
+# The oauth2 passdb and its settings file, when DOVECOT_OAUTH2_INTROSPECT is set.
+_dovecot_oauth2_conf() {
+	[ -n "${DOVECOT_OAUTH2_INTROSPECT:-}" ] || return 0
+	printf '%s\n' "introspection_mode = post" "introspection_url = $DOVECOT_OAUTH2_INTROSPECT" \
+		"username_attribute = username" "active_attribute = active" "active_value = true" \
+		"force_introspection = yes" >"$DOVECOT_DIR/oauth2.conf.ext"
+	printf '%s\n' "passdb {" "  driver = oauth2" "  mechanisms = xoauth2 oauthbearer" \
+		"  args = $DOVECOT_DIR/oauth2.conf.ext" "}"
+}
+
 # Writes the config for port $1 (and the imaps port $2; 0: none).
 _dovecot_write_conf() {
 	cat >"$DOVECOT_CONF" <<EOF
@@ -56,7 +72,7 @@ protocols = imap
 listen = 127.0.0.1
 $(_dovecot_ssl_conf)
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login${DOVECOT_OAUTH2_INTROSPECT:+ xoauth2 oauthbearer}
 log_path = $DOVECOT_DIR/dovecot.log
 info_log_path = $DOVECOT_DIR/dovecot.log
 default_internal_user = dovecot
@@ -70,7 +86,9 @@ verbose_proctitle = yes
 passdb {
   driver = passwd-file
   args = scheme=PLAIN username_format=%u $DOVECOT_DIR/passwd
+${DOVECOT_OAUTH2_INTROSPECT:+  mechanisms = plain login none}
 }
+$(_dovecot_oauth2_conf)
 userdb {
   driver = static
   args = uid=dovecot gid=dovecot home=$DOVECOT_DIR/home/%u

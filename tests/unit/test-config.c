@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static char tmpdir[PATH_MAX];
@@ -80,6 +81,13 @@ static char *load_error(const char *text)
  * test_error_cases). */
 #define MB(name)                                                                                   \
 	"[mailbox " name "]\nhost = imap.example.fi\nuser = tuki\npassword_file = mb.pass\n"
+
+/* A mailbox section of six lines logging in with an OAuth 2.0 mechanism;
+ * the secret's keys follow. */
+#define OAUTH(mech)                                                                                \
+	"[mailbox m]\nhost = outlook.office365.com\nuser = tuki@kunta.fi\nauth = " mech            \
+	"\noauth2_token_url = https://login.microsoftonline.com/t/oauth2/v2.0/token\n"             \
+	"oauth2_client_id = app\n"
 
 static const struct {
 	const char *text;
@@ -237,14 +245,13 @@ static const struct {
     {MB("support") MB("other") MB("support") "hots = ignored\n",
      "t.conf:9: duplicate section [mailbox support] (first on line 1)"},
     {"[mailbox support]\nhost = imap.example.fi\nuser = tuki\n",
-     "t.conf:1: missing key 'password_file' in [mailbox support]"},
+     "t.conf:1: missing key 'password_file' in [mailbox support] (auth = password)"},
     {"[daemon]\n[mailbox support]\n", "t.conf:2: missing key 'host' in [mailbox support]\n"
-                                      "t.conf:2: missing key 'user' in [mailbox support]\n"
-                                      "t.conf:2: missing key 'password_file' in [mailbox support]"},
+                                      "t.conf:2: missing key 'user' in [mailbox support]"},
     {"[mailbox support]\nhost = imap.example.fi\nuser = tuki\npassword_file = missing.pass\n",
      "t.conf:4: cannot read password_file 'DIR/missing.pass': No such file or directory"},
     {"[mailbox support]\nhost = imap.example.fi\nuser = tuki\npassword_file =\n",
-     "t.conf:4: expected a path, got ''"},
+     "t.conf:1: missing key 'password_file' in [mailbox support] (auth = password)"},
     {MB("support") "hots = x\n", "t.conf:5: unknown key 'hots' in [mailbox support]"},
     {MB("support") "host = other.example.fi\n",
      "t.conf:5: duplicate key 'host' in [mailbox support] (first set on line 2)"},
@@ -370,6 +377,37 @@ static const struct {
      "t.conf:4: expected municipality, sector, queue, category, priority, channel, agent or "
      "none, got 'week'"},
     {"[report]\nmember = all\n", "t.conf:1: section [report] needs a name, as in [report support]"},
+    /* OAuth 2.0 mailboxes (oauth.secret is mode 0600, open.secret 0644). */
+    {OAUTH("xoauth2") "oauth2_secret_file = oauth.secret\n", NULL},
+    {OAUTH("oauthbearer") "oauth2_refresh_token_file = oauth.secret\n", NULL},
+    {OAUTH("xoauth2") "oauth2_refresh_token_file = oauth.secret\noauth2_secret_file = "
+                      "oauth.secret\noauth2_scope = https://outlook.office365.com/.default\n",
+     NULL},
+    {OAUTH("xoauth2"), "t.conf:4: auth = xoauth2 needs oauth2_secret_file (the "
+                       "client_credentials grant) or oauth2_refresh_token_file (the "
+                       "refresh_token grant)"},
+    {OAUTH("xoauth2") "oauth2_secret_file = open.secret\n",
+     "t.conf:7: cannot read oauth2_secret_file 'DIR/open.secret': open to other users; make it "
+     "mode 0600 or 0640 (chmod o-rwx,g-w)"},
+    {"[mailbox m]\nhost = h.example.fi\nuser = u\nauth = oauthbearer\n",
+     "t.conf:4: auth = oauthbearer needs oauth2_token_url\n"
+     "t.conf:4: auth = oauthbearer needs oauth2_client_id\n"
+     "t.conf:4: auth = oauthbearer needs oauth2_secret_file (the client_credentials grant) or "
+     "oauth2_refresh_token_file (the refresh_token grant)"},
+    {OAUTH("xoauth2") "oauth2_secret_file = oauth.secret\npassword_file = mb.pass\n",
+     "t.conf:8: password_file is for auth = password; auth = xoauth2 takes its token from "
+     "oauth2_token_url"},
+    {MB("m") "oauth2_client_id = app\n",
+     "t.conf:5: oauth2_client_id is for auth = xoauth2 or oauthbearer, but auth = password"},
+    {MB("m") "auth = kerberos\n",
+     "t.conf:5: expected one of password, xoauth2, oauthbearer, got 'kerberos'"},
+    {"[mailbox m]\noauth2_token_url = http://login.example.com/token\n",
+     "t.conf:2: expected an https:// URL (http:// only to a loopback address), got "
+     "'http://login.example.com/token'\n"
+     "t.conf:1: missing key 'host' in [mailbox m]\nt.conf:1: missing key 'user' in [mailbox m]"},
+    {"[mailbox m]\noauth2_token_url = https://\n",
+     "t.conf:2: expected an https:// URL (http:// only to a loopback address), got 'https://'\n"
+     "t.conf:1: missing key 'host' in [mailbox m]\nt.conf:1: missing key 'user' in [mailbox m]"},
 };
 
 static void test_error_cases(void)
@@ -378,6 +416,8 @@ static void test_error_cases(void)
 	write_conf("two.pass", "one\ntwo\n");
 	write_conf("mb.pass", "imap-secret\n");
 	write_conf("ca.pem", test_ca_pem);
+	chmod(write_conf("oauth.secret", "client-secret\n"), 0600);
+	chmod(write_conf("open.secret", "client-secret\n"), 0644);
 	{
 		char big[5000];
 		memset(big, 'x', sizeof(big) - 1);
@@ -1199,7 +1239,7 @@ static void test_example(void)
 	mbout = open_memstream(&mbtext, &mblen);
 	seen_f = open_memstream(&seen, &seen_len);
 	while (in && getline(&line, &cap, in) > 0) {
-		size_t k = strspn(line + 1, "abcdefghijklmnopqrstuvwxyz_");
+		size_t k = strspn(line + 1, "abcdefghijklmnopqrstuvwxyz_0123456789");
 		char key[160];
 
 		if (line[0] == '[' || strncmp(line, "#[", 2) == 0) {
@@ -1248,7 +1288,7 @@ static void test_example(void)
 	fclose(seen_f);
 	free(line);
 	free(seen);
-	tap_ok(keys == 76, "the example shows all 76 keys (%u)", keys);
+	tap_ok(keys == 82, "the example shows all 82 keys (%u)", keys);
 
 	/* Uncommented, the live sections are the defaults: the dumps agree. */
 	cfg = config_load(write_conf("example.conf", text), &error);

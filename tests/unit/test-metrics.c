@@ -153,9 +153,28 @@ static void test_health(void)
 	            json_object_get(json_object_get(h, "mailboxes"), "two"), "error")),
 	        "connection refused", "the failing mailbox's error");
 	json_decref(h);
+	metrics_mailbox("two", METRICS_MB_AUTH_FAILED, "oauth2 https://p/token: refused");
+	h = metrics_health(true, &status);
+	tap_ok(status == 200, "one mailbox's authentication failing of two: 200");
+	tap_str(json_string_value(json_object_get(
+	            json_object_get(json_object_get(h, "mailboxes"), "two"), "state")),
+	        "auth_failed", "its state is auth_failed");
+	tap_str(json_string_value(json_object_get(
+	            json_object_get(json_object_get(h, "mailboxes"), "two"), "error")),
+	        "oauth2 https://p/token: refused", "with the refusal as its error");
+	tap_str(json_string_value(json_array_get(json_object_get(h, "down"), 0)),
+	        "mailbox two: authentication", "down names the mailbox's authentication");
+	json_decref(h);
+	{
+		char *text = render(NULL);
+		tap_ok(text != NULL && has(text, "seutudesk_mailbox_state{mailbox=\"two\",state="
+		                                 "\"auth_failed\"} 1"),
+		       "the state gauge has auth_failed");
+		free(text);
+	}
 	metrics_mailbox("one", METRICS_MB_FAILING, "timeout");
 	h = metrics_health(true, &status);
-	tap_ok(status == 503, "every mailbox failing: 503");
+	tap_ok(status == 503, "every mailbox failing (one of them its authentication): 503");
 	json_decref(h);
 	metrics_mailbox("one", METRICS_MB_CONNECTED, NULL);
 	metrics_relay(0, 3, 0);
