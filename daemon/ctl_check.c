@@ -12,6 +12,7 @@
 #include "db.h"
 #include "imap.h"
 #include "migrate.h"
+#include "oauth2.h"
 #include "runtime.h"
 #include "smtp.h"
 
@@ -21,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define CHECK_DEFAULT_SQL_DIR PKGDATADIR "/sql"
 
@@ -109,16 +111,46 @@ static void check_database(struct check *ck, const struct config *cfg, const cha
 	PQfinish(conn);
 }
 
+/* An access token from the mailbox's OAuth 2.0 provider, as the daemon
+ * asks for it (one line of its own: the provider and the IMAP server fail
+ * for different reasons); NULL when refused.  The token lives in *oauth_r. */
+static const char *check_token(struct check *ck, const struct config_mailbox *cm,
+                               struct oauth2 **oauth_r)
+{
+	struct oauth2_settings os;
+	struct timespec ts;
+	const char *token = NULL;
+	char what[200], *error = NULL;
+
+	config_oauth2_settings(cm, &os);
+	snprintf(what, sizeof(what), "mailbox %s: OAuth 2.0 token from %s", cm->name,
+	         cm->oauth2_token_url);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	if ((*oauth_r = oauth2_new(&os, &error)) != NULL &&
+	    oauth2_token(*oauth_r, ts.tv_sec * 1000LL + ts.tv_nsec / 1000000, &token, &error) !=
+	        OAUTH2_OK)
+		token = NULL;
+	report(ck, what, token == NULL ? error : NULL);
+	if (token == NULL)
+		oauth2_free(oauth_r);
+	return token;
+}
+
 static void check_mailbox(struct check *ck, const struct config_mailbox *cm)
 {
 	struct imap_settings set;
 	struct imap_conn *imap;
+	struct oauth2 *oauth = NULL;
 	uint32_t uidvalidity, uidnext;
 	char what[160], *error = NULL;
 
 	config_imap_settings(cm, &set);
+	if (cm->auth != IMAP_AUTH_PASSWORD &&
+	    (set.access_token = check_token(ck, cm, &oauth)) == NULL)
+		return;
 	snprintf(what, sizeof(what), "mailbox %s: login", cm->name);
-	imap = imap_connect(&set, &error);
+	imap = imap_open(&set, NULL, &error);
+	oauth2_free(&oauth);
 	report(ck, what, imap == NULL ? error : NULL);
 	if (imap == NULL)
 		return;

@@ -162,6 +162,14 @@ has "$STACK_LOG" "mailbox=m365 event=oauth2_token token_url=$provider_url/token"
 	"the daemon logs each token it obtains"
 is "$(healthz)" 200 "/healthz answers 200"
 
+# seutudeskctl check logs in as the daemon does: a token, then SASL.
+"$top_builddir/seutudeskctl" -c "$STACK_CONF" check --no-smtp --sql-dir "$top_srcdir/sql" >"$work/check.out" 2>&1
+rc=$?
+ok "$([ $rc = 0 ] && grep -q "mailbox m365: OAuth 2.0 token from $provider_url/token.* ok" "$work/check.out" &&
+	grep -q "mailbox google: login.* ok" "$work/check.out"; echo $?)" \
+	"seutudeskctl check: tokens and SASL logins ok (exit $rc)"
+[ $rc = 0 ] || sed 's/^/# /' "$work/check.out"
+
 # --- 200 mails while tokens expire every 4 s ---
 before_tokens=$(pstat '.issued["m365-app"]')
 before_reauth=$(count_log "mailbox=m365 event=reauthenticate")
@@ -222,6 +230,10 @@ is "$code $(jq -r '.status, .mailboxes.m365.state, .mailboxes.google.state, .mai
 is "$(jq -r '.down | join(",")' "$work/health.json")" \
 	"mailbox m365: authentication,mailbox google: authentication" "/healthz names the failed authentications"
 has "$work/health.json" "invalid_client" "/healthz carries the provider's error"
+"$top_builddir/seutudeskctl" -c "$STACK_CONF" check --no-smtp --sql-dir "$top_srcdir/sql" >"$work/check.out" 2>&1
+rc=$?
+ok "$([ $rc = 1 ] && grep -q "mailbox m365: OAuth 2.0 token.*FAILED: .*invalid_client" "$work/check.out"; echo $?)" \
+	"seutudeskctl check names the provider's refusal (exit $rc)"
 is "$(in_folder m365 INBOX) $(in_folder google INBOX)" "20 10" "the mail waits in the folders"
 
 control mode=ok
