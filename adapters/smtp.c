@@ -1,5 +1,6 @@
 /* smtp: one message to the relay through libesmtp.  See smtp.h. */
 #include "smtp.h"
+#include "smtp_tls.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -29,11 +30,24 @@ void smtp_settings_default(struct smtp_settings *set)
 	*set = (struct smtp_settings){
 	    .host = "localhost",
 	    .port = 25,
-	    .starttls = SMTP_STARTTLS_IF_AVAILABLE,
+	    .tls = SMTP_TLS_STARTTLS,
 	    .timeout_ms = 60000,
 	    .max_message_bytes = 32u << 20,
 	    .max_recipients = 100,
 	};
+}
+
+bool smtp_tls_parse(const char *name, enum smtp_tls *tls_r)
+{
+	if (strcmp(name, "starttls") == 0)
+		*tls_r = SMTP_TLS_STARTTLS;
+	else if (strcmp(name, "smtps") == 0)
+		*tls_r = SMTP_TLS_SMTPS;
+	else if (strcmp(name, "none") == 0)
+		*tls_r = SMTP_TLS_NONE;
+	else
+		return false;
+	return true;
 }
 
 static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
@@ -70,16 +84,17 @@ bool smtp_settings_check(const struct smtp_settings *set, char **error_r)
 		               set->host ? set->host : "");
 	else if (set->port == 0 || set->port > 65535)
 		*error_r = fmt("smtp: port %u out of range 1-65535", set->port);
-	else if ((unsigned)set->starttls > SMTP_STARTTLS_REQUIRED)
-		*error_r = fmt("smtp: unknown starttls mode %d", (int)set->starttls);
+	else if ((unsigned)set->tls > SMTP_TLS_NONE)
+		*error_r = fmt("smtp: unknown tls mode %d", (int)set->tls);
+	else if (set->tls_ca_file != NULL && set->tls == SMTP_TLS_NONE)
+		*error_r = fmt("smtp: tls_ca_file needs tls = starttls or smtps");
 	else if (set->helo_name != NULL && !host_ok(set->helo_name))
 		*error_r = fmt("smtp: helo name \"%s\" is not a host name", set->helo_name);
 	else if ((set->auth_user == NULL) != (set->auth_password == NULL))
 		*error_r = fmt("smtp: auth user and password go together");
-	else if (set->auth_user != NULL && set->starttls != SMTP_STARTTLS_REQUIRED &&
-	         !set->auth_cleartext)
-		*error_r = fmt("smtp: auth without starttls = required would send the password "
-		               "in clear; allow it explicitly or require TLS");
+	else if (set->auth_user != NULL && set->tls == SMTP_TLS_NONE && !set->auth_cleartext)
+		*error_r = fmt("smtp: auth with tls = none would send the password in clear; "
+		               "allow it explicitly or use tls = starttls or smtps");
 	else if (set->timeout_ms < 1000)
 		*error_r = fmt("smtp: timeout %u ms is below the minimum of 1000", set->timeout_ms);
 	else if (set->max_message_bytes == 0 || set->max_message_bytes > INT_MAX)
@@ -120,6 +135,7 @@ struct session_ctx {
 	const char *data; /* the message as sent */
 	size_t len, pos;
 	const struct smtp_hook *hook;
+	struct smtp_tls_conn *tls;    /* NULL with tls = none */
 	bool hook_done, hook_ok; /* before_dot ran (once), and what it said */
 	const char *problem;     /* first session-level trouble an event reported */
 	/* The last complete reply line read, assembled by the monitor: it is the
@@ -326,7 +342,7 @@ static void event_cb(smtp_session_t session, int event_no, void *arg, ...)
 		c->connected = true;
 		break;
 	case SMTP_EV_EXTNA_STARTTLS:
-		note(c, "the relay does not offer STARTTLS (starttls = required)");
+		note(c, "the relay does not offer STARTTLS (tls = starttls); nothing was sent");
 		break;
 	case SMTP_EV_EXTNA_8BITMIME:
 		note(c, "the relay does not offer 8BITMIME, which this 8-bit message needs");
@@ -337,9 +353,20 @@ static void event_cb(smtp_session_t session, int event_no, void *arg, ...)
 	case SMTP_EV_NO_PEER_CERTIFICATE:
 		note(c, "TLS: the relay presented no certificate");
 		break;
-	case SMTP_EV_WRONG_PEER_CERTIFICATE:
-		note(c, "TLS: the relay's certificate is not for this host name");
+	case SMTP_EV_WRONG_PEER_CERTIFICATE: {
+		/* libesmtp's own name check knows no IP addresses and may use
+		 * the resolver's canonical name; tlsverify checked the
+		 * configured host already, in the handshake. */
+		va_list ap;
+		va_start(ap, arg);
+		int *ok = va_arg(ap, int *);
+		va_end(ap);
+		if (c->tls != NULL && smtp_tls_verified(c->tls))
+			*ok = 1;
+		else
+			note(c, "TLS: the relay's certificate is not for this host name");
 		break;
+	}
 	case SMTP_EV_WEAK_CIPHER:
 		note(c, "TLS: the negotiated cipher is too weak");
 		break;
@@ -676,15 +703,14 @@ static void judge(struct smtp_result *res, const struct session_ctx *c, int ok, 
 	}
 }
 
+/* hostport: where libesmtp connects, the relay or the smtps tunnel. */
 static bool setup(smtp_session_t s, smtp_message_t msg, struct session_ctx *c,
-                  auth_context_t *auth_r, bool eight_bit)
+                  const char *hostport, auth_context_t *auth_r, bool eight_bit)
 {
 	const struct smtp_settings *set = c->set;
-	char hostport[300];
 	static const int steps[] = {Timeout_GREETING, Timeout_ENVELOPE, Timeout_DATA,
 	                            Timeout_TRANSFER, Timeout_DATA2};
 
-	snprintf(hostport, sizeof(hostport), "%s:%u", set->host, set->port);
 	if (!smtp_set_server(s, hostport) || !smtp_set_eventcb(s, event_cb, c) ||
 	    !smtp_set_monitorcb(s, monitor_cb, c, 0) || !smtp_set_messagecb(msg, message_cb, c))
 		return false;
@@ -694,10 +720,13 @@ static bool setup(smtp_session_t s, smtp_message_t msg, struct session_ctx *c,
 		if (smtp_set_timeout(s, steps[i] | Timeout_OVERRIDE_RFC2822_MINIMUM,
 		                     (long)set->timeout_ms) == 0)
 			return false;
-	if (!smtp_starttls_enable(s, set->starttls == SMTP_STARTTLS_NO         ? Starttls_DISABLED
-	                             : set->starttls == SMTP_STARTTLS_REQUIRED ? Starttls_REQUIRED
-	                                                                       : Starttls_ENABLED))
+	/* With smtps libesmtp talks plain SMTP into the tunnel. */
+	if (set->tls == SMTP_TLS_STARTTLS) {
+		if (!smtp_starttls_enable(s, Starttls_REQUIRED) || !smtp_tls_starttls(c->tls, s))
+			return false;
+	} else if (!smtp_starttls_enable(s, Starttls_DISABLED)) {
 		return false;
+	}
 	if (!smtp_size_set_estimate(msg, (unsigned long)c->len))
 		return false;
 	if (eight_bit && !smtp_8bitmime_set_body(msg, E8bitmime_8BITMIME))
@@ -707,13 +736,34 @@ static bool setup(smtp_session_t s, smtp_message_t msg, struct session_ctx *c,
 		*auth_r = auth_create_context();
 		if (*auth_r == NULL)
 			return false;
-		if (set->auth_cleartext)
+		/* Plain mechanisms: over TLS (STARTTLS is required before
+		 * AUTH), or in clear where allowed. */
+		if (set->tls != SMTP_TLS_NONE || set->auth_cleartext)
 			auth_set_mechanism_flags(*auth_r, AUTH_PLUGIN_PLAIN, 0);
 		auth_set_interact_cb(*auth_r, auth_interact, (void *)set);
 		if (!smtp_auth_set_context(s, *auth_r))
 			return false;
 	}
 	return true;
+}
+
+/* Loads the trust and, with smtps, opens the verified tunnel that hostport
+ * (size bytes) then names.  False: the session cannot start, temporary. */
+static bool tls_start(struct session_ctx *c, char *hostport, size_t size, struct smtp_result *res)
+{
+	const struct smtp_settings *set = c->set;
+	char *why = NULL;
+
+	c->tls = smtp_tls_new(set->host, set->tls_ca_file, set->timeout_ms, &why);
+	if (c->tls != NULL && (set->tls != SMTP_TLS_SMTPS ||
+	                       smtp_tls_tunnel(c->tls, set->port, hostport, size, &why)))
+		return true;
+	res->outcome = SMTP_TEMPORARY;
+	for (size_t i = 0; i < res->nrcpt; i++)
+		res->rcpt[i] = SMTP_TEMPORARY;
+	res->error = fmt("smtp %s:%u: %s", set->host, set->port, why ? why : "TLS: out of memory");
+	free(why);
+	return false;
 }
 
 bool smtp_send(const struct smtp_settings *set, const char *envelope_from, const char *const *rcpts,
@@ -733,7 +783,7 @@ bool smtp_send_hooked(const struct smtp_settings *set, const struct smtp_hook *h
 	smtp_recipient_t *rs = NULL;
 	auth_context_t auth = NULL;
 	char *copy = NULL;
-	char buf[256];
+	char buf[256], hostport[300];
 	int ok = 0;
 
 	memset(res, 0, sizeof(*res));
@@ -753,11 +803,14 @@ bool smtp_send_hooked(const struct smtp_settings *set, const struct smtp_hook *h
 	if (copy != NULL)
 		c.data = copy;
 
+	snprintf(hostport, sizeof(hostport), "%s:%u", set->host, set->port);
+	if (set->tls != SMTP_TLS_NONE && !tls_start(&c, hostport, sizeof(hostport), res))
+		goto done;
 	s = smtp_create_session();
 	msg = s ? smtp_add_message(s) : NULL;
 	rs = calloc(nrcpt, sizeof(*rs));
 	if (msg == NULL || rs == NULL || !smtp_set_reverse_path(msg, envelope_from) ||
-	    !setup(s, msg, &c, &auth, has_8bit(c.data, c.len)))
+	    !setup(s, msg, &c, hostport, &auth, has_8bit(c.data, c.len)))
 		goto api_failed;
 	for (size_t i = 0; i < nrcpt; i++)
 		if ((rs[i] = smtp_add_recipient(msg, rcpts[i])) == NULL)
@@ -765,6 +818,8 @@ bool smtp_send_hooked(const struct smtp_settings *set, const struct smtp_hook *h
 
 	connect_timer_start(&c);
 	ok = smtp_start_session(s);
+	if (c.tls != NULL && smtp_tls_problem(c.tls) != NULL)
+		c.problem = smtp_tls_problem(c.tls); /* the certificate ended the session */
 	judge(res, &c, ok, msg, rs, rcpts);
 	connect_timer_stop(&c);
 	goto done;
@@ -779,6 +834,7 @@ done:
 		smtp_destroy_session(s);
 	if (auth != NULL)
 		auth_destroy_context(auth);
+	smtp_tls_free(&c.tls);
 	free(rs);
 	free(copy);
 	return res->outcome == SMTP_DELIVERED;

@@ -189,8 +189,9 @@ struct config {
 	} intake;
 	struct config_smtp {
 		char *host;                  /* the relay (default "localhost") */
-		int port;                    /* default 25 */
-		enum smtp_starttls starttls; /* default if-available */
+		int port;                    /* as set, else 465 with tls = smtps and 25 otherwise */
+		enum smtp_tls tls;           /* default starttls; none is explicit plain text */
+		char *tls_ca_file;           /* PEM CAs trusted instead of the system store (NULL) */
 		char *user;                  /* NULL: no AUTH */
 		char *password_file;         /* set exactly when user is */
 		char *password;              /* its content */

@@ -76,7 +76,7 @@ templates_dir = $top_srcdir/contrib/templates
 [smtp]
 host = 127.0.0.1
 port = $SMTP_PORT
-starttls = no
+tls = none
 timeout = 10s
 
 [outbox]
