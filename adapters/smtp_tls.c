@@ -152,7 +152,11 @@ fail:
 
 bool smtp_tls_starttls(struct smtp_tls_conn *t, struct smtp_session *session)
 {
-	return smtp_starttls_set_ctx(session, t->ctx) != 0;
+	/* TLS 1.2 at most: a TLS 1.3 server sends its session tickets after
+	 * the handshake, and libesmtp 1.1, seeing the socket readable, waits
+	 * for the reply to an EHLO it has not flushed yet until the timeout. */
+	return SSL_CTX_set_max_proto_version(t->ctx, TLS1_2_VERSION) &&
+	       smtp_starttls_set_ctx(session, t->ctx) != 0;
 }
 
 bool smtp_tls_verified(const struct smtp_tls_conn *t) { return t->verified; }
@@ -234,10 +238,11 @@ static bool handshake(struct smtp_tls_conn *t, char **why_r)
 	r = SSL_connect(t->ssl); /* bounded by the socket's timeouts */
 	if (r == 1 && t->verified)
 		return true;
+	int e = SSL_get_error(t->ssl, r);
 	if (t->problem != NULL)
 		*why_r = strdup(t->problem);
-	else if (SSL_get_error(t->ssl, r) == SSL_ERROR_SYSCALL &&
-	         (errno == EAGAIN || errno == EWOULDBLOCK))
+	else if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE || errno == EAGAIN)
+		/* the socket's timeout: OpenSSL takes EAGAIN for "retry" */
 		*why_r = strf("TLS handshake: no answer within %u ms", t->timeout_ms);
 	else
 		*why_r = strf("TLS handshake failed: %s", ssl_reason());

@@ -7,7 +7,9 @@
  * a refused relay never sees a byte of SMTP after the handshake.  SNI carries
  * the host name (not an IP address).  TLS 1.2 at least.
  *
- * STARTTLS: smtp_tls_starttls() gives libesmtp an SSL_CTX with that check.
+ * STARTTLS: smtp_tls_starttls() gives libesmtp an SSL_CTX with that check,
+ * limited to TLS 1.2 (libesmtp 1.1 stalls on the session tickets a TLS 1.3
+ * server sends after the handshake).
  *
  * Implicit TLS (smtps): libesmtp opens its own socket by host and port and
  * speaks only plain SMTP or STARTTLS on it, so smtp_tls_tunnel() connects to
