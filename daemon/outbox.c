@@ -1138,6 +1138,8 @@ static bool send_one(PGconn *conn, const struct outbox_settings *set,
 	ok = record(conn, c, status, code, text, delay_s, gave_up, final, error_r);
 	if (!ok && d.marked)
 		remember(c, status, code, text, delay_s, gave_up);
+	if (ok && st != NULL && strcmp(final, "queued") == 0 && text != NULL)
+		snprintf(st->last_deferred, sizeof(st->last_deferred), "%s", text);
 	free(text);
 	if (!ok)
 		return false;

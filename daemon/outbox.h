@@ -204,6 +204,7 @@ struct outbox_stats {
 	size_t lost;        /* rows whose claim was lost to another sender before sending */
 	size_t unconfirmed; /* own rows settled as sent after a database failure past the end of
 	                       data */
+	char last_deferred[300]; /* why the last row deferred was, for the log ("" none) */
 };
 
 /* Sends up to max due rows (see the protocol above) and adds to *st (may be

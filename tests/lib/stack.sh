@@ -14,6 +14,8 @@
 # STACK_EXTRA_CONF is appended to the daemon's config at stack_start.
 # STACK_IMAP_TLS=1: Dovecot with TLS (DOVECOT_TLS) and the mailbox over
 # implicit TLS, verified against Dovecot's test CA (tls_ca_file).
+# STACK_SMTP_TLS=1: the SMTP server with TLS (SMTP_TLS) and [smtp] tls =
+# starttls, with no tls_ca_file (the test CA is $SMTP_CA).
 # An EXIT trap stops everything and removes the directories.
 
 . "$top_srcdir/tests/lib/pg.sh"
@@ -64,7 +66,10 @@ tls = none"
 	[ "${STACK_IMAP_TLS:-0}" = 1 ] && imap_tls="port = $DOVECOT_IMAPS_PORT
 tls = imaps
 tls_ca_file = $DOVECOT_CA"
+	[ "${STACK_SMTP_TLS:-0}" = 1 ] && SMTP_TLS=1
 	smtp_start >/dev/null || return 1
+	local smtp_tls="tls = none"
+	[ "${STACK_SMTP_TLS:-0}" = 1 ] && smtp_tls="tls = starttls"
 	trap stack_cleanup EXIT
 	trap 'exit 130' INT
 	trap 'exit 143' TERM
@@ -84,7 +89,7 @@ templates_dir = $top_srcdir/contrib/templates
 [smtp]
 host = 127.0.0.1
 port = $SMTP_PORT
-tls = none
+$smtp_tls
 timeout = 10s
 
 [outbox]
