@@ -135,9 +135,9 @@ struct session_ctx {
 	const char *data; /* the message as sent */
 	size_t len, pos;
 	const struct smtp_hook *hook;
-	struct smtp_tls_conn *tls;    /* NULL with tls = none */
-	bool hook_done, hook_ok; /* before_dot ran (once), and what it said */
-	const char *problem;     /* first session-level trouble an event reported */
+	struct smtp_tls_conn *tls; /* NULL with tls = none */
+	bool hook_done, hook_ok;   /* before_dot ran (once), and what it said */
+	const char *problem;       /* first session-level trouble an event reported */
 	/* The last complete reply line read, assembled by the monitor: it is the
 	 * only place libesmtp leaves a greeting's, EHLO's or AUTH's refusal. */
 	char line[SMTP_LINE_MAX];
@@ -704,8 +704,8 @@ static void judge(struct smtp_result *res, const struct session_ctx *c, int ok, 
 }
 
 /* hostport: where libesmtp connects, the relay or the smtps tunnel. */
-static bool setup(smtp_session_t s, smtp_message_t msg, struct session_ctx *c,
-                  const char *hostport, auth_context_t *auth_r, bool eight_bit)
+static bool setup(smtp_session_t s, smtp_message_t msg, struct session_ctx *c, const char *hostport,
+                  auth_context_t *auth_r, bool eight_bit)
 {
 	const struct smtp_settings *set = c->set;
 	static const int steps[] = {Timeout_GREETING, Timeout_ENVELOPE, Timeout_DATA,

@@ -41,18 +41,18 @@ bool smtp_tls_parse(const char *name, enum smtp_tls *tls_r) __attribute__((warn_
 
 /* Strings are borrowed: they must outlive every smtp_send() using them. */
 struct smtp_settings {
-	const char *host;            /* relay: host name or IPv4 address (default "localhost") */
-	unsigned port;               /* default 25 */
-	enum smtp_tls tls;           /* default SMTP_TLS_STARTTLS */
-	const char *tls_ca_file;     /* PEM CAs trusted instead of the system store; NULL: system */
-	const char *helo_name;       /* our EHLO name; NULL: the system's host name */
-	const char *auth_user;       /* NULL: no AUTH */
-	const char *auth_password;   /* with auth_user; never appears in any error */
-	bool auth_cleartext;         /* allow AUTH with tls = none (default false) */
-	unsigned timeout_ms;         /* for the connect (per address) and per protocol step,
-	                              * at least 1000 (default 60000) */
-	size_t max_message_bytes;    /* larger messages fail permanently (default 32 MiB) */
-	size_t max_recipients;       /* per message (default 100) */
+	const char *host;          /* relay: host name or IPv4 address (default "localhost") */
+	unsigned port;             /* default 25 */
+	enum smtp_tls tls;         /* default SMTP_TLS_STARTTLS */
+	const char *tls_ca_file;   /* PEM CAs trusted instead of the system store; NULL: system */
+	const char *helo_name;     /* our EHLO name; NULL: the system's host name */
+	const char *auth_user;     /* NULL: no AUTH */
+	const char *auth_password; /* with auth_user; never appears in any error */
+	bool auth_cleartext;       /* allow AUTH with tls = none (default false) */
+	unsigned timeout_ms;       /* for the connect (per address) and per protocol step,
+	                            * at least 1000 (default 60000) */
+	size_t max_message_bytes;  /* larger messages fail permanently (default 32 MiB) */
+	size_t max_recipients;     /* per message (default 100) */
 };
 
 /* Fills in the documented defaults. */

@@ -33,9 +33,9 @@ struct smtp_tls_conn {
 	unsigned timeout_ms;
 	struct tlsverify_trust *trust;
 	SSL_CTX *ctx;
-	bool sni;                 /* host is a name, not an address */
-	bool started, verified;   /* a handshake began; the certificate passed */
-	char *problem;            /* why the certificate was refused, or the handshake failed */
+	bool sni;               /* host is a name, not an address */
+	bool started, verified; /* a handshake began; the certificate passed */
+	char *problem;          /* why the certificate was refused, or the handshake failed */
 	/* The implicit TLS tunnel. */
 	SSL *ssl;
 	int relay_fd, listen_fd, stop_fd[2];
@@ -118,7 +118,7 @@ static bool is_address(const char *host)
 }
 
 struct smtp_tls_conn *smtp_tls_new(const char *host, const char *ca_file, unsigned timeout_ms,
-                              char **why_r)
+                                   char **why_r)
 {
 	struct smtp_tls_conn *t = calloc(1, sizeof(*t));
 
@@ -143,7 +143,8 @@ struct smtp_tls_conn *smtp_tls_new(const char *host, const char *ca_file, unsign
 	SSL_CTX_set_cert_verify_callback(t->ctx, verify_cb, t);
 	SSL_CTX_set_info_callback(t->ctx, info_cb);
 	SSL_CTX_set_app_data(t->ctx, t);
-	SSL_CTX_set_mode(t->ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	SSL_CTX_set_mode(t->ctx,
+	                 SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	return t;
 fail:
 	smtp_tls_free(&t);
@@ -253,8 +254,8 @@ static bool handshake(struct smtp_tls_conn *t, char **why_r)
 
 static bool same_inet(const struct sockaddr_in *a, const struct sockaddr_in *b)
 {
-	return a->sin_family == AF_INET && b->sin_family == AF_INET &&
-	       a->sin_port == b->sin_port && a->sin_addr.s_addr == b->sin_addr.s_addr;
+	return a->sin_family == AF_INET && b->sin_family == AF_INET && a->sin_port == b->sin_port &&
+	       a->sin_addr.s_addr == b->sin_addr.s_addr;
 }
 
 /* Whether the connection from peer to us (the listener's address) starts at
@@ -309,7 +310,8 @@ static int accept_ours(struct smtp_tls_conn *t)
 
 		if (poll(p, 2, (int)left) <= 0 || p[1].revents != 0)
 			return -1;
-		fd = accept4(t->listen_fd, (struct sockaddr *)&peer, &pl, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		fd = accept4(t->listen_fd, (struct sockaddr *)&peer, &pl,
+		             SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (fd < 0)
 			continue;
 		if (pl == sizeof(peer) && peer_is_ours(&peer, &us))
@@ -361,7 +363,8 @@ static void pump(struct smtp_tls_conn *t, int local)
 			}
 		}
 		if (down->len > 0) {
-			n = send(local, down->data + down->off, down->len - down->off, MSG_NOSIGNAL);
+			n = send(local, down->data + down->off, down->len - down->off,
+			         MSG_NOSIGNAL);
 			if (n > 0) {
 				down->off += (size_t)n;
 				if (down->off == down->len)
@@ -414,7 +417,8 @@ static void pump(struct smtp_tls_conn *t, int local)
 		struct pollfd p[3] = {{lev ? local : -1, lev, 0},
 		                      {rev ? t->relay_fd : -1, rev, 0},
 		                      {t->stop_fd[0], POLLIN, 0}};
-		if (poll(p, 3, idle_ms) <= 0 || (p[2].revents != 0 && !p[0].revents && !p[1].revents))
+		if (poll(p, 3, idle_ms) <= 0 ||
+		    (p[2].revents != 0 && !p[0].revents && !p[1].revents))
 			break;
 	}
 out:
@@ -444,7 +448,8 @@ static bool listen_loopback(struct smtp_tls_conn *t, char *hostport_r, size_t si
 
 	t->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (t->listen_fd < 0 || bind(t->listen_fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
-	    listen(t->listen_fd, 4) < 0 || getsockname(t->listen_fd, (struct sockaddr *)&a, &al) < 0 ||
+	    listen(t->listen_fd, 4) < 0 ||
+	    getsockname(t->listen_fd, (struct sockaddr *)&a, &al) < 0 ||
 	    pipe2(t->stop_fd, O_CLOEXEC) < 0) {
 		*why_r = strf("TLS tunnel: cannot listen on 127.0.0.1: %s", strerror(errno));
 		return false;

@@ -36,7 +36,7 @@ struct smtp_tls_conn; /* opaque: one session's */
  * and makes the TLS context for host.  NULL with *why_r (malloc'd; NULL
  * when out of memory) on failure, e.g. "cannot read tls_ca_file '...': ...". */
 struct smtp_tls_conn *smtp_tls_new(const char *host, const char *ca_file, unsigned timeout_ms,
-                              char **why_r) __attribute__((warn_unused_result));
+                                   char **why_r) __attribute__((warn_unused_result));
 
 /* Makes session's STARTTLS use the verified context. */
 bool smtp_tls_starttls(struct smtp_tls_conn *t, struct smtp_session *session)

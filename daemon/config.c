@@ -2318,8 +2318,7 @@ static bool old_key(struct parse *p, struct cursor *cur, const char *key, const 
 		return true;
 	}
 	cur->set_line[SMTP_K_TLS] = line;
-	set_value(p, line, &smtp_keys[SMTP_K_TLS], section_base(p->cfg, cur->sec, cur->index),
-	          now);
+	set_value(p, line, &smtp_keys[SMTP_K_TLS], section_base(p->cfg, cur->sec, cur->index), now);
 	return true;
 }
 

@@ -40,9 +40,10 @@ static bool hook_answer(void *ctx)
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: smtp-send [-h HOST] [-p PORT] [-s starttls|smtps|none] [-C CA_FILE] "
-	                "[-t TIMEOUT_MS] [-H HELO] [-u USER -P PASSWORD] [-c] [-n COUNT] "
-	                "[-x|-X] -f FROM -r RCPT... FILE\n");
+	fprintf(stderr,
+	        "usage: smtp-send [-h HOST] [-p PORT] [-s starttls|smtps|none] [-C CA_FILE] "
+	        "[-t TIMEOUT_MS] [-H HELO] [-u USER -P PASSWORD] [-c] [-n COUNT] "
+	        "[-x|-X] -f FROM -r RCPT... FILE\n");
 	return 64;
 }
 

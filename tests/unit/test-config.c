@@ -180,8 +180,7 @@ static const struct {
     {"[smtp]\nhost = relay.example.fi\nstarttls = required\nuser = tuki\npassword_file = mb.pass\n",
      NULL},
     {"[smtp]\nhost = relay.example.fi\nuser = tuki\npassword_file = mb.pass\n", NULL},
-    {"[smtp]\nhost = relay.example.fi\ntls = smtps\nuser = tuki\npassword_file = mb.pass\n",
-     NULL},
+    {"[smtp]\nhost = relay.example.fi\ntls = smtps\nuser = tuki\npassword_file = mb.pass\n", NULL},
     {"[smtp]\nhost = relay.example.fi\ntls = none\nuser = tuki\npassword_file = mb.pass\n",
      "t.conf:4: user (AUTH) needs tls = starttls or smtps, unless host is localhost or a "
      "loopback address"},
@@ -567,9 +566,9 @@ static void test_defaults(void)
 		config_smtp_settings(cfg, &got);
 		smtp_settings_default(&want);
 		tap_ok(strcmp(got.host, want.host) == 0 && got.port == want.port &&
-		           got.tls == want.tls && got.tls_ca_file == NULL && got.helo_name == NULL &&
-		           got.auth_user == NULL && got.auth_password == NULL &&
-		           got.timeout_ms == want.timeout_ms &&
+		           got.tls == want.tls && got.tls_ca_file == NULL &&
+		           got.helo_name == NULL && got.auth_user == NULL &&
+		           got.auth_password == NULL && got.timeout_ms == want.timeout_ms &&
 		           got.max_message_bytes == want.max_message_bytes &&
 		           got.max_recipients == want.max_recipients && !got.auth_cleartext,
 		       "the default [smtp] maps onto smtp_settings_default()");
@@ -928,8 +927,7 @@ static void test_mailboxes(void)
 	tap_ok(strstr(dump, "\n[mailbox support]\n") && strstr(dump, "\n[mailbox local]\n") &&
 	           strstr(dump, "\n[smtp]\n") && strstr(dump, "\n[outbox]\n") &&
 	           strstr(dump, "\nport = 993\n") && strstr(dump, "\nidle_timeout = 10m\n") &&
-	           strstr(dump, "\nprocessed_folder = \n") &&
-	           strstr(dump, "\ntls = starttls\n") &&
+	           strstr(dump, "\nprocessed_folder = \n") && strstr(dump, "\ntls = starttls\n") &&
 	           strstr(dump, "# the IMAP server (required)\nhost = imap.seutu-it.fi\n") &&
 	           strstr(dump, "(default: 993 with tls = imaps, else 143)") &&
 	           strstr(dump, "(default: [limits] max_message_size)") &&
@@ -1012,8 +1010,9 @@ static void test_smtp_tls(void)
 		           cfg->smtp.port == cases[i].port && s.tls == cases[i].tls &&
 		           s.port == (unsigned)cases[i].port && dump != NULL &&
 		           strstr(dump, "\ntls = ") != NULL && strstr(dump, "starttls =") == NULL,
-		       "[smtp] %.*s: tls %d, port %d, dumped as tls", (int)strcspn(cases[i].text + 7, "\n"),
-		       cases[i].text + 7, (int)cases[i].tls, cases[i].port);
+		       "[smtp] %.*s: tls %d, port %d, dumped as tls",
+		       (int)strcspn(cases[i].text + 7, "\n"), cases[i].text + 7, (int)cases[i].tls,
+		       cases[i].port);
 		free(dump);
 		config_free(&cfg);
 	}
