@@ -48,10 +48,16 @@ if [ "${1:-}" = --compare ]; then
 		echo "$line (load $(cut -d" " -f1 /proc/loadavg))"
 	done
 	median() { tr ' ' '\n' <<<"$1" | sed '/^$/d' | sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+	# Each round's own ratio to plain: the load that changes between rounds cancels out.
+	ratios() { paste -d' ' <(tr ' ' '\n' <<<"${rates[plain]}" | sed '/^$/d') <(tr ' ' '\n' <<<"$1" | sed '/^$/d') |
+		awk '$1 > 0 { printf "%.4f ", $2 / $1 }'; }
+	rt=$(median "$(ratios "${rates[tls]}")") rx=$(median "$(ratios "${rates[metrics]}")")
 	p=$(median "${rates[plain]}") t=$(median "${rates[tls]}") x=$(median "${rates[metrics]}")
 	printf 'median of %s: plain %s messages/s | IMAP over TLS %s messages/s (%+.1f %%) | /metrics scraped every second %s messages/s (%+.1f %%)\n' \
 		"$rounds" "$p" "$t" "$(awk -v a="$p" -v b="$t" 'BEGIN { print a ? 100 * (b - a) / a : 0 }')" \
 		"$x" "$(awk -v a="$p" -v b="$x" 'BEGIN { print a ? 100 * (b - a) / a : 0 }')"
+	printf 'median of the rounds'"'"' own ratios to plain: IMAP over TLS %+.1f %%, /metrics every second %+.1f %%\n' \
+		"$(awk -v r="$rt" 'BEGIN { print 100 * (r - 1) }')" "$(awk -v r="$rx" 'BEGIN { print 100 * (r - 1) }')"
 	exit 0
 fi
 
