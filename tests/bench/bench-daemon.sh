@@ -122,6 +122,12 @@ if [ -n "${scraper:-}" ]; then
 	kill "$scraper" 2>/dev/null
 	wait "$scraper" 2>/dev/null
 	echo "metrics: $(curl -s "http://127.0.0.1:$api_port/metrics" | grep -c '^seutudesk_') samples a scrape"
+	# The daemon's CPU for one scrape, from 200 back to back (utime + stime in ticks).
+	cpu() { awk '{ print $14 + $15 }' "/proc/$STACK_DAEMON_PID/stat"; }
+	c0=$(cpu) s0=$(now)
+	for _ in $(seq 200); do curl -s -o /dev/null "http://127.0.0.1:$api_port/metrics"; done
+	c1=$(cpu) s1=$(now)
+	echo "metrics: 200 scrapes back to back in $(secs "$s0" "$s1") s, daemon CPU $(awk -v t=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", 1000 * t / hz / 200 }') ms a scrape"
 fi
 rss=$(awk '/VmHWM/ { print $2 }' "/proc/$STACK_DAEMON_PID/status" 2>/dev/null)
 daemon_stop
