@@ -8,10 +8,10 @@
  *
  * libetpan's GnuTLS layer completes the handshake without looking at the
  * server's certificate, so the chain it received is taken from the TLS layer
- * and verified here with GnuTLS (the library libetpan itself runs on) before
- * the stream is used.
+ * and verified with tlsverify before the stream is used.
  */
 #include "imap.h"
+#include "tlsverify.h"
 
 #include "netcut.h"
 
@@ -19,7 +19,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <gnutls/gnutls.h>
-#include <gnutls/x509.h>
 #include <libetpan/libetpan.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -38,8 +37,6 @@
 #define IMAP_MAX_BATCH 1000      /* messages in one UID FETCH of sources */
 #define IMAP_MAX_SERVER_TEXT 200 /* bytes of the server's response text in an error */
 #define IMAP_MAX_KEYWORD 64
-#define IMAP_MAX_CHAIN 16      /* certificates the server may send */
-#define IMAP_MAX_CERT_NAME 200 /* bytes of a certificate's name in an error */
 
 /* The byte-counting stream layer. */
 struct imap_guard {
@@ -416,167 +413,6 @@ static void tls_context_setup(struct mailstream_ssl_context *ctx, void *data)
 
 /* ---- certificate verification ---- */
 
-/* The trust anchors: those of ca_file alone, else the system store.  NULL
- * with *why_r (malloc'd, may be NULL when out of memory) on failure. */
-static gnutls_x509_trust_list_t trust_load(const char *ca_file, char **why_r)
-{
-	gnutls_x509_trust_list_t list;
-	FILE *f;
-	int r;
-
-	*why_r = NULL;
-	if (ca_file != NULL) {
-		/* For errno's reason, which GnuTLS's file error does not keep. */
-		f = fopen(ca_file, "r");
-		if (f == NULL) {
-			*why_r = strf("cannot read tls_ca_file '%s': %s", ca_file, strerror(errno));
-			return NULL;
-		}
-		fclose(f);
-	}
-	if (gnutls_x509_trust_list_init(&list, 0) < 0)
-		return NULL;
-	if (ca_file != NULL)
-		r = gnutls_x509_trust_list_add_trust_file(list, ca_file, NULL, GNUTLS_X509_FMT_PEM,
-		                                          0, 0);
-	else
-		r = gnutls_x509_trust_list_add_system_trust(list, 0, 0);
-	if (r > 0)
-		return list;
-	gnutls_x509_trust_list_deinit(list, 1);
-	if (r == 0 || r == GNUTLS_E_NO_CERTIFICATE_FOUND || r == GNUTLS_E_BASE64_DECODING_ERROR)
-		r = 0;
-	if (ca_file != NULL)
-		*why_r = strf("tls_ca_file '%s': %s", ca_file,
-		              r < 0 ? gnutls_strerror(r) : "no PEM certificate in it");
-	else
-		*why_r = strf("system trust store: %s",
-		              r < 0 ? gnutls_strerror(r) : "no certificate in it");
-	return NULL;
-}
-
-bool imap_ca_file_check(const char *path, char **error_r)
-{
-	gnutls_x509_trust_list_t list;
-	char *why;
-
-	list = trust_load(path, &why);
-	if (list == NULL) {
-		set_error(error_r, why);
-		return false;
-	}
-	gnutls_x509_trust_list_deinit(list, 1);
-	return true;
-}
-
-/* A certificate's subject (or issuer) name for an error: printable ASCII, cut. */
-static void cert_name(gnutls_x509_crt_t crt, bool issuer, char *buf, size_t size)
-{
-	gnutls_datum_t dn = {NULL, 0};
-	size_t n = 0;
-	int r;
-
-	r = issuer ? gnutls_x509_crt_get_issuer_dn3(crt, &dn, 0)
-	           : gnutls_x509_crt_get_dn3(crt, &dn, 0);
-	if (r < 0 || dn.data == NULL) {
-		snprintf(buf, size, "(no name)");
-		return;
-	}
-	for (unsigned i = 0; i < dn.size && n + 1 < size && n < IMAP_MAX_CERT_NAME; i++)
-		buf[n++] = (dn.data[i] >= 0x20 && dn.data[i] < 0x7f) ? (char)dn.data[i] : '?';
-	buf[n] = '\0';
-	gnutls_free(dn.data);
-}
-
-/* Appends "; " and a reason to *acc; false when out of memory. */
-static bool add_reason(char **acc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static bool add_reason(char **acc, const char *fmt, ...)
-{
-	va_list ap;
-	char *what, *s;
-
-	va_start(ap, fmt);
-	what = xvasprintf(fmt, ap);
-	va_end(ap);
-	if (what == NULL)
-		return false;
-	if (*acc == NULL) {
-		*acc = what;
-		return true;
-	}
-	s = strf("%s; %s", *acc, what);
-	free(what);
-	free(*acc);
-	*acc = s;
-	return s != NULL;
-}
-
-/* Why GnuTLS refused the chain, in the operator's words. */
-static char *status_text(const struct imap_conn *c, unsigned status, gnutls_x509_crt_t *certs,
-                         unsigned n)
-{
-	const unsigned untrusted = GNUTLS_CERT_SIGNER_NOT_FOUND | GNUTLS_CERT_SIGNER_NOT_CA |
-	                           GNUTLS_CERT_SIGNATURE_FAILURE |
-	                           GNUTLS_CERT_SIGNER_CONSTRAINTS_FAILURE |
-	                           GNUTLS_CERT_INSECURE_ALGORITHM;
-	const unsigned known = untrusted | GNUTLS_CERT_INVALID | GNUTLS_CERT_REVOKED |
-	                       GNUTLS_CERT_EXPIRED | GNUTLS_CERT_NOT_ACTIVATED |
-	                       GNUTLS_CERT_UNEXPECTED_OWNER | GNUTLS_CERT_PURPOSE_MISMATCH;
-	char name[IMAP_MAX_CERT_NAME + 1];
-	char *acc = NULL;
-	bool ok = true;
-
-	if (status & untrusted) {
-		const char *how = (status & GNUTLS_CERT_SIGNER_NOT_FOUND) ? "issuer unknown"
-		                  : (status & GNUTLS_CERT_INSECURE_ALGORITHM)
-		                      ? "signed with an insecure algorithm"
-		                  : (status & GNUTLS_CERT_SIGNER_NOT_CA) ? "issuer is not a CA"
-		                  : (status & GNUTLS_CERT_SIGNATURE_FAILURE)
-		                      ? "signature does not verify"
-		                      : "issuer's constraints violated";
-		cert_name(certs[n - 1], true, name, sizeof(name));
-		if (c->ca_file != NULL)
-			ok =
-			    add_reason(&acc, "certificate not trusted by tls_ca_file '%s' (%s: %s)",
-			               c->ca_file, how, name);
-		else
-			ok = add_reason(
-			    &acc,
-			    "certificate not trusted by the system trust store (%s: %s); "
-			    "for a private CA set tls_ca_file",
-			    how, name);
-	}
-	if (ok && (status & GNUTLS_CERT_REVOKED))
-		ok = add_reason(&acc, "certificate revoked");
-	if (ok && (status & GNUTLS_CERT_EXPIRED))
-		ok = add_reason(&acc, "certificate expired");
-	if (ok && (status & GNUTLS_CERT_NOT_ACTIVATED))
-		ok = add_reason(&acc, "certificate not yet valid");
-	if (ok && (status & GNUTLS_CERT_UNEXPECTED_OWNER)) {
-		cert_name(certs[0], false, name, sizeof(name));
-		ok = add_reason(&acc, "host name mismatch: the certificate (%s) is not for '%s'",
-		                name, c->host);
-	}
-	if (ok && (status & GNUTLS_CERT_PURPOSE_MISMATCH))
-		ok = add_reason(&acc, "certificate is not for a TLS server");
-	if (ok && ((status & ~known) != 0 || acc == NULL)) {
-		gnutls_datum_t out = {NULL, 0};
-		if (gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &out,
-		                                                 0) == 0 &&
-		    out.data != NULL) {
-			ok = add_reason(&acc, "%.*s", (int)out.size, (const char *)out.data);
-			gnutls_free(out.data);
-		} else {
-			ok = add_reason(&acc, "certificate refused (status 0x%x)", status);
-		}
-	}
-	if (!ok) {
-		free(acc);
-		return NULL;
-	}
-	return acc;
-}
-
 static void chain_free(carray *chain)
 {
 	if (chain == NULL)
@@ -589,53 +425,20 @@ static void chain_free(carray *chain)
 /* Verifies the certificate chain the server sent on tls (a TLS stream layer
  * just past its handshake) against trust and the host name.  On failure the
  * connection is marked broken so that nothing more is sent over it. */
-static bool verify_peer(struct imap_conn *c, mailstream_low *tls, gnutls_x509_trust_list_t trust,
+static bool verify_peer(struct imap_conn *c, mailstream_low *tls, struct tlsverify_trust *trust,
                         char **error_r)
 {
-	gnutls_x509_crt_t certs[IMAP_MAX_CHAIN];
+	struct tlsverify_der der[TLSVERIFY_MAX_CHAIN];
 	carray *chain = mailstream_low_get_certificate_chain(tls);
-	unsigned count = chain != NULL ? carray_count(chain) : 0, n = 0, status = 0;
+	unsigned count = chain != NULL ? carray_count(chain) : 0;
 	char *why = NULL;
-	bool ok = false;
-	int r;
+	bool ok;
 
-	if (count == 0) {
-		why = strf("the server sent no certificate");
-		goto out;
+	for (unsigned i = 0; i < count && i < TLSVERIFY_MAX_CHAIN; i++) {
+		MMAPString *d = carray_get(chain, i);
+		der[i] = (struct tlsverify_der){(const unsigned char *)d->str, d->len};
 	}
-	if (count > IMAP_MAX_CHAIN) {
-		why = strf("the server sent %u certificates, more than %d", count, IMAP_MAX_CHAIN);
-		goto out;
-	}
-	for (unsigned i = 0; i < count; i++) {
-		MMAPString *der = carray_get(chain, i);
-		gnutls_datum_t d = {(unsigned char *)der->str, (unsigned)der->len};
-
-		if (gnutls_x509_crt_init(&certs[n]) < 0)
-			goto out;
-		n++;
-		r = gnutls_x509_crt_import(certs[n - 1], &d, GNUTLS_X509_FMT_DER);
-		if (r < 0) {
-			why = strf("unreadable certificate %u from the server: %s", i,
-			           gnutls_strerror(r));
-			goto out;
-		}
-	}
-	/* A DNS host name, or an IP address matched against the IP SANs. */
-	gnutls_typed_vdata_st vdata[2] = {
-	    {.type = GNUTLS_DT_DNS_HOSTNAME, .data = (unsigned char *)c->host},
-	    {.type = GNUTLS_DT_KEY_PURPOSE_OID, .data = (unsigned char *)GNUTLS_KP_TLS_WWW_SERVER},
-	};
-	r = gnutls_x509_trust_list_verify_crt2(trust, certs, n, vdata, 2, 0, &status, NULL);
-	if (r < 0)
-		why = strf("verification failed: %s", gnutls_strerror(r));
-	else if (status != 0)
-		why = status_text(c, status, certs, n);
-	else
-		ok = true;
-out:
-	for (unsigned i = 0; i < n; i++)
-		gnutls_x509_crt_deinit(certs[i]);
+	ok = tlsverify_chain(trust, c->host, der, count, &why);
 	chain_free(chain);
 	if (ok)
 		return true;
@@ -939,7 +742,7 @@ struct imap_conn *imap_connect(const struct imap_settings *s, char **error_r)
 struct imap_conn *imap_open(const struct imap_settings *s, bool *login_refused_r, char **error_r)
 {
 	struct imap_conn *c;
-	gnutls_x509_trust_list_t trust = NULL;
+	struct tlsverify_trust *trust = NULL;
 	mailstream_low *low;
 	int fd, r;
 	const char *cmd = "connect";
@@ -969,7 +772,7 @@ struct imap_conn *imap_open(const struct imap_settings *s, bool *login_refused_r
 	if (s->tls != IMAP_TLS_NONE) {
 		/* Before connecting: a bad CA file is a local error, not the server's. */
 		char *why;
-		trust = trust_load(c->ca_file, &why);
+		trust = tlsverify_trust_load(c->ca_file, &why);
 		if (trust == NULL) {
 			set_error(error_r, why != NULL ? conn_errorf(c, "TLS", "%s", why) : NULL);
 			free(why);
@@ -1013,9 +816,7 @@ struct imap_conn *imap_open(const struct imap_settings *s, bool *login_refused_r
 		if (!verify_peer(c, c->guard->inner, trust, error_r))
 			goto fail;
 	}
-	if (trust != NULL)
-		gnutls_x509_trust_list_deinit(trust, 1);
-	trust = NULL;
+	tlsverify_trust_free(&trust);
 	if (s->auth == IMAP_AUTH_PASSWORD) {
 		cmd = "LOGIN";
 		guard_reset(c);
@@ -1066,8 +867,7 @@ struct imap_conn *imap_open(const struct imap_settings *s, bool *login_refused_r
 imap_fail:
 	set_error(error_r, conn_error(c, cmd, r));
 fail:
-	if (trust != NULL)
-		gnutls_x509_trust_list_deinit(trust, 1);
+	tlsverify_trust_free(&trust);
 	imap_close(&c);
 	return NULL;
 nomem:

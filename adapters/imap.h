@@ -76,9 +76,7 @@ void imap_settings_default(struct imap_settings *s);
 /* Parses "imaps", "starttls" or "none". */
 bool imap_tls_parse(const char *name, enum imap_tls *tls_r) __attribute__((warn_unused_result));
 
-/* Whether path is a PEM file imap_connect() can take as tls_ca_file (at least
- * one CA certificate in it); for checking a configuration before use. */
-bool imap_ca_file_check(const char *path, char **error_r) __attribute__((warn_unused_result));
+/* A configuration's tls_ca_file is checked with tlsverify_ca_file_check(). */
 
 struct imap_conn; /* opaque */
 

@@ -1,5 +1,6 @@
 /* smtp: one message to the relay through libesmtp.  See smtp.h. */
 #include "smtp.h"
+#include "smtp_tls.h"
 
 #include "netcut.h"
 
@@ -31,11 +32,24 @@ void smtp_settings_default(struct smtp_settings *set)
 	*set = (struct smtp_settings){
 	    .host = "localhost",
 	    .port = 25,
-	    .starttls = SMTP_STARTTLS_IF_AVAILABLE,
+	    .tls = SMTP_TLS_STARTTLS,
 	    .timeout_ms = 60000,
 	    .max_message_bytes = 32u << 20,
 	    .max_recipients = 100,
 	};
+}
+
+bool smtp_tls_parse(const char *name, enum smtp_tls *tls_r)
+{
+	if (strcmp(name, "starttls") == 0)
+		*tls_r = SMTP_TLS_STARTTLS;
+	else if (strcmp(name, "smtps") == 0)
+		*tls_r = SMTP_TLS_SMTPS;
+	else if (strcmp(name, "none") == 0)
+		*tls_r = SMTP_TLS_NONE;
+	else
+		return false;
+	return true;
 }
 
 static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
@@ -72,16 +86,17 @@ bool smtp_settings_check(const struct smtp_settings *set, char **error_r)
 		               set->host ? set->host : "");
 	else if (set->port == 0 || set->port > 65535)
 		*error_r = fmt("smtp: port %u out of range 1-65535", set->port);
-	else if ((unsigned)set->starttls > SMTP_STARTTLS_REQUIRED)
-		*error_r = fmt("smtp: unknown starttls mode %d", (int)set->starttls);
+	else if ((unsigned)set->tls > SMTP_TLS_NONE)
+		*error_r = fmt("smtp: unknown tls mode %d", (int)set->tls);
+	else if (set->tls_ca_file != NULL && set->tls == SMTP_TLS_NONE)
+		*error_r = fmt("smtp: tls_ca_file needs tls = starttls or smtps");
 	else if (set->helo_name != NULL && !host_ok(set->helo_name))
 		*error_r = fmt("smtp: helo name \"%s\" is not a host name", set->helo_name);
 	else if ((set->auth_user == NULL) != (set->auth_password == NULL))
 		*error_r = fmt("smtp: auth user and password go together");
-	else if (set->auth_user != NULL && set->starttls != SMTP_STARTTLS_REQUIRED &&
-	         !set->auth_cleartext)
-		*error_r = fmt("smtp: auth without starttls = required would send the password "
-		               "in clear; allow it explicitly or require TLS");
+	else if (set->auth_user != NULL && set->tls == SMTP_TLS_NONE && !set->auth_cleartext)
+		*error_r = fmt("smtp: auth with tls = none would send the password in clear; "
+		               "allow it explicitly or use tls = starttls or smtps");
 	else if (set->timeout_ms < 1000)
 		*error_r = fmt("smtp: timeout %u ms is below the minimum of 1000", set->timeout_ms);
 	else if (set->max_message_bytes == 0 || set->max_message_bytes > INT_MAX)
@@ -122,6 +137,7 @@ struct session_ctx {
 	const char *data; /* the message as sent */
 	size_t len, pos;
 	const struct smtp_hook *hook;
+	struct smtp_tls_conn *tls; /* NULL with tls = none */
 	bool hook_done, hook_ok;   /* before_dot ran (once), and what it said */
 	bool probe, probe_reached; /* smtp_probe(): stop at DATA; the relay said 354 */
 	const char *problem;       /* first session-level trouble an event reported */
@@ -341,7 +357,7 @@ static void event_cb(smtp_session_t session, int event_no, void *arg, ...)
 		c->connected = true;
 		break;
 	case SMTP_EV_EXTNA_STARTTLS:
-		note(c, "the relay does not offer STARTTLS (starttls = required)");
+		note(c, "the relay does not offer STARTTLS (tls = starttls); nothing was sent");
 		break;
 	case SMTP_EV_EXTNA_8BITMIME:
 		note(c, "the relay does not offer 8BITMIME, which this 8-bit message needs");
@@ -352,9 +368,20 @@ static void event_cb(smtp_session_t session, int event_no, void *arg, ...)
 	case SMTP_EV_NO_PEER_CERTIFICATE:
 		note(c, "TLS: the relay presented no certificate");
 		break;
-	case SMTP_EV_WRONG_PEER_CERTIFICATE:
-		note(c, "TLS: the relay's certificate is not for this host name");
+	case SMTP_EV_WRONG_PEER_CERTIFICATE: {
+		/* libesmtp's own name check knows no IP addresses and may use
+		 * the resolver's canonical name; tlsverify checked the
+		 * configured host already, in the handshake. */
+		va_list ap;
+		va_start(ap, arg);
+		int *ok = va_arg(ap, int *);
+		va_end(ap);
+		if (c->tls != NULL && smtp_tls_verified(c->tls))
+			*ok = 1;
+		else
+			note(c, "TLS: the relay's certificate is not for this host name");
 		break;
+	}
 	case SMTP_EV_WEAK_CIPHER:
 		note(c, "TLS: the negotiated cipher is too weak");
 		break;
@@ -691,15 +718,14 @@ static void judge(struct smtp_result *res, const struct session_ctx *c, int ok, 
 	}
 }
 
-static bool setup(smtp_session_t s, smtp_message_t msg, struct session_ctx *c,
+/* hostport: where libesmtp connects, the relay or the smtps tunnel. */
+static bool setup(smtp_session_t s, smtp_message_t msg, struct session_ctx *c, const char *hostport,
                   auth_context_t *auth_r, bool eight_bit)
 {
 	const struct smtp_settings *set = c->set;
-	char hostport[300];
 	static const int steps[] = {Timeout_GREETING, Timeout_ENVELOPE, Timeout_DATA,
 	                            Timeout_TRANSFER, Timeout_DATA2};
 
-	snprintf(hostport, sizeof(hostport), "%s:%u", set->host, set->port);
 	if (!smtp_set_server(s, hostport) || !smtp_set_eventcb(s, event_cb, c) ||
 	    !smtp_set_monitorcb(s, monitor_cb, c, 0) || !smtp_set_messagecb(msg, message_cb, c))
 		return false;
@@ -709,10 +735,13 @@ static bool setup(smtp_session_t s, smtp_message_t msg, struct session_ctx *c,
 		if (smtp_set_timeout(s, steps[i] | Timeout_OVERRIDE_RFC2822_MINIMUM,
 		                     (long)set->timeout_ms) == 0)
 			return false;
-	if (!smtp_starttls_enable(s, set->starttls == SMTP_STARTTLS_NO         ? Starttls_DISABLED
-	                             : set->starttls == SMTP_STARTTLS_REQUIRED ? Starttls_REQUIRED
-	                                                                       : Starttls_ENABLED))
+	/* With smtps libesmtp talks plain SMTP into the tunnel. */
+	if (set->tls == SMTP_TLS_STARTTLS) {
+		if (!smtp_starttls_enable(s, Starttls_REQUIRED) || !smtp_tls_starttls(c->tls, s))
+			return false;
+	} else if (!smtp_starttls_enable(s, Starttls_DISABLED)) {
 		return false;
+	}
 	if (!smtp_size_set_estimate(msg, (unsigned long)c->len))
 		return false;
 	if (eight_bit && !smtp_8bitmime_set_body(msg, E8bitmime_8BITMIME))
@@ -722,13 +751,34 @@ static bool setup(smtp_session_t s, smtp_message_t msg, struct session_ctx *c,
 		*auth_r = auth_create_context();
 		if (*auth_r == NULL)
 			return false;
-		if (set->auth_cleartext)
+		/* Plain mechanisms: over TLS (STARTTLS is required before
+		 * AUTH), or in clear where allowed. */
+		if (set->tls != SMTP_TLS_NONE || set->auth_cleartext)
 			auth_set_mechanism_flags(*auth_r, AUTH_PLUGIN_PLAIN, 0);
 		auth_set_interact_cb(*auth_r, auth_interact, (void *)set);
 		if (!smtp_auth_set_context(s, *auth_r))
 			return false;
 	}
 	return true;
+}
+
+/* Loads the trust and, with smtps, opens the verified tunnel that hostport
+ * (size bytes) then names.  False: the session cannot start, temporary. */
+static bool tls_start(struct session_ctx *c, char *hostport, size_t size, struct smtp_result *res)
+{
+	const struct smtp_settings *set = c->set;
+	char *why = NULL;
+
+	c->tls = smtp_tls_new(set->host, set->tls_ca_file, set->timeout_ms, &why);
+	if (c->tls != NULL && (set->tls != SMTP_TLS_SMTPS ||
+	                       smtp_tls_tunnel(c->tls, set->port, hostport, size, &why)))
+		return true;
+	res->outcome = SMTP_TEMPORARY;
+	for (size_t i = 0; i < res->nrcpt; i++)
+		res->rcpt[i] = SMTP_TEMPORARY;
+	res->error = fmt("smtp %s:%u: %s", set->host, set->port, why ? why : "TLS: out of memory");
+	free(why);
+	return false;
 }
 
 bool smtp_send(const struct smtp_settings *set, const char *envelope_from, const char *const *rcpts,
@@ -749,7 +799,7 @@ bool smtp_send_hooked(const struct smtp_settings *set, const struct smtp_hook *h
 	smtp_recipient_t *rs = NULL;
 	auth_context_t auth = NULL;
 	char *copy = NULL;
-	char buf[256];
+	char buf[256], hostport[300];
 	int ok = 0;
 
 	memset(res, 0, sizeof(*res));
@@ -769,11 +819,14 @@ bool smtp_send_hooked(const struct smtp_settings *set, const struct smtp_hook *h
 	if (copy != NULL)
 		c.data = copy;
 
+	snprintf(hostport, sizeof(hostport), "%s:%u", set->host, set->port);
+	if (set->tls != SMTP_TLS_NONE && !tls_start(&c, hostport, sizeof(hostport), res))
+		goto done;
 	s = smtp_create_session();
 	msg = s ? smtp_add_message(s) : NULL;
 	rs = calloc(nrcpt, sizeof(*rs));
 	if (msg == NULL || rs == NULL || !smtp_set_reverse_path(msg, envelope_from) ||
-	    !setup(s, msg, &c, &auth, has_8bit(c.data, c.len)))
+	    !setup(s, msg, &c, hostport, &auth, has_8bit(c.data, c.len)))
 		goto api_failed;
 	for (size_t i = 0; i < nrcpt; i++)
 		if ((rs[i] = smtp_add_recipient(msg, rcpts[i])) == NULL)
@@ -789,6 +842,8 @@ bool smtp_send_hooked(const struct smtp_settings *set, const struct smtp_hook *h
 	netcut_capture(cut); /* libesmtp keeps its socket to itself */
 	ok = smtp_start_session(s);
 	netcut_capture(NULL);
+	if (c.tls != NULL && smtp_tls_problem(c.tls) != NULL)
+		c.problem = smtp_tls_problem(c.tls); /* the certificate ended the session */
 	judge(res, &c, ok, msg, rs, rcpts);
 	connect_timer_stop(&c);
 	if (cut != NULL) {
@@ -814,6 +869,7 @@ done:
 		smtp_destroy_session(s);
 	if (auth != NULL)
 		auth_destroy_context(auth);
+	smtp_tls_free(&c.tls);
 	free(rs);
 	free(copy);
 	return res->outcome == SMTP_DELIVERED;
@@ -829,16 +885,22 @@ bool smtp_probe(const struct smtp_settings *set, char **error_r)
 	smtp_recipient_t rs[1] = {NULL};
 	auth_context_t auth = NULL;
 	enum smtp_outcome rcpt_outcome[1];
-	char buf[256];
+	char buf[256], hostport[300];
 	int ok;
 
 	*error_r = NULL;
 	res.rcpt = rcpt_outcome;
 	if (!smtp_settings_check(set, error_r))
 		return false;
+	snprintf(hostport, sizeof(hostport), "%s:%u", set->host, set->port);
+	if (set->tls != SMTP_TLS_NONE && !tls_start(&c, hostport, sizeof(hostport), &res)) {
+		*error_r = res.error;
+		return false;
+	}
 	s = smtp_create_session();
 	msg = s ? smtp_add_message(s) : NULL;
-	if (msg == NULL || !smtp_set_reverse_path(msg, "") || !setup(s, msg, &c, &auth, false) ||
+	if (msg == NULL || !smtp_set_reverse_path(msg, "") ||
+	    !setup(s, msg, &c, hostport, &auth, false) ||
 	    (rs[0] = smtp_add_recipient(msg, rcpts[0])) == NULL) {
 		*error_r = fmt("smtp %s:%u: cannot set up the session: %s", set->host, set->port,
 		               smtp_strerror(smtp_errno(), buf, sizeof(buf)));
@@ -847,6 +909,8 @@ bool smtp_probe(const struct smtp_settings *set, char **error_r)
 	connect_timer_start(&c);
 	ok = smtp_start_session(s);
 	connect_timer_stop(&c);
+	if (c.tls != NULL && smtp_tls_problem(c.tls) != NULL)
+		c.problem = smtp_tls_problem(c.tls); /* the certificate ended the session */
 	if (c.probe_reached && !c.auth_blocked)
 		goto done;
 	judge(&res, &c, ok, msg, rs, rcpts);
@@ -860,6 +924,7 @@ done:
 		smtp_destroy_session(s);
 	if (auth != NULL)
 		auth_destroy_context(auth);
+	smtp_tls_free(&c.tls);
 	if (*error_r == NULL && !c.probe_reached)
 		*error_r = strdup("smtp: out of memory");
 	return *error_r == NULL;

@@ -13,9 +13,16 @@
  * it adds Date, From (the envelope sender) and Message-Id when missing,
  * drops Return-Path and Original-Recipient, and keeps only the first of
  * repeated Date, From, Sender, To, Cc, Bcc, Reply-To and Message-Id fields.
- * Lines starting with "." are dot-stuffed by libesmtp.  TLS certificates are
- * checked against the system's CA store (or ~/.authenticate, libesmtp's own
- * place); an invalid one ends the session.
+ * Lines starting with "." are dot-stuffed by libesmtp.
+ *
+ * TLS (tls = starttls or smtps, see smtp_tls.h): the relay's certificate
+ * chain is verified against the system trust store, or tls_ca_file alone,
+ * and the certificate against host, inside the handshake; SNI is sent.  A
+ * refused certificate, a relay without STARTTLS, or a failed handshake ends
+ * the session before any mail (or password) is sent: the outcome is
+ * SMTP_TEMPORARY (the mail stays queued) and the error says why, e.g.
+ *   "smtp relay.example.fi:587: TLS certificate: certificate expired"
+ * Plain text only with tls = SMTP_TLS_NONE.
  */
 #ifndef SEUTUDESK_SMTP_H
 #define SEUTUDESK_SMTP_H
@@ -25,25 +32,29 @@
 
 struct netcut;
 
-enum smtp_starttls {
-	SMTP_STARTTLS_NO,           /* never, even when offered */
-	SMTP_STARTTLS_IF_AVAILABLE, /* when the relay offers it */
-	SMTP_STARTTLS_REQUIRED,     /* no TLS, no mail (a temporary failure) */
+enum smtp_tls {
+	SMTP_TLS_STARTTLS, /* plain connect, then STARTTLS: no STARTTLS, no mail (port 25, 587) */
+	SMTP_TLS_SMTPS,    /* TLS from the start (implicit TLS, port 465) */
+	SMTP_TLS_NONE,     /* plain text, even when the relay offers STARTTLS */
 };
+
+/* Parses "starttls", "smtps" or "none". */
+bool smtp_tls_parse(const char *name, enum smtp_tls *tls_r) __attribute__((warn_unused_result));
 
 /* Strings are borrowed: they must outlive every smtp_send() using them. */
 struct smtp_settings {
-	const char *host;            /* relay: host name or IPv4 address (default "localhost") */
-	unsigned port;               /* default 25 */
-	enum smtp_starttls starttls; /* default SMTP_STARTTLS_IF_AVAILABLE */
-	const char *helo_name;       /* our EHLO name; NULL: the system's host name */
-	const char *auth_user;       /* NULL: no AUTH */
-	const char *auth_password;   /* with auth_user; never appears in any error */
-	bool auth_cleartext;         /* allow PLAIN/LOGIN without TLS (default false) */
-	unsigned timeout_ms;         /* for the connect (per address) and per protocol step,
-	                              * at least 1000 (default 60000) */
-	size_t max_message_bytes;    /* larger messages fail permanently (default 32 MiB) */
-	size_t max_recipients;       /* per message (default 100) */
+	const char *host;          /* relay: host name or IPv4 address (default "localhost") */
+	unsigned port;             /* default 25 */
+	enum smtp_tls tls;         /* default SMTP_TLS_STARTTLS */
+	const char *tls_ca_file;   /* PEM CAs trusted instead of the system store; NULL: system */
+	const char *helo_name;     /* our EHLO name; NULL: the system's host name */
+	const char *auth_user;     /* NULL: no AUTH */
+	const char *auth_password; /* with auth_user; never appears in any error */
+	bool auth_cleartext;       /* allow AUTH with tls = none (default false) */
+	unsigned timeout_ms;       /* for the connect (per address) and per protocol step,
+	                            * at least 1000 (default 60000) */
+	size_t max_message_bytes;  /* larger messages fail permanently (default 32 MiB) */
+	size_t max_recipients;     /* per message (default 100) */
 };
 
 /* Fills in the documented defaults. */

@@ -6,6 +6,7 @@
 #include "mime.h"
 #include "oauth2.h"
 #include "route.h"
+#include "tlsverify.h"
 #include "xalloc.h"
 
 #include <arpa/inet.h>
@@ -703,7 +704,7 @@ static const char *const imap_auth_names[] = {"password", "xoauth2", "oauthbeare
 _Static_assert(sizeof(enum imap_auth) == sizeof(int) && IMAP_AUTH_PASSWORD == 0 &&
                    IMAP_AUTH_XOAUTH2 == 1 && IMAP_AUTH_OAUTHBEARER == 2,
                "imap_auth_names follows enum imap_auth");
-static const char *const starttls_names[] = {"no", "if-available", "required", NULL};
+static const char *const smtp_tls_names[] = {"starttls", "smtps", "none", NULL};
 static const char *const holidays_names[] = {"finland", "none", NULL};
 static const char *const assign_names[] = {"manual", "round_robin", "least_loaded", NULL};
 static const char *const metrics_names[] = {"local", "any", "no", NULL};
@@ -717,9 +718,9 @@ _Static_assert(sizeof(enum imap_tls) == sizeof(int) && IMAP_TLS_IMAPS == 0 &&
 _Static_assert(sizeof(enum config_processed) == sizeof(int) && CONFIG_PROCESSED_MOVE == 0 &&
                    CONFIG_PROCESSED_FLAG == 1,
                "processed_names follows enum config_processed");
-_Static_assert(sizeof(enum smtp_starttls) == sizeof(int) && SMTP_STARTTLS_NO == 0 &&
-                   SMTP_STARTTLS_IF_AVAILABLE == 1 && SMTP_STARTTLS_REQUIRED == 2,
-               "starttls_names follows enum smtp_starttls");
+_Static_assert(sizeof(enum smtp_tls) == sizeof(int) && SMTP_TLS_STARTTLS == 0 &&
+                   SMTP_TLS_SMTPS == 1 && SMTP_TLS_NONE == 2,
+               "smtp_tls_names follows enum smtp_tls");
 
 #define DAEMON(f) offsetof(struct config_daemon, f)
 static const struct cfg_key daemon_keys[] = {
@@ -861,7 +862,8 @@ static const struct cfg_key intake_keys[] = {
 enum {
 	SMTP_K_HOST,
 	SMTP_K_PORT,
-	SMTP_K_STARTTLS,
+	SMTP_K_TLS,
+	SMTP_K_TLS_CA_FILE,
 	SMTP_K_USER,
 	SMTP_K_PASSWORD_FILE,
 	SMTP_K_HELO_NAME,
@@ -881,18 +883,27 @@ static const struct cfg_key smtp_keys[SMTP_NKEYS] = {
     [SMTP_K_PORT] = {.name = "port",
                      .type = CFG_INT,
                      .offset = SMTP(port),
-                     .def = "25",
+                     .def_doc = "465 with tls = smtps, else 25",
                      .min = 1,
                      .max = 65535,
                      .flags = CFG_RELOAD,
-                     .help = "the relay's port"},
-    [SMTP_K_STARTTLS] = {.name = "starttls",
-                         .type = CFG_ENUM,
-                         .offset = SMTP(starttls),
-                         .def = "if-available",
-                         .names = starttls_names,
-                         .flags = CFG_RELOAD,
-                         .help = "STARTTLS: no, if-available or required"},
+                     .help = "the relay's port (587 for submission with STARTTLS)"},
+    [SMTP_K_TLS] = {.name = "tls",
+                    .type = CFG_ENUM,
+                    .offset = SMTP(tls),
+                    .def = "starttls",
+                    .names = smtp_tls_names,
+                    .flags = CFG_RELOAD,
+                    .help = "starttls (required and verified), smtps (TLS from the start), or "
+                            "none (plain text)"},
+    [SMTP_K_TLS_CA_FILE] = {.name = "tls_ca_file",
+                            .type = CFG_PATH,
+                            .offset = SMTP(tls_ca_file),
+                            .def = NULL,
+                            .def_doc = "the system trust store",
+                            .flags = CFG_RELOAD | CFG_OPTIONAL,
+                            .help = "PEM file of the CAs that alone are trusted to sign the "
+                                    "relay's certificate (a private CA)"},
     [SMTP_K_USER] = {.name = "user",
                      .type = CFG_STRING,
                      .offset = SMTP(user),
@@ -1824,26 +1835,31 @@ static void split_from(struct config *cfg)
 /* AUTH without TLS sends the password in the clear: only to a loopback relay. */
 static bool smtp_auth_cleartext(const struct config_smtp *s)
 {
-	return s->user != NULL && s->starttls != SMTP_STARTTLS_REQUIRED &&
-	       host_is_loopback(s->host);
+	return s->user != NULL && s->tls == SMTP_TLS_NONE && host_is_loopback(s->host);
 }
 
 static void validate_smtp(struct parse *p, void *base, const unsigned *set_line, unsigned line)
 {
-	const struct config_smtp *s = base;
+	struct config_smtp *s = base;
 	struct smtp_settings set;
 	char *error = NULL;
 
 	(void)line;
+	if (set_line[SMTP_K_PORT] == 0)
+		s->port = s->tls == SMTP_TLS_SMTPS ? 465 : 25;
 	if (s->user != NULL && s->password_file == NULL) {
 		perr(p, set_line[SMTP_K_USER], "user needs a password_file");
 	} else if (s->user == NULL && s->password_file != NULL) {
 		perr(p, set_line[SMTP_K_PASSWORD_FILE], "password_file needs a user");
-	} else if (s->user != NULL && s->starttls != SMTP_STARTTLS_REQUIRED &&
-	           !smtp_auth_cleartext(s)) {
+	} else if (s->user != NULL && s->tls == SMTP_TLS_NONE && !smtp_auth_cleartext(s)) {
 		perr(p, set_line[SMTP_K_USER],
-		     "user (AUTH) needs starttls = required, unless host is localhost or a "
+		     "user (AUTH) needs tls = starttls or smtps, unless host is localhost or a "
 		     "loopback address");
+	} else if (s->tls_ca_file != NULL && s->tls == SMTP_TLS_NONE) {
+		perr(p, set_line[SMTP_K_TLS_CA_FILE], "tls_ca_file needs tls = starttls or smtps");
+	} else if (s->tls_ca_file != NULL && !tlsverify_ca_file_check(s->tls_ca_file, &error)) {
+		perr(p, set_line[SMTP_K_TLS_CA_FILE], "%s", error ? error : "out of memory");
+		free(error);
 	} else {
 		split_from(p->cfg);
 		/* What the adapter would refuse is a config error, now. */
@@ -1935,7 +1951,7 @@ static void validate_mailbox(struct parse *p, void *base, const unsigned *set_li
 		perr(p, set_line[MB_TLS_CA_FILE], "tls_ca_file needs tls = imaps or starttls");
 	} else if (mb->tls_ca_file != NULL) {
 		char *error = NULL;
-		if (!imap_ca_file_check(mb->tls_ca_file, &error)) {
+		if (!tlsverify_ca_file_check(mb->tls_ca_file, &error)) {
 			perr(p, set_line[MB_TLS_CA_FILE], "%s", error ? error : "out of memory");
 			free(error);
 		}
@@ -2552,6 +2568,39 @@ static void parse_section(struct parse *p, unsigned line, char *s, struct cursor
 	perr(p, line, "unknown section [%s]", shown(name, sbuf));
 }
 
+/* [smtp] starttls, the old name of tls: no and required still mean what
+ * they meant; if-available (plain text to a relay that hides STARTTLS) is
+ * gone.  True when key was an old one (handled, or an error). */
+static bool old_key(struct parse *p, struct cursor *cur, const char *key, const char *value,
+                    unsigned line)
+{
+	const char *now;
+
+	if (cur->sec->keys != smtp_keys || strcmp(key, "starttls") != 0)
+		return false;
+	if (strcmp(value, "required") == 0) {
+		now = "starttls";
+	} else if (strcmp(value, "no") == 0) {
+		now = "none";
+	} else {
+		char sbuf[72];
+		perr(p, line,
+		     "starttls = %s is no longer supported: write tls = starttls (STARTTLS "
+		     "required, certificate verified; the default), tls = smtps (port 465) or "
+		     "tls = none (plain text)",
+		     shown(value, sbuf));
+		return true;
+	}
+	if (cur->set_line[SMTP_K_TLS] != 0) {
+		perr(p, line, "starttls is the old name of tls, set on line %u: keep only tls",
+		     cur->set_line[SMTP_K_TLS]);
+		return true;
+	}
+	cur->set_line[SMTP_K_TLS] = line;
+	set_value(p, line, &smtp_keys[SMTP_K_TLS], section_base(p->cfg, cur->sec, cur->index), now);
+	return true;
+}
+
 static void parse_line(struct parse *p, unsigned line, char *s, struct cursor *cur)
 {
 	char sbuf[72], lbuf[96];
@@ -2599,6 +2648,8 @@ static void parse_line(struct parse *p, unsigned line, char *s, struct cursor *c
 		set_value(p, line, k, base, value);
 		return;
 	}
+	if (old_key(p, cur, key, value, line))
+		return;
 	perr(p, line, "unknown key '%s' in [%s]", key, section_label(sec, base, lbuf));
 }
 
@@ -3142,7 +3193,8 @@ void config_smtp_settings(const struct config *cfg, struct smtp_settings *out)
 	smtp_settings_default(out);
 	out->host = cfg->smtp.host;
 	out->port = (unsigned)cfg->smtp.port;
-	out->starttls = cfg->smtp.starttls;
+	out->tls = cfg->smtp.tls;
+	out->tls_ca_file = cfg->smtp.tls_ca_file;
 	out->helo_name = cfg->smtp.helo_name;
 	out->auth_user = cfg->smtp.user;
 	out->auth_password = cfg->smtp.user ? cfg->smtp.password : NULL;

@@ -196,14 +196,15 @@ struct config {
 		char *templates_dir;     /* default PKGDATADIR "/templates" */
 	} intake;
 	struct config_smtp {
-		char *host;                  /* the relay (default "localhost") */
-		int port;                    /* default 25 */
-		enum smtp_starttls starttls; /* default if-available */
-		char *user;                  /* NULL: no AUTH */
-		char *password_file;         /* set exactly when user is */
-		char *password;              /* its content */
-		char *helo_name;             /* NULL: the system's host name */
-		unsigned timeout;            /* seconds per protocol step (default 60) */
+		char *host;          /* the relay (default "localhost") */
+		int port;            /* as set, else 465 with tls = smtps and 25 otherwise */
+		enum smtp_tls tls;   /* default starttls; none is explicit plain text */
+		char *tls_ca_file;   /* PEM CAs trusted instead of the system store (NULL) */
+		char *user;          /* NULL: no AUTH */
+		char *password_file; /* set exactly when user is */
+		char *password;      /* its content */
+		char *helo_name;     /* NULL: the system's host name */
+		unsigned timeout;    /* seconds per protocol step (default 60) */
 		char *from;      /* From of our mail (default "Seutu-IT tuki <tuki@seutu-it.fi>") */
 		char *from_name; /* from's display name, unquoted; NULL when it has none */
 		char *from_address;   /* from's address */

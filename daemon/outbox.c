@@ -1196,6 +1196,8 @@ static bool send_one(PGconn *conn, const struct outbox_settings *set,
 	 * must not take such a row for sent. */
 	if (!ok && (d.marked || held_back))
 		remember(c, status, code, text, delay_s, gave_up);
+	if (ok && st != NULL && strcmp(final, "queued") == 0 && text != NULL)
+		snprintf(st->last_deferred, sizeof(st->last_deferred), "%s", text);
 	free(text);
 	if (!ok)
 		return false;

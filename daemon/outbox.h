@@ -211,6 +211,7 @@ struct outbox_stats {
 	size_t unconfirmed; /* own rows settled as sent after a database failure past the end of
 	                       data */
 	size_t released;    /* claims given back unsent because of a stop */
+	char last_deferred[300]; /* why the last row deferred was, for the log ("" none) */
 };
 
 /* Sends up to max due rows (see the protocol above) and adds to *st (may be

@@ -162,6 +162,10 @@ static bool sender_round(struct sender *s, const struct runtime *rt, char **erro
 		log_warn("sender=%u event=unconfirmed rows=%zu: sent after the end of data without "
 		         "a reply; counted as sent, not sent again",
 		         s->index, st.unconfirmed);
+	/* A relay that refuses its certificate or its session: said once a round. */
+	if (st.deferred > 0 && st.last_deferred[0] != '\0')
+		log_warn("sender=%u event=deferred rows=%zu: %s", s->index, st.deferred,
+		         st.last_deferred);
 	if (st.claimed > 0) {
 		log_info("sender=%u event=round claimed=%zu sent=%zu deferred=%zu failed=%zu "
 		         "recovered=%zu unconfirmed=%zu released=%zu",

@@ -222,13 +222,13 @@ has "$OUT" '^mailbox support: login  *ok' "while the login is ok"
 
 # The mailbox over TLS, as configured: the test CA trusted, then not.
 CONF=$STACK_DIR/imaps.conf
-sed -e "s|^tls = none|tls = imaps\ntls_ca_file = $DOVECOT_CA|" \
+sed -e "/^\[mailbox support\]/,/^\[/s|^tls = none|tls = imaps\ntls_ca_file = $DOVECOT_CA|" \
 	-e "s|^port = $DOVECOT_PORT|port = $DOVECOT_IMAPS_PORT|" "$STACK_CONF" >"$CONF"
 check --no-smtp
 is "$?" 0 "imaps with the CA that issued the certificate: exit 0"
 has "$OUT" '^mailbox support: login  *ok' "imaps: the login line is ok"
 CONF=$STACK_DIR/starttls.conf
-sed -e "s|^tls = none|tls = starttls|" "$STACK_CONF" >"$CONF"
+sed -e "/^\[mailbox support\]/,/^\[/s|^tls = none|tls = starttls|" "$STACK_CONF" >"$CONF"
 check --no-smtp
 ok $((1 - $?)) "STARTTLS with a certificate the system does not trust: exit 1"
 grep '^mailbox' "$OUT" | sed 's/^/#   /'

@@ -237,7 +237,7 @@ int main(int argc, char **argv)
 	smtp_settings_default(&smtp);
 	smtp.host = "127.0.0.1";
 	smtp.timeout_ms = 5000;
-	smtp.starttls = SMTP_STARTTLS_NO;
+	smtp.tls = SMTP_TLS_NONE;
 	if (argc < 2)
 		return usage();
 	cmd = argv[1];

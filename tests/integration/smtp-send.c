@@ -1,6 +1,6 @@
 /* smtp-send: sends a file through the SMTP adapter and prints the outcome.
  *
- * usage: smtp-send [-h HOST] [-p PORT] [-s no|if-available|required]
+ * usage: smtp-send [-h HOST] [-p PORT] [-s starttls|smtps|none] [-C CA_FILE]
  *                  [-t TIMEOUT_MS] [-H HELO] [-u USER -P PASSWORD] [-c]
  *                  [-n COUNT] [-x|-X] -f FROM -r RCPT [-r RCPT ...] FILE
  *
@@ -40,9 +40,10 @@ static bool hook_answer(void *ctx)
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: smtp-send [-h HOST] [-p PORT] [-s no|if-available|required] "
-	                "[-t TIMEOUT_MS] [-H HELO] [-u USER -P PASSWORD] [-c] [-n COUNT] "
-	                "[-x|-X] -f FROM -r RCPT... FILE\n");
+	fprintf(stderr,
+	        "usage: smtp-send [-h HOST] [-p PORT] [-s starttls|smtps|none] [-C CA_FILE] "
+	        "[-t TIMEOUT_MS] [-H HELO] [-u USER -P PASSWORD] [-c] [-n COUNT] "
+	        "[-x|-X] -f FROM -r RCPT... FILE\n");
 	return 64;
 }
 
@@ -61,7 +62,7 @@ int main(int argc, char **argv)
 
 	signal(SIGPIPE, SIG_IGN);
 	smtp_settings_default(&set);
-	while ((opt = getopt(argc, argv, "h:p:s:t:H:u:P:cn:xXf:r:")) != -1) {
+	while ((opt = getopt(argc, argv, "h:p:s:C:t:H:u:P:cn:xXf:r:")) != -1) {
 		switch (opt) {
 		case 'h':
 			set.host = optarg;
@@ -70,14 +71,11 @@ int main(int argc, char **argv)
 			set.port = (unsigned)strtoul(optarg, NULL, 10);
 			break;
 		case 's':
-			if (strcmp(optarg, "no") == 0)
-				set.starttls = SMTP_STARTTLS_NO;
-			else if (strcmp(optarg, "if-available") == 0)
-				set.starttls = SMTP_STARTTLS_IF_AVAILABLE;
-			else if (strcmp(optarg, "required") == 0)
-				set.starttls = SMTP_STARTTLS_REQUIRED;
-			else
+			if (!smtp_tls_parse(optarg, &set.tls))
 				return usage();
+			break;
+		case 'C':
+			set.tls_ca_file = optarg;
 			break;
 		case 't':
 			set.timeout_ms = (unsigned)strtoul(optarg, NULL, 10);

@@ -10,7 +10,7 @@ send=$top_builddir/tests/integration/smtp-send
 . "$top_srcdir/tests/lib/tap.sh"
 # Runs smtp-send against the test server; output in $out, status in $rc.
 run() {
-	out=$("$send" -h 127.0.0.1 -p "$SMTP_PORT" -f sender@example.invalid "$@" 2>&1)
+	out=$("$send" -h 127.0.0.1 -p "$SMTP_PORT" -s none -f sender@example.invalid "$@" 2>&1)
 	rc=$?
 }
 has() { printf '%s\n' "$out" | grep -q -- "$1"; }
@@ -138,9 +138,9 @@ ok $? "553 to MAIL FROM is permanent"
 
 smtp_mode accept
 before=$(smtp_count)
-run -s required -r a@example.invalid "$work/utf8.eml"
+run -s starttls -r a@example.invalid "$work/utf8.eml"
 [ $rc -eq 1 ] && has '^temporary ' && has 'does not offer STARTTLS'
-ok $? "starttls = required without STARTTLS: temporary, says why"
+ok $? "tls = starttls without STARTTLS: temporary, says why"
 sleep 0.2
 [ "$(smtp_count)" -eq "$before" ]
 ok $? "... and nothing was sent"

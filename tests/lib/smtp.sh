@@ -14,6 +14,15 @@
 #   smtp_up               starts it again on the same port and directory
 #   smtp_stop             stops it (by its own pid) and removes the temp dir
 #
+# TLS (bash only): SMTP_TLS=1 at smtp_start makes a throwaway CA ($SMTP_CA,
+# PEM) and a server certificate from it for 127.0.0.1 and localhost; the
+# server then offers STARTTLS (not required) on SMTP_PORT and speaks TLS from
+# the start on SMTPS_PORT, and notes each message's TLS version and server
+# name (SNI) in $SMTP_DIR/sessions ("tls=TLSv1.3 sni=localhost").
+#   smtp_tls_cert [--expired] NAME...  reissues the server certificate for
+#   other DNS names or IP addresses (or one already expired); it takes effect
+#   at the next smtp_down; smtp_up.
+#
 # smtp_start installs an EXIT trap that calls smtp_stop; a script with its own
 # EXIT trap should call smtp_stop from it.  Each caller has its own port and
 # directory, so tests may run in parallel.  Debian's /usr/bin/python3 runs
@@ -24,6 +33,8 @@ _smtp_lib_dir=${top_srcdir:+$top_srcdir/tests/lib}
 _smtp_lib_dir=${_smtp_lib_dir:-$(dirname "$0")/../lib}
 SMTP_PID=
 SMTP_DIR=
+SMTPS_PORT=
+SMTP_CA=
 
 # True when something accepts TCP connections on 127.0.0.1:$1.
 _smtp_listening() {
@@ -41,6 +52,14 @@ smtp_start() {
 	fi
 	SMTP_DIR=$(mktemp -d "${TMPDIR:-/tmp}/seutudesk-smtp.XXXXXX") || return 1
 	SMTP_MAILDIR=$SMTP_DIR/maildir
+	if [ "${SMTP_TLS:-0}" = 1 ]; then
+		. "$_smtp_lib_dir/tls.sh"
+		tls_ca "$SMTP_DIR/tls" && tls_ca_cert "$SMTP_DIR/tls" 127.0.0.1 localhost || {
+			smtp_stop
+			return 1
+		}
+		SMTP_CA=$SMTP_DIR/tls/ca.pem
+	fi
 	"$SMTP_PYTHON" "$_smtp_lib_dir/smtp_server.py" "$SMTP_DIR" \
 		>"$SMTP_DIR/server.log" 2>&1 &
 	SMTP_PID=$!
@@ -63,12 +82,13 @@ smtp_start() {
 		sleep 0.1
 	done
 	SMTP_PORT=$(cat "$SMTP_DIR/port")
+	[ -z "$SMTP_CA" ] || SMTPS_PORT=$(cat "$SMTP_DIR/smtps_port")
 	if ! _smtp_listening "$SMTP_PORT"; then
 		echo "smtp_start: nothing listens on 127.0.0.1:$SMTP_PORT" >&2
 		smtp_stop
 		return 1
 	fi
-	export SMTP_PORT SMTP_DIR SMTP_MAILDIR
+	export SMTP_PORT SMTP_DIR SMTP_MAILDIR SMTPS_PORT SMTP_CA
 }
 
 # Kills the server process (by its own pid) and waits until it has gone.
@@ -92,8 +112,8 @@ smtp_down() {
 smtp_up() {
 	[ -n "$SMTP_DIR" ] && [ -n "$SMTP_PORT" ] || { echo "smtp_up: no server to restart" >&2; return 1; }
 	[ -z "$SMTP_PID" ] || return 0
-	rm -f "$SMTP_DIR/port"
-	"$SMTP_PYTHON" "$_smtp_lib_dir/smtp_server.py" "$SMTP_DIR" "$SMTP_PORT" \
+	rm -f "$SMTP_DIR/port" "$SMTP_DIR/smtps_port"
+	"$SMTP_PYTHON" "$_smtp_lib_dir/smtp_server.py" "$SMTP_DIR" "$SMTP_PORT" $SMTPS_PORT \
 		>>"$SMTP_DIR/server.log" 2>&1 &
 	SMTP_PID=$!
 	_smtp_i=0
@@ -107,6 +127,10 @@ smtp_up() {
 		_smtp_i=$((_smtp_i + 1))
 		sleep 0.1
 	done
+}
+
+smtp_tls_cert() {
+	tls_ca_cert "$SMTP_DIR/tls" "$@"
 }
 
 smtp_mode() {
@@ -133,4 +157,5 @@ smtp_stop() {
 		rm -rf "$SMTP_DIR"
 	fi
 	SMTP_DIR=
+	SMTP_CA=
 }

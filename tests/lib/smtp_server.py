@@ -1,11 +1,17 @@
 """A private SMTP server for the integration tests (run with /usr/bin/python3).
 
-usage: smtp_server.py DIR [PORT]
+usage: smtp_server.py DIR [PORT [SMTPS_PORT]]
 
 Listens on 127.0.0.1 at PORT, or at a random free port in 20000-40000, writes
 the port to DIR/port once it accepts connections, and keeps every accepted message byte
 for byte (as received, after dot-unstuffing) in the maildir DIR/maildir, with
 the envelope in two prepended headers, X-MailFrom and X-RcptTo.
+
+TLS: when DIR/tls/server.pem and DIR/tls/server.key exist at the start, PORT
+offers STARTTLS (not required), and a second listener at SMTPS_PORT (or a
+random one) speaks TLS from the start; its port goes to DIR/smtps_port before
+DIR/port is written.  Each accepted message adds a line to DIR/sessions:
+"tls=VERSION sni=NAME" ("none" and "-" without TLS or server name).
 
 What it answers is read from DIR/mode before every command that can fail, so
 a test switches it at run time:
@@ -20,7 +26,8 @@ a test switches it at run time:
                 hangs before any data)
 It offers AUTH PLAIN and LOGIN without TLS; a login succeeds only when
 DIR/auth holds "user:password" and the client gives exactly those (no file:
-every login fails).  A client that does not log in may still send.
+every login fails).  Each attempt adds its mechanism to DIR/auth_attempts.
+A client that does not log in may still send.
 SIGTERM or SIGINT stops it.
 """
 
@@ -28,6 +35,7 @@ import asyncio
 import os
 import random
 import signal
+import ssl
 import sys
 import threading
 import time
@@ -83,6 +91,10 @@ class Keeper:
             return "554 5.6.0 Message content rejected"
         if m in ("stall", "stall-all"):
             await asyncio.sleep(30)
+        tls = server.transport.get_extra_info("ssl_object")
+        with open(os.path.join(self.top, "sessions"), "a") as f:
+            f.write("tls=%s sni=%s\n" % (tls.version() if tls else "none",
+                                         getattr(tls, "sni_name", None) or "-"))
         head = ("X-MailFrom: %s\r\nX-RcptTo: %s\r\n"
                 % (envelope.mail_from, ", ".join(envelope.rcpt_tos))).encode()
         self.seq += 1
@@ -99,6 +111,8 @@ class Authenticator:
         self.top = top
 
     def __call__(self, server, session, envelope, mechanism, auth_data):
+        with open(os.path.join(self.top, "auth_attempts"), "a") as f:
+            f.write("%s\n" % mechanism)
         try:
             with open(os.path.join(self.top, "auth"), "rb") as f:
                 want = f.read().strip()
@@ -110,28 +124,57 @@ class Authenticator:
         return AuthResult(success=False, handled=False)
 
 
-def main():
-    if len(sys.argv) not in (2, 3):
-        sys.exit("usage: smtp_server.py DIR [PORT]")
-    top = sys.argv[1]
-    fixed = int(sys.argv[2]) if len(sys.argv) == 3 else 0
-    handler = Keeper(top)
-    controller = None
+def tls_context(top):
+    """The server's TLS context, or None without DIR/tls/server.pem."""
+    cert = os.path.join(top, "tls", "server.pem")
+    key = os.path.join(top, "tls", "server.key")
+    if not os.path.exists(cert):
+        return None
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert, key)
+
+    def sni(obj, name, _ctx):
+        obj.sni_name = name  # read back in handle_DATA
+    ctx.sni_callback = sni
+    return ctx
+
+
+def start(handler, top, fixed, **tls):
+    """A started Controller on port fixed (0: a random free one), and its port."""
     for _ in range(50):
         port = fixed or random.randint(20000, 40000)
         c = Controller(handler, hostname="127.0.0.1", port=port,
                        server_hostname="smtp.test.invalid",
-                       authenticator=Authenticator(top), auth_require_tls=False)
+                       authenticator=Authenticator(top), auth_require_tls=False, **tls)
         try:
             c.start()
         except Exception:
             if fixed:
                 time.sleep(0.2)  # a restart: the port may be busy for a moment
             continue
-        controller = c
-        break
-    if controller is None:
-        sys.exit("smtp_server.py: found no free port")
+        return c, port
+    sys.exit("smtp_server.py: found no free port")
+
+
+def main():
+    if len(sys.argv) not in (2, 3, 4):
+        sys.exit("usage: smtp_server.py DIR [PORT [SMTPS_PORT]]")
+    top = sys.argv[1]
+    fixed = int(sys.argv[2]) if len(sys.argv) >= 3 else 0
+    handler = Keeper(top)
+    ctx = tls_context(top)
+    controllers = []
+    if ctx is not None:
+        c, sport = start(handler, top, int(sys.argv[3]) if len(sys.argv) == 4 else 0,
+                         ssl_context=ctx)
+        controllers.append(c)
+        with open(os.path.join(top, "smtps_port.tmp"), "w") as f:
+            f.write("%d\n" % sport)
+        os.rename(os.path.join(top, "smtps_port.tmp"), os.path.join(top, "smtps_port"))
+        c, port = start(handler, top, fixed, tls_context=ctx, require_starttls=False)
+    else:
+        c, port = start(handler, top, fixed)
+    controllers.append(c)
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -142,7 +185,8 @@ def main():
     os.rename(tmp, os.path.join(top, "port"))
     while not stop.wait(1):
         pass
-    controller.stop()
+    for c in controllers:
+        c.stop()
 
 
 if __name__ == "__main__":

@@ -12,6 +12,10 @@
 #   stack_sql 'SELECT ...'  # psql on the stack's database
 #
 # STACK_EXTRA_CONF is appended to the daemon's config at stack_start.
+# STACK_IMAP_TLS=1: Dovecot with TLS (DOVECOT_TLS) and the mailbox over
+# implicit TLS, verified against Dovecot's test CA (tls_ca_file).
+# STACK_SMTP_TLS=1: the SMTP server with TLS (SMTP_TLS) and [smtp] tls =
+# starttls, with no tls_ca_file (the test CA is $SMTP_CA).
 # An EXIT trap stops everything and removes the directories.
 
 . "$top_srcdir/tests/lib/pg.sh"
@@ -55,8 +59,17 @@ stack_start() {
 	STACK_DB=$(pg_createdb seutudesk) || return 1
 	"$top_builddir/seutudeskctl" migrate --sql-dir "$top_srcdir/sql" --database "$STACK_DB" \
 		>"$STACK_DIR/migrate.log" 2>&1 || { cat "$STACK_DIR/migrate.log"; return 1; }
+	[ "${STACK_IMAP_TLS:-0}" = 1 ] && DOVECOT_TLS=1
 	dovecot_start >/dev/null || return 1
+	local imap_tls="port = $DOVECOT_PORT
+tls = none"
+	[ "${STACK_IMAP_TLS:-0}" = 1 ] && imap_tls="port = $DOVECOT_IMAPS_PORT
+tls = imaps
+tls_ca_file = $DOVECOT_CA"
+	[ "${STACK_SMTP_TLS:-0}" = 1 ] && SMTP_TLS=1
 	smtp_start >/dev/null || return 1
+	local smtp_tls="tls = none"
+	[ "${STACK_SMTP_TLS:-0}" = 1 ] && smtp_tls="tls = starttls"
 	trap stack_cleanup EXIT
 	trap 'exit 130' INT
 	trap 'exit 143' TERM
@@ -76,7 +89,7 @@ templates_dir = $top_srcdir/contrib/templates
 [smtp]
 host = 127.0.0.1
 port = $SMTP_PORT
-starttls = no
+$smtp_tls
 timeout = 10s
 
 [outbox]
@@ -85,8 +98,7 @@ retry_max = 10s
 
 [mailbox support]
 host = 127.0.0.1
-port = $DOVECOT_PORT
-tls = none
+$imap_tls
 user = test
 password_file = $STACK_DIR/imap.pass
 folder = INBOX

@@ -187,7 +187,7 @@ chmod 0640 /etc/seutudesk/imap.pass
 conf=/etc/seutudesk/seutudesk.conf
 sed -i -e "s|^#conninfo = dbname=seutudesk\$|conninfo = host=$PGHOST port=$PGPORT user=postgres dbname=seutudesk|" \
 	-e "s|^#host = localhost\$|host = 127.0.0.1|" -e "s|^#port = 25\$|port = $SMTP_PORT|" \
-	-e "s|^#starttls = if-available\$|starttls = no|" "$conf"
+	-e "s|^#tls = starttls\$|tls = none|" "$conf"
 cat >>"$conf" <<EOF
 
 [mailbox support]
@@ -199,8 +199,8 @@ password_file = /etc/seutudesk/imap.pass
 processed = move
 poll_interval = 2s
 EOF
-grep -c "^conninfo = host=\|^host = 127.0.0.1\|^port = $SMTP_PORT\|^starttls = no" "$conf" >"$out"
-is "$(cat "$out")" 5 "the installed config is set to the private servers"
+grep -c "^conninfo = host=\|^host = 127.0.0.1\|^port = $SMTP_PORT\|^tls = none" "$conf" >"$out"
+is "$(cat "$out")" 6 "the installed config is set to the private servers"
 
 # daemon: the installed seutudeskd as seutudesk with the installed config, in
 # the background; its log in $W/daemon.log.

@@ -187,16 +187,39 @@ static const struct {
     {"[smtp]\nhost = 127.0.0.1\nport = 2525\nstarttls = no\nhelo_name = desk.seutu-it.fi\n", NULL},
     {"[smtp]\nhost = relay.example.fi\nstarttls = required\nuser = tuki\npassword_file = mb.pass\n",
      NULL},
-    {"[smtp]\nhost = relay.example.fi\nuser = tuki\npassword_file = mb.pass\n",
-     "t.conf:3: user (AUTH) needs starttls = required, unless host is localhost or a loopback "
-     "address"},
+    {"[smtp]\nhost = relay.example.fi\nuser = tuki\npassword_file = mb.pass\n", NULL},
+    {"[smtp]\nhost = relay.example.fi\ntls = smtps\nuser = tuki\npassword_file = mb.pass\n", NULL},
+    {"[smtp]\nhost = relay.example.fi\ntls = none\nuser = tuki\npassword_file = mb.pass\n",
+     "t.conf:4: user (AUTH) needs tls = starttls or smtps, unless host is localhost or a "
+     "loopback address"},
+    {"[smtp]\nhost = relay.example.fi\nstarttls = no\nuser = tuki\npassword_file = mb.pass\n",
+     "t.conf:4: user (AUTH) needs tls = starttls or smtps, unless host is localhost or a "
+     "loopback address"},
     {"[smtp]\nhost = 127.0.0.1\nstarttls = no\nuser = tuki\npassword_file = mb.pass\n", NULL},
     {"[smtp]\nuser = tuki\npassword_file = mb.pass\n", NULL},
     {"[smtp]\nhost = ::1\n", "t.conf:2: expected a host name or IPv4 address, got '::1'"},
     {"[smtp]\nhost = relay example\n",
      "t.conf:2: expected a host name or IPv4 address, got 'relay example'"},
     {"[smtp]\nport = 0\n", "t.conf:2: expected an integer from 1 to 65535, got '0'"},
-    {"[smtp]\nstarttls = yes\n", "t.conf:2: expected one of no, if-available, required, got 'yes'"},
+    {"[smtp]\ntls = tls\n", "t.conf:2: expected one of starttls, smtps, none, got 'tls'"},
+    {"[smtp]\nstarttls = if-available\n",
+     "t.conf:2: starttls = if-available is no longer supported: write tls = starttls (STARTTLS "
+     "required, certificate verified; the default), tls = smtps (port 465) or tls = none "
+     "(plain text)"},
+    {"[smtp]\nstarttls = yes\n",
+     "t.conf:2: starttls = yes is no longer supported: write tls = starttls (STARTTLS "
+     "required, certificate verified; the default), tls = smtps (port 465) or tls = none "
+     "(plain text)"},
+    {"[smtp]\ntls = starttls\nstarttls = required\n",
+     "t.conf:3: starttls is the old name of tls, set on line 2: keep only tls"},
+    {"[smtp]\ntls = smtps\ntls_ca_file = ca.pem\n", NULL},
+    {"[smtp]\ntls_ca_file =\n", NULL},
+    {"[smtp]\ntls_ca_file = missing.pem\n",
+     "t.conf:2: cannot read tls_ca_file 'DIR/missing.pem': No such file or directory"},
+    {"[smtp]\ntls_ca_file = mb.pass\n",
+     "t.conf:2: tls_ca_file 'DIR/mb.pass': no PEM certificate in it"},
+    {"[smtp]\nhost = 127.0.0.1\ntls = none\ntls_ca_file = ca.pem\n",
+     "t.conf:4: tls_ca_file needs tls = starttls or smtps"},
     {"[smtp]\nuser = tuki\n", "t.conf:2: user needs a password_file"},
     {"[smtp]\npassword_file = mb.pass\n", "t.conf:2: password_file needs a user"},
     {"[smtp]\nuser =\npassword_file =\n", NULL},
@@ -560,8 +583,9 @@ static void test_defaults(void)
 	tap_str(cfg->intake.message_id_domain, "seutu-it.fi", "default message_id_domain");
 	tap_str(cfg->intake.templates_dir, PKGDATADIR "/templates", "default templates_dir");
 	tap_str(cfg->smtp.host, "localhost", "default smtp host");
-	tap_ok(cfg->smtp.port == 25 && cfg->smtp.starttls == SMTP_STARTTLS_IF_AVAILABLE,
-	       "default smtp port 25, starttls if-available");
+	tap_ok(cfg->smtp.port == 25 && cfg->smtp.tls == SMTP_TLS_STARTTLS &&
+	           cfg->smtp.tls_ca_file == NULL,
+	       "default smtp port 25, tls starttls, the system trust store");
 	tap_ok(cfg->smtp.user == NULL && cfg->smtp.password == NULL &&
 	           cfg->smtp.password_file == NULL && cfg->smtp.helo_name == NULL,
 	       "default smtp: no AUTH, no helo_name");
@@ -582,9 +606,9 @@ static void test_defaults(void)
 		config_smtp_settings(cfg, &got);
 		smtp_settings_default(&want);
 		tap_ok(strcmp(got.host, want.host) == 0 && got.port == want.port &&
-		           got.starttls == want.starttls && got.helo_name == NULL &&
-		           got.auth_user == NULL && got.auth_password == NULL &&
-		           got.timeout_ms == want.timeout_ms &&
+		           got.tls == want.tls && got.tls_ca_file == NULL &&
+		           got.helo_name == NULL && got.auth_user == NULL &&
+		           got.auth_password == NULL && got.timeout_ms == want.timeout_ms &&
 		           got.max_message_bytes == want.max_message_bytes &&
 		           got.max_recipients == want.max_recipients && !got.auth_cleartext,
 		       "the default [smtp] maps onto smtp_settings_default()");
@@ -805,7 +829,8 @@ static const char mailbox_conf[] = "[limits]\n"
                                    "[smtp]\n"
                                    "host = relay.seutu-it.fi\n"
                                    "port = 587\n"
-                                   "starttls = required\n"
+                                   "tls = starttls\n"
+                                   "tls_ca_file = ca.pem\n"
                                    "user = desk\n"
                                    "password_file = smtp.pass\n"
                                    "helo_name = desk.seutu-it.fi\n"
@@ -908,7 +933,8 @@ static void test_mailboxes(void)
 		smtp_settings_default(&d);
 		config_smtp_settings(cfg, &s);
 		tap_ok(strcmp(s.host, "relay.seutu-it.fi") == 0 && s.port == 587 &&
-		           s.starttls == SMTP_STARTTLS_REQUIRED &&
+		           s.tls == SMTP_TLS_STARTTLS && s.tls_ca_file == cfg->smtp.tls_ca_file &&
+		           s.tls_ca_file != NULL && !s.auth_cleartext &&
 		           strcmp(s.helo_name, "desk.seutu-it.fi") == 0 &&
 		           strcmp(s.auth_user, "desk") == 0 &&
 		           strcmp(s.auth_password, "smtp-secret") == 0 && s.timeout_ms == 120000,
@@ -941,8 +967,7 @@ static void test_mailboxes(void)
 	tap_ok(strstr(dump, "\n[mailbox support]\n") && strstr(dump, "\n[mailbox local]\n") &&
 	           strstr(dump, "\n[smtp]\n") && strstr(dump, "\n[outbox]\n") &&
 	           strstr(dump, "\nport = 993\n") && strstr(dump, "\nidle_timeout = 10m\n") &&
-	           strstr(dump, "\nprocessed_folder = \n") &&
-	           strstr(dump, "\nstarttls = required\n") &&
+	           strstr(dump, "\nprocessed_folder = \n") && strstr(dump, "\ntls = starttls\n") &&
 	           strstr(dump, "# the IMAP server (required)\nhost = imap.seutu-it.fi\n") &&
 	           strstr(dump, "(default: 993 with tls = imaps, else 143)") &&
 	           strstr(dump, "(default: [limits] max_message_size)") &&
@@ -996,6 +1021,43 @@ static void test_mailboxes(void)
 	config_free(&cfg);
 }
 
+/* tls: the port follows it unless set; starttls, its old name, still maps. */
+static void test_smtp_tls(void)
+{
+	static const struct {
+		const char *text;
+		enum smtp_tls tls;
+		int port;
+	} cases[] = {
+	    {"[smtp]\ntls = smtps\n", SMTP_TLS_SMTPS, 465},
+	    {"[smtp]\ntls = smtps\nport = 2465\n", SMTP_TLS_SMTPS, 2465},
+	    {"[smtp]\ntls = none\n", SMTP_TLS_NONE, 25},
+	    {"[smtp]\nport = 587\n", SMTP_TLS_STARTTLS, 587},
+	    {"[smtp]\nstarttls = required\n", SMTP_TLS_STARTTLS, 25},
+	    {"[smtp]\nstarttls = no\n", SMTP_TLS_NONE, 25},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct config *cfg = load_text("t.conf", cases[i].text);
+		struct smtp_settings s;
+		char *dump = NULL;
+		memset(&s, 0, sizeof(s));
+		if (cfg != NULL) {
+			config_smtp_settings(cfg, &s);
+			dump = dump_of(cfg);
+		}
+		tap_ok(cfg != NULL && cfg->smtp.tls == cases[i].tls &&
+		           cfg->smtp.port == cases[i].port && s.tls == cases[i].tls &&
+		           s.port == (unsigned)cases[i].port && dump != NULL &&
+		           strstr(dump, "\ntls = ") != NULL && strstr(dump, "starttls =") == NULL,
+		       "[smtp] %.*s: tls %d, port %d, dumped as tls",
+		       (int)strcspn(cases[i].text + 7, "\n"), cases[i].text + 7, (int)cases[i].tls,
+		       cases[i].port);
+		free(dump);
+		config_free(&cfg);
+	}
+}
+
 /* AUTH in the clear only to a loopback relay, and then the adapter allows it. */
 static void test_smtp_loopback_auth(void)
 {
@@ -1009,7 +1071,7 @@ static void test_smtp_loopback_auth(void)
 	if (cfg == NULL)
 		return;
 	config_smtp_settings(cfg, &s);
-	tap_ok(s.auth_cleartext && s.starttls == SMTP_STARTTLS_NO && s.port == 2525 &&
+	tap_ok(s.auth_cleartext && s.tls == SMTP_TLS_NONE && s.port == 2525 &&
 	           strcmp(s.auth_password, "imap-secret") == 0 && smtp_settings_check(&s, &err),
 	       "its settings allow cleartext AUTH and pass the check%s%s", err ? ": " : "",
 	       err ? err : "");
@@ -1288,7 +1350,7 @@ static void test_example(void)
 	fclose(seen_f);
 	free(line);
 	free(seen);
-	tap_ok(keys == 82, "the example shows all 82 keys (%u)", keys);
+	tap_ok(keys == 83, "the example shows all 83 keys (%u)", keys);
 
 	/* Uncommented, the live sections are the defaults: the dumps agree. */
 	cfg = config_load(write_conf("example.conf", text), &error);
@@ -1558,6 +1620,7 @@ int main(void)
 	test_full();
 	test_mailboxes();
 	test_many_mailboxes();
+	test_smtp_tls();
 	test_smtp_loopback_auth();
 	test_from_forms();
 	test_crlf();
