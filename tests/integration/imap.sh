@@ -149,6 +149,12 @@ rc=$?
 [ "$rc" = 1 ] && grep -q "loopback" "$w/err"
 ok $? "tls=none to 192.0.2.1 refused: $(cat "$w/err")"
 
+# From here on Dovecot requires TLS (ssl = required), as a municipality's
+# mail server does.
+DOVECOT_SSL=required
+dovecot_restart 2> >(diag)
+grep -q "^ssl = required" "$DOVECOT_CONF" || echo "Bail out! Dovecot is not at ssl = required"
+
 # 17-18: imaps with the test CA as tls_ca_file: verified, logged in, fetched.
 T=(--user test --pass-file "$w/pw")
 log_from() { tail -c +$(($1 + 1)) "$DOVECOT_LOG"; }

@@ -20,6 +20,8 @@
 # TLS: DOVECOT_TLS=1 at the first start makes a throwaway CA ($DOVECOT_CA, PEM)
 # and a server certificate it issued for 127.0.0.1 and localhost, and turns on
 # ssl = yes: STARTTLS on DOVECOT_PORT and implicit TLS on DOVECOT_IMAPS_PORT.
+# DOVECOT_SSL=required (read at each start and restart) makes it ssl =
+# required: no login before TLS, on either port.
 #   dovecot_tls_cert [--expired] NAME...   reissues the server certificate for
 #   other DNS names or IP addresses (or one already expired); it takes effect
 #   on the next dovecot_restart.
@@ -46,7 +48,7 @@ _dovecot_ssl_conf() {
 		echo "ssl = no"
 		return
 	fi
-	echo "ssl = yes"
+	echo "ssl = ${DOVECOT_SSL:-yes}"
 	echo "ssl_cert = <$DOVECOT_DIR/tls/server.pem"
 	echo "ssl_key = <$DOVECOT_DIR/tls/server.key"
 }
