@@ -139,6 +139,9 @@ static const char *shown(const char *s, char buf[static 72])
 	for (i = 0; s[i] != '\0' && i < 64; i++)
 		buf[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
 	if (s[i] != '\0') {
+		/* not inside a UTF-8 character: back to the start of the one cut */
+		while (i > 0 && ((unsigned char)s[i] & 0xc0) == 0x80)
+			i--;
 		memcpy(buf + i, "...", 3);
 		i += 3;
 	}
