@@ -2,7 +2,8 @@
  * any database is asked.  The input is "METHOD URI" on its first line and
  * the body after it (no newline: a GET of the whole input).  It goes
  * through the router (path, ids, query string decoding), the body parser,
- * the listing's query checks, every ticket action's body checks and the
+ * the listing's and the reports' query checks, every ticket action's body
+ * checks and the
  * bridge's post checks; a post that passes is composed into its mail and
  * that mail must parse back (mime.h) with its text intact.  Every refusal
  * must be a 4xx with a JSON error. */
@@ -14,6 +15,7 @@
 #include "apicall.h"
 #include "bridge.h"
 #include "mime.h"
+#include "report.h"
 #include "ticketact.h"
 #include "ticketview.h"
 
@@ -123,6 +125,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_ASSERT(json_object_size(call.query) <= API_MAX_QUERY_PARAMS);
 	if (!ticketview_check_list_query(call.query, &res))
 		refused(&res, 400, 422);
+	for (int kind = REPORT_SLA; kind <= REPORT_COSTS; kind++) {
+		struct report_query rq;
+		if (!report_query_parse((enum report_kind)kind, call.query, &rq, &res)) {
+			refused(&res, 400, 422);
+			continue;
+		}
+		/* a period of two dates, the first not after the second */
+		FUZZ_ASSERT(strlen(rq.from) == 10 && strlen(rq.to) == 10);
+		FUZZ_ASSERT(strcmp(rq.from, rq.to) <= 0);
+		fuzz_utf8(rq.by);
+		fuzz_utf8(rq.step);
+		fuzz_utf8(rq.lang);
+	}
 
 	if (!api_parse_body(body, blen, &call, &res)) {
 		refused(&res, 400, 400);
