@@ -129,6 +129,11 @@ static bool match_bridge(const struct segments *seg, struct api_route *route, st
 	enc[seg->len[3]] = '\0';
 	char *dec = evhttp_uridecode(enc, 0, &n);
 	bool ok = dec != NULL && n > 0 && n <= BRIDGE_ID_MAX && strlen(dec) == n;
+	/* every conversation id came in a JSON body, so one that is not UTF-8
+	 * names none (and PostgreSQL would refuse it: a 500, not a 404) */
+	json_t *utf8 = ok ? json_stringn(dec, n) : NULL;
+	ok = utf8 != NULL;
+	json_decref(utf8);
 	if (ok)
 		memcpy(call->key, dec, n + 1);
 	free(dec);

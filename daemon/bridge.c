@@ -219,13 +219,7 @@ static char *subject_of(const char *text)
 	return s;
 }
 
-struct chat_post {
-	const char *id, *conversation, *name, *handle, *email, *text, *sent_at, *site, *lang,
-	    *resume_url;
-};
-
-/* The RFC 5322 message of a post: malloc'd, length in *len_r. */
-static char *compose(const struct chat_post *m, const char *bridge, const char *date,
+char *bridge_compose(const struct bridge_post *m, const char *bridge, const char *date,
                      const char *parent, size_t *len_r)
 {
 	char *buf = NULL, key[65], conv[65];
@@ -338,7 +332,7 @@ static void worker_intake_drop(void)
 
 /* -- POST /bridge/v1/messages ---------------------------------------------------------- */
 
-static bool read_post(const json_t *b, struct chat_post *m, struct api_result *res)
+bool bridge_read_post(const json_t *b, struct bridge_post *m, struct api_result *res)
 {
 	static const char *const top[] = {"id",   "conversation", "sender",     "text", "sent_at",
 	                                  "site", "lang",         "resume_url", NULL};
@@ -412,7 +406,7 @@ static bool read_post(const json_t *b, struct chat_post *m, struct api_result *r
  * (the conversation's latest message) read.  NULL with res set when the
  * post ends here: seen (200), over the limit (429) or an error. */
 static PGresult *conversation_upsert(PGconn *conn, const char *bridge, const char *mailbox,
-                                     const struct chat_post *m, int limit, struct api_result *res)
+                                     const struct bridge_post *m, int limit, struct api_result *res)
 {
 	char lim[16];
 	snprintf(lim, sizeof(lim), "%d", limit);
@@ -488,7 +482,7 @@ static void lock_conversation(PGconn *conn, const char *bridge, const char *conv
 }
 
 /* The intake of one post, its conversation locked. */
-static void store_post(PGconn *conn, const struct api_call *call, const struct chat_post *m,
+static void store_post(PGconn *conn, const struct api_call *call, const struct bridge_post *m,
                        const char *mailbox, struct api_result *res)
 {
 	PGresult *c = conversation_upsert(conn, call->bridge, mailbox, m,
@@ -496,7 +490,7 @@ static void store_post(PGconn *conn, const struct api_call *call, const struct c
 	if (c == NULL)
 		return;
 	size_t len;
-	char *raw = compose(m, call->bridge, PQgetvalue(c, 0, 0),
+	char *raw = bridge_compose(m, call->bridge, PQgetvalue(c, 0, 0),
 	                    PQgetisnull(c, 0, 1) ? NULL : PQgetvalue(c, 0, 1), &len);
 	PQclear(c);
 
@@ -533,10 +527,10 @@ static void store_post(PGconn *conn, const struct api_call *call, const struct c
 
 void bridge_messages(PGconn *conn, const struct api_call *call, struct api_result *res)
 {
-	struct chat_post m;
+	struct bridge_post m;
 	char mailbox[BRIDGE_NAME_MAX + 8];
 
-	if (!read_post(call->body, &m, res))
+	if (!bridge_read_post(call->body, &m, res))
 		return;
 	snprintf(mailbox, sizeof(mailbox), "chat:%s", call->bridge);
 	/* one post of a conversation at a time: two first messages make one ticket */

@@ -40,6 +40,20 @@
 
 /* POST /bridge/v1/messages */
 api_handler_fn bridge_messages;
+
+/* A post's fields, pointing into its JSON body; handle is "" when absent. */
+struct bridge_post {
+	const char *id, *conversation, *name, *handle, *email, *text, *sent_at, *site, *lang,
+	    *resume_url;
+};
+/* Reads and checks a post's body into m: false with res set to the 400 or
+ * 422 naming the field.  No database (exposed for fuzzing, like the next). */
+bool bridge_read_post(const json_t *body, struct bridge_post *m, struct api_result *res)
+    __attribute__((warn_unused_result));
+/* The RFC 5322 message of a checked post from bridge, with Date date and
+ * the In-Reply-To parent (NULL: none): malloc'd, its length in *len_r. */
+char *bridge_compose(const struct bridge_post *m, const char *bridge, const char *date,
+                     const char *parent, size_t *len_r);
 /* GET /bridge/v1/replies?after=N&wait=S; with nothing to send and wait > 0,
  * res->hold_s asks the server to run it again when a reply is queued. */
 api_handler_fn bridge_replies;

@@ -607,29 +607,34 @@ static bool read_file(struct loader *ld, const char *path, char **data_r, size_t
 	return true;
 }
 
-static void load_one(struct loader *ld, const char *path, const char *fname)
+/* Registers the file fname (path in errors) and starts its rules. */
+static bool file_begin(struct loader *ld, const char *path, const char *fname)
 {
-	char *data, *p, *end;
-	size_t len;
-	unsigned lineno = 0;
 	char **files;
 
 	ld->path = path;
 	files = realloc(ld->r->files, (ld->r->file_count + 1) * sizeof(*files));
 	if (files == NULL) {
 		load_error(ld, 0, "out of memory");
-		return;
+		return false;
 	}
 	ld->r->files = files;
 	if ((files[ld->r->file_count] = strdup(fname)) == NULL) {
 		load_error(ld, 0, "out of memory");
-		return;
+		return false;
 	}
 	ld->fname = files[ld->r->file_count++];
 	ld->cur = NULL;
 	ld->in_bad_rule = false;
-	if (!read_file(ld, path, &data, &len))
-		return;
+	return true;
+}
+
+/* Parses data (len bytes and a NUL after them), cutting its lines in place. */
+static void load_text(struct loader *ld, char *data, size_t len)
+{
+	char *p, *end;
+	unsigned lineno = 0;
+
 	p = data;
 	end = data + len;
 	while (p < end && !ld->stop) {
@@ -645,6 +650,16 @@ static void load_one(struct loader *ld, const char *path, const char *fname)
 		p = nl ? nl + 1 : end;
 	}
 	rule_check_complete(ld);
+}
+
+static void load_one(struct loader *ld, const char *path, const char *fname)
+{
+	char *data;
+	size_t len;
+
+	if (!file_begin(ld, path, fname) || !read_file(ld, path, &data, &len))
+		return;
+	load_text(ld, data, len);
 	free(data);
 }
 
@@ -1415,6 +1430,32 @@ struct classify_rules *classify_rules_load_file(const char *path, char **error_r
 	return load_finish(&ld, error_r);
 }
 
+struct classify_rules *classify_rules_parse(const char *name, const char *text, size_t len,
+                                            char **error_r)
+{
+	struct loader ld = {.path = name};
+	char *data;
+
+	*error_r = NULL;
+	if ((ld.r = rules_new()) == NULL) {
+		*error_r = strdup("out of memory");
+		return NULL;
+	}
+	if (file_begin(&ld, name, name)) {
+		if (len > CLASSIFY_MAX_FILE_BYTES)
+			load_error(&ld, 0, "larger than %d bytes", CLASSIFY_MAX_FILE_BYTES);
+		else if ((data = malloc(len + 1)) == NULL)
+			load_error(&ld, 0, "out of memory");
+		else {
+			memcpy(data, text, len);
+			data[len] = '\0';
+			load_text(&ld, data, len);
+			free(data);
+		}
+	}
+	return load_finish(&ld, error_r);
+}
+
 void classify_rules_free(struct classify_rules **rules)
 {
 	struct classify_rules *r = *rules;
@@ -2080,9 +2121,10 @@ static bool decide(struct classify_decision *d, const struct classify_rules *r,
 			snprintf(reason, sizeof(reason), "best %s scores %d, below threshold %d",
 			         bv, d->score, r->threshold[f]);
 		} else if (lead <= 0 || lead < r->margin[f]) {
+			/* a lone value is below a margin larger than its score, with no runner-up */
 			snprintf(reason, sizeof(reason), "%s %d vs %s %d: lead %d below margin %d",
-			         bv, d->score, r->values[f][second], d->runner_up, lead,
-			         r->margin[f]);
+			         bv, d->score, second == SIZE_MAX ? "none" : r->values[f][second],
+			         d->runner_up, lead, r->margin[f]);
 		} else {
 			value = bv;
 			snprintf(reason, sizeof(reason), "score %d >= threshold %d, lead %d >= %d",

@@ -99,6 +99,10 @@ struct classify_rules *classify_rules_load(const char *dir, char **error_r)
 /* Loads one file (for tests and "seutudeskd -n"). */
 struct classify_rules *classify_rules_load_file(const char *path, char **error_r)
     __attribute__((warn_unused_result));
+/* Loads the rules of len bytes of text in memory, named name in errors
+ * (for fuzzing). */
+struct classify_rules *classify_rules_parse(const char *name, const char *text, size_t len,
+                                            char **error_r) __attribute__((warn_unused_result));
 void classify_rules_free(struct classify_rules **rules);
 size_t classify_rules_count(const struct classify_rules *rules);
 /* How many prefilter groups were built: the unions, and the literal index

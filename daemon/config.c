@@ -142,6 +142,9 @@ static const char *shown(const char *s, char buf[static 72])
 	for (i = 0; s[i] != '\0' && i < 64; i++)
 		buf[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
 	if (s[i] != '\0') {
+		/* not inside a UTF-8 character: back to the start of the one cut */
+		while (i > 0 && ((unsigned char)s[i] & 0xc0) == 0x80)
+			i--;
 		memcpy(buf + i, "...", 3);
 		i += 3;
 	}
@@ -2791,7 +2794,9 @@ static void validate_all(struct parse *p)
 	}
 }
 
-static struct config *load(const char *path, char **error_r)
+/* path alone: that file; path and buf: buf's len bytes, named path in
+ * errors (relative paths in it stay relative); neither: the defaults. */
+static struct config *load(const char *path, const char *buf, size_t buflen, char **error_r)
 {
 	struct parse p = {.file = path ? path : "(built-in defaults)"};
 	char *text = NULL;
@@ -2811,8 +2816,14 @@ static struct config *load(const char *path, char **error_r)
 		abort(); /* a default that does not parse is a bug in the table */
 	if (path != NULL) {
 		p.cfg->path = xstrdup(path);
-		p.dir = dir_of(path);
-		text = read_file(&p, path, &len);
+		if (buf != NULL) {
+			text = xmalloc(buflen + 1); /* parse_text cuts lines in place */
+			memcpy(text, buf, buflen);
+			len = buflen;
+		} else {
+			p.dir = dir_of(path);
+			text = read_file(&p, path, &len);
+		}
 		if (text != NULL)
 			parse_text(&p, text, len);
 		free(text);
@@ -2840,12 +2851,25 @@ static struct config *load(const char *path, char **error_r)
 	return p.cfg;
 }
 
-struct config *config_load(const char *path, char **error_r) { return load(path, error_r); }
+struct config *config_load(const char *path, char **error_r)
+{
+	return load(path, NULL, 0, error_r);
+}
+
+struct config *config_parse(const char *name, const char *text, size_t len, char **error_r)
+{
+	if (len > CONFIG_MAX_FILE) {
+		if (asprintf(error_r, "%s: larger than %d bytes", name, CONFIG_MAX_FILE) < 0)
+			abort();
+		return NULL;
+	}
+	return load(name, text, len, error_r);
+}
 
 struct config *config_load_defaults(void)
 {
 	char *error = NULL;
-	struct config *cfg = load(NULL, &error);
+	struct config *cfg = load(NULL, NULL, 0, &error);
 
 	free(error);
 	return cfg;

@@ -284,6 +284,10 @@ const char *config_default_path(void);
  * with *error_r set to every error found (not only the first), one per line,
  * each naming "path:line: ..." (free it with free()). */
 struct config *config_load(const char *path, char **error_r) __attribute__((warn_unused_result));
+/* The same from len bytes of text in memory (for tests and fuzzing), named
+ * name in the errors; relative paths in it are taken as they are. */
+struct config *config_parse(const char *name, const char *text, size_t len, char **error_r)
+    __attribute__((warn_unused_result));
 /* The built-in defaults alone, as if loading an empty file. */
 struct config *config_load_defaults(void) __attribute__((warn_unused_result));
 /* Frees *cfg (wiping the password) and sets it to NULL. */

@@ -1195,15 +1195,31 @@ static enum outcome run_once(struct act *a, const struct action *ac)
 	return ACT_DONE;
 }
 
+static const struct action *find_action(const char *name)
+{
+	for (size_t i = 0; name != NULL && i < sizeof(actions) / sizeof(*actions); i++)
+		if (strcmp(name, actions[i].name) == 0)
+			return &actions[i];
+	return NULL;
+}
+
+bool ticketact_check_body(const char *action, const json_t *body, struct api_result *res)
+{
+	const struct action *ac = find_action(action);
+
+	if (ac == NULL) {
+		api_result_error(res, 404, NULL, "no such action");
+		return false;
+	}
+	return body_check(body, ac->fields, res);
+}
+
 void ticketact_handle(PGconn *conn, const struct api_call *call, struct api_result *res)
 {
-	const struct action *ac = NULL;
+	const struct action *ac = find_action(call->action);
 	struct act a = {.conn = conn, .call = call, .res = res, .rt = call->rt};
 	enum outcome out = ACT_FAILED;
 
-	for (size_t i = 0; call->action != NULL && i < sizeof(actions) / sizeof(*actions); i++)
-		if (strcmp(call->action, actions[i].name) == 0)
-			ac = &actions[i];
 	if (ac == NULL) {
 		api_result_error(res, 404, NULL, "no such action");
 		return;

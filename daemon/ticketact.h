@@ -39,4 +39,10 @@
 
 api_handler_fn ticketact_handle;
 
+/* The checks of an action's body made before the database is asked: false
+ * with res set to 404 for an unknown action, 400 for a body not of its
+ * shape (exposed for fuzzing). */
+bool ticketact_check_body(const char *action, const json_t *body, struct api_result *res)
+    __attribute__((warn_unused_result));
+
 #endif

@@ -499,6 +499,13 @@ static bool parse_list_query(const json_t *query, struct list_query *lq, struct 
 	return true;
 }
 
+bool ticketview_check_list_query(const json_t *query, struct api_result *res)
+{
+	struct list_query lq;
+
+	return parse_list_query(query, &lq, res);
+}
+
 /* Filter combinations the database has confirmed, so that the usual
  * listings (an agent's queues in turn) skip the check's round trip.  The
  * catalogue only grows (queues the config drops stay, inactive), so a

@@ -36,6 +36,10 @@
  * then number; the cursor is the keyset position after the last item.
  * {"tickets": [...], "next_cursor": "..." | null}. */
 api_handler_fn ticketview_list;
+/* The listing's checks of its query made before the database is asked:
+ * false with res set to the 400 or 422 (exposed for fuzzing). */
+bool ticketview_check_list_query(const json_t *query, struct api_result *res)
+    __attribute__((warn_unused_result));
 /* One ticket (call->ticket) with its messages, attachment metadata,
  * events and SLA timers. */
 api_handler_fn ticketview_show;

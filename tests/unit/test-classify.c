@@ -245,6 +245,28 @@ static void test_scoring(const struct classify_rules *r)
 	       "scores and runner-up reported");
 	classify_result_free(&res);
 
+	/* A lone value under a margin larger than its score: no runner-up to name
+	 * (the reason once read the value before the first; fuzz-rules found it). */
+	{
+		static const char lone[] = "threshold sector 30\nmargin sector 40\n"
+		                           "rule water\n\tset sector tekninen\n\tweight 30\n"
+		                           "\ttext ~ vesimittar\\w*\n";
+		char *lerr = NULL;
+		struct classify_rules *lr = classify_rules_parse("lone.rules", lone, strlen(lone), &lerr);
+		tap_ok(lr != NULL, "rules from memory load (%s)", lerr ? lerr : "no error");
+		if (lr != NULL) {
+			struct classify_result *lres = run(lr, "x@gmail.com", "Vesimittari", "");
+			tap_str(lres->field[CLASSIFY_SECTOR].value, "unknown",
+			        "a lone value below the margin is unknown");
+			tap_str(lres->field[CLASSIFY_SECTOR].reason,
+			        "tekninen 30 vs none 0: lead 30 below margin 40",
+			        "... and its reason names no runner-up");
+			classify_result_free(&lres);
+			classify_rules_free(&lr);
+		}
+		free(lerr);
+	}
+
 	/* One rule setting two fields; a negated header line. */
 	res = run(r, "x@gmail.com", "Verkko poikki", "");
 	tap_str(res->field[CLASSIFY_PRIORITY].value, "high", "one rule sets priority ...");

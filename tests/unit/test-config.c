@@ -172,6 +172,12 @@ static const struct {
      "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n",
      "t.conf:2: expected a tag of 1 to 32 letters, digits, '.', '_' or '-', got "
      "'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA...'"},
+    /* shown up to 64 bytes, but never cut inside a UTF-8 character (here the 64th byte
+     * is the first of an 'ä') */
+    {"[intake]\nsubject_tag = "
+     "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\xc3\xa4" "AAAA\n",
+     "t.conf:2: expected a tag of 1 to 32 letters, digits, '.', '_' or '-', got "
+     "'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA...'"},
     {"  [ daemon ]  \n\tlog_level\t=\tdebug  \n", NULL},
     /* [intake] */
     {"[intake]\nreopen_window = 0\nack_limit = 0\n", NULL},
