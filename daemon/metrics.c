@@ -121,6 +121,7 @@ static struct {
 	atomic_llong relay_since;
 	atomic_ullong relay_sent, relay_deferred, relay_failed;
 	atomic_ullong relay_last_deferred;
+	atomic_bool relay_auth_failed;
 } m;
 
 static pthread_mutex_t error_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -210,6 +211,8 @@ void metrics_relay(size_t sent, size_t deferred, size_t failed)
 	if (old != now)
 		atomic_store(&m.relay_since, (long long)time(NULL));
 }
+
+void metrics_relay_auth(bool failed) { atomic_store(&m.relay_auth_failed, failed); }
 
 /* -- The database's gauges. -- */
 
@@ -537,10 +540,17 @@ static json_t *health_relay(void)
 {
 	int st = atomic_load(&m.relay);
 
+	json_t *o;
+
 	if (st == RELAY_UNKNOWN)
-		return json_pack("{s:s}", "state", "unknown");
-	json_t *o = json_pack("{s:s, s:o}", "state", st == RELAY_OK ? "ok" : "failing", "since",
-	                      since_json(atomic_load(&m.relay_since)));
+		o = json_pack("{s:s}", "state", "unknown");
+	else
+		o = json_pack("{s:s, s:o}", "state", st == RELAY_OK ? "ok" : "failing", "since",
+		              since_json(atomic_load(&m.relay_since)));
+	if (atomic_load(&m.relay_auth_failed))
+		json_object_set_new(o, "auth", json_string("failed")); /* OAuth 2.0 */
+	if (st == RELAY_UNKNOWN)
+		return o;
 	if (st == RELAY_FAILING)
 		json_object_set_new(o, "deferred",
 		                    json_integer((json_int_t)get(&m.relay_last_deferred)));
