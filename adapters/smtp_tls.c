@@ -455,7 +455,8 @@ static bool pre_auth(struct pre_io *io, const struct smtp_tls_pre *pre, unsigned
 	free(cmd);
 	if (!sent)
 		return false;
-	if (reply->code == 334) {
+	bool challenged = reply->code == 334;
+	if (challenged) {
 		/* The token was refused; the challenge holds the provider's
 		 * error, and the final reply follows our empty response
 		 * (RFC 7628 3.2.3: OAUTHBEARER answers with a lone 0x01). */
@@ -466,7 +467,7 @@ static bool pre_auth(struct pre_io *io, const struct smtp_tls_pre *pre, unsigned
 	}
 	if (reply->code == 235)
 		return true;
-	reply->auth_refused = reply->code == 535 || reply->code == 334 || reply->code / 100 == 5;
+	reply->auth_refused = challenged || reply->code == 535; /* RFC 4954: credentials invalid */
 	*why_r = strf("authentication as %s failed: %d %s", pre->user, reply->code, reply->text);
 	return false;
 }

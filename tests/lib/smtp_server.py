@@ -50,7 +50,7 @@ import urllib.parse
 import urllib.request
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 MODES = ("accept", "tempfail", "permfail", "rcpt-tempfail", "rcpt-permfail",
          "mail-permfail", "stall", "stall-all")
@@ -71,12 +71,6 @@ class Keeper:
         except FileNotFoundError:
             return "accept"
         return m if m in MODES else "accept"
-
-    async def handle_EHLO(self, server, session, envelope, hostname, responses):
-        # A Microsoft 365 token as initial response is longer than 512.
-        server.command_size_limits["AUTH"] = 12288
-        session.host_name = hostname
-        return responses
 
     def token_ok(self, user, token):
         try:
@@ -206,11 +200,26 @@ def tls_context(top):
     return ctx
 
 
+class BigAuthSMTP(SMTP):
+    line_length_limit = 12288 + 2  # the reader's limit, CRLF included
+
+
+class BigAuthController(Controller):
+    """AUTH lines up to RFC 4954's 12288 octets: a Microsoft 365 token as
+    initial response is longer than the 512 of other commands.  The limit
+    must be in place when the connection's reader is made."""
+
+    def factory(self):
+        server = BigAuthSMTP(self.handler, **self.SMTP_kwargs)
+        server.command_size_limits["AUTH"] = 12288
+        return server
+
+
 def start(handler, top, fixed, **tls):
     """A started Controller on port fixed (0: a random free one), and its port."""
     for _ in range(50):
         port = fixed or random.randint(20000, 40000)
-        c = Controller(handler, hostname="127.0.0.1", port=port,
+        c = BigAuthController(handler, hostname="127.0.0.1", port=port,
                        server_hostname="smtp.test.invalid",
                        authenticator=Authenticator(top), auth_require_tls=False, **tls)
         try:
