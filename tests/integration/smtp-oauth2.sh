@@ -11,8 +11,11 @@
 #     xoauth2 (its sender fetched the token); when the relay refuses the token
 #     (revoked) the mail stays queued, the log says so, and the next attempt
 #     fetches a new token and sends; the provider refusing (401) is a clear
-#     log line and /healthz-free: the mail waits, and goes once it answers;
-#   - seutudeskctl check fetches the relay's token and checks the relay.
+#     log line: the mail waits, and goes once it answers; no secret or token
+#     in the log;
+#   - seutudeskctl check fetches the relay's token and checks the relay;
+#   - a stop while a sender waits in its pre-session on a relay that never
+#     greets ends at the stop's cut (2 s), not at [smtp] timeout.
 # top_srcdir and top_builddir come from make check.
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 top_builddir=${top_builddir:-$top_srcdir/_build}
@@ -166,6 +169,32 @@ ok $? "... and once it answers again the mail goes"
 ! grep -qF "$SECRET" "$STACK_LOG" && ! grep -qF "$tok" "$STACK_LOG" &&
 	! pstat '.tokens[]' | grep -qFf - "$STACK_LOG"
 ok $? "no client secret or token in the log"
+
+# A stop while a sender waits in its pre-session (a relay that accepts and
+# never greets, [smtp] timeout = 60s): the stop cuts that socket too.
+"$PY" -c '
+import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(4)
+print(s.getsockname()[1], flush=True)
+held = []
+while True:
+    c, _ = s.accept(); held.append(c)
+    open(sys.argv[1], "a").write("accepted\n")' "$work/mute.accepts" >"$work/mute.port" &
+mute=$!
+for _ in $(seq 50); do [ -s "$work/mute.port" ] && break; sleep 0.1; done
+sed -i "s|^port = $SMTP_PORT$|port = $(cat "$work/mute.port")|; s|^timeout = 10s$|timeout = 60s|" "$STACK_CONF"
+kill -HUP "$STACK_DAEMON_PID"
+sleep 1
+dovecot_deliver test "$top_srcdir/contrib/samples/04-sv-konto.eml"
+for _ in $(seq 150); do [ -s "$work/mute.accepts" ] && break; sleep 0.2; done
+sleep 0.5
+start=$(date +%s%N)
 daemon_stop
-ok $? "the daemon stops cleanly"
+rc=$?
+ms=$((($(date +%s%N) - start) / 1000000))
+kill "$mute" 2>/dev/null
+wait "$mute" 2>/dev/null
+[ -s "$work/mute.accepts" ] && [ "$rc" = 0 ] && [ "$ms" -lt 8000 ] &&
+	[ "$(stack_sql "SELECT count(*) FROM outbox WHERE status = 'sending'")" = 0 ]
+ok $? "a stop during the pre-session with a mute relay: a clean exit in ${ms} ms, no claim left"
 exit $((failed > 0))
