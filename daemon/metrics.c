@@ -562,7 +562,8 @@ json_t *metrics_health(bool db_ok, int *status_r)
 	size_t n, nfail;
 	json_t *mbs = health_mailboxes(&n, &nfail);
 	json_t *relay = health_relay();
-	bool relay_down = atomic_load(&m.relay) == RELAY_FAILING;
+	bool relay_auth = atomic_load(&m.relay_auth_failed);
+	bool relay_down = atomic_load(&m.relay) == RELAY_FAILING || relay_auth;
 	json_t *down = json_array();
 
 	if (!db_ok)
@@ -577,7 +578,8 @@ json_t *metrics_health(bool db_ok, int *status_r)
 			    down, json_sprintf("mailbox %s: authentication", m.mailboxes.name[i]));
 	}
 	if (relay_down)
-		json_array_append_new(down, json_string("relay"));
+		json_array_append_new(down,
+		                      json_string(relay_auth ? "relay: authentication" : "relay"));
 	bool fatal = !db_ok || (n > 0 && nfail == n) || relay_down;
 	*status_r = fatal ? 503 : 200;
 	return json_pack("{s:s, s:s, s:o, s:o, s:o}", "status",

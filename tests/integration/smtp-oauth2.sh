@@ -52,6 +52,16 @@ token() {
 
 STACK_SMTP_TLS=1
 . "$top_srcdir/tests/lib/stack.sh"
+# The API only for /healthz, on a Unix socket.
+api_port=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+STACK_EXTRA_CONF="
+[api]
+listen = 127.0.0.1:$api_port
+tls = no
+socket = $work/api.sock"
+relay_health() {
+	curl -s --max-time 10 --unix-socket "$work/api.sock" http://localhost/healthz | jq -c .relay
+}
 cleanup() {
 	stack_cleanup
 	kill "$provider" 2>/dev/null
@@ -59,7 +69,7 @@ cleanup() {
 	rm -rf "$work"
 }
 
-echo "1..17"
+echo "1..18"
 if ! stack_start; then
 	echo "Bail out! the stack does not start"
 	kill "$provider"
@@ -163,9 +173,15 @@ for _ in $(seq 100); do
 done
 grep -q "OAuth 2.0 token was refused by the provider, mail stays queued: oauth2 $provider_url/token: refused (HTTP 401 invalid_client" "$STACK_LOG"
 ok $? "the provider refusing: $(grep -m1 'refused by the provider' "$STACK_LOG" | sed 's/.*event=/event=/')"
+health=$(relay_health)
+code=$(curl -s -o "$work/health.json" -w '%{http_code}' --max-time 10 --unix-socket "$work/api.sock" http://localhost/healthz)
+[ "$(jq -r .auth <<<"$health")" = failed ] && [ "$code" = 503 ] &&
+	jq -e '.down | index("relay: authentication")' "$work/health.json" >/dev/null
+ok $? "... /healthz: 503, the relay's authentication failed ($health, down $(jq -c .down "$work/health.json"))"
 control mode=ok
-stack_wait "SELECT count(*) FROM outbox WHERE status = 'sent'" 3 60
-ok $? "... and once it answers again the mail goes"
+stack_wait "SELECT count(*) FROM outbox WHERE status = 'sent'" 3 60 && health=$(relay_health) &&
+	[ "$(jq -r .auth <<<"$health")" = null ] && [ "$(jq -r .state <<<"$health")" = ok ]
+ok $? "... and once it answers again the mail goes, and /healthz's relay is ok ($health)"
 ! grep -qF "$SECRET" "$STACK_LOG" && ! grep -qF "$tok" "$STACK_LOG" &&
 	! pstat '.tokens[]' | grep -qFf - "$STACK_LOG"
 ok $? "no client secret or token in the log"
