@@ -121,7 +121,8 @@ bool smtp_settings_check(const struct smtp_settings *set, char **error_r)
 	else if (set->auth != SMTP_AUTH_PASSWORD && set->auth_user == NULL)
 		*error_r = fmt("smtp: auth = %s needs a user", oauth_name(set->auth));
 	else if (set->auth != SMTP_AUTH_PASSWORD && set->tls == SMTP_TLS_NONE)
-		*error_r = fmt("smtp: auth = %s needs tls = starttls or smtps", oauth_name(set->auth));
+		*error_r =
+		    fmt("smtp: auth = %s needs tls = starttls or smtps", oauth_name(set->auth));
 	else if (set->auth_user != NULL && set->tls == SMTP_TLS_NONE && !set->auth_cleartext)
 		*error_r = fmt("smtp: auth with tls = none would send the password in clear; "
 		               "allow it explicitly or use tls = starttls or smtps");

@@ -1,15 +1,14 @@
 /* smtp_tls: verified TLS and the pre-session for the SMTP adapter.  See smtp_tls.h. */
 
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/crypto.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
-#include "smtp_tls.h"
 #include "netcut.h"
+#include "smtp_tls.h"
 #include "tlsverify.h"
-
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -373,8 +372,8 @@ static char *base64(const char *in, size_t len)
 	size_t out_len = 4 * ((len + 2) / 3) + 1;
 	char *out = malloc(out_len);
 
-	if (out != NULL && EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)in,
-	                                   (int)len) < 0) {
+	if (out != NULL &&
+	    EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)in, (int)len) < 0) {
 		free(out);
 		out = NULL;
 	}
@@ -438,12 +437,15 @@ static bool pre_auth(struct pre_io *io, const struct smtp_tls_pre *pre, unsigned
 		return false;
 	}
 	ir = sasl_initial(pre, io->t->host, port);
-	if (ir == NULL || (n = asprintf(&cmd, "AUTH %s %s\r\n", pre->mech, ir)) < 0) {
+	n = ir != NULL ? asprintf(&cmd, "AUTH %s %s\r\n", pre->mech, ir) : -1;
+	if (ir != NULL) {
+		OPENSSL_cleanse(ir, strlen(ir)); /* it carries the token */
 		free(ir);
+	}
+	if (n < 0) {
 		*why_r = strf("AUTH: out of memory");
 		return false;
 	}
-	free(ir);
 	if ((size_t)n > PRE_AUTH_MAX) {
 		OPENSSL_cleanse(cmd, (size_t)n);
 		free(cmd);
@@ -518,15 +520,16 @@ static bool pre_session(struct smtp_tls_conn *t, const struct smtp_tls_pre *pre,
 			              "was sent");
 			goto out;
 		}
-		if (!pre_command(io, "STARTTLS\r\n", &reply->code, reply->text,
-		                 sizeof(reply->text), NULL, why_r))
+		if (!pre_command(io, "STARTTLS\r\n", &reply->code, reply->text, sizeof(reply->text),
+		                 NULL, why_r))
 			goto out;
 		if (reply->code != 220) {
 			pre_refused(reply->code, reply->text, "STARTTLS refused", why_r);
 			goto out;
 		}
 		if (io->off < io->len) { /* bytes sent before TLS: an injection */
-			*why_r = strf("the relay sent data after its STARTTLS reply; nothing was sent");
+			*why_r =
+			    strf("the relay sent data after its STARTTLS reply; nothing was sent");
 			goto out;
 		}
 		if (!handshake(t, why_r))

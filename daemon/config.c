@@ -866,45 +866,45 @@ static const struct cfg_key intake_keys[] = {
  * one another in this order, OFF its offset macro; the struct has fields of
  * these names (see config.h). */
 #define OAUTH2_NKEYS 5
-#define OAUTH2_KEY_DEFS(E, OFF)                                                                   \
-	[E##OAUTH2_TOKEN_URL] = {.name = "oauth2_token_url",                                      \
-	                         .type = CFG_STRING,                                              \
-	                         .offset = OFF(oauth2_token_url),                                 \
-	                         .def_doc = "none; required with auth = xoauth2 or oauthbearer",  \
-	                         .check = check_token_url,                                        \
-	                         .flags = CFG_RELOAD | CFG_OPTIONAL,                              \
-	                         .help = "the provider's OAuth 2.0 token endpoint"},              \
-	[E##OAUTH2_CLIENT_ID] = {.name = "oauth2_client_id",                                      \
-	                         .type = CFG_STRING,                                              \
-	                         .offset = OFF(oauth2_client_id),                                 \
-	                         .def_doc = "none; required with auth = xoauth2 or oauthbearer",  \
-	                         .check = check_text,                                             \
-	                         .flags = CFG_RELOAD | CFG_OPTIONAL,                              \
-	                         .help = "the application's client id at the provider"},          \
-	[E##OAUTH2_SECRET_FILE] = {.name = "oauth2_secret_file",                                  \
-	                           .type = CFG_SECRET,                                            \
-	                           .offset = OFF(oauth2_secret_file),                             \
-	                           .aux_offset = OFF(oauth2_secret),                              \
-	                           .def_doc = "none; required without oauth2_refresh_token_file", \
-	                           .flags = CFG_RELOAD | CFG_OPTIONAL | CFG_PRIVATE,              \
-	                           .help = "file holding the client secret on its first line, "   \
-	                                   "closed to other users"},                              \
-	[E##OAUTH2_REFRESH_TOKEN_FILE] = {.name = "oauth2_refresh_token_file",                    \
-	                                  .type = CFG_SECRET,                                     \
-	                                  .offset = OFF(oauth2_refresh_token_file),               \
-	                                  .aux_offset = OFF(oauth2_refresh_token),                \
-	                                  .def_doc = "none: the client_credentials grant",        \
-	                                  .flags = CFG_RELOAD | CFG_OPTIONAL | CFG_PRIVATE,       \
-	                                  .help = "file holding a refresh token on its first "    \
-	                                          "line, closed to other users: the "             \
-	                                          "refresh_token grant"},                         \
-	[E##OAUTH2_SCOPE] = {                                                                     \
-	    .name = "oauth2_scope",                                                               \
-	    .type = CFG_STRING,                                                                   \
-	    .offset = OFF(oauth2_scope),                                                          \
-	    .def_doc = "none sent",                                                               \
-	    .check = check_text,                                                                  \
-	    .flags = CFG_RELOAD | CFG_OPTIONAL,                                                   \
+#define OAUTH2_KEY_DEFS(E, OFF)                                                                    \
+	[E##OAUTH2_TOKEN_URL] = {.name = "oauth2_token_url",                                       \
+	                         .type = CFG_STRING,                                               \
+	                         .offset = OFF(oauth2_token_url),                                  \
+	                         .def_doc = "none; required with auth = xoauth2 or oauthbearer",   \
+	                         .check = check_token_url,                                         \
+	                         .flags = CFG_RELOAD | CFG_OPTIONAL,                               \
+	                         .help = "the provider's OAuth 2.0 token endpoint"},               \
+	[E##OAUTH2_CLIENT_ID] = {.name = "oauth2_client_id",                                       \
+	                         .type = CFG_STRING,                                               \
+	                         .offset = OFF(oauth2_client_id),                                  \
+	                         .def_doc = "none; required with auth = xoauth2 or oauthbearer",   \
+	                         .check = check_text,                                              \
+	                         .flags = CFG_RELOAD | CFG_OPTIONAL,                               \
+	                         .help = "the application's client id at the provider"},           \
+	[E##OAUTH2_SECRET_FILE] = {.name = "oauth2_secret_file",                                   \
+	                           .type = CFG_SECRET,                                             \
+	                           .offset = OFF(oauth2_secret_file),                              \
+	                           .aux_offset = OFF(oauth2_secret),                               \
+	                           .def_doc = "none; required without oauth2_refresh_token_file",  \
+	                           .flags = CFG_RELOAD | CFG_OPTIONAL | CFG_PRIVATE,               \
+	                           .help = "file holding the client secret on its first line, "    \
+	                                   "closed to other users"},                               \
+	[E##OAUTH2_REFRESH_TOKEN_FILE] = {.name = "oauth2_refresh_token_file",                     \
+	                                  .type = CFG_SECRET,                                      \
+	                                  .offset = OFF(oauth2_refresh_token_file),                \
+	                                  .aux_offset = OFF(oauth2_refresh_token),                 \
+	                                  .def_doc = "none: the client_credentials grant",         \
+	                                  .flags = CFG_RELOAD | CFG_OPTIONAL | CFG_PRIVATE,        \
+	                                  .help = "file holding a refresh token on its first "     \
+	                                          "line, closed to other users: the "              \
+	                                          "refresh_token grant"},                          \
+	[E##OAUTH2_SCOPE] = {                                                                      \
+	    .name = "oauth2_scope",                                                                \
+	    .type = CFG_STRING,                                                                    \
+	    .offset = OFF(oauth2_scope),                                                           \
+	    .def_doc = "none sent",                                                                \
+	    .check = check_text,                                                                   \
+	    .flags = CFG_RELOAD | CFG_OPTIONAL,                                                    \
 	    .help = "the scope asked for, e.g. https://outlook.office365.com/.default"}
 
 #define SMTP(f) offsetof(struct config_smtp, f)

@@ -212,8 +212,8 @@ struct config {
 		char *oauth2_refresh_token_file;
 		char *oauth2_refresh_token;
 		char *oauth2_scope;
-		char *helo_name;     /* NULL: the system's host name */
-		unsigned timeout;    /* seconds per protocol step (default 60) */
+		char *helo_name;  /* NULL: the system's host name */
+		unsigned timeout; /* seconds per protocol step (default 60) */
 		char *from;      /* From of our mail (default "Seutu-IT tuki <tuki@seutu-it.fi>") */
 		char *from_name; /* from's display name, unquoted; NULL when it has none */
 		char *from_address;   /* from's address */

@@ -115,8 +115,8 @@ static void check_database(struct check *ck, const struct config *cfg, const cha
  * as the daemon asks for it (one line of its own, what: the provider and
  * the mail server fail for different reasons); NULL when refused.  The
  * token lives in *oauth_r. */
-static const char *check_token(struct check *ck, const char *what,
-                               const struct oauth2_settings *os, struct oauth2 **oauth_r)
+static const char *check_token(struct check *ck, const char *what, const struct oauth2_settings *os,
+                               struct oauth2 **oauth_r)
 {
 	struct timespec ts;
 	const char *token = NULL;

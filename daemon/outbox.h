@@ -211,8 +211,9 @@ struct outbox_stats {
 	size_t unconfirmed; /* own rows settled as sent after a database failure past the end of
 	                       data */
 	size_t released;    /* claims given back unsent because of a stop */
-	size_t auth_refused;     /* sessions whose OAuth 2.0 token the relay refused */
 	char last_deferred[300]; /* why the last row deferred was, for the log ("" none) */
+	/* Sessions whose OAuth 2.0 token the relay refused. */
+	size_t auth_refused;
 };
 
 /* Sends up to max due rows (see the protocol above) and adds to *st (may be

@@ -256,10 +256,11 @@ static bool sender_round(struct sender *s, const struct runtime *rt, char **erro
 		/* Revoked, say: the next round asks the provider anew. */
 		oauth2_invalidate(s->oauth);
 		metrics_relay_auth(true);
-		log_warn("sender=%u event=oauth2_token_refused rows=%zu: the relay refused the "
-		         "OAuth 2.0 token; the mail stays queued and the next attempt fetches a new "
-		         "token",
-		         s->index, st.auth_refused);
+		log_warn(
+		    "sender=%u event=oauth2_token_refused rows=%zu: the relay refused the "
+		    "OAuth 2.0 token; the mail stays queued and the next attempt fetches a new "
+		    "token",
+		    s->index, st.auth_refused);
 	} else if (st.sent > 0) {
 		metrics_relay_auth(false);
 	}

@@ -42,7 +42,8 @@ static int usage(void)
 {
 	fprintf(stderr,
 	        "usage: smtp-send [-h HOST] [-p PORT] [-s starttls|smtps|none] [-C CA_FILE] "
-	        "[-t TIMEOUT_MS] [-H HELO] [-u USER -P PASSWORD] [-u USER -a xoauth2|oauthbearer -T TOKEN] "
+	        "[-t TIMEOUT_MS] [-H HELO] [-u USER -P PASSWORD] [-u USER -a xoauth2|oauthbearer "
+	        "-T TOKEN] "
 	        "[-c] [-n COUNT] "
 	        "[-x|-X] -f FROM -r RCPT... FILE\n");
 	return 64;
