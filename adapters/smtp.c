@@ -906,6 +906,8 @@ api_failed:
 		res->rcpt[i] = SMTP_TEMPORARY;
 	res->error = fmt("smtp %s:%u: cannot set up the session: %s", set->host, set->port,
 	                 smtp_strerror(smtp_errno(), buf, sizeof(buf)));
+	if (cut != NULL)
+		netcut_detach(cut); /* the pre-session's socket */
 done:
 	if (s != NULL)
 		smtp_destroy_session(s);
