@@ -65,6 +65,27 @@ static char *fmt(const char *f, ...)
 	return s;
 }
 
+/* The pre-session's SASL mechanism; NULL: libesmtp's password AUTH, or none. */
+static const char *auth_mech(const struct smtp_settings *set)
+{
+	if (set->auth_user == NULL)
+		return NULL;
+	return set->auth == SMTP_AUTH_XOAUTH2       ? "XOAUTH2"
+	       : set->auth == SMTP_AUTH_OAUTHBEARER ? "OAUTHBEARER"
+	                                            : NULL;
+}
+
+static const char *oauth_name(enum smtp_auth a)
+{
+	return a == SMTP_AUTH_XOAUTH2 ? "xoauth2" : "oauthbearer";
+}
+
+/* Whether libesmtp itself does AUTH (with the password). */
+static bool libesmtp_auth(const struct smtp_settings *set)
+{
+	return set->auth_user != NULL && set->auth == SMTP_AUTH_PASSWORD;
+}
+
 /* A host name or IPv4 literal: what libesmtp's "host:port" can carry. */
 static bool host_ok(const char *h)
 {
@@ -92,8 +113,16 @@ bool smtp_settings_check(const struct smtp_settings *set, char **error_r)
 		*error_r = fmt("smtp: tls_ca_file needs tls = starttls or smtps");
 	else if (set->helo_name != NULL && !host_ok(set->helo_name))
 		*error_r = fmt("smtp: helo name \"%s\" is not a host name", set->helo_name);
-	else if ((set->auth_user == NULL) != (set->auth_password == NULL))
+	else if ((unsigned)set->auth > SMTP_AUTH_OAUTHBEARER)
+		*error_r = fmt("smtp: unknown auth mechanism %d", (int)set->auth);
+	else if (set->auth == SMTP_AUTH_PASSWORD &&
+	         (set->auth_user == NULL) != (set->auth_password == NULL))
 		*error_r = fmt("smtp: auth user and password go together");
+	else if (set->auth != SMTP_AUTH_PASSWORD && set->auth_user == NULL)
+		*error_r = fmt("smtp: auth = %s needs a user", oauth_name(set->auth));
+	else if (set->auth != SMTP_AUTH_PASSWORD && set->tls == SMTP_TLS_NONE)
+		*error_r =
+		    fmt("smtp: auth = %s needs tls = starttls or smtps", oauth_name(set->auth));
 	else if (set->auth_user != NULL && set->tls == SMTP_TLS_NONE && !set->auth_cleartext)
 		*error_r = fmt("smtp: auth with tls = none would send the password in clear; "
 		               "allow it explicitly or use tls = starttls or smtps");
@@ -236,7 +265,7 @@ static const char *message_cb(void **ctx, int *len, void *arg)
 		c->pos = 0;
 		return NULL;
 	}
-	if (c->set->auth_user != NULL && !c->auth_ok) {
+	if (libesmtp_auth(c->set) && !c->auth_ok) {
 		/* An error here makes libesmtp drop the connection before the
 		 * final ".", so the relay discards the transaction. */
 		c->auth_blocked = true;
@@ -735,18 +764,14 @@ static bool setup(smtp_session_t s, smtp_message_t msg, struct session_ctx *c, c
 		if (smtp_set_timeout(s, steps[i] | Timeout_OVERRIDE_RFC2822_MINIMUM,
 		                     (long)set->timeout_ms) == 0)
 			return false;
-	/* With smtps libesmtp talks plain SMTP into the tunnel. */
-	if (set->tls == SMTP_TLS_STARTTLS) {
-		if (!smtp_starttls_enable(s, Starttls_REQUIRED) || !smtp_tls_starttls(c->tls, s))
-			return false;
-	} else if (!smtp_starttls_enable(s, Starttls_DISABLED)) {
+	/* With TLS libesmtp talks plain SMTP into the tunnel (smtp_tls.h). */
+	if (!smtp_starttls_enable(s, Starttls_DISABLED))
 		return false;
-	}
 	if (!smtp_size_set_estimate(msg, (unsigned long)c->len))
 		return false;
 	if (eight_bit && !smtp_8bitmime_set_body(msg, E8bitmime_8BITMIME))
 		return false;
-	if (set->auth_user != NULL) {
+	if (libesmtp_auth(set)) {
 		pthread_once(&auth_once, auth_init);
 		*auth_r = auth_create_context();
 		if (*auth_r == NULL)
@@ -762,20 +787,38 @@ static bool setup(smtp_session_t s, smtp_message_t msg, struct session_ctx *c, c
 	return true;
 }
 
-/* Loads the trust and, with smtps, opens the verified tunnel that hostport
- * (size bytes) then names.  False: the session cannot start, temporary. */
-static bool tls_start(struct session_ctx *c, char *hostport, size_t size, struct smtp_result *res)
+/* Loads the trust, opens the relay connection and does the pre-session
+ * (smtp_tls.h), so that hostport (size bytes) then names the tunnel.
+ * False: the session cannot start, temporary. */
+static bool tls_start(struct session_ctx *c, struct netcut *cut, char *hostport, size_t size,
+                      struct smtp_result *res)
 {
 	const struct smtp_settings *set = c->set;
+	struct smtp_tls_pre pre = {
+	    .starttls = set->tls == SMTP_TLS_STARTTLS,
+	    .helo_name = set->helo_name,
+	    .mech = auth_mech(set),
+	    .user = set->auth_user,
+	    .token = set->auth_token,
+	    .cut = cut,
+	};
+	struct smtp_tls_reply reply = {0};
 	char *why = NULL;
 
-	c->tls = smtp_tls_new(set->host, set->tls_ca_file, set->timeout_ms, &why);
-	if (c->tls != NULL && (set->tls != SMTP_TLS_SMTPS ||
-	                       smtp_tls_tunnel(c->tls, set->port, hostport, size, &why)))
-		return true;
+	if (pre.mech != NULL && (pre.token == NULL || pre.token[0] == '\0')) {
+		why = fmt("auth = %s: no OAuth 2.0 token", oauth_name(set->auth));
+	} else {
+		c->tls = smtp_tls_new(set->host, set->tls_ca_file, set->timeout_ms, &why);
+		if (c->tls != NULL &&
+		    smtp_tls_presession(c->tls, set->port, &pre, hostport, size, &reply, &why))
+			return true;
+	}
 	res->outcome = SMTP_TEMPORARY;
 	for (size_t i = 0; i < res->nrcpt; i++)
 		res->rcpt[i] = SMTP_TEMPORARY;
+	if (reply.code >= 400) /* the relay's refusal, not a 220 before a failed handshake */
+		set_reply(res, reply.code, reply.text, 0, 0, 0);
+	res->auth_refused = reply.auth_refused;
 	res->error = fmt("smtp %s:%u: %s", set->host, set->port, why ? why : "TLS: out of memory");
 	free(why);
 	return false;
@@ -819,9 +862,15 @@ bool smtp_send_hooked(const struct smtp_settings *set, const struct smtp_hook *h
 	if (copy != NULL)
 		c.data = copy;
 
-	snprintf(hostport, sizeof(hostport), "%s:%u", set->host, set->port);
-	if (set->tls != SMTP_TLS_NONE && !tls_start(&c, hostport, sizeof(hostport), res))
+	if (cut != NULL && netcut_requested(cut)) {
+		for (size_t i = 0; i < nrcpt; i++)
+			res->rcpt[i] = SMTP_TEMPORARY;
+		res->error = fmt("smtp %s:%u: not started: stopping", set->host, set->port);
 		goto done;
+	}
+	snprintf(hostport, sizeof(hostport), "%s:%u", set->host, set->port);
+	if (set->tls != SMTP_TLS_NONE && !tls_start(&c, cut, hostport, sizeof(hostport), res))
+		goto judged;
 	s = smtp_create_session();
 	msg = s ? smtp_add_message(s) : NULL;
 	rs = calloc(nrcpt, sizeof(*rs));
@@ -832,20 +881,13 @@ bool smtp_send_hooked(const struct smtp_settings *set, const struct smtp_hook *h
 		if ((rs[i] = smtp_add_recipient(msg, rcpts[i])) == NULL)
 			goto api_failed;
 
-	if (cut != NULL && netcut_requested(cut)) {
-		for (size_t i = 0; i < nrcpt; i++)
-			res->rcpt[i] = SMTP_TEMPORARY;
-		res->error = fmt("smtp %s:%u: not started: stopping", set->host, set->port);
-		goto done;
-	}
 	connect_timer_start(&c);
 	netcut_capture(cut); /* libesmtp keeps its socket to itself */
 	ok = smtp_start_session(s);
 	netcut_capture(NULL);
-	if (c.tls != NULL && smtp_tls_problem(c.tls) != NULL)
-		c.problem = smtp_tls_problem(c.tls); /* the certificate ended the session */
 	judge(res, &c, ok, msg, rs, rcpts);
 	connect_timer_stop(&c);
+judged:
 	if (cut != NULL) {
 		netcut_detach(cut);
 		if (netcut_requested(cut) && res->outcome != SMTP_DELIVERED) {
@@ -864,6 +906,8 @@ api_failed:
 		res->rcpt[i] = SMTP_TEMPORARY;
 	res->error = fmt("smtp %s:%u: cannot set up the session: %s", set->host, set->port,
 	                 smtp_strerror(smtp_errno(), buf, sizeof(buf)));
+	if (cut != NULL)
+		netcut_detach(cut); /* the pre-session's socket */
 done:
 	if (s != NULL)
 		smtp_destroy_session(s);
@@ -893,8 +937,9 @@ bool smtp_probe(const struct smtp_settings *set, char **error_r)
 	if (!smtp_settings_check(set, error_r))
 		return false;
 	snprintf(hostport, sizeof(hostport), "%s:%u", set->host, set->port);
-	if (set->tls != SMTP_TLS_NONE && !tls_start(&c, hostport, sizeof(hostport), &res)) {
+	if (set->tls != SMTP_TLS_NONE && !tls_start(&c, NULL, hostport, sizeof(hostport), &res)) {
 		*error_r = res.error;
+		free(res.text);
 		return false;
 	}
 	s = smtp_create_session();
@@ -909,8 +954,6 @@ bool smtp_probe(const struct smtp_settings *set, char **error_r)
 	connect_timer_start(&c);
 	ok = smtp_start_session(s);
 	connect_timer_stop(&c);
-	if (c.tls != NULL && smtp_tls_problem(c.tls) != NULL)
-		c.problem = smtp_tls_problem(c.tls); /* the certificate ended the session */
 	if (c.probe_reached && !c.auth_blocked)
 		goto done;
 	judge(&res, &c, ok, msg, rs, rcpts);

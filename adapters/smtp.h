@@ -23,6 +23,12 @@
  * SMTP_TEMPORARY (the mail stays queued) and the error says why, e.g.
  *   "smtp relay.example.fi:587: TLS certificate: certificate expired"
  * Plain text only with tls = SMTP_TLS_NONE.
+ *
+ * OAuth 2.0 (auth = xoauth2 or oauthbearer, which need TLS): the
+ * pre-session of smtp_tls.h authenticates with auth_token before libesmtp
+ * takes over; a refused token is SMTP_TEMPORARY with auth_refused set and
+ * the error "authentication as USER failed: 535 ...", so the caller
+ * forgets the token and the next session fetches a new one.
  */
 #ifndef SEUTUDESK_SMTP_H
 #define SEUTUDESK_SMTP_H
@@ -38,6 +44,12 @@ enum smtp_tls {
 	SMTP_TLS_NONE,     /* plain text, even when the relay offers STARTTLS */
 };
 
+enum smtp_auth {
+	SMTP_AUTH_PASSWORD,    /* AUTH PLAIN or LOGIN with auth_password (by libesmtp) */
+	SMTP_AUTH_XOAUTH2,     /* AUTH XOAUTH2 with auth_token (Google's, Microsoft's form) */
+	SMTP_AUTH_OAUTHBEARER, /* AUTH OAUTHBEARER with auth_token (RFC 7628) */
+};
+
 /* Parses "starttls", "smtps" or "none". */
 bool smtp_tls_parse(const char *name, enum smtp_tls *tls_r) __attribute__((warn_unused_result));
 
@@ -49,8 +61,11 @@ struct smtp_settings {
 	const char *tls_ca_file;   /* PEM CAs trusted instead of the system store; NULL: system */
 	const char *helo_name;     /* our EHLO name; NULL: the system's host name */
 	const char *auth_user;     /* NULL: no AUTH */
-	const char *auth_password; /* with auth_user; never appears in any error */
-	bool auth_cleartext;       /* allow AUTH with tls = none (default false) */
+	enum smtp_auth auth;       /* with auth_user (default SMTP_AUTH_PASSWORD) */
+	const char *auth_password; /* with auth_user and auth = password; never in any error */
+	const char *auth_token;    /* with auth = xoauth2 or oauthbearer: the OAuth 2.0
+	                            * access token, set for each session; never in any error */
+	bool auth_cleartext;       /* allow password AUTH with tls = none (default false) */
 	unsigned timeout_ms;       /* for the connect (per address) and per protocol step,
 	                            * at least 1000 (default 60000) */
 	size_t max_message_bytes;  /* larger messages fail permanently (default 32 MiB) */
@@ -81,6 +96,7 @@ struct smtp_result {
 	size_t nrcpt;            /* entries in rcpt */
 	enum smtp_outcome *rcpt; /* per recipient, in the order given */
 	bool dot_refused;        /* the hook's before_dot held the final "." back */
+	bool auth_refused;       /* the relay refused the OAuth 2.0 token (forget it) */
 };
 
 /* Sends message (len bytes, a complete RFC 5322 message; bare LF or CR

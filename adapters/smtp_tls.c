@@ -1,16 +1,17 @@
-/* smtp_tls: verified TLS for the SMTP adapter.  See smtp_tls.h. */
+/* smtp_tls: verified TLS and the pre-session for the SMTP adapter.  See smtp_tls.h. */
 
-/* Before libesmtp.h: it declares smtp_starttls_set_ctx() only after OpenSSL's ssl.h. */
+#include <openssl/crypto.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "netcut.h"
 #include "smtp_tls.h"
 #include "tlsverify.h"
 
-#include <libesmtp.h>
-
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -41,6 +43,8 @@ struct smtp_tls_conn {
 	int relay_fd, listen_fd, stop_fd[2];
 	pthread_t thread;
 	bool thread_running;
+	struct netcut *cut; /* the relay's socket is attached to it (NULL: none) */
+	char greeting[300]; /* the pre-session's synthetic greeting; "" with none */
 };
 
 static char *strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -96,8 +100,7 @@ out:
 	return 0;
 }
 
-/* libesmtp makes its SSL without a server name: set it as the handshake
- * starts, before the ClientHello is written. */
+/* SNI, set as the handshake starts, before the ClientHello is written. */
 static void info_cb(const SSL *ssl, int where, int ret)
 {
 	struct smtp_tls_conn *t = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
@@ -151,15 +154,6 @@ fail:
 	return NULL;
 }
 
-bool smtp_tls_starttls(struct smtp_tls_conn *t, struct smtp_session *session)
-{
-	/* TLS 1.2 at most: a TLS 1.3 server sends its session tickets after
-	 * the handshake, and libesmtp 1.1, seeing the socket readable, waits
-	 * for the reply to an EHLO it has not flushed yet until the timeout. */
-	return SSL_CTX_set_max_proto_version(t->ctx, TLS1_2_VERSION) &&
-	       smtp_starttls_set_ctx(session, t->ctx) != 0;
-}
-
 bool smtp_tls_verified(const struct smtp_tls_conn *t) { return t->verified; }
 
 /* OpenSSL's last error in this thread, for a failed handshake. */
@@ -171,17 +165,10 @@ static const char *ssl_reason(void)
 	return r != NULL ? r : "the relay closed the connection";
 }
 
-const char *smtp_tls_problem(struct smtp_tls_conn *t)
-{
-	if (t->problem == NULL && t->started && !t->verified)
-		t->problem = strf("TLS handshake failed: %s", ssl_reason());
-	return t->problem;
-}
-
-/* ---- implicit TLS: connect, handshake ---- */
+/* ---- connect, handshake ---- */
 
 /* A blocking socket whose connect, reads and writes give up after ms. */
-static int connect_one(const struct addrinfo *ai, unsigned ms, int *errno_r)
+static int connect_one(const struct addrinfo *ai, unsigned ms, struct netcut *cut, int *errno_r)
 {
 	struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
 	int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
@@ -191,6 +178,8 @@ static int connect_one(const struct addrinfo *ai, unsigned ms, int *errno_r)
 		return -1;
 	}
 	/* Linux bounds a blocking connect by SO_SNDTIMEO (then EINPROGRESS). */
+	if (cut != NULL)
+		(void)netcut_attach(cut, fd); /* a stop ends the connect, and every wait after it */
 	if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
 	    connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
@@ -214,7 +203,7 @@ static bool relay_connect(struct smtp_tls_conn *t, unsigned port, char **why_r)
 		return false;
 	}
 	for (ai = res; ai != NULL && t->relay_fd < 0; ai = ai->ai_next)
-		t->relay_fd = connect_one(ai, t->timeout_ms, &err);
+		t->relay_fd = connect_one(ai, t->timeout_ms, t->cut, &err);
 	freeaddrinfo(res);
 	if (t->relay_fd >= 0)
 		return true;
@@ -250,7 +239,331 @@ static bool handshake(struct smtp_tls_conn *t, char **why_r)
 	return false;
 }
 
-/* ---- implicit TLS: the loopback listener ---- */
+/* ---- the pre-session: SMTP on our own connection before libesmtp's turn ---- */
+
+enum {
+	PRE_LINE_MAX = 1000,   /* a reply line (RFC 5321: 512) and more */
+	PRE_REPLY_LINES = 100, /* lines of one reply */
+	PRE_AUTH_MAX = 12288,  /* RFC 4954: an AUTH command line's octets */
+};
+
+/* What one pre-session reads: buffered, from the socket or from TLS. */
+struct pre_io {
+	struct smtp_tls_conn *t;
+	char buf[4096];
+	size_t len, off;
+};
+
+/* The relay's capabilities, from the EHLO reply. */
+struct pre_caps {
+	bool starttls;
+	char auth[PRE_LINE_MAX]; /* the AUTH keyword's mechanisms, " "-separated */
+};
+
+static bool pre_write(struct pre_io *io, const char *data, size_t len)
+{
+	while (len > 0) {
+		ssize_t n;
+		if (io->t->ssl != NULL) {
+			int r = SSL_write(io->t->ssl, data, (int)len);
+			n = r > 0 ? r : -1;
+		} else {
+			n = send(io->t->relay_fd, data, len, MSG_NOSIGNAL);
+		}
+		if (n <= 0)
+			return false;
+		data += n;
+		len -= (size_t)n;
+	}
+	return true;
+}
+
+/* One line without its CRLF into line (size bytes, cut there); false on
+ * end of stream, error or timeout (*timeout_r). */
+static bool pre_line(struct pre_io *io, char *line, size_t size, bool *timeout_r)
+{
+	size_t n = 0;
+
+	for (;;) {
+		while (io->off < io->len) {
+			char ch = io->buf[io->off++];
+			if (ch == '\n') {
+				if (n > 0 && line[n - 1] == '\r')
+					n--;
+				line[n] = '\0';
+				return true;
+			}
+			if (n < size - 1)
+				line[n++] = ch;
+		}
+		ssize_t r;
+		errno = 0;
+		if (io->t->ssl != NULL) {
+			int k = SSL_read(io->t->ssl, io->buf, sizeof(io->buf));
+			r = k > 0 ? k : -1;
+			if (k <= 0 && SSL_get_error(io->t->ssl, k) == SSL_ERROR_WANT_READ)
+				errno = EAGAIN;
+		} else {
+			r = recv(io->t->relay_fd, io->buf, sizeof(io->buf), 0);
+		}
+		if (r <= 0) {
+			*timeout_r = r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+			return false;
+		}
+		io->len = (size_t)r;
+		io->off = 0;
+	}
+}
+
+/* A whole reply: its code, and the text of its last line.  caps (may be
+ * NULL) collects EHLO keywords.  False with *why_r when none came. */
+static bool pre_reply(struct pre_io *io, int *code_r, char *text, size_t size,
+                      struct pre_caps *caps, char **why_r)
+{
+	char line[PRE_LINE_MAX];
+	bool timeout = false;
+
+	for (int i = 0; i < PRE_REPLY_LINES; i++) {
+		if (!pre_line(io, line, sizeof(line), &timeout))
+			break;
+		if (strlen(line) < 3 || !isdigit((unsigned char)line[0]) ||
+		    !isdigit((unsigned char)line[1]) || !isdigit((unsigned char)line[2]) ||
+		    (line[3] != '\0' && line[3] != ' ' && line[3] != '-')) {
+			*why_r = strf("the relay's answer is not SMTP");
+			return false;
+		}
+		const char *text_of = line[3] != '\0' ? line + 4 : "";
+		if (caps != NULL && i > 0) {
+			if (strcasecmp(text_of, "STARTTLS") == 0)
+				caps->starttls = true;
+			else if (strncasecmp(text_of, "AUTH ", 5) == 0)
+				snprintf(caps->auth, sizeof(caps->auth), " %s ", text_of + 5);
+		}
+		if (line[3] != '-') {
+			size_t n = strlen(text_of);
+			*code_r = atoi(line);
+			if (n >= size)
+				n = size - 1;
+			memcpy(text, text_of, n);
+			text[n] = '\0';
+			return true;
+		}
+	}
+	if (timeout)
+		*why_r = strf("the relay did not answer within %u ms", io->t->timeout_ms);
+	else
+		*why_r = strf("the relay closed the connection during the session's start");
+	return false;
+}
+
+/* Sends cmd (with CRLF) and reads the reply. */
+static bool pre_command(struct pre_io *io, const char *cmd, int *code_r, char *text, size_t size,
+                        struct pre_caps *caps, char **why_r)
+{
+	if (!pre_write(io, cmd, strlen(cmd))) {
+		*why_r = strf("the relay closed the connection during the session's start");
+		return false;
+	}
+	return pre_reply(io, code_r, text, size, caps, why_r);
+}
+
+static char *base64(const char *in, size_t len)
+{
+	size_t out_len = 4 * ((len + 2) / 3) + 1;
+	char *out = malloc(out_len);
+
+	if (out != NULL &&
+	    EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)in, (int)len) < 0) {
+		free(out);
+		out = NULL;
+	}
+	return out;
+}
+
+/* The SASL initial response: XOAUTH2 (Google's and Microsoft's form) or
+ * OAUTHBEARER (RFC 7628, with its GS2 header), base64. */
+static char *sasl_initial(const struct smtp_tls_pre *pre, const char *host, unsigned port)
+{
+	char *raw = NULL, *out;
+	int n;
+
+	if (strcasecmp(pre->mech, "XOAUTH2") == 0) {
+		n = asprintf(&raw, "user=%s\001auth=Bearer %s\001\001", pre->user, pre->token);
+	} else {
+		/* RFC 5801: "," and "=" in the authzid are escaped. */
+		char user[3 * 256 + 1];
+		size_t k = 0;
+		for (const char *u = pre->user; *u && k < sizeof(user) - 4; u++) {
+			if (*u == ',')
+				k += (size_t)sprintf(user + k, "=2C");
+			else if (*u == '=')
+				k += (size_t)sprintf(user + k, "=3D");
+			else
+				user[k++] = *u;
+		}
+		user[k] = '\0';
+		n = asprintf(&raw, "n,a=%s,\001host=%s\001port=%u\001auth=Bearer %s\001\001", user,
+		             host, port, pre->token);
+	}
+	if (n < 0)
+		return NULL;
+	out = base64(raw, (size_t)n);
+	OPENSSL_cleanse(raw, (size_t)n);
+	free(raw);
+	return out;
+}
+
+/* Whether mechs (" A B ") lists mech. */
+static bool offers(const char *mechs, const char *mech)
+{
+	size_t n = strlen(mech);
+
+	for (const char *p = mechs; (p = strcasestr(p, mech)) != NULL; p += n)
+		if (p[-1] == ' ' && (p[n] == ' ' || p[n] == '\0'))
+			return true;
+	return false;
+}
+
+static bool pre_auth(struct pre_io *io, const struct smtp_tls_pre *pre, unsigned port,
+                     const struct pre_caps *caps, struct smtp_tls_reply *reply, char **why_r)
+{
+	char *ir, *cmd = NULL;
+	bool sent;
+	int n;
+
+	if (!offers(caps->auth, pre->mech)) {
+		*why_r = strf("the relay does not offer AUTH %s (it offers:%s)", pre->mech,
+		              caps->auth[0] ? caps->auth : " none ");
+		return false;
+	}
+	ir = sasl_initial(pre, io->t->host, port);
+	n = ir != NULL ? asprintf(&cmd, "AUTH %s %s\r\n", pre->mech, ir) : -1;
+	if (ir != NULL) {
+		OPENSSL_cleanse(ir, strlen(ir)); /* it carries the token */
+		free(ir);
+	}
+	if (n < 0) {
+		*why_r = strf("AUTH: out of memory");
+		return false;
+	}
+	if ((size_t)n > PRE_AUTH_MAX) {
+		OPENSSL_cleanse(cmd, (size_t)n);
+		free(cmd);
+		*why_r = strf("AUTH %s: the token is too long for an SMTP command line", pre->mech);
+		return false;
+	}
+	sent = pre_command(io, cmd, &reply->code, reply->text, sizeof(reply->text), NULL, why_r);
+	OPENSSL_cleanse(cmd, (size_t)n);
+	free(cmd);
+	if (!sent)
+		return false;
+	bool challenged = reply->code == 334;
+	if (challenged) {
+		/* The token was refused; the challenge holds the provider's
+		 * error, and the final reply follows our empty response
+		 * (RFC 7628 3.2.3: OAUTHBEARER answers with a lone 0x01). */
+		const char *resp = strcasecmp(pre->mech, "XOAUTH2") == 0 ? "\r\n" : "AQ==\r\n";
+		if (!pre_command(io, resp, &reply->code, reply->text, sizeof(reply->text), NULL,
+		                 why_r))
+			return false;
+	}
+	if (reply->code == 235)
+		return true;
+	reply->auth_refused = challenged || reply->code == 535; /* RFC 4954: credentials invalid */
+	*why_r = strf("authentication as %s failed: %d %s", pre->user, reply->code, reply->text);
+	return false;
+}
+
+static bool pre_refused(int code, const char *text, const char *what, char **why_r)
+{
+	*why_r = strf("%s: %d %s", what, code, text);
+	return false;
+}
+
+/* Greeting, EHLO, STARTTLS and the handshake (starttls), EHLO and AUTH
+ * (with a mechanism); then a synthetic greeting for libesmtp. */
+static bool pre_session(struct smtp_tls_conn *t, const struct smtp_tls_pre *pre, unsigned port,
+                        struct smtp_tls_reply *reply, char **why_r)
+{
+	struct pre_io *io = calloc(1, sizeof(*io));
+	struct pre_caps caps = {0};
+	char ehlo[300], helo[256] = "localhost";
+	bool ok = false;
+
+	if (io == NULL) {
+		*why_r = strf("out of memory");
+		return false;
+	}
+	io->t = t;
+	if (pre->helo_name != NULL)
+		snprintf(helo, sizeof(helo), "%s", pre->helo_name);
+	else if (gethostname(helo, sizeof(helo) - 1) != 0 || helo[0] == '\0')
+		snprintf(helo, sizeof(helo), "localhost");
+	snprintf(ehlo, sizeof(ehlo), "EHLO %s\r\n", helo);
+	if (!pre->starttls && !handshake(t, why_r))
+		goto out;
+	if (!pre_reply(io, &reply->code, reply->text, sizeof(reply->text), NULL, why_r))
+		goto out;
+	if (reply->code != 220) {
+		pre_refused(reply->code, reply->text, "the relay refused the session", why_r);
+		goto out;
+	}
+	if (!pre_command(io, ehlo, &reply->code, reply->text, sizeof(reply->text), &caps, why_r))
+		goto out;
+	if (reply->code != 250) {
+		pre_refused(reply->code, reply->text, "the relay refused the session", why_r);
+		goto out;
+	}
+	if (pre->starttls) {
+		if (!caps.starttls) {
+			*why_r = strf("the relay does not offer STARTTLS (tls = starttls); nothing "
+			              "was sent");
+			goto out;
+		}
+		if (!pre_command(io, "STARTTLS\r\n", &reply->code, reply->text, sizeof(reply->text),
+		                 NULL, why_r))
+			goto out;
+		if (reply->code != 220) {
+			pre_refused(reply->code, reply->text, "STARTTLS refused", why_r);
+			goto out;
+		}
+		if (io->off < io->len) { /* bytes sent before TLS: an injection */
+			*why_r =
+			    strf("the relay sent data after its STARTTLS reply; nothing was sent");
+			goto out;
+		}
+		if (!handshake(t, why_r))
+			goto out;
+	}
+	if (pre->mech != NULL) {
+		if (pre->starttls) { /* RFC 3207: what was said before TLS is forgotten */
+			memset(&caps, 0, sizeof(caps));
+			if (!pre_command(io, ehlo, &reply->code, reply->text, sizeof(reply->text),
+			                 &caps, why_r))
+				goto out;
+			if (reply->code != 250) {
+				pre_refused(reply->code, reply->text,
+				            "the relay refused the session", why_r);
+				goto out;
+			}
+		}
+		if (!pre_auth(io, pre, port, &caps, reply, why_r))
+			goto out;
+	}
+	if (io->off < io->len) {
+		*why_r = strf("the relay sent more than it was asked for");
+		goto out;
+	}
+	reply->code = 0;
+	reply->text[0] = '\0';
+	snprintf(t->greeting, sizeof(t->greeting), "220 %s ESMTP (pre-session)\r\n", t->host);
+	ok = true;
+out:
+	free(io);
+	return ok;
+}
+
+/* ---- the loopback listener ---- */
 
 static bool same_inet(const struct sockaddr_in *a, const struct sockaddr_in *b)
 {
@@ -321,7 +634,7 @@ static int accept_ours(struct smtp_tls_conn *t)
 	return -1;
 }
 
-/* ---- implicit TLS: the pump ---- */
+/* ---- the pump ---- */
 
 struct pipe_buf {
 	char data[TUNNEL_BUF];
@@ -341,6 +654,8 @@ static void pump(struct smtp_tls_conn *t, int local)
 		goto out;
 	*up = zero;
 	*down = zero;
+	down->len = strlen(t->greeting); /* the pre-session's, for libesmtp */
+	memcpy(down->data, t->greeting, down->len);
 	for (;;) {
 		short lev = 0, rev = 0;
 		bool moved = false;
@@ -458,14 +773,25 @@ static bool listen_loopback(struct smtp_tls_conn *t, char *hostport_r, size_t si
 	return true;
 }
 
-bool smtp_tls_tunnel(struct smtp_tls_conn *t, unsigned port, char *hostport_r, size_t size,
-                     char **why_r)
+bool smtp_tls_presession(struct smtp_tls_conn *t, unsigned port, const struct smtp_tls_pre *pre,
+                         char *hostport_r, size_t size, struct smtp_tls_reply *reply_r,
+                         char **why_r)
 {
 	int flags;
 
 	*why_r = NULL;
-	if (!relay_connect(t, port, why_r) || !handshake(t, why_r) ||
-	    !listen_loopback(t, hostport_r, size, why_r))
+	memset(reply_r, 0, sizeof(*reply_r));
+	t->cut = pre->cut;
+	if (!relay_connect(t, port, why_r))
+		return false;
+	/* smtps without AUTH of ours: libesmtp reads the relay's own greeting. */
+	if (!pre->starttls && pre->mech == NULL) {
+		if (!handshake(t, why_r))
+			return false;
+	} else if (!pre_session(t, pre, port, reply_r, why_r)) {
+		return false;
+	}
+	if (!listen_loopback(t, hostport_r, size, why_r))
 		return false;
 	flags = fcntl(t->relay_fd, F_GETFL);
 	if (flags < 0 || fcntl(t->relay_fd, F_SETFL, flags | O_NONBLOCK) < 0 ||

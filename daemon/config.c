@@ -721,6 +721,9 @@ _Static_assert(sizeof(enum imap_tls) == sizeof(int) && IMAP_TLS_IMAPS == 0 &&
 _Static_assert(sizeof(enum config_processed) == sizeof(int) && CONFIG_PROCESSED_MOVE == 0 &&
                    CONFIG_PROCESSED_FLAG == 1,
                "processed_names follows enum config_processed");
+_Static_assert(sizeof(enum smtp_auth) == sizeof(int) && SMTP_AUTH_PASSWORD == 0 &&
+                   SMTP_AUTH_XOAUTH2 == 1 && SMTP_AUTH_OAUTHBEARER == 2,
+               "imap_auth_names follows enum smtp_auth");
 _Static_assert(sizeof(enum smtp_tls) == sizeof(int) && SMTP_TLS_STARTTLS == 0 &&
                    SMTP_TLS_SMTPS == 1 && SMTP_TLS_NONE == 2,
                "smtp_tls_names follows enum smtp_tls");
@@ -861,6 +864,52 @@ static const struct cfg_key intake_keys[] = {
      .help = "the directory of the acknowledgement templates"},
 };
 
+/* The oauth2_ keys of a section with auth = xoauth2 or oauthbearer ([mailbox]
+ * and [smtp]): E is the prefix of the section's key enum, where they follow
+ * one another in this order, OFF its offset macro; the struct has fields of
+ * these names (see config.h). */
+#define OAUTH2_NKEYS 5
+#define OAUTH2_KEY_DEFS(E, OFF)                                                                    \
+	[E##OAUTH2_TOKEN_URL] = {.name = "oauth2_token_url",                                       \
+	                         .type = CFG_STRING,                                               \
+	                         .offset = OFF(oauth2_token_url),                                  \
+	                         .def_doc = "none; required with auth = xoauth2 or oauthbearer",   \
+	                         .check = check_token_url,                                         \
+	                         .flags = CFG_RELOAD | CFG_OPTIONAL,                               \
+	                         .help = "the provider's OAuth 2.0 token endpoint"},               \
+	[E##OAUTH2_CLIENT_ID] = {.name = "oauth2_client_id",                                       \
+	                         .type = CFG_STRING,                                               \
+	                         .offset = OFF(oauth2_client_id),                                  \
+	                         .def_doc = "none; required with auth = xoauth2 or oauthbearer",   \
+	                         .check = check_text,                                              \
+	                         .flags = CFG_RELOAD | CFG_OPTIONAL,                               \
+	                         .help = "the application's client id at the provider"},           \
+	[E##OAUTH2_SECRET_FILE] = {.name = "oauth2_secret_file",                                   \
+	                           .type = CFG_SECRET,                                             \
+	                           .offset = OFF(oauth2_secret_file),                              \
+	                           .aux_offset = OFF(oauth2_secret),                               \
+	                           .def_doc = "none; required without oauth2_refresh_token_file",  \
+	                           .flags = CFG_RELOAD | CFG_OPTIONAL | CFG_PRIVATE,               \
+	                           .help = "file holding the client secret on its first line, "    \
+	                                   "closed to other users"},                               \
+	[E##OAUTH2_REFRESH_TOKEN_FILE] = {.name = "oauth2_refresh_token_file",                     \
+	                                  .type = CFG_SECRET,                                      \
+	                                  .offset = OFF(oauth2_refresh_token_file),                \
+	                                  .aux_offset = OFF(oauth2_refresh_token),                 \
+	                                  .def_doc = "none: the client_credentials grant",         \
+	                                  .flags = CFG_RELOAD | CFG_OPTIONAL | CFG_PRIVATE,        \
+	                                  .help = "file holding a refresh token on its first "     \
+	                                          "line, closed to other users: the "              \
+	                                          "refresh_token grant"},                          \
+	[E##OAUTH2_SCOPE] = {                                                                      \
+	    .name = "oauth2_scope",                                                                \
+	    .type = CFG_STRING,                                                                    \
+	    .offset = OFF(oauth2_scope),                                                           \
+	    .def_doc = "none sent",                                                                \
+	    .check = check_text,                                                                   \
+	    .flags = CFG_RELOAD | CFG_OPTIONAL,                                                    \
+	    .help = "the scope asked for, e.g. https://outlook.office365.com/.default"}
+
 #define SMTP(f) offsetof(struct config_smtp, f)
 enum {
 	SMTP_K_HOST,
@@ -869,6 +918,12 @@ enum {
 	SMTP_K_TLS_CA_FILE,
 	SMTP_K_USER,
 	SMTP_K_PASSWORD_FILE,
+	SMTP_K_AUTH,
+	SMTP_K_OAUTH2_TOKEN_URL, /* the oauth2_ keys: in OAUTH2_KEY_DEFS's order */
+	SMTP_K_OAUTH2_CLIENT_ID,
+	SMTP_K_OAUTH2_SECRET_FILE,
+	SMTP_K_OAUTH2_REFRESH_TOKEN_FILE,
+	SMTP_K_OAUTH2_SCOPE,
 	SMTP_K_HELO_NAME,
 	SMTP_K_TIMEOUT,
 	SMTP_K_FROM,
@@ -913,14 +968,26 @@ static const struct cfg_key smtp_keys[SMTP_NKEYS] = {
                      .def = NULL,
                      .check = check_text,
                      .flags = CFG_RELOAD | CFG_OPTIONAL,
-                     .help = "the AUTH user, with password_file; empty: no AUTH"},
+                     .help = "the AUTH user (with auth = xoauth2 or oauthbearer the "
+                             "mailbox we send as); empty: no AUTH"},
     [SMTP_K_PASSWORD_FILE] = {.name = "password_file",
                               .type = CFG_SECRET,
                               .offset = SMTP(password_file),
                               .aux_offset = SMTP(password),
                               .def = NULL,
                               .flags = CFG_RELOAD | CFG_OPTIONAL,
-                              .help = "file holding the AUTH password on its first line"},
+                              .help = "file holding the AUTH password on its first line "
+                                      "(auth = password)"},
+    [SMTP_K_AUTH] = {.name = "auth",
+                     .type = CFG_ENUM,
+                     .offset = SMTP(auth),
+                     .def = "password",
+                     .names = imap_auth_names,
+                     .flags = CFG_RELOAD,
+                     .help = "with user: password (PLAIN or LOGIN with password_file), or "
+                             "xoauth2 or oauthbearer (SASL with an OAuth 2.0 token from "
+                             "oauth2_token_url)"},
+    OAUTH2_KEY_DEFS(SMTP_K_, SMTP),
     [SMTP_K_HELO_NAME] = {.name = "helo_name",
                           .type = CFG_STRING,
                           .offset = SMTP(helo_name),
@@ -1063,45 +1130,7 @@ static const struct cfg_key mailbox_keys[MB_NKEYS] = {
                           .def_doc = "none; required with auth = password",
                           .flags = CFG_RELOAD | CFG_OPTIONAL,
                           .help = "file holding the IMAP password on its first line"},
-    [MB_OAUTH2_TOKEN_URL] = {.name = "oauth2_token_url",
-                             .type = CFG_STRING,
-                             .offset = MAILBOX(oauth2_token_url),
-                             .def_doc = "none; required with auth = xoauth2 or oauthbearer",
-                             .check = check_token_url,
-                             .flags = CFG_RELOAD | CFG_OPTIONAL,
-                             .help = "the provider's OAuth 2.0 token endpoint"},
-    [MB_OAUTH2_CLIENT_ID] = {.name = "oauth2_client_id",
-                             .type = CFG_STRING,
-                             .offset = MAILBOX(oauth2_client_id),
-                             .def_doc = "none; required with auth = xoauth2 or oauthbearer",
-                             .check = check_text,
-                             .flags = CFG_RELOAD | CFG_OPTIONAL,
-                             .help = "the application's client id at the provider"},
-    [MB_OAUTH2_SECRET_FILE] = {.name = "oauth2_secret_file",
-                               .type = CFG_SECRET,
-                               .offset = MAILBOX(oauth2_secret_file),
-                               .aux_offset = MAILBOX(oauth2_secret),
-                               .def_doc = "none; required without oauth2_refresh_token_file",
-                               .flags = CFG_RELOAD | CFG_OPTIONAL | CFG_PRIVATE,
-                               .help = "file holding the client secret on its first line, "
-                                       "closed to other users"},
-    [MB_OAUTH2_REFRESH_TOKEN_FILE] = {.name = "oauth2_refresh_token_file",
-                                      .type = CFG_SECRET,
-                                      .offset = MAILBOX(oauth2_refresh_token_file),
-                                      .aux_offset = MAILBOX(oauth2_refresh_token),
-                                      .def_doc = "none: the client_credentials grant",
-                                      .flags = CFG_RELOAD | CFG_OPTIONAL | CFG_PRIVATE,
-                                      .help = "file holding a refresh token on its first "
-                                              "line, closed to other users: the "
-                                              "refresh_token grant"},
-    [MB_OAUTH2_SCOPE] = {.name = "oauth2_scope",
-                         .type = CFG_STRING,
-                         .offset = MAILBOX(oauth2_scope),
-                         .def_doc = "none sent",
-                         .check = check_text,
-                         .flags = CFG_RELOAD | CFG_OPTIONAL,
-                         .help =
-                             "the scope asked for, e.g. https://outlook.office365.com/.default"},
+    OAUTH2_KEY_DEFS(MB_, MAILBOX),
     [MB_FOLDER] = {.name = "folder",
                    .type = CFG_STRING,
                    .offset = MAILBOX(folder),
@@ -1835,6 +1864,36 @@ static void split_from(struct config *cfg)
 	mailimf_mailbox_free(mb);
 }
 
+/* The oauth2_ keys of a section: auth (imap_auth_names' index) 0 takes none
+ * of them; the OAuth 2.0 mechanisms take them, and a client secret unless a
+ * refresh token is given.  value[] and line[] follow OAUTH2_KEY_DEFS's order,
+ * keys is that section's first oauth2_ key; at names the auth setting. */
+static void validate_oauth2(struct parse *p, int auth, const struct cfg_key *keys,
+                            const char *const value[OAUTH2_NKEYS],
+                            const unsigned line[OAUTH2_NKEYS], unsigned at)
+{
+	enum { URL, ID, SECRET, REFRESH };
+	const char *name = imap_auth_names[auth];
+
+	if (auth == 0) {
+		for (size_t i = 0; i < OAUTH2_NKEYS; i++)
+			if (value[i] != NULL)
+				perr(p, line[i],
+				     "%s is for auth = xoauth2 or oauthbearer, but auth = password",
+				     keys[i].name);
+		return;
+	}
+	if (value[URL] == NULL)
+		perr(p, at, "auth = %s needs oauth2_token_url", name);
+	if (value[ID] == NULL)
+		perr(p, at, "auth = %s needs oauth2_client_id", name);
+	if (value[SECRET] == NULL && value[REFRESH] == NULL)
+		perr(p, at,
+		     "auth = %s needs oauth2_secret_file (the client_credentials grant) or "
+		     "oauth2_refresh_token_file (the refresh_token grant)",
+		     name);
+}
+
 /* AUTH without TLS sends the password in the clear: only to a loopback relay. */
 static bool smtp_auth_cleartext(const struct config_smtp *s)
 {
@@ -1846,11 +1905,28 @@ static void validate_smtp(struct parse *p, void *base, const unsigned *set_line,
 	struct config_smtp *s = base;
 	struct smtp_settings set;
 	char *error = NULL;
+	const char *const oauth2[OAUTH2_NKEYS] = {s->oauth2_token_url, s->oauth2_client_id,
+	                                          s->oauth2_secret_file,
+	                                          s->oauth2_refresh_token_file, s->oauth2_scope};
+	unsigned at = set_line[SMTP_K_AUTH]   ? set_line[SMTP_K_AUTH]
+	              : set_line[SMTP_K_USER] ? set_line[SMTP_K_USER]
+	                                      : line;
 
-	(void)line;
 	if (set_line[SMTP_K_PORT] == 0)
 		s->port = s->tls == SMTP_TLS_SMTPS ? 465 : 25;
-	if (s->user != NULL && s->password_file == NULL) {
+	validate_oauth2(p, (int)s->auth, &smtp_keys[SMTP_K_OAUTH2_TOKEN_URL], oauth2,
+	                &set_line[SMTP_K_OAUTH2_TOKEN_URL], at);
+	if (s->auth != SMTP_AUTH_PASSWORD && s->user == NULL) {
+		perr(p, at, "auth = %s needs a user (the mailbox we send as)",
+		     imap_auth_names[s->auth]);
+	} else if (s->auth != SMTP_AUTH_PASSWORD && s->password_file != NULL) {
+		perr(p, set_line[SMTP_K_PASSWORD_FILE],
+		     "password_file is for auth = password; auth = %s takes its token from "
+		     "oauth2_token_url",
+		     imap_auth_names[s->auth]);
+	} else if (s->auth != SMTP_AUTH_PASSWORD && s->tls == SMTP_TLS_NONE) {
+		perr(p, at, "auth = %s needs tls = starttls or smtps", imap_auth_names[s->auth]);
+	} else if (s->auth == SMTP_AUTH_PASSWORD && s->user != NULL && s->password_file == NULL) {
 		perr(p, set_line[SMTP_K_USER], "user needs a password_file");
 	} else if (s->user == NULL && s->password_file != NULL) {
 		perr(p, set_line[SMTP_K_PASSWORD_FILE], "password_file needs a user");
@@ -1895,47 +1971,25 @@ static bool same_folder(const char *a, const char *b)
 	return strcmp(a, b) == 0 || (strcasecmp(a, "INBOX") == 0 && strcasecmp(b, "INBOX") == 0);
 }
 
-/* auth = password takes password_file; the OAuth 2.0 mechanisms take the
- * oauth2_ keys, and a client secret unless a refresh token is given. */
+/* auth = password takes password_file; the OAuth 2.0 mechanisms the oauth2_ keys. */
 static void validate_mailbox_auth(struct parse *p, struct config_mailbox *mb,
                                   const unsigned *set_line, unsigned line)
 {
-	const struct {
-		size_t key;
-		const char *value;
-	} oauth_keys[] = {{MB_OAUTH2_TOKEN_URL, mb->oauth2_token_url},
-	                  {MB_OAUTH2_CLIENT_ID, mb->oauth2_client_id},
-	                  {MB_OAUTH2_SECRET_FILE, mb->oauth2_secret_file},
-	                  {MB_OAUTH2_REFRESH_TOKEN_FILE, mb->oauth2_refresh_token_file},
-	                  {MB_OAUTH2_SCOPE, mb->oauth2_scope}};
+	const char *const value[OAUTH2_NKEYS] = {mb->oauth2_token_url, mb->oauth2_client_id,
+	                                         mb->oauth2_secret_file,
+	                                         mb->oauth2_refresh_token_file, mb->oauth2_scope};
 	unsigned at = set_line[MB_AUTH] ? set_line[MB_AUTH] : line;
 
-	if (mb->auth == IMAP_AUTH_PASSWORD) {
-		if (mb->password_file == NULL)
-			perr(p, line,
-			     "missing key 'password_file' in [mailbox %s] (auth = password)",
-			     mb->name);
-		for (size_t i = 0; i < sizeof(oauth_keys) / sizeof(oauth_keys[0]); i++)
-			if (oauth_keys[i].value != NULL)
-				perr(p, set_line[oauth_keys[i].key],
-				     "%s is for auth = xoauth2 or oauthbearer, but auth = password",
-				     mailbox_keys[oauth_keys[i].key].name);
-		return;
-	}
-	if (mb->password_file != NULL)
+	if (mb->auth == IMAP_AUTH_PASSWORD && mb->password_file == NULL)
+		perr(p, line, "missing key 'password_file' in [mailbox %s] (auth = password)",
+		     mb->name);
+	if (mb->auth != IMAP_AUTH_PASSWORD && mb->password_file != NULL)
 		perr(p, set_line[MB_PASSWORD_FILE],
 		     "password_file is for auth = password; auth = %s takes its token from "
 		     "oauth2_token_url",
 		     imap_auth_names[mb->auth]);
-	if (mb->oauth2_token_url == NULL)
-		perr(p, at, "auth = %s needs oauth2_token_url", imap_auth_names[mb->auth]);
-	if (mb->oauth2_client_id == NULL)
-		perr(p, at, "auth = %s needs oauth2_client_id", imap_auth_names[mb->auth]);
-	if (mb->oauth2_secret_file == NULL && mb->oauth2_refresh_token_file == NULL)
-		perr(p, at,
-		     "auth = %s needs oauth2_secret_file (the client_credentials grant) or "
-		     "oauth2_refresh_token_file (the refresh_token grant)",
-		     imap_auth_names[mb->auth]);
+	validate_oauth2(p, (int)mb->auth, &mailbox_keys[MB_OAUTH2_TOKEN_URL], value,
+	                &set_line[MB_OAUTH2_TOKEN_URL], at);
 }
 
 static void validate_mailbox(struct parse *p, void *base, const unsigned *set_line, unsigned line)
@@ -3185,14 +3239,25 @@ bool config_mailbox_equal(const struct config_mailbox *a, const struct config_ma
 	return true;
 }
 
+/* Both sections' oauth2_ fields have the same names. */
+#define OAUTH2_SETTINGS(out, sec)                                                                  \
+	do {                                                                                       \
+		oauth2_settings_default(out);                                                      \
+		(out)->token_url = (sec)->oauth2_token_url;                                        \
+		(out)->client_id = (sec)->oauth2_client_id;                                        \
+		(out)->client_secret = (sec)->oauth2_secret;                                       \
+		(out)->refresh_token = (sec)->oauth2_refresh_token;                                \
+		(out)->scope = (sec)->oauth2_scope;                                                \
+	} while (0)
+
 void config_oauth2_settings(const struct config_mailbox *mb, struct oauth2_settings *out)
 {
-	oauth2_settings_default(out);
-	out->token_url = mb->oauth2_token_url;
-	out->client_id = mb->oauth2_client_id;
-	out->client_secret = mb->oauth2_secret;
-	out->refresh_token = mb->oauth2_refresh_token;
-	out->scope = mb->oauth2_scope;
+	OAUTH2_SETTINGS(out, mb);
+}
+
+void config_smtp_oauth2_settings(const struct config *cfg, struct oauth2_settings *out)
+{
+	OAUTH2_SETTINGS(out, &cfg->smtp);
 }
 
 void config_imap_settings(const struct config_mailbox *mb, struct imap_settings *out)
@@ -3221,7 +3286,9 @@ void config_smtp_settings(const struct config *cfg, struct smtp_settings *out)
 	out->tls_ca_file = cfg->smtp.tls_ca_file;
 	out->helo_name = cfg->smtp.helo_name;
 	out->auth_user = cfg->smtp.user;
-	out->auth_password = cfg->smtp.user ? cfg->smtp.password : NULL;
+	out->auth = cfg->smtp.auth;
+	out->auth_password =
+	    cfg->smtp.user && cfg->smtp.auth == SMTP_AUTH_PASSWORD ? cfg->smtp.password : NULL;
 	out->auth_cleartext = smtp_auth_cleartext(&cfg->smtp);
 	out->timeout_ms = cfg->smtp.timeout * 1000;
 }

@@ -201,10 +201,19 @@ struct config {
 		enum smtp_tls tls;   /* default starttls; none is explicit plain text */
 		char *tls_ca_file;   /* PEM CAs trusted instead of the system store (NULL) */
 		char *user;          /* NULL: no AUTH */
-		char *password_file; /* set exactly when user is */
+		enum smtp_auth auth; /* default password */
+		char *password_file; /* set exactly when user is, with auth = password */
 		char *password;      /* its content */
-		char *helo_name;     /* NULL: the system's host name */
-		unsigned timeout;    /* seconds per protocol step (default 60) */
+		/* auth = xoauth2 or oauthbearer: as in [mailbox] */
+		char *oauth2_token_url;
+		char *oauth2_client_id;
+		char *oauth2_secret_file;
+		char *oauth2_secret;
+		char *oauth2_refresh_token_file;
+		char *oauth2_refresh_token;
+		char *oauth2_scope;
+		char *helo_name;  /* NULL: the system's host name */
+		unsigned timeout; /* seconds per protocol step (default 60) */
 		char *from;      /* From of our mail (default "Seutu-IT tuki <tuki@seutu-it.fi>") */
 		char *from_name; /* from's display name, unquoted; NULL when it has none */
 		char *from_address;   /* from's address */
@@ -339,7 +348,10 @@ void config_oauth2_settings(const struct config_mailbox *mb, struct oauth2_setti
  * are borrowed from mb: keep its config alive while out is in use. */
 void config_imap_settings(const struct config_mailbox *mb, struct imap_settings *out);
 
-/* smtp_settings_default() with [smtp] applied.  The strings are borrowed
+/* The same for [smtp] with auth = xoauth2 or oauthbearer. */
+void config_smtp_oauth2_settings(const struct config *cfg, struct oauth2_settings *out);
+
+/* smtp_settings_default() with [smtp] applied (auth_token NULL).  The strings are borrowed
  * from cfg: a reload must not free the old config before every smtp_send()
  * started with it has returned. */
 void config_smtp_settings(const struct config *cfg, struct smtp_settings *out);

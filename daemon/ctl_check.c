@@ -111,22 +111,19 @@ static void check_database(struct check *ck, const struct config *cfg, const cha
 	PQfinish(conn);
 }
 
-/* An access token from the mailbox's OAuth 2.0 provider, as the daemon
- * asks for it (one line of its own: the provider and the IMAP server fail
- * for different reasons); NULL when refused.  The token lives in *oauth_r. */
-static const char *check_token(struct check *ck, const struct config_mailbox *cm,
+/* An access token from an OAuth 2.0 provider (a mailbox's or the relay's),
+ * as the daemon asks for it (one line of its own, what: the provider and
+ * the mail server fail for different reasons); NULL when refused.  The
+ * token lives in *oauth_r. */
+static const char *check_token(struct check *ck, const char *what, const struct oauth2_settings *os,
                                struct oauth2 **oauth_r)
 {
-	struct oauth2_settings os;
 	struct timespec ts;
 	const char *token = NULL;
-	char what[200], *error = NULL;
+	char *error = NULL;
 
-	config_oauth2_settings(cm, &os);
-	snprintf(what, sizeof(what), "mailbox %s: OAuth 2.0 token from %s", cm->name,
-	         cm->oauth2_token_url);
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	if ((*oauth_r = oauth2_new(&os, &error)) != NULL &&
+	if ((*oauth_r = oauth2_new(os, &error)) != NULL &&
 	    oauth2_token(*oauth_r, ts.tv_sec * 1000LL + ts.tv_nsec / 1000000, &token, &error) !=
 	        OAUTH2_OK)
 		token = NULL;
@@ -142,12 +139,17 @@ static void check_mailbox(struct check *ck, const struct config_mailbox *cm)
 	struct imap_conn *imap;
 	struct oauth2 *oauth = NULL;
 	uint32_t uidvalidity, uidnext;
-	char what[160], *error = NULL;
+	char what[400], *error = NULL;
 
 	config_imap_settings(cm, &set);
-	if (cm->auth != IMAP_AUTH_PASSWORD &&
-	    (set.access_token = check_token(ck, cm, &oauth)) == NULL)
-		return;
+	if (cm->auth != IMAP_AUTH_PASSWORD) {
+		struct oauth2_settings os;
+		config_oauth2_settings(cm, &os);
+		snprintf(what, sizeof(what), "mailbox %s: OAuth 2.0 token from %s", cm->name,
+		         cm->oauth2_token_url);
+		if ((set.access_token = check_token(ck, what, &os, &oauth)) == NULL)
+			return;
+	}
 	snprintf(what, sizeof(what), "mailbox %s: login", cm->name);
 	imap = imap_open(&set, NULL, &error);
 	oauth2_free(&oauth);
@@ -175,10 +177,21 @@ static void check_mailbox(struct check *ck, const struct config_mailbox *cm)
 
 static void check_relay(struct check *ck, const struct runtime *rt)
 {
+	struct smtp_settings set = rt->smtp;
+	struct oauth2 *oauth = NULL;
 	char what[300], *error = NULL;
 
-	snprintf(what, sizeof(what), "relay %s:%u", rt->smtp.host, rt->smtp.port);
-	report(ck, what, smtp_probe(&rt->smtp, &error) ? NULL : error);
+	if (set.auth_user != NULL && set.auth != SMTP_AUTH_PASSWORD) {
+		struct oauth2_settings os;
+		config_smtp_oauth2_settings(rt->cfg, &os);
+		snprintf(what, sizeof(what), "relay %s:%u: OAuth 2.0 token from %s", set.host,
+		         set.port, rt->cfg->smtp.oauth2_token_url);
+		if ((set.auth_token = check_token(ck, what, &os, &oauth)) == NULL)
+			return;
+	}
+	snprintf(what, sizeof(what), "relay %s:%u", set.host, set.port);
+	report(ck, what, smtp_probe(&set, &error) ? NULL : error);
+	oauth2_free(&oauth);
 }
 
 int ctl_check(int argc, char **argv, const char *config_path)

@@ -121,6 +121,7 @@ static struct {
 	atomic_llong relay_since;
 	atomic_ullong relay_sent, relay_deferred, relay_failed;
 	atomic_ullong relay_last_deferred;
+	atomic_bool relay_auth_failed;
 } m;
 
 static pthread_mutex_t error_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -210,6 +211,8 @@ void metrics_relay(size_t sent, size_t deferred, size_t failed)
 	if (old != now)
 		atomic_store(&m.relay_since, (long long)time(NULL));
 }
+
+void metrics_relay_auth(bool failed) { atomic_store(&m.relay_auth_failed, failed); }
 
 /* -- The database's gauges. -- */
 
@@ -537,10 +540,17 @@ static json_t *health_relay(void)
 {
 	int st = atomic_load(&m.relay);
 
+	json_t *o;
+
 	if (st == RELAY_UNKNOWN)
-		return json_pack("{s:s}", "state", "unknown");
-	json_t *o = json_pack("{s:s, s:o}", "state", st == RELAY_OK ? "ok" : "failing", "since",
-	                      since_json(atomic_load(&m.relay_since)));
+		o = json_pack("{s:s}", "state", "unknown");
+	else
+		o = json_pack("{s:s, s:o}", "state", st == RELAY_OK ? "ok" : "failing", "since",
+		              since_json(atomic_load(&m.relay_since)));
+	if (atomic_load(&m.relay_auth_failed))
+		json_object_set_new(o, "auth", json_string("failed")); /* OAuth 2.0 */
+	if (st == RELAY_UNKNOWN)
+		return o;
 	if (st == RELAY_FAILING)
 		json_object_set_new(o, "deferred",
 		                    json_integer((json_int_t)get(&m.relay_last_deferred)));
@@ -552,7 +562,8 @@ json_t *metrics_health(bool db_ok, int *status_r)
 	size_t n, nfail;
 	json_t *mbs = health_mailboxes(&n, &nfail);
 	json_t *relay = health_relay();
-	bool relay_down = atomic_load(&m.relay) == RELAY_FAILING;
+	bool relay_auth = atomic_load(&m.relay_auth_failed);
+	bool relay_down = atomic_load(&m.relay) == RELAY_FAILING || relay_auth;
 	json_t *down = json_array();
 
 	if (!db_ok)
@@ -567,7 +578,8 @@ json_t *metrics_health(bool db_ok, int *status_r)
 			    down, json_sprintf("mailbox %s: authentication", m.mailboxes.name[i]));
 	}
 	if (relay_down)
-		json_array_append_new(down, json_string("relay"));
+		json_array_append_new(down,
+		                      json_string(relay_auth ? "relay: authentication" : "relay"));
 	bool fatal = !db_ok || (n > 0 && nfail == n) || relay_down;
 	*status_r = fatal ? 503 : 200;
 	return json_pack("{s:s, s:s, s:o, s:o, s:o}", "status",

@@ -57,6 +57,9 @@ void metrics_dbpool_refused(const char *pool);
 void metrics_mailbox(const char *mailbox, enum metrics_mailbox_state state, const char *error);
 /* One sender round's outcome with the relay. */
 void metrics_relay(size_t sent, size_t deferred, size_t failed);
+/* Whether the relay's OAuth 2.0 authentication failed (the relay or the
+ * provider refused the token or client); false again after a round that sent. */
+void metrics_relay_auth(bool failed);
 
 /* What the database says at scrape time. */
 struct metrics_db {

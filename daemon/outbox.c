@@ -1180,6 +1180,8 @@ static bool send_one(PGconn *conn, const struct outbox_settings *set,
 		}
 	}
 	bool cut_early = why == NULL && !d.marked && r.outcome == SMTP_TEMPORARY && stopping(set);
+	if (r.auth_refused && st != NULL)
+		st->auth_refused++;
 	smtp_result_clear(&r);
 	bool held_back = d.error != NULL;
 	free(d.error);

@@ -212,6 +212,8 @@ struct outbox_stats {
 	                       data */
 	size_t released;    /* claims given back unsent because of a stop */
 	char last_deferred[300]; /* why the last row deferred was, for the log ("" none) */
+	/* Sessions whose OAuth 2.0 token the relay refused. */
+	size_t auth_refused;
 };
 
 /* Sends up to max due rows (see the protocol above) and adds to *st (may be

@@ -2,18 +2,22 @@
 
 #include "sender.h"
 
+#include "config.h"
 #include "db.h"
 #include "log.h"
 #include "metrics.h"
+#include "oauth2.h"
 #include "outbox.h"
 #include "runtime.h"
 #include "worker.h"
+#include "xalloc.h"
 
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Rows per outbox_send_due() call; the round repeats while rows come. */
@@ -29,7 +33,86 @@ struct sender {
 	struct outbox_stats total;
 	char host[256];
 	char claim_id[300]; /* claimed_by of our claims: "HOST:PID/INDEX" */
+	/* [smtp] auth = xoauth2 or oauthbearer: this thread's token cache, made
+	 * from oauth_rt's config (a reload makes a new one). */
+	struct oauth2 *oauth;
+	struct runtime *oauth_rt;
 };
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool sender_stopping(void *arg)
+{
+	const struct sender *s = arg;
+
+	return worker_stopping(s->worker);
+}
+
+static void drop_oauth(struct sender *s)
+{
+	oauth2_free(&s->oauth);
+	runtime_unref(&s->oauth_rt);
+}
+
+/* An access token for the relay's AUTH: the cached one, or a new one from
+ * the provider (logged), or the old one still valid when the provider fails
+ * for now (a warning logged).  NULL with *error_r when there is none. */
+static const char *sender_token(struct sender *s, struct runtime *rt, char **error_r)
+{
+	const struct config_smtp *cs = &rt->cfg->smtp;
+	struct oauth2_settings os;
+	const char *token = NULL;
+	char *why = NULL;
+	unsigned long before;
+	long long t0 = now_ms();
+
+	if (s->oauth_rt != rt)
+		drop_oauth(s);
+	if (s->oauth == NULL) {
+		config_smtp_oauth2_settings(rt->cfg, &os);
+		os.timeout = 30;
+		os.stopping = sender_stopping;
+		os.stopping_arg = s;
+		s->oauth = oauth2_new(&os, error_r);
+		if (s->oauth == NULL)
+			return NULL;
+		s->oauth_rt = runtime_current();
+	}
+	before = oauth2_fetches(s->oauth);
+	switch (oauth2_token(s->oauth, t0, &token, &why)) {
+	case OAUTH2_OK:
+		break;
+	case OAUTH2_KEPT:
+		log_warn("sender=%u event=oauth2_renewal_failed retry_in_ms=%lld: %s; the token in "
+		         "hand is still valid",
+		         s->index, oauth2_refresh_at(s->oauth) - t0, why ? why : "out of memory");
+		free(why);
+		return token;
+	case OAUTH2_REFUSED:
+		metrics_relay_auth(true);
+		*error_r = xasprintf("the relay's OAuth 2.0 token was refused by the provider, "
+		                     "mail stays queued: %s",
+		                     why ? why : "out of memory");
+		free(why);
+		return NULL;
+	case OAUTH2_FAILED:
+		*error_r = xasprintf("no OAuth 2.0 token for the relay, mail stays queued: %s",
+		                     why ? why : "out of memory");
+		free(why);
+		return NULL;
+	}
+	if (oauth2_fetches(s->oauth) != before)
+		log_info("sender=%u event=oauth2_token token_url=%s renew_in_s=%lld ms=%lld",
+		         s->index, cs->oauth2_token_url, (oauth2_refresh_at(s->oauth) - t0) / 1000,
+		         now_ms() - t0);
+	return token;
+}
 
 static void drop_db(struct sender *s)
 {
@@ -150,14 +233,37 @@ static bool sender_round(struct sender *s, const struct runtime *rt, char **erro
 	if (!ensure_db(s, rt, error_r))
 		return false;
 	struct outbox_settings set = rt->outbox;
+	struct smtp_settings smtp = rt->smtp;
 	set.sender_id = s->claim_id;
 	set.cut = worker_netcut(s->worker);
-	if (!outbox_send_due(s->db, &set, &rt->smtp, SENDER_ROUND, &st, error_r)) {
+	if (smtp.auth_user != NULL && smtp.auth != SMTP_AUTH_PASSWORD) {
+		/* A token only when mail is due: an idle sender asks no provider. */
+		if (!outbox_next_due(s->db, &any, &seconds, error_r)) {
+			drop_db(s);
+			return false;
+		}
+		if (any && seconds <= 0 &&
+		    (smtp.auth_token = sender_token(s, (struct runtime *)rt, error_r)) == NULL)
+			return false;
+	}
+	if (!outbox_send_due(s->db, &set, &smtp, SENDER_ROUND, &st, error_r)) {
 		drop_db(s);
 		return false;
 	}
 	add_stats(&s->total, &st);
 	metrics_relay(st.sent, st.deferred, st.failed);
+	if (st.auth_refused > 0 && s->oauth != NULL) {
+		/* Revoked, say: the next round asks the provider anew. */
+		oauth2_invalidate(s->oauth);
+		metrics_relay_auth(true);
+		log_warn(
+		    "sender=%u event=oauth2_token_refused rows=%zu: the relay refused the "
+		    "OAuth 2.0 token; the mail stays queued and the next attempt fetches a new "
+		    "token",
+		    s->index, st.auth_refused);
+	} else if (st.sent > 0) {
+		metrics_relay_auth(false);
+	}
 	if (st.unconfirmed > 0)
 		log_warn("sender=%u event=unconfirmed rows=%zu: sent after the end of data without "
 		         "a reply; counted as sent, not sent again",
@@ -219,6 +325,7 @@ static void sender_run(struct worker *w, void *arg)
 		runtime_unref(&rt);
 	}
 	drop_db(s);
+	drop_oauth(s);
 	log_info("sender=%u event=stopped sent=%zu deferred=%zu failed=%zu unconfirmed=%zu "
 	         "released=%zu",
 	         s->index, s->total.sent, s->total.deferred, s->total.failed, s->total.unconfirmed,

@@ -43,7 +43,7 @@ sed -i "s|^\(port = $SMTP_PORT\)$|\1\ntls_ca_file = $SMTP_CA|" "$STACK_CONF"
 kill -HUP "$STACK_DAEMON_PID"
 stack_wait "SELECT status FROM outbox" sent 30
 ok $? "with tls_ca_file and a reload the ack is sent"
-smtp_wait_count 1 10 && grep -Eq '^tls=TLSv1\.2 sni=-$' "$SMTP_DIR/sessions"
+smtp_wait_count 1 10 && grep -Eq '^tls=TLSv1\.3 sni=-$' "$SMTP_DIR/sessions"
 ok $? "... over STARTTLS ($(cat "$SMTP_DIR/sessions" 2>/dev/null))"
 daemon_stop
 exit $((failed > 0))

@@ -42,7 +42,9 @@ static int usage(void)
 {
 	fprintf(stderr,
 	        "usage: smtp-send [-h HOST] [-p PORT] [-s starttls|smtps|none] [-C CA_FILE] "
-	        "[-t TIMEOUT_MS] [-H HELO] [-u USER -P PASSWORD] [-c] [-n COUNT] "
+	        "[-t TIMEOUT_MS] [-H HELO] [-u USER -P PASSWORD] [-u USER -a xoauth2|oauthbearer "
+	        "-T TOKEN] "
+	        "[-c] [-n COUNT] "
 	        "[-x|-X] -f FROM -r RCPT... FILE\n");
 	return 64;
 }
@@ -62,7 +64,7 @@ int main(int argc, char **argv)
 
 	signal(SIGPIPE, SIG_IGN);
 	smtp_settings_default(&set);
-	while ((opt = getopt(argc, argv, "h:p:s:C:t:H:u:P:cn:xXf:r:")) != -1) {
+	while ((opt = getopt(argc, argv, "h:p:s:C:t:H:u:P:a:T:cn:xXf:r:")) != -1) {
 		switch (opt) {
 		case 'h':
 			set.host = optarg;
@@ -88,6 +90,17 @@ int main(int argc, char **argv)
 			break;
 		case 'P':
 			set.auth_password = optarg;
+			break;
+		case 'a':
+			if (strcmp(optarg, "xoauth2") == 0)
+				set.auth = SMTP_AUTH_XOAUTH2;
+			else if (strcmp(optarg, "oauthbearer") == 0)
+				set.auth = SMTP_AUTH_OAUTHBEARER;
+			else
+				return usage();
+			break;
+		case 'T':
+			set.auth_token = optarg;
 			break;
 		case 'c':
 			set.auth_cleartext = true;
@@ -136,6 +149,8 @@ int main(int argc, char **argv)
 		printf("rcpt %s %s\n", rcpts[i], smtp_outcome_name(res.rcpt[i]));
 	if (res.error != NULL)
 		printf("error: %s\n", res.error);
+	if (res.auth_refused)
+		printf("auth_refused\n");
 	if (hooked)
 		printf("hook %d%s\n", hook_calls, res.dot_refused ? " refused" : "");
 	opt = res.outcome == SMTP_DELIVERED ? 0 : res.outcome == SMTP_TEMPORARY ? 1 : 2;

@@ -28,10 +28,17 @@ It offers AUTH PLAIN and LOGIN without TLS; a login succeeds only when
 DIR/auth holds "user:password" and the client gives exactly those (no file:
 every login fails).  Each attempt adds its mechanism to DIR/auth_attempts.
 A client that does not log in may still send.
+OAuth 2.0: AUTH XOAUTH2 and OAUTHBEARER (RFC 7628) take a token when the
+introspection endpoint (RFC 7662) whose URL DIR/oauth2_introspect holds says
+it is active for the user the client names (no file: every token fails); a
+refused token gets the 334 error challenge, then 535 after the client's
+answer.  AUTH lines may be 12288 octets long (RFC 4954).
 SIGTERM or SIGINT stops it.
 """
 
 import asyncio
+import base64
+import json
 import os
 import random
 import signal
@@ -39,9 +46,11 @@ import ssl
 import sys
 import threading
 import time
+import urllib.parse
+import urllib.request
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 MODES = ("accept", "tempfail", "permfail", "rcpt-tempfail", "rcpt-permfail",
          "mail-permfail", "stall", "stall-all")
@@ -62,6 +71,58 @@ class Keeper:
         except FileNotFoundError:
             return "accept"
         return m if m in MODES else "accept"
+
+    def token_ok(self, user, token):
+        try:
+            with open(os.path.join(self.top, "oauth2_introspect")) as f:
+                url = f.read().strip()
+        except FileNotFoundError:
+            return False
+        body = urllib.parse.urlencode({"token": token}).encode()
+        try:
+            with urllib.request.urlopen(url, body, timeout=5) as r:
+                ans = json.load(r)
+        except Exception:
+            return False
+        return bool(ans.get("active")) and ans.get("username") == user
+
+    async def oauth(self, server, args, mech):
+        with open(os.path.join(self.top, "auth_attempts"), "a") as f:
+            f.write("%s %d\n" % (mech, len(" ".join(args))))
+        if len(args) < 2:
+            return AuthResult(success=False, handled=False,
+                              message="501 5.5.2 initial response required")
+        try:
+            raw = base64.b64decode(args[1], validate=True).decode()
+        except Exception:
+            return AuthResult(success=False, handled=False,
+                              message="501 5.5.2 Can't decode base64")
+        user = token = None
+        parts = raw.split("\x01")
+        if mech == "OAUTHBEARER":
+            gs2 = parts[0].split(",")
+            if len(gs2) >= 2 and gs2[1].startswith("a="):
+                user = gs2[1][2:].replace("=2C", ",").replace("=3D", "=")
+            parts = parts[1:]
+        for p in parts:
+            if p.startswith("user="):
+                user = p[5:]
+            elif p.startswith("auth=Bearer "):
+                token = p[12:]
+        if user and token and await asyncio.get_running_loop().run_in_executor(
+                None, self.token_ok, user, token):
+            return AuthResult(success=True, auth_data=user)
+        err = json.dumps({"status": "401", "schemes": "bearer",
+                          "scope": "https://outlook.office365.com/.default"})
+        await server.challenge_auth(err)
+        return AuthResult(success=False, handled=False,
+                          message="535 5.7.3 Authentication unsuccessful")
+
+    async def auth_XOAUTH2(self, server, args):
+        return await self.oauth(server, args, "XOAUTH2")
+
+    async def auth_OAUTHBEARER(self, server, args):
+        return await self.oauth(server, args, "OAUTHBEARER")
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
         if self.mode() == "stall-all":
@@ -139,11 +200,26 @@ def tls_context(top):
     return ctx
 
 
+class BigAuthSMTP(SMTP):
+    line_length_limit = 12288 + 2  # the reader's limit, CRLF included
+
+
+class BigAuthController(Controller):
+    """AUTH lines up to RFC 4954's 12288 octets: a Microsoft 365 token as
+    initial response is longer than the 512 of other commands.  The limit
+    must be in place when the connection's reader is made."""
+
+    def factory(self):
+        server = BigAuthSMTP(self.handler, **self.SMTP_kwargs)
+        server.command_size_limits["AUTH"] = 12288
+        return server
+
+
 def start(handler, top, fixed, **tls):
     """A started Controller on port fixed (0: a random free one), and its port."""
     for _ in range(50):
         port = fixed or random.randint(20000, 40000)
-        c = Controller(handler, hostname="127.0.0.1", port=port,
+        c = BigAuthController(handler, hostname="127.0.0.1", port=port,
                        server_hostname="smtp.test.invalid",
                        authenticator=Authenticator(top), auth_require_tls=False, **tls)
         try:

@@ -203,6 +203,39 @@ static const struct {
      "loopback address"},
     {"[smtp]\nhost = 127.0.0.1\nstarttls = no\nuser = tuki\npassword_file = mb.pass\n", NULL},
     {"[smtp]\nuser = tuki\npassword_file = mb.pass\n", NULL},
+    /* [smtp] with OAuth 2.0: the [mailbox] keys and checks. */
+    {"[smtp]\nhost = smtp.office365.com\nport = 587\nuser = tuki@seutu-it.fi\nauth = xoauth2\n"
+     "oauth2_token_url = https://login.microsoftonline.com/t/oauth2/v2.0/token\n"
+     "oauth2_client_id = app\noauth2_secret_file = oauth.secret\n"
+     "oauth2_scope = https://outlook.office365.com/.default\n",
+     NULL},
+    {"[smtp]\ntls = smtps\nuser = u\nauth = oauthbearer\n"
+     "oauth2_token_url = https://login.example.com/token\noauth2_client_id = app\n"
+     "oauth2_refresh_token_file = oauth.secret\n",
+     NULL},
+    {"[smtp]\nuser = u\nauth = xoauth2\n",
+     "t.conf:3: auth = xoauth2 needs oauth2_token_url\n"
+     "t.conf:3: auth = xoauth2 needs oauth2_client_id\n"
+     "t.conf:3: auth = xoauth2 needs oauth2_secret_file (the client_credentials grant) or "
+     "oauth2_refresh_token_file (the refresh_token grant)"},
+    {"[smtp]\nauth = xoauth2\noauth2_token_url = https://login.example.com/token\n"
+     "oauth2_client_id = app\noauth2_secret_file = oauth.secret\n",
+     "t.conf:2: auth = xoauth2 needs a user (the mailbox we send as)"},
+    {"[smtp]\nhost = 127.0.0.1\ntls = none\nuser = u\nauth = xoauth2\n"
+     "oauth2_token_url = https://login.example.com/token\n"
+     "oauth2_client_id = app\noauth2_secret_file = oauth.secret\n",
+     "t.conf:5: auth = xoauth2 needs tls = starttls or smtps"},
+    {"[smtp]\nuser = u\nauth = xoauth2\npassword_file = mb.pass\n"
+     "oauth2_token_url = https://login.example.com/token\n"
+     "oauth2_client_id = app\noauth2_secret_file = oauth.secret\n",
+     "t.conf:4: password_file is for auth = password; auth = xoauth2 takes its token from "
+     "oauth2_token_url"},
+    {"[smtp]\nuser = u\npassword_file = mb.pass\noauth2_scope = x\n",
+     "t.conf:4: oauth2_scope is for auth = xoauth2 or oauthbearer, but auth = password"},
+    {"[smtp]\nuser = u\nauth = xoauth2\noauth2_token_url = https://login.example.com/token\n"
+     "oauth2_client_id = app\noauth2_secret_file = open.secret\n",
+     "t.conf:6: cannot read oauth2_secret_file 'DIR/open.secret': open to other users; make it "
+     "mode 0600 or 0640 (chmod o-rwx,g-w)"},
     {"[smtp]\nhost = ::1\n", "t.conf:2: expected a host name or IPv4 address, got '::1'"},
     {"[smtp]\nhost = relay example\n",
      "t.conf:2: expected a host name or IPv4 address, got 'relay example'"},
@@ -1356,7 +1389,7 @@ static void test_example(void)
 	fclose(seen_f);
 	free(line);
 	free(seen);
-	tap_ok(keys == 83, "the example shows all 83 keys (%u)", keys);
+	tap_ok(keys == 89, "the example shows all 89 keys (%u)", keys);
 
 	/* Uncommented, the live sections are the defaults: the dumps agree. */
 	cfg = config_load(write_conf("example.conf", text), &error);
