@@ -11,6 +11,7 @@
  * and verified with tlsverify before the stream is used.
  */
 #include "imap.h"
+#include "strf.h"
 #include "tlsverify.h"
 
 #include "netcut.h"
@@ -84,28 +85,6 @@ bool imap_tls_parse(const char *name, enum imap_tls *tls_r)
 	return true;
 }
 
-static char *xvasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
-static char *xvasprintf(const char *fmt, va_list ap)
-{
-	char *s;
-
-	if (vasprintf(&s, fmt, ap) < 0)
-		return NULL;
-	return s;
-}
-
-static char *strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *strf(const char *fmt, ...)
-{
-	va_list ap;
-	char *s;
-
-	va_start(ap, fmt);
-	s = xvasprintf(fmt, ap);
-	va_end(ap);
-	return s;
-}
-
 /* ---- errors ---- */
 
 static const char *imap_code_text(int r)
@@ -156,7 +135,7 @@ static char *conn_errorf(const struct imap_conn *c, const char *cmd, const char 
 	bool v6 = strchr(c->host, ':') != NULL;
 
 	va_start(ap, fmt);
-	what = xvasprintf(fmt, ap);
+	what = vstrf(fmt, ap);
 	va_end(ap);
 	s = strf("imap %s@%s%s%s:%u %s: %s: %s", c->user, v6 ? "[" : "", c->host, v6 ? "]" : "",
 	         (unsigned)c->port, c->folder != NULL ? c->folder : "-", cmd,

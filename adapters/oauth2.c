@@ -7,6 +7,7 @@
  * against the system trust store.
  */
 #include "oauth2.h"
+#include "strf.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -32,19 +33,6 @@ struct oauth2 {
 	long long valid_until;    /* ms: the cached token may be used until then */
 	unsigned long fetches;
 };
-
-static char *strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *strf(const char *fmt, ...)
-{
-	va_list ap;
-	char *s;
-
-	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		s = NULL;
-	va_end(ap);
-	return s;
-}
 
 static void set_error(char **error_r, char *msg)
 {

@@ -1,6 +1,7 @@
 /* smtp: one message to the relay through libesmtp.  See smtp.h. */
 #include "smtp.h"
 #include "smtp_tls.h"
+#include "strf.h"
 
 #include "netcut.h"
 
@@ -52,19 +53,6 @@ bool smtp_tls_parse(const char *name, enum smtp_tls *tls_r)
 	return true;
 }
 
-static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
-static char *fmt(const char *f, ...)
-{
-	va_list ap;
-	char *s;
-
-	va_start(ap, f);
-	if (vasprintf(&s, f, ap) < 0)
-		s = NULL;
-	va_end(ap);
-	return s;
-}
-
 /* The pre-session's SASL mechanism; NULL: libesmtp's password AUTH, or none. */
 static const char *auth_mech(const struct smtp_settings *set)
 {
@@ -103,35 +91,35 @@ bool smtp_settings_check(const struct smtp_settings *set, char **error_r)
 {
 	*error_r = NULL;
 	if (set->host == NULL || !host_ok(set->host))
-		*error_r = fmt("smtp: host \"%s\" is not a host name or IPv4 address",
+		*error_r = strf("smtp: host \"%s\" is not a host name or IPv4 address",
 		               set->host ? set->host : "");
 	else if (set->port == 0 || set->port > 65535)
-		*error_r = fmt("smtp: port %u out of range 1-65535", set->port);
+		*error_r = strf("smtp: port %u out of range 1-65535", set->port);
 	else if ((unsigned)set->tls > SMTP_TLS_NONE)
-		*error_r = fmt("smtp: unknown tls mode %d", (int)set->tls);
+		*error_r = strf("smtp: unknown tls mode %d", (int)set->tls);
 	else if (set->tls_ca_file != NULL && set->tls == SMTP_TLS_NONE)
-		*error_r = fmt("smtp: tls_ca_file needs tls = starttls or smtps");
+		*error_r = strf("smtp: tls_ca_file needs tls = starttls or smtps");
 	else if (set->helo_name != NULL && !host_ok(set->helo_name))
-		*error_r = fmt("smtp: helo name \"%s\" is not a host name", set->helo_name);
+		*error_r = strf("smtp: helo name \"%s\" is not a host name", set->helo_name);
 	else if ((unsigned)set->auth > SMTP_AUTH_OAUTHBEARER)
-		*error_r = fmt("smtp: unknown auth mechanism %d", (int)set->auth);
+		*error_r = strf("smtp: unknown auth mechanism %d", (int)set->auth);
 	else if (set->auth == SMTP_AUTH_PASSWORD &&
 	         (set->auth_user == NULL) != (set->auth_password == NULL))
-		*error_r = fmt("smtp: auth user and password go together");
+		*error_r = strf("smtp: auth user and password go together");
 	else if (set->auth != SMTP_AUTH_PASSWORD && set->auth_user == NULL)
-		*error_r = fmt("smtp: auth = %s needs a user", oauth_name(set->auth));
+		*error_r = strf("smtp: auth = %s needs a user", oauth_name(set->auth));
 	else if (set->auth != SMTP_AUTH_PASSWORD && set->tls == SMTP_TLS_NONE)
 		*error_r =
-		    fmt("smtp: auth = %s needs tls = starttls or smtps", oauth_name(set->auth));
+		    strf("smtp: auth = %s needs tls = starttls or smtps", oauth_name(set->auth));
 	else if (set->auth_user != NULL && set->tls == SMTP_TLS_NONE && !set->auth_cleartext)
-		*error_r = fmt("smtp: auth with tls = none would send the password in clear; "
+		*error_r = strf("smtp: auth with tls = none would send the password in clear; "
 		               "allow it explicitly or use tls = starttls or smtps");
 	else if (set->timeout_ms < 1000)
-		*error_r = fmt("smtp: timeout %u ms is below the minimum of 1000", set->timeout_ms);
+		*error_r = strf("smtp: timeout %u ms is below the minimum of 1000", set->timeout_ms);
 	else if (set->max_message_bytes == 0 || set->max_message_bytes > INT_MAX)
-		*error_r = fmt("smtp: max message size out of range");
+		*error_r = strf("smtp: max message size out of range");
 	else if (set->max_recipients == 0)
-		*error_r = fmt("smtp: max recipients must be at least 1");
+		*error_r = strf("smtp: max recipients must be at least 1");
 	else
 		return true;
 	if (*error_r == NULL)
@@ -583,7 +571,7 @@ static bool has_8bit(const char *m, size_t len)
 static bool refuse(struct smtp_result *res, const struct smtp_settings *set, const char *why)
 {
 	res->outcome = SMTP_PERMANENT;
-	res->error = fmt("smtp %s:%u: %s", set->host, set->port, why);
+	res->error = strf("smtp %s:%u: %s", set->host, set->port, why);
 	for (size_t i = 0; i < res->nrcpt; i++)
 		res->rcpt[i] = SMTP_PERMANENT;
 	return false;
@@ -621,16 +609,16 @@ static void session_failed(struct smtp_result *res, const struct session_ctx *c,
 	if (c->last_code >= 400)
 		set_reply(res, c->last_code, c->last_text, 0, 0, 0);
 	if (c->problem != NULL)
-		res->error = fmt("smtp %s:%u: %s", set->host, set->port, c->problem);
+		res->error = strf("smtp %s:%u: %s", set->host, set->port, c->problem);
 	else if (!c->connected && c->timer_made && connect_elapsed_ms(c) >= set->timeout_ms)
-		res->error = fmt("smtp %s:%u: cannot connect: no answer within %u ms", set->host,
+		res->error = strf("smtp %s:%u: cannot connect: no answer within %u ms", set->host,
 		                 set->port, set->timeout_ms);
 	else if (c->last_code >= 400)
-		res->error = fmt("smtp %s:%u: the relay refused the session: %d %s%s%s", set->host,
+		res->error = strf("smtp %s:%u: the relay refused the session: %d %s%s%s", set->host,
 		                 set->port, res->code, res->enhanced, res->enhanced[0] ? " " : "",
 		                 res->text ? res->text : "");
 	else
-		res->error = fmt("smtp %s:%u: %s: %s", set->host, set->port,
+		res->error = strf("smtp %s:%u: %s: %s", set->host, set->port,
 		                 ok ? "session ended early" : "cannot connect",
 		                 smtp_strerror(smtp_errno(), buf, sizeof(buf)));
 }
@@ -646,19 +634,19 @@ static void auth_failed(struct smtp_result *res, const struct session_ctx *c)
 		res->rcpt[i] = SMTP_TEMPORARY;
 	if (c->auth_code != 0) {
 		set_reply(res, c->auth_code, c->auth_text, 0, 0, 0);
-		res->error = fmt("smtp %s:%u: authentication as %s failed: %d %s%s%s", set->host,
+		res->error = strf("smtp %s:%u: authentication as %s failed: %d %s%s%s", set->host,
 		                 set->port, set->auth_user, res->code, res->enhanced,
 		                 res->enhanced[0] ? " " : "", res->text ? res->text : "");
 	} else {
 		res->error =
-		    fmt("smtp %s:%u: the relay offers no AUTH mechanism we may use%s", set->host,
+		    strf("smtp %s:%u: the relay offers no AUTH mechanism we may use%s", set->host,
 		        set->port, set->auth_cleartext ? "" : " (plain mechanisms need TLS)");
 	}
 }
 
 static void reply_error(struct smtp_result *res, const struct smtp_settings *set, const char *what)
 {
-	res->error = fmt("smtp %s:%u: %s: %d %s%s%s", set->host, set->port, what, res->code,
+	res->error = strf("smtp %s:%u: %s: %d %s%s%s", set->host, set->port, what, res->code,
 	                 res->enhanced, res->enhanced[0] ? " " : "", res->text ? res->text : "");
 }
 
@@ -681,7 +669,7 @@ static void judge(struct smtp_result *res, const struct session_ctx *c, int ok, 
 		res->dot_refused = true;
 		for (size_t i = 0; i < res->nrcpt; i++)
 			res->rcpt[i] = SMTP_TEMPORARY;
-		res->error = fmt("smtp %s:%u: the end of data was held back; the relay discards "
+		res->error = strf("smtp %s:%u: the end of data was held back; the relay discards "
 		                 "the message",
 		                 set->host, set->port);
 		return;
@@ -722,7 +710,7 @@ static void judge(struct smtp_result *res, const struct session_ctx *c, int ok, 
 	if (data == NULL || data->code == 0 || data->code == 354) {
 		res->outcome = SMTP_TEMPORARY;
 		res->error =
-		    fmt("smtp %s:%u: connection lost or timed out during DATA: %s", set->host,
+		    strf("smtp %s:%u: connection lost or timed out during DATA: %s", set->host,
 		        set->port, smtp_strerror(smtp_errno(), buf, sizeof(buf)));
 	} else {
 		set_status(res, data);
@@ -740,7 +728,7 @@ static void judge(struct smtp_result *res, const struct session_ctx *c, int ok, 
 	if (res->naccepted < res->nrcpt) {
 		const smtp_status_t *st = smtp_recipient_status(rs[first_bad]);
 		char *t = clean_text(st ? st->text : NULL);
-		res->error = fmt("smtp %s:%u: delivered to %zu of %zu recipients; <%s>: %d %s",
+		res->error = strf("smtp %s:%u: delivered to %zu of %zu recipients; <%s>: %d %s",
 		                 set->host, set->port, res->naccepted, res->nrcpt, rcpts[first_bad],
 		                 st ? st->code : 0, t ? t : "");
 		free(t);
@@ -806,7 +794,7 @@ static bool tls_start(struct session_ctx *c, struct netcut *cut, char *hostport,
 	char *why = NULL;
 
 	if (pre.mech != NULL && (pre.token == NULL || pre.token[0] == '\0')) {
-		why = fmt("auth = %s: no OAuth 2.0 token", oauth_name(set->auth));
+		why = strf("auth = %s: no OAuth 2.0 token", oauth_name(set->auth));
 	} else {
 		c->tls = smtp_tls_new(set->host, set->tls_ca_file, set->timeout_ms, &why);
 		if (c->tls != NULL &&
@@ -819,7 +807,7 @@ static bool tls_start(struct session_ctx *c, struct netcut *cut, char *hostport,
 	if (reply.code >= 400) /* the relay's refusal, not a 220 before a failed handshake */
 		set_reply(res, reply.code, reply.text, 0, 0, 0);
 	res->auth_refused = reply.auth_refused;
-	res->error = fmt("smtp %s:%u: %s", set->host, set->port, why ? why : "TLS: out of memory");
+	res->error = strf("smtp %s:%u: %s", set->host, set->port, why ? why : "TLS: out of memory");
 	free(why);
 	return false;
 }
@@ -865,7 +853,7 @@ bool smtp_send_hooked(const struct smtp_settings *set, const struct smtp_hook *h
 	if (cut != NULL && netcut_requested(cut)) {
 		for (size_t i = 0; i < nrcpt; i++)
 			res->rcpt[i] = SMTP_TEMPORARY;
-		res->error = fmt("smtp %s:%u: not started: stopping", set->host, set->port);
+		res->error = strf("smtp %s:%u: not started: stopping", set->host, set->port);
 		goto done;
 	}
 	snprintf(hostport, sizeof(hostport), "%s:%u", set->host, set->port);
@@ -891,7 +879,7 @@ judged:
 	if (cut != NULL) {
 		netcut_detach(cut);
 		if (netcut_requested(cut) && res->outcome != SMTP_DELIVERED) {
-			char *e = fmt("smtp %s:%u: cut short by a stop (%s)", set->host, set->port,
+			char *e = strf("smtp %s:%u: cut short by a stop (%s)", set->host, set->port,
 			              res->error ? res->error : "no error");
 			if (e != NULL) {
 				free(res->error);
@@ -904,7 +892,7 @@ judged:
 api_failed:
 	for (size_t i = 0; i < nrcpt; i++)
 		res->rcpt[i] = SMTP_TEMPORARY;
-	res->error = fmt("smtp %s:%u: cannot set up the session: %s", set->host, set->port,
+	res->error = strf("smtp %s:%u: cannot set up the session: %s", set->host, set->port,
 	                 smtp_strerror(smtp_errno(), buf, sizeof(buf)));
 	if (cut != NULL)
 		netcut_detach(cut); /* the pre-session's socket */
@@ -947,7 +935,7 @@ bool smtp_probe(const struct smtp_settings *set, char **error_r)
 	if (msg == NULL || !smtp_set_reverse_path(msg, "") ||
 	    !setup(s, msg, &c, hostport, &auth, false) ||
 	    (rs[0] = smtp_add_recipient(msg, rcpts[0])) == NULL) {
-		*error_r = fmt("smtp %s:%u: cannot set up the session: %s", set->host, set->port,
+		*error_r = strf("smtp %s:%u: cannot set up the session: %s", set->host, set->port,
 		               smtp_strerror(smtp_errno(), buf, sizeof(buf)));
 		goto done;
 	}
@@ -959,7 +947,7 @@ bool smtp_probe(const struct smtp_settings *set, char **error_r)
 	judge(&res, &c, ok, msg, rs, rcpts);
 	*error_r = res.error != NULL
 	               ? res.error
-	               : fmt("smtp %s:%u: the session ended before DATA", set->host, set->port);
+	               : strf("smtp %s:%u: the session ended before DATA", set->host, set->port);
 	res.error = NULL;
 	free(res.text);
 done:

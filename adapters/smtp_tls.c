@@ -8,6 +8,7 @@
 
 #include "netcut.h"
 #include "smtp_tls.h"
+#include "strf.h"
 #include "tlsverify.h"
 
 #include <arpa/inet.h>
@@ -46,19 +47,6 @@ struct smtp_tls_conn {
 	struct netcut *cut; /* the relay's socket is attached to it (NULL: none) */
 	char greeting[300]; /* the pre-session's synthetic greeting; "" with none */
 };
-
-static char *strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *strf(const char *fmt, ...)
-{
-	va_list ap;
-	char *s;
-
-	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		s = NULL;
-	va_end(ap);
-	return s;
-}
 
 /* ---- the certificate check, inside the handshake ---- */
 

@@ -1,5 +1,6 @@
 /* tlsverify: a server's certificate chain against trust and host.  See tlsverify.h. */
 #include "tlsverify.h"
+#include "strf.h"
 
 #include <errno.h>
 #include <gnutls/gnutls.h>
@@ -15,28 +16,6 @@ struct tlsverify_trust {
 	gnutls_x509_trust_list_t list;
 	char *ca_file; /* NULL: the system store */
 };
-
-static char *xvasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
-static char *xvasprintf(const char *fmt, va_list ap)
-{
-	char *s;
-
-	if (vasprintf(&s, fmt, ap) < 0)
-		return NULL;
-	return s;
-}
-
-static char *strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *strf(const char *fmt, ...)
-{
-	va_list ap;
-	char *s;
-
-	va_start(ap, fmt);
-	s = xvasprintf(fmt, ap);
-	va_end(ap);
-	return s;
-}
 
 struct tlsverify_trust *tlsverify_trust_load(const char *ca_file, char **why_r)
 {
@@ -134,7 +113,7 @@ static bool add_reason(char **acc, const char *fmt, ...)
 	char *what, *s;
 
 	va_start(ap, fmt);
-	what = xvasprintf(fmt, ap);
+	what = vstrf(fmt, ap);
 	va_end(ap);
 	if (what == NULL)
 		return false;

@@ -15,6 +15,7 @@
 #include "oauth2.h"
 #include "runtime.h"
 #include "smtp.h"
+#include "strf.h"
 
 #include <getopt.h>
 #include <signal.h>
@@ -69,19 +70,6 @@ static void report(struct check *ck, const char *what, char *error)
 	report_note(ck, what, NULL, error);
 }
 
-static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
-static char *fmt(const char *f, ...)
-{
-	va_list ap;
-	char *s;
-
-	va_start(ap, f);
-	if (vasprintf(&s, f, ap) < 0)
-		s = NULL;
-	va_end(ap);
-	return s;
-}
-
 static void check_database(struct check *ck, const struct config *cfg, const char *sql_dir)
 {
 	char *error = NULL;
@@ -97,12 +85,12 @@ static void check_database(struct check *ck, const struct config *cfg, const cha
 	if ((set = migrate_set_load(sql_dir, &error)) != NULL &&
 	    migrate_status(conn, set, NULL, NULL, &st, &error)) {
 		if (st.newer)
-			error = fmt("the database has version %u, newer than this program's %u: "
+			error = strf("the database has version %u, newer than this program's %u: "
 			            "upgrade seutudesk",
 			            st.db_version, migrate_set_latest(set));
 		else if (st.pending > 0)
 			error =
-			    fmt("version %u, %zu migration(s) pending: run 'seutudeskctl migrate'",
+			    strf("version %u, %zu migration(s) pending: run 'seutudeskctl migrate'",
 			        st.db_version, st.pending);
 		snprintf(note, sizeof(note), "version %u", st.db_version);
 	}
