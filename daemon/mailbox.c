@@ -9,6 +9,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "oauth2.h"
+#include "token.h"
 #include "route.h"
 #include "runtime.h"
 #include "worker.h"
@@ -103,11 +104,9 @@ static bool mailbox_stopping(void *arg)
 static const char *mailbox_token(struct mailbox *mb, const struct config_mailbox *cm, bool *kept_r,
                                  char **error_r)
 {
-	char *why = NULL;
 	struct oauth2_settings os;
-	const char *token;
-	unsigned long before;
-	long long t0 = now_ms();
+	const char *token = NULL;
+	char who[200];
 
 	if (mb->oauth == NULL) {
 		config_oauth2_settings(cm, &os);
@@ -119,30 +118,20 @@ static const char *mailbox_token(struct mailbox *mb, const struct config_mailbox
 			return NULL;
 	}
 	*kept_r = false;
-	before = oauth2_fetches(mb->oauth);
-	switch (oauth2_token(mb->oauth, t0, &token, &why)) {
+	snprintf(who, sizeof(who), "mailbox=%s", mb->name);
+	switch (token_get(mb->oauth, who, cm->oauth2_token_url, &token, error_r)) {
 	case OAUTH2_OK:
-		break;
+		return token;
 	case OAUTH2_KEPT:
-		log_warn("mailbox=%s event=oauth2_renewal_failed retry_in_ms=%lld: %s; the token "
-		         "in hand is still valid",
-		         mb->name, oauth2_refresh_at(mb->oauth) - t0, why ? why : "out of memory");
-		free(why);
 		*kept_r = true;
 		return token;
 	case OAUTH2_REFUSED:
 		mb->auth_failed = true;
-		*error_r = why;
 		return NULL;
 	case OAUTH2_FAILED:
-		*error_r = why;
 		return NULL;
 	}
-	if (oauth2_fetches(mb->oauth) != before)
-		log_info("mailbox=%s event=oauth2_token token_url=%s renew_in_s=%lld ms=%lld",
-		         mb->name, cm->oauth2_token_url, (oauth2_refresh_at(mb->oauth) - t0) / 1000,
-		         now_ms() - t0);
-	return token;
+	return NULL;
 }
 
 /* Connects to the database and makes the intake for the current runtime;

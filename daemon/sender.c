@@ -7,6 +7,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "oauth2.h"
+#include "token.h"
 #include "outbox.h"
 #include "runtime.h"
 #include "worker.h"
@@ -39,14 +40,6 @@ struct sender {
 	struct runtime *oauth_rt;
 };
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static bool sender_stopping(void *arg)
 {
 	const struct sender *s = arg;
@@ -68,9 +61,7 @@ static const char *sender_token(struct sender *s, struct runtime *rt, char **err
 	const struct config_smtp *cs = &rt->cfg->smtp;
 	struct oauth2_settings os;
 	const char *token = NULL;
-	char *why = NULL;
-	unsigned long before;
-	long long t0 = now_ms();
+	char *why = NULL, who[32];
 
 	if (s->oauth_rt != rt)
 		drop_oauth(s);
@@ -84,34 +75,24 @@ static const char *sender_token(struct sender *s, struct runtime *rt, char **err
 			return NULL;
 		s->oauth_rt = runtime_current();
 	}
-	before = oauth2_fetches(s->oauth);
-	switch (oauth2_token(s->oauth, t0, &token, &why)) {
+	snprintf(who, sizeof(who), "sender=%u", s->index);
+	switch (token_get(s->oauth, who, cs->oauth2_token_url, &token, &why)) {
 	case OAUTH2_OK:
-		break;
 	case OAUTH2_KEPT:
-		log_warn("sender=%u event=oauth2_renewal_failed retry_in_ms=%lld: %s; the token in "
-		         "hand is still valid",
-		         s->index, oauth2_refresh_at(s->oauth) - t0, why ? why : "out of memory");
-		free(why);
 		return token;
 	case OAUTH2_REFUSED:
 		metrics_relay_auth(true);
 		*error_r = xasprintf("the relay's OAuth 2.0 token was refused by the provider, "
 		                     "mail stays queued: %s",
 		                     why ? why : "out of memory");
-		free(why);
-		return NULL;
+		break;
 	case OAUTH2_FAILED:
 		*error_r = xasprintf("no OAuth 2.0 token for the relay, mail stays queued: %s",
 		                     why ? why : "out of memory");
-		free(why);
-		return NULL;
+		break;
 	}
-	if (oauth2_fetches(s->oauth) != before)
-		log_info("sender=%u event=oauth2_token token_url=%s renew_in_s=%lld ms=%lld",
-		         s->index, cs->oauth2_token_url, (oauth2_refresh_at(s->oauth) - t0) / 1000,
-		         now_ms() - t0);
-	return token;
+	free(why);
+	return NULL;
 }
 
 static void drop_db(struct sender *s)
