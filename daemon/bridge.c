@@ -37,7 +37,7 @@ static void db_fail(struct api_result *res, PGconn *conn, const char *what, cons
 {
 	log_error("api=bridge.%s event=db_error bridge=%s: %s", what, bridge ? bridge : "-",
 	          PQerrorMessage(conn));
-	api_result_error(res, 503, NULL, "the database is not available; try again");
+	api_result_error(res, 503, NULL, "%s", dbpool_unavailable());
 }
 
 /* Runs sql; NULL (res set to 503) unless it returned want. */

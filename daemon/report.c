@@ -15,6 +15,7 @@
 
 #include "costs.h"
 #include "db.h"
+#include "dbpool.h"
 #include "log.h"
 #include "report_render.h"
 #include "runtime.h"
@@ -1174,7 +1175,7 @@ void report_handle(PGconn *conn, const struct api_call *call, struct api_result 
 		return;
 	}
 	if (conn == NULL) {
-		api_result_error(res, 503, NULL, "the database is not available");
+		api_result_error(res, 503, NULL, "%s", dbpool_unavailable());
 		return;
 	}
 	if (!report_query_parse(kind, call->query, &q, res))

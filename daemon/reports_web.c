@@ -6,6 +6,7 @@
 #include "api.h"
 #include "config.h"
 #include "db.h"
+#include "dbpool.h"
 #include "log.h"
 #include "outbox.h"
 #include "report.h"
@@ -475,7 +476,7 @@ static void no_session(struct api_result *res, enum lng lang)
 
 static void unavailable(struct api_result *res)
 {
-	api_result_error(res, 503, NULL, "the database is not available");
+	api_result_error(res, 503, NULL, "%s", dbpool_unavailable());
 	res->csp = page_csp;
 }
 
