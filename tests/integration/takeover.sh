@@ -188,25 +188,7 @@ got=$(count_sql "SELECT count(*) FILTER (WHERE status = 'sent') || ' ' || count(
 
 # What the SMTP server received: deliveries, distinct Message-IDs, and the
 # In-Reply-To of each (the requester's Message-ID).
-"$PY" - "$SMTP_MAILDIR/new" "$STACK_DIR/acks" <<'EOF'
-import email, os, sys
-from email import policy
-top, out = sys.argv[1], sys.argv[2]
-mids, irts = set(), []
-total = 0
-for name in os.listdir(top):
-    with open(os.path.join(top, name), "rb") as f:
-        m = email.message_from_binary_file(f, policy=policy.compat32)
-    total += 1
-    mid = (m.get("Message-ID") or "").strip()
-    if mid not in mids:
-        mids.add(mid)
-        irts.append((m.get("In-Reply-To") or "").strip().strip("<>"))
-with open(out + ".irt", "w") as f:
-    f.write("".join(sorted(i + "\n" for i in irts)))
-with open(out, "w") as f:
-    f.write("%d %d %d\n" % (total, len(mids), len(set(irts))))
-EOF
+"$PY" "$top_srcdir/tests/lib/acks.py" "$SMTP_MAILDIR/new" "$STACK_DIR/acks"
 read -r deliveries distinct distinct_irt <"$STACK_DIR/acks"
 dups=$((deliveries - distinct))
 echo "# acks: $deliveries deliveries, $distinct distinct Message-IDs, $dups duplicate deliveries"

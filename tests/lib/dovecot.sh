@@ -35,6 +35,10 @@
 # calls dovecot_cleanup; a script with its own EXIT trap sets
 # DOVECOT_NO_TRAP=1 and calls dovecot_cleanup from it.
 
+# The test CA (tls_ca, tls_ca_cert).
+# shellcheck source=tls.sh
+. "${BASH_SOURCE[0]%/*}/tls.sh"
+
 DOVECOT_DIR=
 DOVECOT_CONF=
 DOVECOT_PORT=
@@ -139,55 +143,14 @@ _dovecot_ready() {
 # from the test CA, for these DNS names or IP addresses (the first is also the
 # CN); --expired: valid only for a day in 2020.
 dovecot_tls_cert() {
-	local d=$DOVECOT_DIR/tls expired=0 san= name dates
-	[ "${1:-}" = --expired ] && { expired=1; shift; }
-	[ -f "$d/ca.key" ] || { echo "dovecot_tls_cert: no test CA (DOVECOT_TLS=1)" >&2; return 1; }
-	for name in "$@"; do
-		if [[ $name =~ ^[0-9.]+$ || $name == *:* ]]; then
-			san+=",IP:$name"
-		else
-			san+=",DNS:$name"
-		fi
-	done
-	printf '%s\n' "subjectAltName = ${san#,}" "basicConstraints = CA:FALSE" \
-		"keyUsage = digitalSignature" "extendedKeyUsage = serverAuth" >"$d/server.ext"
-	if [ "$expired" = 1 ]; then
-		dates="-startdate 20200101000000Z -enddate 20200102000000Z"
-	else
-		dates="-days 2"
-	fi
-	: >"$d/index"
-	# shellcheck disable=SC2086
-	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-		-keyout "$d/server.key" -subj "/CN=$1" -out "$d/server.csr" 2>>"$d/openssl.log" &&
-		openssl ca -batch -notext -config "$d/ca.cnf" -cert "$d/ca.pem" -keyfile "$d/ca.key" \
-			-in "$d/server.csr" -out "$d/server.pem" -extfile "$d/server.ext" $dates \
-			>>"$d/openssl.log" 2>&1 || {
-		echo "dovecot_tls_cert: openssl failed:" >&2
-		tail -5 "$d/openssl.log" >&2
-		return 1
-	}
-	chmod 0600 "$d/server.key"
+	[ -f "$DOVECOT_DIR/tls/ca.key" ] || { echo "dovecot_tls_cert: no test CA (DOVECOT_TLS=1)" >&2; return 1; }
+	tls_ca_cert "$DOVECOT_DIR/tls" "$@"
 }
 
 # The throwaway CA, and a server certificate for 127.0.0.1 and localhost.
 _dovecot_tls_init() {
-	local d=$DOVECOT_DIR/tls
-	command -v openssl >/dev/null || { echo "dovecot_start: DOVECOT_TLS needs openssl" >&2; return 1; }
-	mkdir -p "$d/new"
-	printf '%s\n' "[ca]" "default_ca = test" "[test]" "database = $d/index" \
-		"new_certs_dir = $d/new" "serial = $d/serial" "default_md = sha256" "policy = any" \
-		"unique_subject = no" "[any]" "commonName = supplied" >"$d/ca.cnf"
-	echo 01 >"$d/serial"
-	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-		-keyout "$d/ca.key" -out "$d/ca.pem" -subj "/CN=seutudesk test CA $$" \
-		-addext "basicConstraints = critical,CA:TRUE" \
-		-addext "keyUsage = critical,keyCertSign,cRLSign" 2>>"$d/openssl.log" || {
-		echo "dovecot_start: cannot make the test CA:" >&2
-		tail -5 "$d/openssl.log" >&2
-		return 1
-	}
-	DOVECOT_CA=$d/ca.pem
+	tls_ca "$DOVECOT_DIR/tls" || return 1
+	DOVECOT_CA=$DOVECOT_DIR/tls/ca.pem
 	export DOVECOT_CA
 	dovecot_tls_cert 127.0.0.1 localhost
 }
